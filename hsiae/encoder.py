@@ -1,0 +1,557 @@
+"""AEDEncoder: a spectral autoencoder as a scikit-learn transformer, trained with skorch."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import ValidSplit
+from torch.utils.data import Subset
+
+from hsiae.losses import SpectralLoss
+from hsiae.networks import ConvAED
+
+__all__ = ["AEDEncoder"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _dataset_tensor(dataset):
+    """The rows of a (possibly nested) ``Subset`` of a skorch ``Dataset`` as one tensor."""
+    indices = None
+    while isinstance(dataset, Subset):
+        idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+        indices = idx if indices is None else idx[indices]
+        dataset = dataset.dataset
+    X = torch.as_tensor(dataset.X)
+    return X if indices is None else X.index_select(0, indices)
+
+
+class _SliceIterator:
+    """Mini-batches cut from one pre-built tensor.
+
+    skorch's default ``DataLoader`` indexes and collates one sample at a time,
+    which dominates the cost of a small network. Slicing a tensor gives the
+    same batches at a fraction of the overhead. A last batch of a single
+    spectrum is merged into the one before, since BatchNorm cannot train on it.
+    """
+
+    def __init__(self, dataset, batch_size=256, shuffle=False):
+        self.X = _dataset_tensor(dataset)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+
+    def _bounds(self):
+        n = len(self.X)
+        starts = list(range(0, n, self.batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        return list(zip(starts, starts[1:] + [n]))
+
+    def __len__(self):
+        return len(self._bounds())
+
+    def __iter__(self):
+        # torch's global generator: seeded by AEDEncoder.fit inside fork_rng
+        order = torch.randperm(len(self.X)) if self.shuffle else None
+        for start, stop in self._bounds():
+            if order is None:
+                yield self.X[start:stop], None
+            else:
+                yield self.X.index_select(0, order[start:stop]), None
+
+
+class _AEDNet(NeuralNet):
+    """skorch net whose module returns ``(decoded, encoded)`` and whose target is its input."""
+
+    def __init__(self, *args, latent_l1=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.latent_l1 = latent_l1
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        decoded, encoded = y_pred
+        loss = self.criterion_(decoded, torch.as_tensor(X, device=decoded.device))
+        if self.latent_l1:
+            loss = loss + self.latent_l1 * encoded.abs().mean()
+        return loss
+
+
+class _EpochProgress(Callback):
+    """A tqdm bar over epochs with the current losses (hidden when not on a terminal)."""
+
+    def __init__(self, total):
+        self.total = total
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=self.total, desc="training", unit="epoch", disable=None, leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        post = {"train": f"{row['train_loss']:.4g}"}
+        if "valid_loss" in row:
+            post["valid"] = f"{row['valid_loss']:.4g}"
+        self.bar_.set_postfix(post, refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Spectral autoencoder-decoder (AED): latent features and reconstructions.
+
+    A symmetric 1-D convolutional network over per-pixel spectra
+    (:class:`hsiae.networks.ConvAED`), trained with skorch on the composite
+    loss ``mse_weight * MSE + sam_weight * SAM + gradient_weight * G``
+    (:class:`hsiae.losses.SpectralLoss`). :meth:`transform` returns the latent
+    codes, :meth:`inverse_transform` decodes codes back into spectra.
+
+    Parameters
+    ----------
+    zdims : int, default=32
+        Size of the latent code (the bottleneck).
+    architecture : {"conv"}, default="conv"
+        The network. ``"conv"``: stride-2 ``Conv1d`` stages with BatchNorm
+        and Tanh, a fully connected bottleneck, and a mirrored
+        ``ConvTranspose1d`` decoder that returns exactly ``n_features_in_``
+        values for any band count.
+    channels : tuple of int, default=(4, 8, 12, 16)
+        Output channels of the encoder's convolution stages.
+    kernel_size, stride, padding : int, default=(4, 2, 1)
+        Geometry of the downsampling stages. Once a spectrum is down to two
+        positions, further stages keep its length.
+    latent_activation : {None, "relu", "softplus"}, default=None
+        Activation of the latent code; "relu" and "softplus" make it
+        non-negative, as in abundance-like unmixing models.
+    latent_l1 : float, default=0.0
+        Weight of an L1 penalty ``mean(|z|)`` on the latent codes, added to
+        the loss whatever the other weights are. Makes the codes sparser.
+    mse_weight, sam_weight, gradient_weight : float, default=(1.0, 0.1, 1.0)
+        Weights of the mean squared error, the mean spectral angle (radians)
+        and the squared error of the first differences along the bands.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimizer.
+    batch_size : int, default=256
+        Spectra per training step.
+    max_epochs : int, default=100
+        Upper bound on the passes over the training pixels.
+    validation_fraction : float, default=0.1
+        Share of the pixels held out to monitor the validation loss; training
+        stops when it has not improved by a relative ``tol`` for ``patience``
+        epochs, and the weights of the best epoch are restored. ``0`` trains
+        on all pixels for ``max_epochs`` with no early stopping.
+    patience : int, default=10
+        Epochs without improvement before early stopping.
+    tol : float, default=1e-4
+        Relative improvement of the validation loss that counts.
+    inference_batch_size : int, default=8192
+        Spectra per batch in :meth:`transform`, :meth:`inverse_transform` and
+        :meth:`score`; bounds their memory whatever the image size.
+    device : str, default="cpu"
+        Torch device, e.g. "cpu", "cuda" or "cuda:1".
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the batch order and the validation split. The
+        same seed and data give identical results on the CPU; the caller's
+        global torch random state is left untouched.
+    verbose : int, default=0
+        0: silent; 1: a progress bar over epochs (on a terminal); 2: also
+        skorch's table of losses per epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` is the torch module.
+    history_ : dict of ndarray
+        Per epoch: ``"epoch"``, ``"train_loss"``, ``"dur"`` (seconds) and, with
+        a validation split, ``"valid_loss"``.
+    best_epoch_ : int
+        Epoch (1-based) whose weights were kept.
+    n_epochs_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of bands seen in :meth:`fit`.
+
+    See Also
+    --------
+    SpectralResampler : Brings spectra to a common length and scale first.
+    SpatialGMMSegmenter : Clusters the latent codes into segments.
+
+    Notes
+    -----
+    Compute is in float32; outputs come back in the dtype of the input
+    (float32 or float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hsiae import AEDEncoder
+    >>> X = np.random.default_rng(0).random((500, 64)).astype(np.float32)
+    >>> enc = AEDEncoder(zdims=4, max_epochs=2, random_state=0).fit(X)
+    >>> enc.transform(X).shape
+    (500, 4)
+    >>> enc.inverse_transform(enc.transform(X)).shape
+    (500, 64)
+    """
+
+    _parameter_constraints = {
+        "zdims": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"conv"})],
+        "channels": [tuple, list],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "stride": [Interval(Integral, 1, None, closed="left")],
+        "padding": [Interval(Integral, 0, None, closed="left")],
+        "latent_activation": [StrOptions({"relu", "softplus"}), None],
+        "latent_l1": [Interval(Real, 0, None, closed="left")],
+        "mse_weight": [Interval(Real, 0, None, closed="left")],
+        "sam_weight": [Interval(Real, 0, None, closed="left")],
+        "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        zdims=32,
+        *,
+        architecture="conv",
+        channels=(4, 8, 12, 16),
+        kernel_size=4,
+        stride=2,
+        padding=1,
+        latent_activation=None,
+        latent_l1=0.0,
+        mse_weight=1.0,
+        sam_weight=0.1,
+        gradient_weight=1.0,
+        lr=1e-3,
+        batch_size=256,
+        max_epochs=100,
+        validation_fraction=0.1,
+        patience=10,
+        tol=1e-4,
+        inference_batch_size=8192,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.zdims = zdims
+        self.architecture = architecture
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.latent_activation = latent_activation
+        self.latent_l1 = latent_l1
+        self.mse_weight = mse_weight
+        self.sam_weight = sam_weight
+        self.gradient_weight = gradient_weight
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tol = tol
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation helpers -------------------------------------------------
+
+    def _check_params(self, n_samples):
+        channels = tuple(self.channels)
+        if not channels or not all(isinstance(c, Integral) and c >= 1 for c in channels):
+            raise ValueError(
+                f"channels must be a non-empty sequence of positive integers, got {self.channels!r}; "
+                f"for example channels=(4, 8, 12, 16)."
+            )
+        if self.padding >= self.kernel_size:
+            raise ValueError(
+                f"padding={self.padding} must be smaller than kernel_size={self.kernel_size}; "
+                f"the default geometry is kernel_size=4, stride=2, padding=1."
+            )
+        if self.mse_weight == 0 and self.sam_weight == 0 and self.gradient_weight == 0:
+            raise ValueError(
+                "mse_weight, sam_weight and gradient_weight are all 0, so there is nothing to train "
+                "against; give at least one of them a positive weight."
+            )
+        _check_device(self.device)
+        if n_samples < 2:
+            raise ValueError(
+                f"AEDEncoder needs at least 2 spectra to train (BatchNorm needs a batch), got "
+                f"{n_samples} sample; pass more pixels."
+            )
+        if self.validation_fraction > 0:
+            n_valid = int(np.ceil(self.validation_fraction * n_samples))
+            if n_samples - n_valid < 2:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} of {n_samples} spectra leaves "
+                    f"{n_samples - n_valid} for training; pass more pixels or set validation_fraction=0."
+                )
+
+    @staticmethod
+    def _check_finite_float32(X):
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        if peak > _FLOAT32_MAX / 16:
+            raise ValueError(
+                f"X has values up to {peak:.3g} in magnitude, beyond what float32 training can "
+                f"represent; scale the data first, e.g. with SpectralResampler(scaling='range')."
+            )
+
+    # -- fitting --------------------------------------------------------------
+
+    def _build_net(self, n_features, seed):
+        callbacks = []
+        if self.validation_fraction > 0:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.patience,
+                        threshold=self.tol,
+                        threshold_mode="rel",
+                        load_best=True,
+                    ),
+                )
+            )
+        if self.verbose:
+            callbacks.append(("progress", _EpochProgress(self.max_epochs)))
+        train_split = (
+            ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
+            if self.validation_fraction > 0
+            else None
+        )
+        return _AEDNet(
+            module=ConvAED,
+            module__n_bands=n_features,
+            module__zdims=self.zdims,
+            module__channels=tuple(self.channels),
+            module__kernel_size=self.kernel_size,
+            module__stride=self.stride,
+            module__padding=self.padding,
+            module__latent_activation=self.latent_activation,
+            criterion=SpectralLoss,
+            criterion__mse_weight=self.mse_weight,
+            criterion__sam_weight=self.sam_weight,
+            criterion__gradient_weight=self.gradient_weight,
+            latent_l1=self.latent_l1,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=_SliceIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=_SliceIterator,
+            iterator_valid__batch_size=self.inference_batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            verbose=int(self.verbose >= 2),
+            device=self.device,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on spectra ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_bands)
+            One spectrum per row, typically the output of
+            :class:`SpectralResampler`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AEDEncoder
+        """
+        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        self._check_params(X.shape[0])
+        self._check_finite_float32(X)
+        random_state = check_random_state(self.random_state)
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+        devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices, device_type="cuda" if devices else "cpu"):
+            torch.manual_seed(seed)
+            net = self._build_net(X.shape[1], seed)
+            net.fit(Xt, None)
+        net.module_.eval()
+
+        hist = net.history
+        self.history_ = {
+            "epoch": np.asarray(hist[:, "epoch"], dtype=int),
+            "train_loss": np.asarray(hist[:, "train_loss"], dtype=float),
+            "dur": np.asarray(hist[:, "dur"], dtype=float),
+        }
+        if self.validation_fraction > 0:
+            valid = np.asarray(hist[:, "valid_loss"], dtype=float)
+            self.history_["valid_loss"] = valid
+            self.best_epoch_ = int(self.history_["epoch"][np.argmin(valid)])
+        else:
+            self.best_epoch_ = int(self.history_["epoch"][-1])
+        self.n_epochs_ = len(hist)
+        if not np.all(np.isfinite(self.history_["train_loss"])):
+            raise FloatingPointError(
+                "The training loss became NaN or infinite; lower lr or scale the data "
+                "(SpectralResampler does by default)."
+            )
+        if self.validation_fraction > 0 and self.n_epochs_ == self.max_epochs and (
+            self.n_epochs_ - self.best_epoch_ < self.patience
+        ):
+            warnings.warn(
+                f"The validation loss was still improving after max_epochs={self.max_epochs}; "
+                f"increase max_epochs (or lr) to train to convergence.",
+                ConvergenceWarning,
+            )
+        self.net_ = net
+        self._n_features_out = self.zdims
+        return self
+
+    # -- inference ------------------------------------------------------------
+
+    def _module(self):
+        module = self.net_.module_
+        module.eval()
+        return module, next(module.parameters()).device
+
+    def _batched(self, X, fn, n_out):
+        """Apply ``fn`` to float32 batches of ``X``; fill a preallocated output of X's dtype."""
+        module, device = self._module()
+        out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+        step = self.inference_batch_size
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], step):
+                xb = torch.from_numpy(np.ascontiguousarray(X[start : start + step], dtype=np.float32))
+                out[start : start + step] = fn(module, xb.to(device)).cpu().numpy()
+        return out
+
+    def transform(self, X):
+        """Encode spectra into latent codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_features_in_)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_pixels, zdims)
+            In the dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._batched(X, lambda m, xb: m.encode(xb), self.zdims)
+
+    def inverse_transform(self, X):
+        """Decode latent codes into spectra.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, zdims)
+            Latent codes, e.g. from :meth:`transform` or the cluster centres
+            ``SpatialGMMSegmenter.means_``.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_pixels, n_features_in_)
+            Reconstructed spectra, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float32, np.float64])
+        if Z.shape[1] != self.zdims:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but AEDEncoder.inverse_transform expects {self.zdims} "
+                f"(zdims); pass latent codes from transform."
+            )
+        return self._batched(Z, lambda m, zb: m.decode(zb), self.n_features_in_)
+
+    def reconstruct(self, X):
+        """Encode and decode spectra in one pass: the denoised spectra.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_features_in_)
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_pixels, n_features_in_)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._batched(X, lambda m, xb: m(xb)[0], self.n_features_in_)
+
+    def score(self, X, y=None):
+        """Minus the mean reconstruction loss of ``X`` (higher is better).
+
+        The loss is the training criterion without the latent L1 penalty:
+        ``mse_weight * MSE + sam_weight * SAM + gradient_weight * G``, averaged
+        over spectra. It compares encoders on the same data, scaling and loss
+        weights (for example different ``zdims``); it cannot be compared
+        across differently scaled inputs or different loss weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_features_in_)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight)
+        module, device = self._module()
+        total, step = 0.0, self.inference_batch_size
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], step):
+                xb = torch.from_numpy(np.ascontiguousarray(X[start : start + step], dtype=np.float32)).to(device)
+                total += float(criterion(module(xb)[0], xb)) * len(xb)
+        return -total / X.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+def _check_device(device):
+    """Raise a clear error for a device torch cannot use here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda'.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested, but torch has no CUDA device here "
+            f"(torch.cuda.is_available() is False); use device='cpu'."
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was requested, but only {torch.cuda.device_count()} CUDA device(s) exist."
+        )
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested, but MPS is not available; use device='cpu'.")

@@ -1,0 +1,127 @@
+"""Reconstruction losses for spectra: MSE, spectral angle and spectral gradient.
+
+All functions take torch tensors of shape ``(n_spectra, n_bands)`` and return a
+scalar tensor (the mean over spectra), so they can be summed into the composite
+criterion :class:`SpectralLoss` that :class:`hsiae.AEDEncoder` trains with.
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["spectral_angle", "gradient_loss", "SpectralLoss"]
+
+# Below this squared norm a spectrum counts as all-zero.
+_TINY = 1e-12
+# Keep acos away from +-1, where its derivative is infinite.
+_COS_CLAMP = 1.0 - 1e-6
+
+
+def spectral_angle(input, target, reduction="mean"):
+    """Spectral angle (radians) between matching rows of two batches of spectra.
+
+    The angle is ``arccos(<x, y> / (|x| |y|))``, in ``[0, pi]``. It is scale
+    invariant: it compares the shape of two spectra, not their brightness.
+
+    Parameters
+    ----------
+    input, target : Tensor of shape (n_spectra, n_bands)
+        Spectra to compare, row by row.
+    reduction : {"mean", "none"}, default="mean"
+        Return the mean angle, or one angle per row.
+
+    Returns
+    -------
+    angle : Tensor
+        A scalar, or a tensor of shape (n_spectra,) with ``reduction="none"``.
+
+    Notes
+    -----
+    All-zero spectra have no direction. The angle is defined as 0 when both
+    spectra are zero and ``pi / 2`` when only one is, so it stays finite and so
+    does its gradient.
+    """
+    dot = (input * target).sum(dim=-1)
+    n_in = (input * input).sum(dim=-1)
+    n_tg = (target * target).sum(dim=-1)
+    zero_in, zero_tg = n_in <= _TINY, n_tg <= _TINY
+    both_zero, any_zero = zero_in & zero_tg, zero_in | zero_tg
+    # A zero spectrum has no direction: its cosine is a constant 0 (angle pi / 2),
+    # with no gradient, instead of a division by ~0.
+    denom = torch.sqrt(torch.where(any_zero, torch.ones_like(n_in), n_in * n_tg))
+    cos = torch.where(any_zero, torch.zeros_like(dot), dot / denom)
+    # The value uses the exact cosine (so identical spectra give 0); the
+    # gradient flows through a clamped copy, since d acos / d cos is infinite at +-1.
+    safe = torch.acos(torch.clamp(cos, -_COS_CLAMP, _COS_CLAMP))
+    exact = torch.acos(torch.clamp(cos, -1.0, 1.0))
+    angle = safe + (exact - safe).detach()
+    # One zero spectrum: cos is 0 and the angle pi / 2; two: defined as 0.
+    angle = torch.where(both_zero, torch.zeros_like(angle), angle)
+    if reduction == "none":
+        return angle
+    return angle.mean()
+
+
+def gradient_loss(input, target):
+    """Mean squared difference of the first differences along the bands.
+
+    Compares ``diff(input)`` with ``diff(target)`` keeping their sign, so a
+    reconstruction whose slope has the right size but the wrong direction is
+    penalised. It is 0 for spectra with fewer than two bands.
+
+    Parameters
+    ----------
+    input, target : Tensor of shape (n_spectra, n_bands)
+
+    Returns
+    -------
+    loss : Tensor, scalar
+    """
+    if input.shape[-1] < 2:
+        return input.new_zeros(())
+    d_in = input[..., 1:] - input[..., :-1]
+    d_tg = target[..., 1:] - target[..., :-1]
+    return torch.mean((d_in - d_tg) ** 2)
+
+
+class SpectralLoss(nn.Module):
+    """Composite reconstruction loss: ``a * MSE + b * SAM + c * G``.
+
+    Parameters
+    ----------
+    mse_weight : float, default=1.0
+        Weight of the mean squared error.
+    sam_weight : float, default=0.1
+        Weight of the mean spectral angle in radians (:func:`spectral_angle`).
+    gradient_weight : float, default=1.0
+        Weight of :func:`gradient_loss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hsiae.losses import SpectralLoss
+    >>> x = torch.ones(4, 10)
+    >>> float(SpectralLoss()(x, x))
+    0.0
+    """
+
+    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0):
+        super().__init__()
+        self.mse_weight = mse_weight
+        self.sam_weight = sam_weight
+        self.gradient_weight = gradient_weight
+
+    def forward(self, input, target):
+        loss = input.new_zeros(())
+        if self.mse_weight:
+            loss = loss + self.mse_weight * torch.mean((input - target) ** 2)
+        if self.sam_weight:
+            loss = loss + self.sam_weight * spectral_angle(input, target)
+        if self.gradient_weight:
+            loss = loss + self.gradient_weight * gradient_loss(input, target)
+        return loss
+
+    def extra_repr(self):
+        return (
+            f"mse_weight={self.mse_weight}, sam_weight={self.sam_weight}, "
+            f"gradient_weight={self.gradient_weight}"
+        )

@@ -1,0 +1,234 @@
+"""Resample spectra onto a common band grid and scale them."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+__all__ = ["SpectralResampler"]
+
+
+def _interpolation_matrix(source, target, method):
+    """Matrix ``M`` such that ``spectra @ M`` interpolates rows from source to target.
+
+    Linear and cubic-spline interpolation are both linear in the data, so the
+    whole resampling is one matrix product, whatever the number of spectra.
+    """
+    n_src = len(source)
+    if n_src == 1:
+        return np.ones((1, len(target)))
+    eye = np.eye(n_src)
+    if method == "linear":
+        return np.stack([np.interp(target, source, row) for row in eye])
+    # not-a-knot spline; with 2 or 3 points scipy falls back to a line or parabola
+    return CubicSpline(source, eye, axis=1)(target)
+
+
+def _check_positions(values, name, expected_len=None):
+    pos = np.asarray(values, dtype=np.float64)
+    if pos.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of positions, got an array of shape {pos.shape}.")
+    if expected_len is not None and len(pos) != expected_len:
+        raise ValueError(
+            f"{name} has {len(pos)} values but X has {expected_len} bands; pass one "
+            f"position per column of X."
+        )
+    if len(pos) == 0 or not np.all(np.isfinite(pos)):
+        raise ValueError(f"{name} must be non-empty and finite, got {pos!r}.")
+    if len(pos) > 1 and np.any(np.diff(pos) <= 0):
+        raise ValueError(
+            f"{name} must be strictly increasing; sort the bands (and the columns of X with "
+            f"them) or drop duplicated positions."
+        )
+    return pos
+
+
+class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Resample spectra onto a common band grid, then scale them.
+
+    Each row of ``X`` is one spectrum. It is interpolated from its source
+    positions (``wavelengths``, or the band indices when none are given;
+    uneven spacing is honoured) onto ``n_bands`` evenly spaced positions that
+    span the source range, or onto ``target_wavelengths``. The resampled values
+    are then scaled with statistics learned in :meth:`fit` and stored, never
+    recomputed at transform time.
+
+    Parameters
+    ----------
+    n_bands : int, default=512
+        Number of evenly spaced output bands. Ignored when
+        ``target_wavelengths`` is given.
+    wavelengths : array-like of shape (n_features_in,), default=None
+        Source position of each column of ``X`` (for example in nm). Must be
+        strictly increasing. ``None`` uses ``0, 1, ..., n_features_in - 1``.
+    target_wavelengths : array-like of shape (n_bands_out,), default=None
+        Output positions, in the units of ``wavelengths``. They must lie inside
+        the source range: resampling never extrapolates.
+    method : {"linear", "cubic"}, default="linear"
+        Piecewise-linear or not-a-knot cubic-spline interpolation.
+    scaling : {"range", "standard"} or None, default="range"
+        ``"range"``: ``(x - mean) / (max - min)`` over all values of the
+        resampled training data (one offset and one scale). ``"standard"``:
+        per output band, ``(x - mean) / std``. ``None``: no scaling.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of bands seen in :meth:`fit`.
+    source_positions_ : ndarray of shape (n_features_in_,)
+        Source position of each input band.
+    target_positions_ : ndarray of shape (n_bands_out_,)
+        Position of each output band.
+    n_bands_out_ : int
+        Number of output bands.
+    offset_ : float or ndarray of shape (n_bands_out_,)
+        Subtracted after resampling (0 when ``scaling=None``).
+    scale_ : float or ndarray of shape (n_bands_out_,)
+        Divisor after subtracting ``offset_`` (1 when ``scaling=None``;
+        1 where the data are constant).
+
+    See Also
+    --------
+    AEDEncoder : The autoencoder that usually follows this step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hsiae import SpectralResampler
+    >>> X = np.random.default_rng(0).random((100, 204))
+    >>> res = SpectralResampler(n_bands=64).fit(X)
+    >>> res.transform(X).shape
+    (100, 64)
+    >>> res.inverse_transform(res.transform(X)).shape
+    (100, 204)
+    """
+
+    _parameter_constraints = {
+        "n_bands": [Interval(Integral, 1, None, closed="left")],
+        "wavelengths": ["array-like", None],
+        "target_wavelengths": ["array-like", None],
+        "method": [StrOptions({"linear", "cubic"})],
+        "scaling": [StrOptions({"range", "standard"}), None],
+    }
+
+    def __init__(self, n_bands=512, *, wavelengths=None, target_wavelengths=None, method="linear", scaling="range"):
+        self.n_bands = n_bands
+        self.wavelengths = wavelengths
+        self.target_wavelengths = target_wavelengths
+        self.method = method
+        self.scaling = scaling
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the band grids and the scaling from spectra ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_bands_in)
+            One spectrum per row.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SpectralResampler
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        n_in = X.shape[1]
+        if self.wavelengths is None:
+            source = np.arange(n_in, dtype=np.float64)
+        else:
+            source = _check_positions(self.wavelengths, "wavelengths", n_in)
+        if self.target_wavelengths is None:
+            target = np.linspace(source[0], source[-1], self.n_bands)
+        else:
+            target = _check_positions(self.target_wavelengths, "target_wavelengths")
+            lo, hi = source[0], source[-1]
+            outside = (target < lo - 1e-9 * max(1.0, abs(lo))) | (target > hi + 1e-9 * max(1.0, abs(hi)))
+            if np.any(outside):
+                raise ValueError(
+                    f"target_wavelengths must lie inside the source range [{lo:g}, {hi:g}]; "
+                    f"{int(outside.sum())} of them lie outside (e.g. {target[outside][0]:g}). "
+                    f"Resampling does not extrapolate: crop the targets to the source range."
+                )
+            target = np.clip(target, lo, hi)
+        self.source_positions_ = source
+        self.target_positions_ = target
+        self.n_bands_out_ = len(target)
+        self._forward = _interpolation_matrix(source, target, self.method)
+        covers = len(target) == 1 and len(source) == 1 or (
+            target[0] <= source[0] and target[-1] >= source[-1] and len(target) > 1
+        )
+        self._backward = _interpolation_matrix(target, source, self.method) if covers else None
+
+        R = X @ self._forward.astype(X.dtype, copy=False)
+        if self.scaling == "range":
+            self.offset_ = float(R.mean(dtype=np.float64))
+            span = float(R.max()) - float(R.min())
+            self.scale_ = span if span > 0 and np.isfinite(span) else 1.0
+        elif self.scaling == "standard":
+            self.offset_ = R.mean(axis=0, dtype=np.float64)
+            std = R.std(axis=0, dtype=np.float64)
+            self.scale_ = np.where(std > 0, std, 1.0)
+        else:
+            self.offset_, self.scale_ = 0.0, 1.0
+        self._n_features_out = self.n_bands_out_
+        return self
+
+    def transform(self, X):
+        """Resample and scale spectra.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_features_in_)
+
+        Returns
+        -------
+        X_out : ndarray of shape (n_pixels, n_bands_out_)
+            In the dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        R = X @ self._forward.astype(X.dtype, copy=False)
+        R -= np.asarray(self.offset_, dtype=X.dtype)
+        R /= np.asarray(self.scale_, dtype=X.dtype)
+        return R
+
+    def inverse_transform(self, X):
+        """Undo the scaling and resample back onto the source bands.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pixels, n_bands_out_)
+            Output of :meth:`transform` (or a reconstruction of it).
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_pixels, n_features_in_)
+            Spectra in the original bands and units.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_bands_out_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__}.inverse_transform expects "
+                f"{self.n_bands_out_} (the resampled bands, n_bands_out_); pass the output of transform."
+            )
+        if self._backward is None:
+            raise ValueError(
+                f"The target positions [{self.target_positions_[0]:g}, {self.target_positions_[-1]:g}] do not "
+                f"cover the source range [{self.source_positions_[0]:g}, {self.source_positions_[-1]:g}], so "
+                f"the original bands cannot be recovered without extrapolating; refit with targets that span "
+                f"the source range."
+            )
+        X = X * np.asarray(self.scale_, dtype=X.dtype)
+        X += np.asarray(self.offset_, dtype=X.dtype)
+        return X @ self._backward.astype(X.dtype, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
