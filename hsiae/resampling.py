@@ -159,10 +159,13 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.target_positions_ = target
         self.n_bands_out_ = len(target)
         self._forward = _interpolation_matrix(source, target, self.method)
-        covers = len(target) == 1 and len(source) == 1 or (
-            target[0] <= source[0] and target[-1] >= source[-1] and len(target) > 1
-        )
-        self._backward = _interpolation_matrix(target, source, self.method) if covers else None
+        if n_in == 1:
+            # A single band: every output band copies it; going back averages them.
+            self._backward = np.full((len(target), 1), 1.0 / len(target))
+        elif len(target) > 1 and target[0] <= source[0] and target[-1] >= source[-1]:
+            self._backward = _interpolation_matrix(target, source, self.method)
+        else:
+            self._backward = None
 
         R = X @ self._forward.astype(X.dtype, copy=False)
         if self.scaling == "range":

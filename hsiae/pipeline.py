@@ -1,0 +1,291 @@
+"""Working with a fitted resampler + encoder + segmenter pipeline.
+
+Representative and mean cluster spectra, denoising, scorers for model
+selection and a cross-validation splitter that keeps whole images.
+"""
+
+import numpy as np
+from sklearn.base import ClusterMixin
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.model_selection import BaseCrossValidator
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from hsiae.encoder import AEDEncoder
+from hsiae.resampling import SpectralResampler
+from hsiae.segmentation import SpatialGMMSegmenter
+
+__all__ = [
+    "make_segmentation_pipeline",
+    "representative_spectra",
+    "cluster_mean_spectra",
+    "denoise",
+    "make_silhouette_scorer",
+    "silhouette_scorer",
+    "make_clustering_scorer",
+    "WholeImageSplit",
+]
+
+
+def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, **params):
+    """The recommended resampler + encoder + segmenter pipeline.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of segments.
+    image_shape : tuple (H, W) or None, default=None
+        Shape of the image whose pixels are the rows of ``X`` (row-major).
+        ``None`` segments without the spatial prior.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the encoder and the segmenter.
+    **params
+        Overrides in ``set_params`` form, e.g. ``aedencoder__zdims=8``.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``spectralresampler``, ``aedencoder``, ``spatialgmmsegmenter``.
+
+    Examples
+    --------
+    >>> from hsiae import make_segmentation_pipeline
+    >>> pipe = make_segmentation_pipeline(6, image_shape=(83, 86), random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
+    """
+    pipe = make_pipeline(
+        SpectralResampler(n_bands=256),
+        AEDEncoder(zdims=16, max_epochs=60, random_state=random_state),
+        SpatialGMMSegmenter(n_clusters, image_shape=image_shape, spatial_weight=1.0, random_state=random_state),
+    )
+    return pipe.set_params(**params) if params else pipe
+
+
+def _split(pipe):
+    """(transformer part, segmenter) of a fitted pipeline ending in a clusterer with ``means_``."""
+    if not isinstance(pipe, Pipeline):
+        raise TypeError(f"Expected a fitted sklearn Pipeline, got {type(pipe).__name__}.")
+    last = pipe.steps[-1][1]
+    if not hasattr(last, "means_") and not isinstance(last, ClusterMixin):
+        raise TypeError(
+            f"The pipeline's last step {type(last).__name__} is not a clusterer with means_; "
+            f"end the pipeline with a SpatialGMMSegmenter."
+        )
+    check_is_fitted(last)
+    return pipe[:-1], last
+
+
+def representative_spectra(pipe):
+    """One decoded spectrum per cluster, in the original bands and units.
+
+    The cluster centres in latent space (``means_`` of the final segmenter)
+    are decoded by the encoder and mapped back through the resampler.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        A fitted pipeline ``resampler -> encoder -> segmenter``.
+
+    Returns
+    -------
+    spectra : ndarray of shape (n_clusters, n_bands)
+
+    See Also
+    --------
+    cluster_mean_spectra : The average input spectrum of each cluster.
+
+    Notes
+    -----
+    A decoded centre is what the model considers the typical spectrum of the
+    cluster: smooth and noise-free, but shaped by the decoder, which can bend
+    it where the cluster is spread out in latent space. The mean input
+    spectrum is the plain average of the measured pixels: faithful to the
+    data, noise averaged down, but blurred where a cluster mixes materials.
+    Where both agree, the cluster is well described by the model.
+    """
+    head, seg = _split(pipe)
+    means = np.asarray(seg.means_)
+    return head.inverse_transform(means)
+
+
+def cluster_mean_spectra(pipe, X, labels=None, *, return_std=False):
+    """Mean (and standard deviation) of the input spectra of each cluster.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        A fitted pipeline ending in a segmenter.
+    X : array-like of shape (n_pixels, n_bands)
+        The input spectra, in the original bands and units.
+    labels : array-like of shape (n_pixels,), default=None
+        Cluster of each row; by default ``pipe.predict(X)``.
+    return_std : bool, default=False
+        Also return the per-band standard deviation.
+
+    Returns
+    -------
+    means : ndarray of shape (n_clusters, n_bands)
+        Rows of empty clusters are NaN-free zeros.
+    std : ndarray of shape (n_clusters, n_bands)
+        Only with ``return_std=True``.
+
+    See Also
+    --------
+    representative_spectra : The decoded cluster centres.
+    """
+    _, seg = _split(pipe)
+    X = check_array(X, dtype=[np.float64, np.float32])
+    labels = pipe.predict(X) if labels is None else np.asarray(labels).ravel()
+    if labels.shape[0] != X.shape[0]:
+        raise ValueError(f"labels has {labels.shape[0]} values but X has {X.shape[0]} rows; pass one per row.")
+    k = seg.means_.shape[0]
+    means = np.zeros((k, X.shape[1]), dtype=np.float64)
+    std = np.zeros_like(means)
+    for c in range(k):
+        rows = X[labels == c]
+        if len(rows):
+            means[c] = rows.mean(axis=0)
+            std[c] = rows.std(axis=0)
+    return (means, std) if return_std else means
+
+
+def denoise(pipe, X):
+    """Encode and decode spectra: ``pipe[:-1].inverse_transform(pipe[:-1].transform(X))``.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        A fitted pipeline; a final clusterer is skipped.
+    X : array-like of shape (n_pixels, n_bands)
+
+    Returns
+    -------
+    X_denoised : ndarray of shape (n_pixels, n_bands)
+        In the original bands and units.
+    """
+    if not isinstance(pipe, Pipeline):
+        raise TypeError(f"Expected a fitted sklearn Pipeline, got {type(pipe).__name__}.")
+    head = pipe[:-1] if isinstance(pipe.steps[-1][1], ClusterMixin) else pipe
+    return head.inverse_transform(head.transform(X))
+
+
+def make_silhouette_scorer(*, sample_size=4000, metric="euclidean", random_state=0):
+    """A label-free scorer for model selection across ``zdims`` and ``n_clusters``.
+
+    The score is the silhouette coefficient of the predicted segments,
+    measured on the pipeline's input spectra ``X`` (not on the latent codes),
+    over a fixed random sample of pixels. Higher is better, in ``[-1, 1]``.
+
+    Parameters
+    ----------
+    sample_size : int, default=4000
+        Pixels used (the silhouette costs O(n^2)).
+    metric : str, default="euclidean"
+        Distance between spectra; "cosine" follows spectral angle.
+    random_state : int, default=0
+        Fixes the sample, so that every candidate is scored on the same pixels.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None) -> float``, for ``GridSearchCV(scoring=...)``.
+
+    Notes
+    -----
+    The mixture's log-likelihood (``SpatialGMMSegmenter.score``) cannot
+    compare encoders: it is a log-density in latent space, and densities in
+    spaces of different dimension (or differently scaled axes of the same
+    dimension) are in different units. Nor can the reconstruction error: it
+    does not depend on ``n_clusters`` and always favours larger ``zdims``.
+    The silhouette is measured in the one space every candidate shares, the
+    input, and it does not grow with the number of clusters. A result with a
+    single segment gets -1.
+    """
+
+    def silhouette(estimator, X, y=None):
+        labels = np.asarray(estimator.predict(X))
+        if np.unique(labels).size < 2:
+            return -1.0
+        X = check_array(X, dtype=[np.float64, np.float32])
+        rng = check_random_state(random_state)
+        idx = np.sort(rng.choice(X.shape[0], size=min(sample_size, X.shape[0]), replace=False))
+        if np.unique(labels[idx]).size < 2:
+            return -1.0
+        return float(silhouette_score(X[idx], labels[idx], metric=metric))
+
+    return silhouette
+
+
+silhouette_scorer = make_silhouette_scorer()
+
+
+def make_clustering_scorer(score_func=adjusted_rand_score, *, unlabelled=0):
+    """A scorer comparing predicted segments with ground-truth labels.
+
+    Parameters
+    ----------
+    score_func : callable, default=adjusted_rand_score
+        ``score_func(labels_true, labels_pred) -> float``, higher is better
+        (e.g. ``normalized_mutual_info_score`` or
+        :func:`hsiae.metrics.cluster_accuracy`).
+    unlabelled : int or None, default=0
+        Value in ``y`` that marks unlabelled pixels, left out of the score;
+        they are still segmented, since the spatial prior needs them.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``.
+    """
+
+    def score(estimator, X, y):
+        if y is None:
+            raise ValueError("This scorer compares with ground-truth labels; pass y to fit (GridSearchCV.fit(X, y)).")
+        y = np.asarray(y).ravel()
+        pred = np.asarray(estimator.predict(X))
+        keep = np.ones(y.shape, bool) if unlabelled is None else y != unlabelled
+        return float(score_func(y[keep], pred[keep]))
+
+    return score
+
+
+class WholeImageSplit(BaseCrossValidator):
+    """Cross-validation "splits" that keep the whole image in every fold.
+
+    A spatial segmenter needs every pixel of the image (``image_shape``), so
+    pixels cannot be split into folds. Each split here trains and scores on
+    all pixels; this is model selection by an unsupervised criterion, not a
+    held-out estimate. Random folds would break the image and raise the
+    segmenter's ``image_shape`` error.
+
+    Parameters
+    ----------
+    n_splits : int, default=1
+        Number of identical splits (more only repeat the work, unless the
+        estimator is unseeded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hsiae import WholeImageSplit
+    >>> [(len(tr), len(te)) for tr, te in WholeImageSplit().split(np.zeros((6, 2)))]
+    [(6, 6)]
+    """
+
+    def __init__(self, n_splits=1):
+        self.n_splits = n_splits
+
+    def split(self, X, y=None, groups=None):
+        n = len(X)
+        idx = np.arange(n)
+        for _ in range(self.n_splits):
+            yield idx, idx
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):  # required by the base class
+        for _, test in self.split(X, y, groups):
+            yield test

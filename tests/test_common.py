@@ -1,0 +1,45 @@
+"""scikit-learn's estimator checks over every public estimator, in fast settings."""
+
+import pytest
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+
+from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler
+
+
+def _instances():
+    return [
+        SpectralResampler(n_bands=16),
+        SpectralResampler(n_bands=9, method="cubic", scaling="standard"),
+        AEDEncoder(zdims=2, channels=(2, 3), max_epochs=2, batch_size=16, random_state=0),
+        AEDEncoder(zdims=2, channels=(2,), max_epochs=2, validation_fraction=0, random_state=0),
+        SpatialGMMSegmenter(n_clusters=3, random_state=0),
+    ]
+
+
+# check name -> reason, for checks an estimator is known to fail.
+EXPECTED_FAILURES = {
+    "AEDEncoder": {
+        "check_methods_sample_order_invariance": (
+            "computes in float32: BLAS blocks rows differently when they are reordered, which moves "
+            "results by float32 rounding (~3e-8), above the check's tolerance for float64 input"
+        ),
+        "check_methods_subset_invariance": (
+            "computes in float32: batches of another size round differently (~3e-8), above the "
+            "check's tolerance for float64 input"
+        ),
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(_instances(), expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", _instances(), ids=lambda e: type(e).__name__)
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)
