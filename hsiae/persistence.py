@@ -1,0 +1,441 @@
+"""Save and load fitted hsiae pipelines.
+
+A model file is a joblib file holding one dict: a format marker and version,
+the fitted pipeline (:class:`~hsiae.SpectralResampler` then
+:class:`~hsiae.AEDEncoder`, optionally followed by
+:class:`~hsiae.SpatialGMMSegmenter`) and metadata: the versions of hsiae,
+torch, scikit-learn, skorch, numpy and Python that wrote it, the number of
+input bands, their wavelengths (or None) and the creation time.
+
+.. warning::
+
+   joblib files are pickles, and loading a pickle can run arbitrary code.
+   Only load model files from sources you trust (files you wrote yourself or
+   got from someone you trust). A format that stores weights only, and so is
+   safe to load from anywhere, is planned.
+
+Models are always loaded on the CPU. skorch maps the weights of a net that
+was trained on a CUDA device to the CPU when unpickling on a machine without
+CUDA; :func:`load_model` then moves everything to the CPU in every case and
+sets the encoder's ``device`` to ``"cpu"``, so the loaded pipeline works
+(and can be refitted) anywhere.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from hsiae.encoder import AEDEncoder
+from hsiae.resampling import SpectralResampler
+from hsiae.segmentation import SpatialGMMSegmenter
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelInfo", "ModelVersionWarning", "check_model_bands", "load_model", "save_model"]
+
+#: Value of the ``"format"`` key that marks an hsiae model file.
+FORMAT_MARKER = "hsiae-model"
+#: Version of the file layout written by :func:`save_model`; bump it on an incompatible change.
+FORMAT_VERSION = 1
+
+# Libraries whose version changes can break an unpickled model: a mismatch warns.
+_CHECKED_LIBRARIES = ("torch", "scikit-learn")
+
+
+class ModelVersionWarning(UserWarning):
+    """A model file was written with other versions of torch or scikit-learn."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelInfo:
+    """What a model file says about the model besides the pipeline.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file the model was read from (or written to).
+    format_version : int
+        Layout version of the file.
+    n_bands : int
+        Number of input bands the pipeline was fitted on.
+    wavelengths : ndarray of shape (n_bands,) or None
+        Band centres of the training cube, when known.
+    created : str
+        Creation time, ISO 8601 in UTC.
+    versions : dict
+        Versions of hsiae, torch, scikit-learn, skorch, numpy and Python that
+        wrote the file.
+    steps : tuple of str
+        Names of the pipeline's steps.
+    """
+
+    path: Path
+    format_version: int
+    n_bands: int
+    wavelengths: np.ndarray | None = None
+    created: str = ""
+    versions: dict = field(default_factory=dict)
+    steps: tuple = ()
+
+    @property
+    def has_segmenter(self):
+        """True when the pipeline ends in a fitted segmenter."""
+        return len(self.steps) == 3
+
+
+def _versions():
+    import sklearn
+    import skorch
+    import torch
+
+    import hsiae
+
+    return {
+        "hsiae": hsiae.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+        "numpy": np.__version__,
+        "python": ".".join(str(v) for v in sys.version_info[:3]),
+    }
+
+
+def _check_pipeline(pipeline, where):
+    """Raise a ValueError unless ``pipeline`` is a fitted resampler + encoder [+ segmenter]."""
+    expected = "a fitted Pipeline of SpectralResampler, AEDEncoder and optionally SpatialGMMSegmenter"
+    if not isinstance(pipeline, Pipeline):
+        raise ValueError(f"{where} must be {expected}, got {type(pipeline).__name__}.")
+    kinds = [type(step).__name__ for _, step in pipeline.steps]
+    allowed = (SpectralResampler, AEDEncoder, SpatialGMMSegmenter)
+    if len(kinds) not in (2, 3) or not all(
+        isinstance(step, kind) for (_, step), kind in zip(pipeline.steps, allowed)
+    ):
+        raise ValueError(
+            f"{where} must be {expected}, got a Pipeline of {', '.join(kinds)}; build it with "
+            f"hsiae.make_segmentation_pipeline or make_pipeline(SpectralResampler(), AEDEncoder())."
+        )
+    for name, step in pipeline.steps:
+        try:
+            check_is_fitted(step)
+        except NotFittedError:
+            raise ValueError(
+                f"{where}: step {name!r} ({type(step).__name__}) is not fitted; fit the pipeline "
+                f"before saving it."
+            ) from None
+
+
+def _check_wavelengths(wavelengths, n_bands, resampler):
+    own = resampler.source_positions_ if resampler.wavelengths is not None else None
+    if wavelengths is None:
+        return None if own is None else np.array(own, dtype=np.float64)
+    values = np.asarray(wavelengths, dtype=np.float64)
+    if values.shape != (n_bands,) or not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"wavelengths must hold {n_bands} finite values, one per input band of the "
+            f"pipeline, got an array of shape {values.shape}; pass the band centres of the "
+            f"training cube, or None."
+        )
+    if own is not None and not np.allclose(values, own, rtol=1e-6, atol=1e-9):
+        raise ValueError(
+            "wavelengths differ from the wavelengths the SpectralResampler was fitted with; "
+            "pass wavelengths=None to store the resampler's own."
+        )
+    return values
+
+
+@contextlib.contextmanager
+def _without_progress_bars(pipeline):
+    """Detach tqdm bars kept by training callbacks: a bar on a terminal holds an unpicklable stream."""
+    net = getattr(pipeline.steps[1][1], "net_", None)
+    callbacks = []
+    for entry in list(getattr(net, "callbacks_", None) or []) + list(getattr(net, "callbacks", None) or []):
+        cb = entry[1] if isinstance(entry, tuple) else entry
+        if hasattr(cb, "bar_") and all(cb is not other for other, _ in callbacks):
+            callbacks.append((cb, cb.bar_))
+    try:
+        for cb, _ in callbacks:
+            del cb.bar_
+        yield
+    finally:
+        for cb, bar in callbacks:
+            cb.bar_ = bar
+
+
+def save_model(path, pipeline, *, wavelengths=None, force=False):
+    """Save a fitted pipeline and its metadata to a joblib file, atomically.
+
+    The file is written to a temporary file in the same folder and renamed to
+    ``path`` only when complete, so a failure never leaves a partial file (nor
+    the temporary one).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file, conventionally ``*.joblib``.
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted ``SpectralResampler -> AEDEncoder`` with an optional final
+        ``SpatialGMMSegmenter``.
+    wavelengths : array-like of shape (n_bands,), default=None
+        Band centres of the training cube. None stores the resampler's
+        ``wavelengths`` when it was fitted with some, else no wavelengths.
+    force : bool, default=False
+        Overwrite ``path`` if it exists.
+
+    Returns
+    -------
+    info : ModelInfo
+        The metadata written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``force`` is False.
+    ValueError
+        If ``pipeline`` is not such a fitted pipeline, or ``wavelengths`` does
+        not match its input bands.
+
+    See Also
+    --------
+    load_model : Read the pipeline and metadata back.
+    """
+    import joblib
+
+    path = Path(os.fspath(path))
+    _check_pipeline(pipeline, "pipeline")
+    resampler = pipeline.steps[0][1]
+    n_bands = int(resampler.n_features_in_)
+    wavelengths = _check_wavelengths(wavelengths, n_bands, resampler)
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot write the model to '{path}': it is a directory; pass a file name.")
+    if path.exists() and not force:
+        raise FileExistsError(f"'{path}' already exists; pass force=True (--force) to overwrite it.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write the model to '{path}': the folder '{path.parent}' does not exist; create it first."
+        )
+    info = ModelInfo(
+        path=path,
+        format_version=FORMAT_VERSION,
+        n_bands=n_bands,
+        wavelengths=wavelengths,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=_versions(),
+        steps=tuple(name for name, _ in pipeline.steps),
+    )
+    payload = {
+        "format": FORMAT_MARKER,
+        "format_version": FORMAT_VERSION,
+        "pipeline": pipeline,
+        "metadata": {
+            "n_bands": n_bands,
+            "wavelengths": None if wavelengths is None else wavelengths.tolist(),
+            "created": info.created,
+            "versions": dict(info.versions),
+            "steps": list(info.steps),
+        },
+    }
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with _without_progress_bars(pipeline), open(tmp, "xb") as fh:
+            joblib.dump(payload, fh, compress=3)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists() and not force:  # appeared while we were writing
+            raise FileExistsError(f"'{path}' already exists; pass force=True (--force) to overwrite it.")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    logger.info("Saved model (%s, %d input bands) to '%s'", " -> ".join(info.steps), n_bands, path)
+    return info
+
+
+def _public_version(version):
+    """``"2.3.0+cpu"`` -> ``"2.3.0"``: builds for other hardware are the same release."""
+    return str(version).split("+", 1)[0]
+
+
+def _to_cpu(encoder):
+    """Put a loaded encoder's net on the CPU, whatever device it was trained on."""
+    import torch
+
+    net = encoder.net_
+    trained_on = str(encoder.device)
+    for name in ("module_", "criterion_"):
+        component = getattr(net, name, None)
+        if isinstance(component, torch.nn.Module):
+            component.to("cpu")
+    net.device = "cpu"
+    encoder.device = "cpu"  # so that refitting works without CUDA too
+    if trained_on != "cpu":
+        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
+
+
+def load_model(path):
+    """Load a pipeline saved by :func:`save_model`, on the CPU.
+
+    .. warning::
+       Loading runs pickle, which can execute arbitrary code: only load model
+       files from trusted sources.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        The fitted pipeline, with the encoder on the CPU.
+    info : ModelInfo
+        Its metadata.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        If ``path`` cannot be opened.
+    ValueError
+        If the file is not a joblib/pickle file, not an hsiae model file, was
+        written by a newer hsiae (a newer format version), or its content is
+        damaged.
+
+    Warns
+    -----
+    ModelVersionWarning
+        When the file was written with another version of torch or
+        scikit-learn, naming both versions.
+
+    See Also
+    --------
+    check_model_bands : Check a cube's bands against the model's.
+    """
+    import joblib
+    from skorch.exceptions import DeviceWarning
+
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise FileNotFoundError(f"No such model file: '{path}'; check the path.")
+    if path.is_dir():
+        raise IsADirectoryError(f"Expected a model file but '{path}' is a directory.")
+    with open(path, "rb") as fh:
+        try:
+            with warnings.catch_warnings():
+                # A CUDA-trained net is mapped to the CPU by skorch; _to_cpu says so below.
+                warnings.simplefilter("ignore", DeviceWarning)
+                payload = joblib.load(fh)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(
+                f"'{path}' refers to code that this installation lacks ({exc}); it was probably "
+                f"written by another version of hsiae or its dependencies."
+            ) from exc
+        except Exception as exc:
+            raise ValueError(
+                f"'{path}' is not a joblib/pickle file or is damaged ({type(exc).__name__}: {exc}); "
+                f"pass a model written by 'hsiae train' or hsiae.persistence.save_model."
+            ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_MARKER:
+        raise ValueError(
+            f"'{path}' is not an hsiae model file (it holds a pickled {type(payload).__name__} "
+            f"without the hsiae format marker); pass a model written by 'hsiae train' or "
+            f"hsiae.persistence.save_model."
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"'{path}' has an invalid model format version {version!r}; the file is damaged.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"'{path}' was saved in model format version {version} by a newer hsiae "
+            f"({payload.get('metadata', {}).get('versions', {}).get('hsiae', 'unknown')}), but this "
+            f"hsiae reads versions up to {FORMAT_VERSION}; upgrade hsiae to load it."
+        )
+    meta = payload.get("metadata")
+    pipeline = payload.get("pipeline")
+    if not isinstance(meta, dict) or "n_bands" not in meta:
+        raise ValueError(f"'{path}' is an hsiae model file without its metadata; the file is damaged.")
+    _check_pipeline(pipeline, f"the pipeline in '{path}'")
+
+    saved = meta.get("versions") or {}
+    here = _versions()
+    for lib in _CHECKED_LIBRARIES:
+        if lib in saved and _public_version(saved[lib]) != _public_version(here[lib]):
+            warnings.warn(
+                f"The model in '{path}' was saved with {lib} {saved[lib]}, but {lib} {here[lib]} "
+                f"is installed; it may behave differently or fail. Retrain it, or install "
+                f"{lib}=={_public_version(saved[lib])} to use it as saved.",
+                ModelVersionWarning,
+                stacklevel=2,
+            )
+    _to_cpu(pipeline.steps[1][1])
+    wavelengths = meta.get("wavelengths")
+    info = ModelInfo(
+        path=path,
+        format_version=version,
+        n_bands=int(meta["n_bands"]),
+        wavelengths=None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64),
+        created=str(meta.get("created", "")),
+        versions=dict(saved),
+        steps=tuple(name for name, _ in pipeline.steps),
+    )
+    logger.info("Loaded model (%s, %d input bands) from '%s'", " -> ".join(info.steps), info.n_bands, path)
+    return pipeline, info
+
+
+def check_model_bands(info, n_bands, wavelengths=None):
+    """Raise a ValueError when a cube's bands do not match the model's.
+
+    Parameters
+    ----------
+    info : ModelInfo
+        Metadata from :func:`load_model`.
+    n_bands : int
+        Number of bands of the cube the model is applied to.
+    wavelengths : array-like of shape (n_bands,), default=None
+        The cube's band centres, when known. They are compared with the
+        model's only when both are known.
+
+    Raises
+    ------
+    ValueError
+        Naming both band counts when they differ, or saying where the
+        wavelengths differ when the counts agree.
+    """
+    n_bands = int(n_bands)
+    model_wl = info.wavelengths
+    cube_wl = None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64)
+
+    def _range(wl):
+        return f" ({wl[0]:g}-{wl[-1]:g})" if wl is not None and len(wl) else ""
+
+    if n_bands != info.n_bands:
+        detail = ""
+        if model_wl is not None and cube_wl is not None:
+            detail = f"; the wavelengths differ too: model{_range(model_wl)}, cube{_range(cube_wl)}"
+        raise ValueError(
+            f"The model was trained on cubes with {info.n_bands} bands{_range(model_wl)}, but this "
+            f"cube has {n_bands} bands{_range(cube_wl)}{detail}; apply the model to cubes from the "
+            f"same sensor, or train a new model on this cube."
+        )
+    if model_wl is not None and cube_wl is not None:
+        if cube_wl.shape != model_wl.shape or not np.allclose(cube_wl, model_wl, rtol=1e-6, atol=1e-6):
+            if cube_wl.shape != model_wl.shape:
+                where = f"the cube gives {cube_wl.size} wavelengths"
+            else:
+                i = int(np.argmax(np.abs(cube_wl - model_wl)))
+                where = f"band {i} is at {cube_wl[i]:g} in the cube but {model_wl[i]:g} in the model"
+            raise ValueError(
+                f"The model and the cube both have {n_bands} bands, but their wavelengths differ "
+                f"({where}); apply the model to cubes from the same sensor, or train a new model "
+                f"on this cube."
+            )
