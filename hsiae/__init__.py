@@ -4,7 +4,9 @@ Latent features, denoised spectra and spatial segment maps from hyperspectral
 cubes, with estimators that compose in a scikit-learn ``Pipeline``.
 """
 
+from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
 from hsiae.encoder import AEDEncoder
+from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
 from hsiae.pipeline import (
     WholeImageSplit,
     cluster_mean_spectra,
@@ -22,15 +24,23 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AEDEncoder",
+    "CubeFormatError",
+    "CubeInfo",
     "SpatialGMMSegmenter",
     "SpectralResampler",
     "WholeImageSplit",
     "cluster_mean_spectra",
     "denoise",
+    "get_data_home",
+    "load_scene",
     "make_clustering_scorer",
     "make_segmentation_pipeline",
     "make_silhouette_scorer",
+    "make_synthetic_scene",
+    "read_cube",
     "representative_spectra",
     "silhouette_scorer",
+    "write_cube",
+    "write_labels",
     "__version__",
 ]
