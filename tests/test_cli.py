@@ -1,0 +1,426 @@
+"""Tests for the command line (hsiae.cli), run in-process through main()."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from hsiae import denoise
+from hsiae.cli import main
+from hsiae.io import read_cube, write_cube
+from hsiae.persistence import load_model
+
+H, W, B = 8, 9, 20
+WAVELENGTHS = np.linspace(400.0, 1000.0, B)
+# Tiny, fast training for every test that trains.
+FAST = ["--epochs", "2", "--bands", "16", "--zdims", "3", "--threads", "1"]
+
+
+def make_cube(n_bands=B, seed=0):
+    """Three regions with differently placed absorption peaks, plus noise: (H, W, n_bands) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, n_bands)
+    centre = np.full((H, W, 1), 0.3)
+    centre[:, 4:] = 0.7
+    centre[:4, 4:] = 0.5
+    cube = np.exp(-((t - centre) ** 2) / 0.05) + 0.01 * rng.normal(size=(H, W, n_bands))
+    return cube.astype(np.float32)
+
+
+def write(path, cube, **kwargs):
+    kwargs.setdefault("wavelengths", WAVELENGTHS if cube.shape[2] == B else None)
+    write_cube(path, cube, **kwargs)
+    return str(path)
+
+
+@pytest.fixture
+def cube_path(tmp_path):
+    return write(tmp_path / "cube.tif", make_cube())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained once by the CLI on the standard tiny cube."""
+    folder = tmp_path_factory.mktemp("trained")
+    cube = write(folder / "cube.tif", make_cube())
+    model = folder / "model.joblib"
+    assert main(["train", cube, "-o", str(model), *FAST, "-q"]) == 0
+    return model
+
+
+def listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def assert_one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    # warnings of a run that failed late (e.g. after training) are one line each, too
+    lines = [line for line in err.strip().splitlines() if not line.startswith("hsiae: warning: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hsiae: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_train_writes_model_loss_curves_and_history(cube_path, tmp_path, capsys):
+    model = tmp_path / "out" / "m.joblib"
+    model.parent.mkdir()
+    assert main(["train", cube_path, "-o", str(model), *FAST]) == 0
+    out = capsys.readouterr().out
+    for name in ("m.joblib", "m_loss.png", "m_history.csv"):
+        assert (model.parent / name).is_file()
+        assert str(model.parent / name) in out  # where every file went
+    assert listing(model.parent) == ["m.joblib", "m_history.csv", "m_loss.png"]  # no temporary files
+
+    pipe, info = load_model(model)
+    assert info.n_bands == B
+    np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+    assert pipe[0].n_bands_out_ == 16 and pipe[1].zdims == 3
+
+    with open(model.parent / "m_history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["epoch", "train_loss", "valid_loss", "dur"]
+    assert len(rows) == pipe[1].n_epochs_ == 2  # one row per epoch
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(float(r["train_loss"]) > 0 and float(r["valid_loss"]) > 0 for r in rows)
+
+
+def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):
+    m1, m2 = tmp_path / "a.joblib", tmp_path / "b.joblib"
+    assert main(["train", cube_path, "-o", str(m1), *FAST, "-q", "--seed", "3"]) == 0
+    assert main(["train", cube_path, "-o", str(m2), *FAST, "-q", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == ""
+    X = make_cube().reshape(-1, B)
+    np.testing.assert_array_equal(load_model(m1)[0].transform(X), load_model(m2)[0].transform(X))
+
+
+def test_train_without_validation_leaves_valid_loss_empty(cube_path, tmp_path):
+    model = tmp_path / "m.joblib"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--validation-fraction", "0"]) == 0
+    with open(tmp_path / "m_history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(r["valid_loss"] == "" for r in rows)
+
+
+# --------------------------------------------------------------------------- segment
+
+
+def check_segment_outputs(outdir, k):
+    labels = tifffile.imread(outdir / "labels.tif")
+    assert labels.shape == (H, W)
+    assert labels.min() >= 1 and labels.max() <= k
+    with open(outdir / "cluster_spectra.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    expected = ["band", "wavelength"] + [f"cluster_{c}" for c in range(1, k + 1)] + [
+        f"mean_{c}" for c in range(1, k + 1)
+    ]
+    assert rows[0][: len(expected)] == expected
+    assert len(rows) == 1 + B  # one row per input band
+    assert float(rows[1][1]) == pytest.approx(WAVELENGTHS[0])
+    for name in ("segments.png", "cluster_spectra.png", "latent_maps.png"):
+        assert (outdir / name).stat().st_size > 0
+    return labels
+
+
+def test_segment_trains_and_saves_the_model(cube_path, tmp_path, capsys):
+    outdir = tmp_path / "new" / "seg"  # created, parents included
+    assert main(["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST]) == 0
+    labels = check_segment_outputs(outdir, 3)
+    assert len(np.unique(labels)) == 3  # three well separated regions
+    assert listing(outdir) == sorted([
+        "labels.tif", "segments.png", "cluster_spectra.png", "cluster_spectra.csv", "latent_maps.png",
+        "model.joblib", "model_loss.png", "model_history.csv",
+    ])
+    pipe, info = load_model(outdir / "model.joblib")
+    assert info.has_segmenter and pipe[-1].n_clusters == 3
+    assert str(outdir / "labels.tif") in capsys.readouterr().out
+
+
+def test_segment_with_model(trained, cube_path, tmp_path):
+    outdir = tmp_path / "seg"
+    args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "-q"]
+    assert main([*args, "--spatial-weight", "0.5"]) == 0
+    check_segment_outputs(outdir, 2)
+    assert not (outdir / "model.joblib").exists()  # nothing was trained
+
+
+def test_segment_rejects_training_options_with_model(trained, cube_path, tmp_path, capsys):
+    outdir = tmp_path / "seg"
+    args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "--epochs", "5"]
+    assert main(args) == 2
+    assert_one_line_error(capsys, "--epochs", "--model")
+    assert not outdir.exists()
+
+
+def test_segment_labels_no_data_pixels_0(tmp_path):
+    cube = make_cube()
+    cube[0, 0] = np.nan  # a non-finite pixel
+    cube[5, 6] = -1.0  # a declared no-data pixel
+    path = write(tmp_path / "holes.tif", cube, nodata=-1.0)
+    outdir = tmp_path / "seg"
+    assert main(["segment", path, "-k", "3", "-o", str(outdir), *FAST, "-q"]) == 0
+    labels = tifffile.imread(outdir / "labels.tif")
+    assert labels[0, 0] == 0 and labels[5, 6] == 0
+    assert (labels > 0).sum() == H * W - 2 and labels.max() <= 3
+
+
+# --------------------------------------------------------------------------- denoise
+
+
+@pytest.mark.parametrize(
+    "dtype, band_axis",
+    [(np.float32, 0), (np.float64, 2), (np.int16, 2), (np.uint16, 0)],
+)
+def test_denoise_keeps_layout_and_dtype(trained, tmp_path, dtype, band_axis):
+    cube = make_cube()
+    if np.dtype(dtype).kind in "iu":
+        cube = np.round(cube * 1000)  # integer counts, like a camera's
+    path = write(tmp_path / "in.tif", cube.astype(dtype), band_axis=band_axis)
+    target = tmp_path / "den.tif"
+    assert main(["denoise", path, "--model", str(trained), "-o", str(target), "-q"]) == 0
+    result, info = read_cube(target, mmap=False)
+    _, info_in = read_cube(path)
+    assert result.shape == (H, W, B)
+    assert result.dtype == np.dtype(dtype)
+    assert info.band_axis == info_in.band_axis == band_axis
+    np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+    with tifffile.TiffFile(target) as tif:  # the layout on disk, not only what read_cube reports
+        assert len(tif.pages) == (B if band_axis == 0 else 1)
+    # the model's reconstruction, cast back (integers rounded and clipped)
+    pipe, _ = load_model(trained)
+    expected = denoise(pipe, cube.astype(dtype).reshape(-1, B).astype(np.float32)).reshape(H, W, B)
+    if np.dtype(dtype).kind in "iu":
+        limits = np.iinfo(dtype)
+        expected = np.clip(np.rint(expected), limits.min, limits.max)
+    np.testing.assert_allclose(result, expected.astype(dtype), rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(result, cube.astype(dtype))
+
+
+def test_denoise_integer_output_is_clipped_to_the_dtype(trained, tmp_path):
+    # the model was trained on values in [0, 1]; a uint8 cube of 255s decodes to values far
+    # outside what the model knows: whatever comes out must still be valid uint8
+    path = write(tmp_path / "in.tif", np.full((H, W, B), 255, dtype=np.uint8))
+    assert main(["denoise", path, "--model", str(trained), "-o", str(tmp_path / "d.tif"), "-q"]) == 0
+    result, _ = read_cube(tmp_path / "d.tif")
+    assert result.dtype == np.uint8
+
+
+def test_denoise_refuses_a_cube_with_other_bands(trained, tmp_path, capsys):
+    path = write(tmp_path / "other.tif", make_cube(n_bands=24))
+    target = tmp_path / "den.tif"
+    assert main(["denoise", path, "--model", str(trained), "-o", str(target)]) == 2
+    assert_one_line_error(capsys, "20 bands", "24 bands")
+    assert not target.exists()
+    assert listing(tmp_path) == ["other.tif"]
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
+    outdir = tmp_path / "demo"
+    args = ["demo", "-o", str(outdir), "--size", "16", "--epochs", "2", "--bands", "16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    expected = [
+        "band_image.png", "cluster_spectra.csv", "cluster_spectra.png", "labels.tif", "latent_maps.png",
+        "latent_traversal.png", "model.joblib", "model_history.csv", "model_loss.png",
+        "reconstruction_error.png", "scene.tif", "segments.png", "spectrum.png",
+    ]
+    assert listing(outdir) == expected
+    for name in expected:
+        assert str(outdir / name) in out
+    assert "adjusted Rand index" in out and "PSNR" in out
+    labels = tifffile.imread(outdir / "labels.tif")
+    assert labels.shape == (16, 16) and labels.min() >= 1 and labels.max() <= 6
+    # the scene it wrote can be segmented with the model it wrote
+    assert main(["segment", str(outdir / "scene.tif"), "--model", str(outdir / "model.joblib"),
+                 "-k", "3", "-o", str(tmp_path / "again"), "-q"]) == 0
+
+    before = (outdir / "labels.tif").stat().st_mtime_ns
+    assert main([*args, "-q"]) == 0  # overwrites its own outputs without --force
+    assert (outdir / "labels.tif").stat().st_mtime_ns >= before
+    assert listing(outdir) == expected
+
+
+# --------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("command", ["train", "segment", "denoise", "demo"])
+def test_help_shows_a_description_and_an_example(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"usage: hsiae {command}" in out
+    assert "example" in out and f"hsiae {command} " in out.split("example")[-1]
+
+
+def test_top_level_help_and_version(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(c in out for c in ("train", "segment", "denoise", "demo"))
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("hsiae ")
+    assert "OVERWRITES" in (main(["demo", "--help"]), capsys.readouterr().out)[1]
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "hsiae", "denoise", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "usage: hsiae denoise" in result.stdout
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["segment", "{cube}", "-k", "0", "-o", "{tmp}/seg"], "-k"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--bands", "1"], "--bands"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "0"], "--epochs"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "many"], "--epochs"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--validation-fraction", "1.5"], "--validation-fraction"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "-0.1"], "--lr"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "nan"], "--lr"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--band-axis", "1"], "--band-axis"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--seed", "-1"], "--seed"),
+        (["train", "{cube}"], "-o"),
+        (["segment", "{cube}", "-k", "2", "-o", "{tmp}/seg", "--spatial-weight", "-1"], "--spatial-weight"),
+        (["segment", "{cube}", "-k", "100", "-o", "{tmp}/seg", "--epochs", "1"], "-k 100"),
+        (["denoise", "{cube}", "--model", "{tmp}/m.joblib", "-o", "{tmp}/den.png"], ".tif"),
+        (["demo", "-o", "{tmp}/demo", "--size", "2"], "--size"),
+        (["frobnicate"], "frobnicate"),
+        ([], "COMMAND"),
+    ],
+)
+def test_impossible_options_fail_in_one_line_without_outputs(args, fragment, cube_path, tmp_path, capsys):
+    before = listing(tmp_path)
+    args = [a.format(cube=cube_path, tmp=tmp_path) for a in args]
+    assert main(args) == 2
+    assert_one_line_error(capsys, fragment)
+    assert listing(tmp_path) == before
+
+
+def test_missing_input_file(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys, "nope.tif")
+    assert listing(tmp_path) == []
+
+
+def test_damaged_input_file(tmp_path, capsys):
+    damaged = tmp_path / "damaged.tif"
+    damaged.write_bytes(np.random.default_rng(0).bytes(1000))
+    assert main(["segment", str(damaged), "-k", "2", "-o", str(tmp_path / "seg")]) == 2
+    assert_one_line_error(capsys, "damaged.tif")
+    assert listing(tmp_path) == ["damaged.tif"]
+
+
+def test_directory_as_input(tmp_path, capsys):
+    (tmp_path / "folder.tif").mkdir()
+    assert main(["train", str(tmp_path / "folder.tif"), "-o", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys, "folder.tif")
+
+
+def test_damaged_and_wrong_model_files(cube_path, tmp_path, capsys):
+    bad = tmp_path / "bad.joblib"
+    bad.write_bytes(b"not a model at all")
+    assert main(["denoise", cube_path, "--model", str(bad), "-o", str(tmp_path / "d.tif")]) == 2
+    assert_one_line_error(capsys, "bad.joblib", "not a joblib/pickle file")
+    import joblib
+
+    joblib.dump({"weights": [1, 2]}, tmp_path / "other.joblib")
+    assert main(["segment", cube_path, "--model", str(tmp_path / "other.joblib"), "-k", "2",
+                 "-o", str(tmp_path / "seg")]) == 2
+    assert_one_line_error(capsys, "not an hsiae model file")
+    assert listing(tmp_path) == sorted(["bad.joblib", "cube.tif", "other.joblib"])
+
+
+def test_existing_output_needs_force(cube_path, tmp_path, capsys):
+    model = tmp_path / "m.joblib"
+    model.write_bytes(b"precious")
+    assert main(["train", cube_path, "-o", str(model), *FAST]) == 2
+    assert_one_line_error(capsys, "already exists", "--force")
+    assert model.read_bytes() == b"precious"
+    assert listing(tmp_path) == ["cube.tif", "m.joblib"]
+
+    # a file that train would write next to the model counts too
+    model.unlink()
+    (tmp_path / "m_loss.png").write_bytes(b"precious")
+    assert main(["train", cube_path, "-o", str(model), *FAST]) == 2
+    assert_one_line_error(capsys, "m_loss.png")
+    assert not model.exists()
+
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--force"]) == 0
+    assert (tmp_path / "m_loss.png").read_bytes() != b"precious"
+    load_model(model)
+
+
+def test_existing_segment_output_needs_force(trained, cube_path, tmp_path, capsys):
+    outdir = tmp_path / "seg"
+    outdir.mkdir()
+    (outdir / "labels.tif").write_bytes(b"precious")
+    args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "-q"]
+    assert main(args) == 2
+    assert_one_line_error(capsys, "labels.tif", "already exists")
+    assert listing(outdir) == ["labels.tif"]
+    assert main([*args, "--force"]) == 0
+    check_segment_outputs(outdir, 2)
+
+
+def test_output_folder_that_is_a_file(cube_path, tmp_path, capsys):
+    (tmp_path / "seg").write_text("I am a file")
+    assert main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg")]) == 2
+    assert_one_line_error(capsys, "not a folder")
+
+
+def test_missing_output_folder_for_a_model(cube_path, tmp_path, capsys):
+    assert main(["train", cube_path, "-o", str(tmp_path / "no" / "m.joblib")]) == 2
+    assert_one_line_error(capsys, "does not exist")
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+def test_a_late_failure_removes_every_file_of_the_run(cube_path, tmp_path, capsys, monkeypatch):
+    import hsiae.plotting
+
+    def broken(*args, **kwargs):
+        raise ValueError("plotting broke")
+
+    monkeypatch.setattr(hsiae.plotting, "plot_latent_maps", broken)
+    outdir = tmp_path / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST]) == 2
+    assert_one_line_error(capsys, "plotting broke")
+    assert not outdir.exists()  # created by the run, removed with its files
+    assert listing(tmp_path) == ["cube.tif"]
+
+    # with --force, existing outputs survive a failed run untouched
+    outdir.mkdir()
+    (outdir / "labels.tif").write_bytes(b"old")
+    assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST, "--force"]) == 2
+    assert listing(outdir) == ["labels.tif"]
+    assert (outdir / "labels.tif").read_bytes() == b"old"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["train", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "m.joblib"), "--debug"])
+    assert listing(tmp_path) == []
+
+
+def test_errors_do_not_leak_logging_handlers(tmp_path, capsys):
+    import logging
+
+    handlers = list(logging.getLogger("hsiae").handlers)
+    main(["train", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "m.joblib")])
+    assert logging.getLogger("hsiae").handlers == handlers
+    capsys.readouterr()
+    assert os.listdir(tmp_path) == []
