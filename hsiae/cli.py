@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["main"]
 
 _DPI = 120
-_DEMO_DEFAULTS = {"size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0, "threads": 1}
+_DEMO_DEFAULTS = {
+    "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0, "threads": 1,
+}  # fmt: skip
 # Demo training settings chosen so that it runs in well under 2 minutes on 2 cores.
 _DEMO_TRAINING = {"batch_size": 64, "lr": 3e-3, "patience": 5}
 _DEMO_NOISE = 0.03
@@ -112,7 +114,8 @@ def _add_general(parser, *, force=True, threads=None):
 
 def _add_cube_input(parser):
     parser.add_argument("cube", metavar="CUBE",
-                        help="hyperspectral cube: .tif/.tiff, .mat, .npy or ENVI (.hdr or its data file)")
+                        help="hyperspectral cube: .tif/.tiff, .mat, .npy or ENVI "
+                             "(.hdr or its data file)")
     group = parser.add_argument_group("reading the cube")
     group.add_argument("--band-axis", type=int, choices=(0, 2), default=None,
                        help="axis of the stored array holding the bands: 0 (bands, rows, cols) or "
@@ -166,23 +169,27 @@ def _build_parser():
 
     p = sub.add_parser(
         "train", formatter_class=fmt, help="train an autoencoder on a cube and save the model",
-        description="Train a spectral autoencoder on every pixel of a cube and save it as a model file.",
+        description="Train a spectral autoencoder on every pixel of a cube and save it as a "
+                    "model file.",
         epilog="Writes MODEL, MODEL's stem + '_loss.png' (loss curves, linear and log scale) and\n"
                "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
                "example:\n  hsiae train scene.tif -o model.joblib --zdims 16 --epochs 60",
     )
     _add_cube_input(p)
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write, e.g. model.joblib")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="model file to write, e.g. model.joblib")
     _add_seed(_add_training(p, defaults))
     _add_general(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
-        "segment", formatter_class=fmt, help="segment a cube into k clusters (training first, or with --model)",
+        "segment", formatter_class=fmt,
+        help="segment a cube into k clusters (training first, or with --model)",
         description="Segment a cube into k spatially coherent clusters of similar spectra.",
         epilog="Writes into OUTDIR: labels.tif (clusters 1..k, 0 = no data), segments.png,\n"
                "cluster_spectra.png and .csv (decoded cluster centres and mean +- std spectra),\n"
-               "latent_maps.png, and when it trains: model.joblib, model_loss.png, model_history.csv.\n\n"
+               "latent_maps.png, and when it trains: model.joblib, model_loss.png,\n"
+               "model_history.csv.\n\n"
                "examples:\n"
                "  hsiae segment scene.tif -k 6 -o segments\n"
                "  hsiae segment scene.tif --model model.joblib -k 6 -o segments",
@@ -209,8 +216,10 @@ def _build_parser():
                "example:\n  hsiae denoise scene.tif --model model.joblib -o denoised.tif",
     )
     _add_cube_input(p)
-    p.add_argument("--model", required=True, metavar="MODEL", help="trained model from 'hsiae train'")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="denoised cube to write (.tif)")
+    p.add_argument("--model", required=True, metavar="MODEL",
+                   help="trained model from 'hsiae train'")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tif",
+                   help="denoised cube to write (.tif)")
     _add_general(p)
     p.set_defaults(func=_cmd_denoise)
 
@@ -270,12 +279,15 @@ class _Outputs:
     def plan(self, path, what):
         path = Path(path)
         if path.is_dir():
-            raise IsADirectoryError(f"Cannot write the {what} to '{path}': it is a folder; pass a file name")
+            raise IsADirectoryError(
+                f"Cannot write the {what} to '{path}': it is a folder; pass a file name"
+            )
         if path.exists() and not self.force:
             raise FileExistsError(f"'{path}' already exists; pass --force to overwrite it")
         if not path.parent.is_dir() and path.parent not in self._dirs:
             raise FileNotFoundError(
-                f"Cannot write the {what} to '{path}': the folder '{path.parent}' does not exist; create it first"
+                f"Cannot write the {what} to '{path}': the folder '{path.parent}' does not "
+                f"exist; create it first"
             )
         self._planned[path] = what
         return path
@@ -369,7 +381,7 @@ def _read(args):
 
 
 def _pixels(cube, nodata):
-    """Spectra as float32 ``(H * W, B)``, the mask of usable pixels, and spectra with no-data filled.
+    """Spectra as float32 ``(H * W, B)``, the usable-pixel mask, and spectra with no-data filled.
 
     A pixel is unusable when any band is NaN or infinite, or when every band
     equals the file's no-data value. Unusable rows of the filled copy hold the
@@ -382,21 +394,26 @@ def _pixels(cube, nodata):
         valid &= ~np.all(np.asarray(cube).reshape(H * W, B) == nodata, axis=1)
     n_bad = int((~valid).sum())
     if n_bad == valid.size:
-        raise ValueError("every pixel of the cube is no-data or non-finite; there is nothing to learn from")
+        raise ValueError(
+            "every pixel of the cube is no-data or non-finite; there is nothing to learn from"
+        )
     filled = X
     if n_bad:
-        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0", n_bad, valid.size)
+        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
+                    n_bad, valid.size)
         filled = X.copy()
         filled[~valid] = X[valid].mean(axis=0)
     return X, valid, filled
 
 
-def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None, extra=None):
+def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None,
+                       extra=None):
     """resampler + encoder (+ segmenter when ``n_clusters``) with the CLI's options."""
     from hsiae import make_segmentation_pipeline
 
     d = _library_defaults()
-    opt = {name: (getattr(args, name, None) if getattr(args, name, None) is not None else d[name]) for name in d}
+    opt = {name: getattr(args, name, None) for name in d}
+    opt = {name: d[name] if value is None else value for name, value in opt.items()}
     bands = args.bands if args.bands is not None else min(n_bands_in, d["bands"])
     params = {
         "spectralresampler__n_bands": bands,
@@ -410,7 +427,8 @@ def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_
         "spatialgmmsegmenter__spatial_weight": opt["spatial_weight"],
     }
     params.update(extra or {})
-    pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape, random_state=args.seed, **params)
+    pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape,
+                                      random_state=args.seed, **params)
     return pipe if n_clusters else pipe[:-1]
 
 
@@ -561,7 +579,8 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
     k = pipe[-1].n_clusters
     counts = np.bincount(labels[valid], minlength=k)
     for c in np.flatnonzero(counts == 0):
-        warnings.warn(f"cluster {c + 1} has no pixels; its mean spectrum is shown as 0", UserWarning)
+        warnings.warn(f"cluster {c + 1} has no pixels; its mean spectrum is shown as 0",
+                      UserWarning)
     logger.info("Pixels per cluster: %s", ", ".join(f"{c + 1}: {n}" for c, n in enumerate(counts)))
 
     label_img = labels.reshape(H, W)
@@ -585,7 +604,7 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
 
 
 def _cast_like(values, dtype):
-    """Float results in ``dtype``: floats cast, integers rounded and clipped to the dtype's range."""
+    """``values`` in ``dtype``: floats cast; integers rounded and clipped to the dtype's range."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return values.astype(dtype)
@@ -610,7 +629,8 @@ def _cmd_segment(args, out):
     from hsiae import SpatialGMMSegmenter
 
     if args.model is not None:
-        given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS if getattr(args, name) is not None]
+        given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
+                 if getattr(args, name) is not None]
         if given:
             raise CLIError(
                 f"{', '.join(given)} only apply when segment trains a model, not with --model; "
@@ -618,7 +638,9 @@ def _cmd_segment(args, out):
             )
     outdir = out.plan_dir(args.output)
     paths = _plan_segment_outputs(out, outdir)
-    model_paths = None if args.model is not None else _plan_model_outputs(out, outdir / "model.joblib")
+    model_paths = None
+    if args.model is None:
+        model_paths = _plan_model_outputs(out, outdir / "model.joblib")
 
     if args.model is not None:
         from hsiae.persistence import check_model_bands, load_model
@@ -629,18 +651,22 @@ def _cmd_segment(args, out):
     if args.k > H * W:
         raise ValueError(f"-k {args.k} asks for more clusters than the cube has pixels ({H * W})")
     X, valid, filled = _pixels(cube, info.nodata)
-    spatial_weight = args.spatial_weight if args.spatial_weight is not None else _library_defaults()["spatial_weight"]
+    spatial_weight = args.spatial_weight
+    if spatial_weight is None:
+        spatial_weight = _library_defaults()["spatial_weight"]
     if args.model is not None:
         from sklearn.pipeline import Pipeline
 
         check_model_bands(model_info, B, info.wavelengths)
         head = Pipeline(model.steps[:2])
-        seg = SpatialGMMSegmenter(args.k, image_shape=(H, W), spatial_weight=spatial_weight, random_state=args.seed)
+        seg = SpatialGMMSegmenter(args.k, image_shape=(H, W), spatial_weight=spatial_weight,
+                                  random_state=args.seed)
     else:
         full = _training_pipeline(args, B, info.wavelengths, n_clusters=args.k, image_shape=(H, W))
         head, seg = full[:-1], full[-1]
     pipe, Z, labels = _segment(head, seg, X, valid, filled, (H, W), train=args.model is None)
-    _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), info.wavelengths, info.wavelength_units)
+    _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), info.wavelengths,
+                           info.wavelength_units)
     if model_paths is not None:
         _write_model_outputs(out, model_paths, pipe, info.wavelengths)
 
@@ -654,7 +680,11 @@ def _cmd_denoise(args, out):
 
     target = Path(args.output)
     if target.suffix.lower() not in (".tif", ".tiff"):
-        raise CLIError(f"the denoised cube is written as TIFF: give -o a .tif or .tiff name, not '{target}'")
+        raise CLIError(
+            f"the denoised cube is written as TIFF: give -o a .tif or .tiff name, not '{target}'"
+        )
+    if target.exists() and target.resolve() == Path(args.cube).resolve():
+        raise CLIError(f"-o '{target}' is the input cube; write the denoised cube to another file")
     out.plan(target, "denoised cube")
     model, model_info = load_model(args.model)
     cube, info = _read(args)
@@ -663,12 +693,14 @@ def _cmd_denoise(args, out):
     X, valid, _ = _pixels(cube, info.nodata)
     head = Pipeline(model.steps[:2])
     logger.info("Denoising %d spectra", int(valid.sum()))
-    result = np.array(cube)  # a copy in the input's dtype; no-data pixels stay as they are
+    # A C-ordered copy in the input's dtype, so that flat is a view; no-data pixels stay as is.
+    result = np.array(cube, order="C")
     flat = result.reshape(H * W, B)
     flat[valid] = _cast_like(denoise(head, X[valid]), cube.dtype)
     band_axis = info.band_axis
     if band_axis not in (0, 2):
-        logger.info("The input is band-interleaved by line, which TIFF cannot store; writing one page per band")
+        logger.info("The input is band-interleaved by line, which TIFF cannot store; "
+                    "writing one page per band")
         band_axis = 0
     write_cube(out.stage(target), result, band_axis=band_axis, wavelengths=info.wavelengths,
                wavelength_units=info.wavelength_units, nodata=info.nodata)
@@ -699,17 +731,19 @@ def _cmd_demo(args, out):
     ]}
 
     start = time.perf_counter()
-    scene = make_synthetic_scene(shape=(args.size, args.size), noise=_DEMO_NOISE, random_state=args.seed)
+    scene = make_synthetic_scene(shape=(args.size, args.size), noise=_DEMO_NOISE,
+                                 random_state=args.seed)
     H, W, B = scene.cube.shape
     wl, k = scene.wavelengths, d["k"]
     logger.info(
-        "Synthetic scene: %d x %d pixels, %d bands (%g-%g nm), %d known segments, noise %g%% of the range",
+        "Synthetic scene: %d x %d pixels, %d bands (%g-%g nm), %d known segments, "
+        "noise %g%% of the range",
         H, W, B, wl[0], wl[-1], k, _DEMO_NOISE * 100,
     )
-    args.zdims, args.batch_size, args.lr, args.validation_fraction = d["zdims"], None, None, None
+    demo_training = {"zdims": d["zdims"], **_DEMO_TRAINING}
     full = _training_pipeline(
         args, B, wl, n_clusters=k, image_shape=(H, W),
-        extra={f"aedencoder__{key}": value for key, value in _DEMO_TRAINING.items()},
+        extra={f"aedencoder__{key}": value for key, value in demo_training.items()},
     )
     X, valid, filled = _pixels(scene.cube, None)
     pipe, Z, labels = _segment(full[:-1], full[-1], X, valid, filled, (H, W), train=True)
@@ -732,7 +766,8 @@ def _cmd_demo(args, out):
     _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), wl, "nm",
                            value_label="Reflectance", segments_fig=fig)
     _write_model_outputs(out, model_paths, pipe, wl)
-    write_cube(out.stage(scene_path), scene.cube, band_axis=0, wavelengths=wl, wavelength_units="nm")
+    write_cube(out.stage(scene_path), scene.cube, band_axis=0, wavelengths=wl,
+               wavelength_units="nm")
 
     fig = plot_band_image(scene.cube, recon, wavelengths=wl, value_label="Reflectance")
     _save_figure(fig, out.stage(extra["band_image"]))
@@ -741,7 +776,8 @@ def _cmd_demo(args, out):
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     plot_spectrum(scene.cube, recon, pixel=pixel, others={"Clean (ground truth)": scene.clean},
                   wavelengths=wl, value_label="Reflectance", ax=ax)
-    ax.set_title(f"Spectrum of pixel (row {pixel[0]}, col {pixel[1]}): noisy input, clean and reconstruction")
+    ax.set_title(f"Spectrum of pixel (row {pixel[0]}, col {pixel[1]}): "
+                 f"noisy input, clean and reconstruction")
     _save_figure(fig, out.stage(extra["spectrum"]))
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
@@ -751,12 +787,14 @@ def _cmd_demo(args, out):
     right.set_title("Against the clean cube\n" + right.get_title())
     _save_figure(fig, out.stage(extra["reconstruction_error"]))
 
-    fig = plot_latent_traversal(head.inverse_transform, Z, wavelengths=wl, value_label="Reflectance")
+    fig = plot_latent_traversal(head.inverse_transform, Z, wavelengths=wl,
+                                value_label="Reflectance")
     _save_figure(fig, out.stage(extra["latent_traversal"]))
 
     logger.info("Summary (%.0f s):", time.perf_counter() - start)
     logger.info("  segments:  adjusted Rand index %.3f against the %d known segments", ari, k)
-    logger.info("  denoising: PSNR %.1f dB against the clean cube (the noisy input: %.1f dB)", psnr_out, psnr_in)
+    logger.info("  denoising: PSNR %.1f dB against the clean cube (the noisy input: %.1f dB)",
+                psnr_out, psnr_in)
 
 
 # --------------------------------------------------------------------------- main

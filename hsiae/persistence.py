@@ -113,7 +113,9 @@ def _versions():
 
 def _check_pipeline(pipeline, where):
     """Raise a ValueError unless ``pipeline`` is a fitted resampler + encoder [+ segmenter]."""
-    expected = "a fitted Pipeline of SpectralResampler, AEDEncoder and optionally SpatialGMMSegmenter"
+    expected = (
+        "a fitted Pipeline of SpectralResampler, AEDEncoder and optionally SpatialGMMSegmenter"
+    )
     if not isinstance(pipeline, Pipeline):
         raise ValueError(f"{where} must be {expected}, got {type(pipeline).__name__}.")
     kinds = [type(step).__name__ for _, step in pipeline.steps]
@@ -156,10 +158,14 @@ def _check_wavelengths(wavelengths, n_bands, resampler):
 
 @contextlib.contextmanager
 def _without_progress_bars(pipeline):
-    """Detach tqdm bars kept by training callbacks: a bar on a terminal holds an unpicklable stream."""
+    """Detach tqdm bars kept by training callbacks while pickling.
+
+    A bar that drew on a terminal holds its stream, which cannot be pickled.
+    """
     net = getattr(pipeline.steps[1][1], "net_", None)
     callbacks = []
-    for entry in list(getattr(net, "callbacks_", None) or []) + list(getattr(net, "callbacks", None) or []):
+    entries = [*(getattr(net, "callbacks_", None) or []), *(getattr(net, "callbacks", None) or [])]
+    for entry in entries:
         cb = entry[1] if isinstance(entry, tuple) else entry
         if hasattr(cb, "bar_") and all(cb is not other for other, _ in callbacks):
             callbacks.append((cb, cb.bar_))
@@ -217,12 +223,15 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     n_bands = int(resampler.n_features_in_)
     wavelengths = _check_wavelengths(wavelengths, n_bands, resampler)
     if path.is_dir():
-        raise IsADirectoryError(f"Cannot write the model to '{path}': it is a directory; pass a file name.")
+        raise IsADirectoryError(
+            f"Cannot write the model to '{path}': it is a directory; pass a file name."
+        )
     if path.exists() and not force:
-        raise FileExistsError(f"'{path}' already exists; pass force=True (--force) to overwrite it.")
+        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(
-            f"Cannot write the model to '{path}': the folder '{path.parent}' does not exist; create it first."
+            f"Cannot write the model to '{path}': the folder '{path.parent}' does not exist; "
+            f"create it first."
         )
     info = ModelInfo(
         path=path,
@@ -252,7 +261,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists() and not force:  # appeared while we were writing
-            raise FileExistsError(f"'{path}' already exists; pass force=True (--force) to overwrite it.")
+            raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it.")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -260,6 +269,12 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         raise
     logger.info("Saved model (%s, %d input bands) to '%s'", " -> ".join(info.steps), n_bands, path)
     return info
+
+
+def _saved_hsiae_version(payload):
+    meta = payload.get("metadata")
+    versions = meta.get("versions") if isinstance(meta, dict) else None
+    return versions.get("hsiae", "unknown") if isinstance(versions, dict) else "unknown"
 
 
 def _public_version(version):
@@ -342,7 +357,8 @@ def load_model(path):
             ) from exc
         except Exception as exc:
             raise ValueError(
-                f"'{path}' is not a joblib/pickle file or is damaged ({type(exc).__name__}: {exc}); "
+                f"'{path}' is not a joblib/pickle file or is damaged "
+                f"({type(exc).__name__}: {exc}); "
                 f"pass a model written by 'hsiae train' or hsiae.persistence.save_model."
             ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_MARKER:
@@ -353,17 +369,21 @@ def load_model(path):
         )
     version = payload.get("format_version")
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f"'{path}' has an invalid model format version {version!r}; the file is damaged.")
+        raise ValueError(
+            f"'{path}' has an invalid model format version {version!r}; the file is damaged."
+        )
     if version > FORMAT_VERSION:
         raise ValueError(
             f"'{path}' was saved in model format version {version} by a newer hsiae "
-            f"({payload.get('metadata', {}).get('versions', {}).get('hsiae', 'unknown')}), but this "
+            f"({_saved_hsiae_version(payload)}), but this "
             f"hsiae reads versions up to {FORMAT_VERSION}; upgrade hsiae to load it."
         )
     meta = payload.get("metadata")
     pipeline = payload.get("pipeline")
     if not isinstance(meta, dict) or "n_bands" not in meta:
-        raise ValueError(f"'{path}' is an hsiae model file without its metadata; the file is damaged.")
+        raise ValueError(
+            f"'{path}' is an hsiae model file without its metadata; the file is damaged."
+        )
     _check_pipeline(pipeline, f"the pipeline in '{path}'")
 
     saved = meta.get("versions") or {}
@@ -388,7 +408,8 @@ def load_model(path):
         versions=dict(saved),
         steps=tuple(name for name, _ in pipeline.steps),
     )
-    logger.info("Loaded model (%s, %d input bands) from '%s'", " -> ".join(info.steps), info.n_bands, path)
+    logger.info("Loaded model (%s, %d input bands) from '%s'",
+                " -> ".join(info.steps), info.n_bands, path)
     return pipeline, info
 
 
@@ -428,12 +449,14 @@ def check_model_bands(info, n_bands, wavelengths=None):
             f"same sensor, or train a new model on this cube."
         )
     if model_wl is not None and cube_wl is not None:
-        if cube_wl.shape != model_wl.shape or not np.allclose(cube_wl, model_wl, rtol=1e-6, atol=1e-6):
-            if cube_wl.shape != model_wl.shape:
+        same_shape = cube_wl.shape == model_wl.shape
+        if not same_shape or not np.allclose(cube_wl, model_wl, rtol=1e-6, atol=1e-6):
+            if not same_shape:
                 where = f"the cube gives {cube_wl.size} wavelengths"
             else:
                 i = int(np.argmax(np.abs(cube_wl - model_wl)))
-                where = f"band {i} is at {cube_wl[i]:g} in the cube but {model_wl[i]:g} in the model"
+                where = (f"band {i} is at {cube_wl[i]:g} in the cube but {model_wl[i]:g} "
+                         f"in the model")
             raise ValueError(
                 f"The model and the cube both have {n_bands} bands, but their wavelengths differ "
                 f"({where}); apply the model to cubes from the same sensor, or train a new model "

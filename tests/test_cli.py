@@ -21,7 +21,7 @@ FAST = ["--epochs", "2", "--bands", "16", "--zdims", "3", "--threads", "1"]
 
 
 def make_cube(n_bands=B, seed=0):
-    """Three regions with differently placed absorption peaks, plus noise: (H, W, n_bands) float32."""
+    """Three regions with differently placed peaks, plus noise: (H, W, n_bands) float32."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, n_bands)
     centre = np.full((H, W, 1), 0.3)
@@ -79,7 +79,8 @@ def test_train_writes_model_loss_curves_and_history(cube_path, tmp_path, capsys)
     for name in ("m.joblib", "m_loss.png", "m_history.csv"):
         assert (model.parent / name).is_file()
         assert str(model.parent / name) in out  # where every file went
-    assert listing(model.parent) == ["m.joblib", "m_history.csv", "m_loss.png"]  # no temporary files
+    # and no temporary files
+    assert listing(model.parent) == ["m.joblib", "m_history.csv", "m_loss.png"]
 
     pipe, info = load_model(model)
     assert info.n_bands == B
@@ -105,7 +106,8 @@ def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, cap
 
 def test_train_without_validation_leaves_valid_loss_empty(cube_path, tmp_path):
     model = tmp_path / "m.joblib"
-    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--validation-fraction", "0"]) == 0
+    args = ["train", cube_path, "-o", str(model), *FAST, "-q", "--validation-fraction", "0"]
+    assert main(args) == 0
     with open(tmp_path / "m_history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(r["valid_loss"] == "" for r in rows)
@@ -137,8 +139,8 @@ def test_segment_trains_and_saves_the_model(cube_path, tmp_path, capsys):
     labels = check_segment_outputs(outdir, 3)
     assert len(np.unique(labels)) == 3  # three well separated regions
     assert listing(outdir) == sorted([
-        "labels.tif", "segments.png", "cluster_spectra.png", "cluster_spectra.csv", "latent_maps.png",
-        "model.joblib", "model_loss.png", "model_history.csv",
+        "labels.tif", "segments.png", "cluster_spectra.png", "cluster_spectra.csv",
+        "latent_maps.png", "model.joblib", "model_loss.png", "model_history.csv",
     ])
     pipe, info = load_model(outdir / "model.joblib")
     assert info.has_segmenter and pipe[-1].n_clusters == 3
@@ -155,8 +157,8 @@ def test_segment_with_model(trained, cube_path, tmp_path):
 
 def test_segment_rejects_training_options_with_model(trained, cube_path, tmp_path, capsys):
     outdir = tmp_path / "seg"
-    args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "--epochs", "5"]
-    assert main(args) == 2
+    args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir)]
+    assert main([*args, "--epochs", "5"]) == 2
     assert_one_line_error(capsys, "--epochs", "--model")
     assert not outdir.exists()
 
@@ -209,8 +211,9 @@ def test_denoise_integer_output_is_clipped_to_the_dtype(trained, tmp_path):
     # the model was trained on values in [0, 1]; a uint8 cube of 255s decodes to values far
     # outside what the model knows: whatever comes out must still be valid uint8
     path = write(tmp_path / "in.tif", np.full((H, W, B), 255, dtype=np.uint8))
-    assert main(["denoise", path, "--model", str(trained), "-o", str(tmp_path / "d.tif"), "-q"]) == 0
-    result, _ = read_cube(tmp_path / "d.tif")
+    target = tmp_path / "d.tif"
+    assert main(["denoise", path, "--model", str(trained), "-o", str(target), "-q"]) == 0
+    result, _ = read_cube(target)
     assert result.dtype == np.uint8
 
 
@@ -233,9 +236,9 @@ def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     expected = [
-        "band_image.png", "cluster_spectra.csv", "cluster_spectra.png", "labels.tif", "latent_maps.png",
-        "latent_traversal.png", "model.joblib", "model_history.csv", "model_loss.png",
-        "reconstruction_error.png", "scene.tif", "segments.png", "spectrum.png",
+        "band_image.png", "cluster_spectra.csv", "cluster_spectra.png", "labels.tif",
+        "latent_maps.png", "latent_traversal.png", "model.joblib", "model_history.csv",
+        "model_loss.png", "reconstruction_error.png", "scene.tif", "segments.png", "spectrum.png",
     ]
     assert listing(outdir) == expected
     for name in expected:
@@ -274,7 +277,9 @@ def test_top_level_help_and_version(capsys):
 
 
 def test_python_dash_m_runs_the_cli():
-    result = subprocess.run([sys.executable, "-m", "hsiae", "denoise", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "hsiae", "denoise", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "usage: hsiae denoise" in result.stdout
 
@@ -289,13 +294,15 @@ def test_python_dash_m_runs_the_cli():
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--bands", "1"], "--bands"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "0"], "--epochs"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "many"], "--epochs"),
-        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--validation-fraction", "1.5"], "--validation-fraction"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--validation-fraction", "1.5"],
+         "--validation-fraction"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "-0.1"], "--lr"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "nan"], "--lr"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--band-axis", "1"], "--band-axis"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--seed", "-1"], "--seed"),
         (["train", "{cube}"], "-o"),
-        (["segment", "{cube}", "-k", "2", "-o", "{tmp}/seg", "--spatial-weight", "-1"], "--spatial-weight"),
+        (["segment", "{cube}", "-k", "2", "-o", "{tmp}/seg", "--spatial-weight", "-1"],
+         "--spatial-weight"),
         (["segment", "{cube}", "-k", "100", "-o", "{tmp}/seg", "--epochs", "1"], "-k 100"),
         (["denoise", "{cube}", "--model", "{tmp}/m.joblib", "-o", "{tmp}/den.png"], ".tif"),
         (["demo", "-o", "{tmp}/demo", "--size", "2"], "--size"),
@@ -303,7 +310,9 @@ def test_python_dash_m_runs_the_cli():
         ([], "COMMAND"),
     ],
 )
-def test_impossible_options_fail_in_one_line_without_outputs(args, fragment, cube_path, tmp_path, capsys):
+def test_impossible_options_fail_in_one_line_without_outputs(
+    args, fragment, cube_path, tmp_path, capsys
+):
     before = listing(tmp_path)
     args = [a.format(cube=cube_path, tmp=tmp_path) for a in args]
     assert main(args) == 2

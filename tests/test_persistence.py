@@ -30,7 +30,14 @@ def _spectra(seed=0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, B)
     centres = rng.random((H * W, 1))
-    return (np.exp(-((t - centres) ** 2) / 0.05) + 0.01 * rng.normal(size=(H * W, B))).astype(np.float32)
+    X = np.exp(-((t - centres) ** 2) / 0.05) + 0.01 * rng.normal(size=(H * W, B))
+    return X.astype(np.float32)
+
+
+def _tiny_head():
+    return make_pipeline(
+        SpectralResampler(n_bands=16), AEDEncoder(zdims=2, max_epochs=1, random_state=0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +98,7 @@ def test_save_without_wavelengths(tmp_path):
     X = _spectra(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = make_pipeline(SpectralResampler(n_bands=16), AEDEncoder(zdims=2, max_epochs=1, random_state=0)).fit(X)
+        pipe = _tiny_head().fit(X)
     save_model(tmp_path / "m.joblib", pipe)
     _, info = load_model(tmp_path / "m.joblib")
     assert info.wavelengths is None
@@ -189,7 +196,8 @@ def test_newer_format_version_is_refused(fitted, tmp_path):
     path = tmp_path / "m.joblib"
     save_model(path, pipe)
     _rewrite(path, format_version=FORMAT_VERSION + 1)
-    with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION + 1} by a newer hsiae.*upgrade"):
+    newer = f"format version {FORMAT_VERSION + 1} by a newer hsiae.*upgrade"
+    with pytest.raises(ValueError, match=newer):
         load_model(path)
 
 
@@ -211,7 +219,8 @@ def test_version_mismatch_warns_naming_both_versions(fitted, tmp_path):
         loaded, info = load_model(path)
     messages = [str(w.message) for w in record if issubclass(w.category, ModelVersionWarning)]
     assert any("torch 1.0.0" in m and f"torch {torch.__version__}" in m for m in messages)
-    assert any("scikit-learn 0.1.0" in m and f"scikit-learn {sklearn.__version__}" in m for m in messages)
+    here = f"scikit-learn {sklearn.__version__}"
+    assert any("scikit-learn 0.1.0" in m and here in m for m in messages)
     assert info.versions["torch"] == "1.0.0"
     np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
@@ -230,7 +239,7 @@ def test_cuda_trained_model_loads_on_cpu(tmp_path):
     X = _spectra(2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = make_pipeline(SpectralResampler(n_bands=16), AEDEncoder(zdims=2, max_epochs=1, random_state=0)).fit(X)
+        pipe = _tiny_head().fit(X)
     expected = pipe.transform(X)
     enc = pipe[-1]
     enc.device = "cuda"  # pretend it was trained on a GPU (the weights are on the CPU anyway)
@@ -278,5 +287,6 @@ def test_check_model_bands(fitted, tmp_path):
         check_model_bands(info, 24, np.linspace(400, 2500, 24))
     shifted = WAVELENGTHS.copy()
     shifted[3] += 5
-    with pytest.raises(ValueError, match="both have 20 bands, but their wavelengths differ.*band 3"):
+    differ = "both have 20 bands, but their wavelengths differ.*band 3"
+    with pytest.raises(ValueError, match=differ):
         check_model_bands(info, B, shifted)
