@@ -16,11 +16,12 @@ from skorch.dataset import ValidSplit
 from torch.utils.data import Subset
 
 from hsiae.losses import SpectralLoss
-from hsiae.networks import ConvAED
+from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE
 
 __all__ = ["AEDEncoder"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ARCHITECTURES = {"conv": ConvAED, "dense": DenseAE, "lstm": LSTMAE, "transformer": TransformerAE}
 
 
 def _dataset_tensor(dataset):
@@ -119,16 +120,38 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     ----------
     zdims : int, default=32
         Size of the latent code (the bottleneck).
-    architecture : {"conv"}, default="conv"
-        The network. ``"conv"``: stride-2 ``Conv1d`` stages with BatchNorm
-        and Tanh, a fully connected bottleneck, and a mirrored
-        ``ConvTranspose1d`` decoder that returns exactly ``n_features_in_``
-        values for any band count.
+    architecture : {"conv", "dense", "lstm", "transformer"}, default="conv"
+        The network; each returns exactly ``n_features_in_`` values for any
+        band count.
+
+        - ``"conv"`` (:class:`~hsiae.networks.ConvAED`): stride-2 ``Conv1d``
+          stages with BatchNorm and Tanh, a fully connected bottleneck, and a
+          mirrored ``ConvTranspose1d`` decoder.
+        - ``"dense"`` (:class:`~hsiae.networks.DenseAE`): fully connected
+          layers of ``hidden_sizes``, mirrored in the decoder.
+        - ``"lstm"`` (:class:`~hsiae.networks.LSTMAE`): a bidirectional LSTM
+          over tokens of ``token_size`` neighbouring bands; the decoder
+          repeats the code over the sequence into an LSTM.
+        - ``"transformer"`` (:class:`~hsiae.networks.TransformerAE`):
+          self-attention blocks over band tokens with positional encoding.
     channels : tuple of int, default=(4, 8, 12, 16)
-        Output channels of the encoder's convolution stages.
+        "conv": output channels of the encoder's convolution stages.
     kernel_size, stride, padding : int, default=(4, 2, 1)
-        Geometry of the downsampling stages. Once a spectrum is down to two
-        positions, further stages keep its length.
+        "conv": geometry of the downsampling stages. Once a spectrum is down
+        to two positions, further stages keep its length.
+    hidden_sizes : tuple of int, default=(128, 64)
+        "dense": widths of the encoder's hidden layers.
+    d_model : int, default=32
+        "lstm": hidden size per direction; "transformer": model width.
+    n_layers : int, default=1
+        "lstm" and "transformer": layers in the encoder and in the decoder.
+    n_heads : int, default=4
+        "transformer": attention heads; must divide ``d_model``.
+    token_size : int or None, default=None
+        "lstm" and "transformer": neighbouring bands grouped into one
+        sequence step. None picks the smallest size that gives at most 32
+        steps (16 bands per step for 512 bands), which keeps sequence models
+        affordable on a CPU.
     latent_activation : {None, "relu", "softplus"}, default=None
         Activation of the latent code; "relu" and "softplus" make it
         non-negative, as in abundance-like unmixing models.
@@ -204,11 +227,16 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     _parameter_constraints = {
         "zdims": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"conv"})],
+        "architecture": [StrOptions({"conv", "dense", "lstm", "transformer"})],
         "channels": [tuple, list],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "stride": [Interval(Integral, 1, None, closed="left")],
         "padding": [Interval(Integral, 0, None, closed="left")],
+        "hidden_sizes": [tuple, list],
+        "d_model": [Interval(Integral, 2, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "token_size": [Interval(Integral, 1, None, closed="left"), None],
         "latent_activation": [StrOptions({"relu", "softplus"}), None],
         "latent_l1": [Interval(Real, 0, None, closed="left")],
         "mse_weight": [Interval(Real, 0, None, closed="left")],
@@ -235,6 +263,11 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         kernel_size=4,
         stride=2,
         padding=1,
+        hidden_sizes=(128, 64),
+        d_model=32,
+        n_layers=1,
+        n_heads=4,
+        token_size=None,
         latent_activation=None,
         latent_l1=0.0,
         mse_weight=1.0,
@@ -257,6 +290,11 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
+        self.hidden_sizes = hidden_sizes
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.token_size = token_size
         self.latent_activation = latent_activation
         self.latent_l1 = latent_l1
         self.mse_weight = mse_weight
@@ -276,11 +314,16 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     # -- validation helpers -------------------------------------------------
 
     def _check_params(self, n_samples):
-        channels = tuple(self.channels)
-        if not channels or not all(isinstance(c, Integral) and c >= 1 for c in channels):
+        for name, example in (("channels", "(4, 8, 12, 16)"), ("hidden_sizes", "(128, 64)")):
+            sizes = tuple(getattr(self, name))
+            if not sizes or not all(isinstance(c, Integral) and c >= 1 for c in sizes):
+                raise ValueError(
+                    f"{name} must be a non-empty sequence of positive integers, got {getattr(self, name)!r}; "
+                    f"for example {name}={example}."
+                )
+        if self.architecture == "transformer" and self.d_model % self.n_heads:
             raise ValueError(
-                f"channels must be a non-empty sequence of positive integers, got {self.channels!r}; "
-                f"for example channels=(4, 8, 12, 16)."
+                f"n_heads={self.n_heads} must divide d_model={self.d_model}; for example d_model=32, n_heads=4."
             )
         if self.padding >= self.kernel_size:
             raise ValueError(
@@ -315,6 +358,28 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 f"represent; scale the data first, e.g. with SpectralResampler(scaling='range')."
             )
 
+    def _module_params(self, n_features):
+        common = {"n_bands": n_features, "zdims": self.zdims, "latent_activation": self.latent_activation}
+        if self.architecture == "conv":
+            return {
+                **common,
+                "channels": tuple(self.channels),
+                "kernel_size": self.kernel_size,
+                "stride": self.stride,
+                "padding": self.padding,
+            }
+        if self.architecture == "dense":
+            return {**common, "hidden_sizes": tuple(self.hidden_sizes)}
+        if self.architecture == "lstm":
+            return {**common, "hidden_size": self.d_model, "n_layers": self.n_layers, "token_size": self.token_size}
+        return {
+            **common,
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "token_size": self.token_size,
+        }
+
     # -- fitting --------------------------------------------------------------
 
     def _build_net(self, n_features, seed):
@@ -340,14 +405,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             else None
         )
         return _AEDNet(
-            module=ConvAED,
-            module__n_bands=n_features,
-            module__zdims=self.zdims,
-            module__channels=tuple(self.channels),
-            module__kernel_size=self.kernel_size,
-            module__stride=self.stride,
-            module__padding=self.padding,
-            module__latent_activation=self.latent_activation,
+            module=_ARCHITECTURES[self.architecture],
+            **{f"module__{k}": v for k, v in self._module_params(n_features).items()},
             criterion=SpectralLoss,
             criterion__mse_weight=self.mse_weight,
             criterion__sam_weight=self.sam_weight,

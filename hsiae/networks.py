@@ -9,7 +9,7 @@ with ``decoded`` of shape ``(n, n_bands)`` and ``encoded`` of shape
 import torch
 from torch import nn
 
-__all__ = ["ConvAED", "conv_stage_plan"]
+__all__ = ["ConvAED", "DenseAE", "LSTMAE", "TransformerAE", "conv_stage_plan", "default_token_size"]
 
 
 def _conv_out_length(length, kernel_size, stride, padding):
@@ -111,7 +111,7 @@ class ConvAED(nn.Module):
         self._last_shape = (channels[-1], self.stages[-1][4])
         flat = channels[-1] * self.stages[-1][4]
         self.encoder_fc = nn.Linear(flat, self.zdims)
-        self.latent_activation = _LATENT_ACTIVATIONS[latent_activation]()
+        self.latent_activation = _activation(latent_activation)
         self.decoder_fc = nn.Linear(self.zdims, flat)
 
         dec = []
@@ -133,6 +133,196 @@ class ConvAED(nn.Module):
         """Map latent codes ``(n, zdims)`` to spectra ``(n, n_bands)``."""
         h = self.decoder_fc(z).view(-1, *self._last_shape)
         return self.decoder_conv(h).squeeze(1)
+
+    def forward(self, x):
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+def _activation(name):
+    return _LATENT_ACTIVATIONS[name]()
+
+
+class DenseAE(nn.Module):
+    """Fully connected autoencoder: ``Linear -> BatchNorm1d -> Tanh`` layers.
+
+    Parameters
+    ----------
+    n_bands : int
+        Length of the input spectra.
+    zdims : int, default=32
+        Size of the latent code.
+    hidden_sizes : sequence of int, default=(128, 64)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    latent_activation : {None, "relu", "softplus"}, default=None
+    """
+
+    def __init__(self, n_bands, zdims=32, hidden_sizes=(128, 64), latent_activation=None):
+        super().__init__()
+        sizes = [int(n_bands), *(int(h) for h in hidden_sizes)]
+        enc = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            enc += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.Tanh()]
+        self.encoder = nn.Sequential(*enc, nn.Linear(sizes[-1], int(zdims)))
+        self.latent_activation = _activation(latent_activation)
+        rev = sizes[::-1]
+        dec = [nn.Linear(int(zdims), rev[0])]
+        for a, b in zip(rev[:-1], rev[1:]):
+            dec += [nn.BatchNorm1d(a), nn.Tanh(), nn.Linear(a, b)]
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x):
+        return self.latent_activation(self.encoder(x))
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+def default_token_size(n_bands, max_tokens=32):
+    """Bands per token so that a spectrum becomes at most ``max_tokens`` tokens."""
+    return max(1, -(-int(n_bands) // max_tokens))
+
+
+class _Tokenizer(nn.Module):
+    """Cut a spectrum into tokens of ``token_size`` neighbouring bands, and back.
+
+    The spectrum is padded at its end by repeating the last band, so any band
+    count works; :meth:`untokenize` crops the padding off again.
+    """
+
+    def __init__(self, n_bands, token_size):
+        super().__init__()
+        self.n_bands = int(n_bands)
+        self.token_size = int(token_size)
+        self.n_tokens = -(-self.n_bands // self.token_size)
+        self.pad = self.n_tokens * self.token_size - self.n_bands
+
+    def tokenize(self, x):
+        if self.pad:
+            x = torch.cat([x, x[:, -1:].expand(-1, self.pad)], dim=1)
+        return x.view(x.shape[0], self.n_tokens, self.token_size)
+
+    def untokenize(self, t):
+        return t.reshape(t.shape[0], -1)[:, : self.n_bands]
+
+
+class LSTMAE(nn.Module):
+    """Recurrent autoencoder reading the spectrum as a sequence of band groups.
+
+    Encoder: tokens of ``token_size`` bands, a linear embedding, a
+    bidirectional LSTM; its last forward and first backward states give the
+    latent code. Decoder: the latent code repeated over the sequence, an
+    LSTM, and a per-step linear layer back to ``token_size`` bands.
+
+    Parameters
+    ----------
+    n_bands : int
+    zdims : int, default=32
+    hidden_size : int, default=32
+        LSTM hidden size (per direction).
+    n_layers : int, default=1
+        Stacked LSTM layers, in the encoder and in the decoder.
+    token_size : int or None, default=None
+        Bands per sequence step; None chooses at most 32 steps.
+    latent_activation : {None, "relu", "softplus"}, default=None
+    """
+
+    def __init__(self, n_bands, zdims=32, hidden_size=32, n_layers=1, token_size=None, latent_activation=None):
+        super().__init__()
+        token_size = token_size or default_token_size(n_bands)
+        self.tokens = _Tokenizer(n_bands, token_size)
+        self.embed = nn.Linear(token_size, hidden_size)
+        self.encoder_lstm = nn.LSTM(hidden_size, hidden_size, n_layers, batch_first=True, bidirectional=True)
+        self.to_latent = nn.Linear(2 * hidden_size, int(zdims))
+        self.latent_activation = _activation(latent_activation)
+        self.decoder_lstm = nn.LSTM(int(zdims), hidden_size, n_layers, batch_first=True)
+        self.to_bands = nn.Linear(hidden_size, token_size)
+
+    def encode(self, x):
+        h, _ = self.encoder_lstm(self.embed(self.tokens.tokenize(x)))
+        half = h.shape[-1] // 2
+        summary = torch.cat([h[:, -1, :half], h[:, 0, half:]], dim=1)
+        return self.latent_activation(self.to_latent(summary))
+
+    def decode(self, z):
+        seq = z.unsqueeze(1).expand(-1, self.tokens.n_tokens, -1).contiguous()
+        h, _ = self.decoder_lstm(seq)
+        return self.tokens.untokenize(self.to_bands(h))
+
+    def forward(self, x):
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+def _sinusoidal_positions(n_positions, dim):
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-torch.log(torch.tensor(10000.0)) / dim))
+    pe = torch.zeros(n_positions, dim)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return pe
+
+
+class TransformerAE(nn.Module):
+    """Self-attention autoencoder over band groups.
+
+    Encoder: tokens of ``token_size`` bands, a linear projection to
+    ``d_model``, sinusoidal positional encoding, ``n_layers`` self-attention
+    blocks, mean pooling and a linear map to the latent code. Decoder: a
+    linear map from the latent code to a sequence of ``n_tokens`` vectors,
+    plus positional encoding, ``n_layers`` self-attention blocks and a
+    projection back to ``token_size`` bands per token.
+
+    Parameters
+    ----------
+    n_bands : int
+    zdims : int, default=32
+    d_model : int, default=32
+        Width of the attention blocks.
+    n_layers : int, default=1
+        Attention blocks in the encoder and in the decoder.
+    n_heads : int, default=4
+        Attention heads; must divide ``d_model``.
+    token_size : int or None, default=None
+        Bands per token; None chooses at most 32 tokens.
+    latent_activation : {None, "relu", "softplus"}, default=None
+    """
+
+    def __init__(
+        self, n_bands, zdims=32, d_model=32, n_layers=1, n_heads=4, token_size=None, latent_activation=None
+    ):
+        super().__init__()
+        token_size = token_size or default_token_size(n_bands)
+        self.tokens = _Tokenizer(n_bands, token_size)
+        n_tok = self.tokens.n_tokens
+        self.d_model = int(d_model)
+        self.register_buffer("positions", _sinusoidal_positions(n_tok, self.d_model), persistent=False)
+
+        def blocks():
+            layer = nn.TransformerEncoderLayer(
+                self.d_model, n_heads, dim_feedforward=2 * self.d_model, dropout=0.0, batch_first=True
+            )
+            return nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+
+        self.embed = nn.Linear(token_size, self.d_model)
+        self.encoder_blocks = blocks()
+        self.to_latent = nn.Linear(self.d_model, int(zdims))
+        self.latent_activation = _activation(latent_activation)
+        self.from_latent = nn.Linear(int(zdims), n_tok * self.d_model)
+        self.decoder_blocks = blocks()
+        self.to_bands = nn.Linear(self.d_model, token_size)
+
+    def encode(self, x):
+        h = self.encoder_blocks(self.embed(self.tokens.tokenize(x)) + self.positions)
+        return self.latent_activation(self.to_latent(h.mean(dim=1)))
+
+    def decode(self, z):
+        h = self.from_latent(z).view(z.shape[0], self.tokens.n_tokens, self.d_model) + self.positions
+        return self.tokens.untokenize(self.to_bands(self.decoder_blocks(h)))
 
     def forward(self, x):
         z = self.encode(x)

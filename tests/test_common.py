@@ -12,6 +12,9 @@ def _instances():
         SpectralResampler(n_bands=9, method="cubic", scaling="standard"),
         AEDEncoder(zdims=2, channels=(2, 3), max_epochs=2, batch_size=16, random_state=0),
         AEDEncoder(zdims=2, channels=(2,), max_epochs=2, validation_fraction=0, random_state=0),
+        AEDEncoder(zdims=2, architecture="dense", hidden_sizes=(8,), max_epochs=2, random_state=0),
+        AEDEncoder(zdims=2, architecture="lstm", d_model=4, max_epochs=2, random_state=0),
+        AEDEncoder(zdims=2, architecture="transformer", d_model=4, n_heads=2, max_epochs=2, random_state=0),
         SpatialGMMSegmenter(n_clusters=3, random_state=0),
     ]
 

@@ -172,3 +172,44 @@ def test_feature_names():
     X, _ = _spectra(n=60)
     enc = AEDEncoder(zdims=3, max_epochs=1, validation_fraction=0, **TINY).fit(X)
     assert list(enc.get_feature_names_out()) == ["aedencoder0", "aedencoder1", "aedencoder2"]
+
+
+ARCHITECTURES = {
+    "conv": dict(channels=(2, 4)),
+    "dense": dict(hidden_sizes=(16,)),
+    "lstm": dict(d_model=8),
+    "transformer": dict(d_model=8, n_heads=2),
+}
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("n_bands", [7, 155, 204, 512])
+def test_every_architecture_round_trips_odd_band_counts(architecture, n_bands):
+    X, _ = _spectra(n=40, n_bands=n_bands)
+    enc = AEDEncoder(
+        zdims=3, architecture=architecture, max_epochs=1, validation_fraction=0, batch_size=16, random_state=0,
+        **ARCHITECTURES[architecture],
+    ).fit(X)
+    Z = enc.transform(X)
+    assert Z.shape == (40, 3)
+    assert enc.inverse_transform(Z).shape == (40, n_bands)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_every_architecture_is_reproducible_and_honours_the_latent_options(architecture):
+    X, _ = _spectra(n=120, n_bands=40)
+    params = dict(zdims=4, architecture=architecture, max_epochs=2, batch_size=32, random_state=3,
+                  **ARCHITECTURES[architecture])
+    a = AEDEncoder(**params, validation_fraction=0).fit(X).transform(X)
+    b = AEDEncoder(**params, validation_fraction=0).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+    relu = AEDEncoder(**params, validation_fraction=0, latent_activation="relu").fit(X).transform(X)
+    assert relu.min() >= 0
+    soft = AEDEncoder(**params, validation_fraction=0, latent_activation="softplus").fit(X).transform(X)
+    assert soft.min() > 0
+
+
+def test_transformer_heads_must_divide_the_width():
+    X, _ = _spectra(n=40)
+    with pytest.raises(ValueError, match="n_heads=3 must divide d_model=8"):
+        AEDEncoder(architecture="transformer", d_model=8, n_heads=3).fit(X)
