@@ -83,7 +83,7 @@ def main():
         r2 = np.array([r["r2"] for r in rows])
         print(
             f"| {a} | {tp.mean():,.0f} | {tp.mean() / conv_tp:.2f} | {np.mean([r['epochs'] for r in rows]):.0f} "
-            f"| {np.mean([r['wall'] for r in rows]):.0f} | {np.mean([r['rmse'] for r in rows]):.4f} "
+            f"| {np.mean([r['wall'] for r in rows]):.0f} | {np.mean([r['rmse'] for r in rows]):.4f} | "
             + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(r2.mean(0), r2.std(0)))
             + " |",
             flush=True,
