@@ -791,10 +791,13 @@ def _cmd_demo(args, out):
                                 value_label="Reflectance")
     _save_figure(fig, out.stage(extra["latent_traversal"]))
 
-    logger.info("Summary (%.0f s):", time.perf_counter() - start)
-    logger.info("  segments:  adjusted Rand index %.3f against the %d known segments", ari, k)
-    logger.info("  denoising: PSNR %.1f dB against the clean cube (the noisy input: %.1f dB)",
-                psnr_out, psnr_in)
+    # printed after the list of files, as the last word
+    return [
+        f"Summary ({time.perf_counter() - start:.0f} s):",
+        f"  segments:  adjusted Rand index {ari:.3f} against the {k} known segments",
+        f"  denoising: PSNR {psnr_out:.1f} dB against the clean cube "
+        f"(the noisy input: {psnr_in:.1f} dB)",
+    ]
 
 
 # --------------------------------------------------------------------------- main
@@ -919,8 +922,10 @@ def main(argv=None):
     out = _Outputs(force=args.force)
     with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures():
         try:
-            args.func(args, out)
+            summary = args.func(args, out)
             out.commit()
+            for line in summary or ():
+                logger.info("%s", line)
             return 0
         except _USER_ERRORS as exc:
             if args.debug:
