@@ -80,6 +80,22 @@ def _spectral_axis(wavelengths, n_bands, units):
     return wavelengths, f"Wavelength ({units})" if units else "Wavelength"
 
 
+def _with_gaps(x, *ys):
+    """Insert NaN where the band spacing jumps (removed bands), so lines break there.
+
+    Scenes often drop water-absorption bands; a line drawn straight across
+    such a gap would show data that was never measured.
+    """
+    x = np.asarray(x, dtype=float)
+    step = np.diff(x)
+    if len(step) < 3:
+        return (x, *ys)
+    cut = np.flatnonzero(step > 2.5 * np.median(step)) + 1
+    if not len(cut):
+        return (x, *ys)
+    return (np.insert(x, cut, np.nan), *(np.insert(np.asarray(y, dtype=float), cut, np.nan) for y in ys))
+
+
 def _check_names(names, n_clusters, what):
     if names is None:
         return [f"Cluster {k + 1}" for k in range(n_clusters)]
@@ -445,14 +461,14 @@ def plot_spectrum(cube, reconstruction=None, *, pixel, others=None, wavelengths=
 
     x, xlabel = _spectral_axis(wavelengths, n_bands, wavelength_units)
     ax = _new_axes(ax)
-    ax.plot(x, cube[row, col], color="black", linewidth=1.6, label="Input", zorder=3)
+    ax.plot(*_with_gaps(x, cube[row, col]), color="black", linewidth=1.6, label="Input", zorder=3)
     for i, (label, other) in enumerate(others.items()):
         # Thin, translucent lines keep noisy versions behind the two main lines.
-        ax.plot(x, other[row, col], color=f"C{(i + 2) % 10}", linewidth=0.9, alpha=0.75,
-                label=label, zorder=2)
+        ax.plot(*_with_gaps(x, other[row, col]), color=f"C{(i + 2) % 10}", linewidth=0.9,
+                alpha=0.75, label=label, zorder=2)
     if reconstruction is not None:
-        ax.plot(x, reconstruction[row, col], color="C3", linewidth=1.6, linestyle="--",
-                label="Reconstruction", zorder=4)
+        ax.plot(*_with_gaps(x, reconstruction[row, col]), color="C3", linewidth=1.6,
+                linestyle="--", label="Reconstruction", zorder=4)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(value_label)
     ax.set_title(f"Spectrum of pixel (row {row}, col {col})")
@@ -665,10 +681,10 @@ def plot_cluster_spectra(spectra, *, wavelengths=None, wavelength_units="nm", na
     colors = segment_colors(n_clusters)
     ax = _new_axes(ax)
     for k in range(n_clusters):
-        ax.plot(x, spectra[k], color=colors[k], linewidth=1.6, label=names[k])
+        ax.plot(*_with_gaps(x, spectra[k]), color=colors[k], linewidth=1.6, label=names[k])
         if spread is not None:
-            ax.fill_between(x, spectra[k] - spread[k], spectra[k] + spread[k], color=colors[k],
-                            alpha=0.2, linewidth=0)
+            ax.fill_between(*_with_gaps(x, spectra[k] - spread[k], spectra[k] + spread[k]),
+                            color=colors[k], alpha=0.2, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(value_label)
     ax.set_title("Cluster spectra" + (" (shaded: \u00b1 spread)" if spread is not None else ""))
@@ -879,7 +895,7 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         # A collapsed dimension has low == high: widen so the colour bar can be drawn.
         norm = Normalize(vmin=low, vmax=high) if high > low else Normalize(low - 0.5, high + 0.5)
         for value, spectrum in zip(values, spectra[i]):
-            ax.plot(x, spectrum, color=cmap(norm(value)), linewidth=1.2)
+            ax.plot(*_with_gaps(x, spectrum), color=cmap(norm(value)), linewidth=1.2)
         ax.set_title(f"z{d}" + (" (constant)" if high == low else ""))
         ax.grid(True, alpha=0.3)
         if i % ncols == 0:

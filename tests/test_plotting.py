@@ -519,3 +519,14 @@ def test_latent_plots_draw_in_a_given_figure():
     fig = plt.figure()
     assert plot_latent_traversal(_LinearDecoder(2, B), latent, fig=fig) is fig
     assert len(_panels(fig)) == 2
+
+
+def test_lines_break_across_removed_bands():
+    from hsiae.plotting import plot_cluster_spectra
+
+    wavelengths = np.r_[np.linspace(400, 1300, 10), np.linspace(1700, 2600, 10)]
+    ax = plot_cluster_spectra(np.ones((2, 20)), wavelengths=wavelengths)
+    x = ax.lines[0].get_xdata()
+    assert np.isnan(x).sum() == 1 and len(x) == 21
+    ax2 = plot_cluster_spectra(np.ones((2, 20)), wavelengths=np.linspace(400, 2400, 20))
+    assert not np.isnan(ax2.lines[0].get_xdata()).any()
