@@ -200,7 +200,9 @@ def _build_parser():
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="folder for the outputs (created if missing)")
     p.add_argument("--model", metavar="MODEL",
-                   help="use this trained model (from 'hsiae train') instead of training one")
+                   help="use the resampler and encoder of this trained model (from 'hsiae train' "
+                        "or 'hsiae segment') instead of training; a new k-cluster segmenter is "
+                        "always fitted")
     p.add_argument("--spatial-weight", type=_float_in(0), metavar="X",
                    help=f"strength of the spatial prior: 0 ignores neighbours, larger values give "
                         f"smoother segments (default: {defaults['spatial_weight']:g})")
