@@ -105,6 +105,8 @@ class _EpochProgress(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
+        # A tqdm bar holds its output stream, which cannot be pickled with the model.
+        del self.bar_
 
 
 class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -156,28 +156,6 @@ def _check_wavelengths(wavelengths, n_bands, resampler):
     return values
 
 
-@contextlib.contextmanager
-def _without_progress_bars(pipeline):
-    """Detach tqdm bars kept by training callbacks while pickling.
-
-    A bar that drew on a terminal holds its stream, which cannot be pickled.
-    """
-    net = getattr(pipeline.steps[1][1], "net_", None)
-    callbacks = []
-    entries = [*(getattr(net, "callbacks_", None) or []), *(getattr(net, "callbacks", None) or [])]
-    for entry in entries:
-        cb = entry[1] if isinstance(entry, tuple) else entry
-        if hasattr(cb, "bar_") and all(cb is not other for other, _ in callbacks):
-            callbacks.append((cb, cb.bar_))
-    try:
-        for cb, _ in callbacks:
-            del cb.bar_
-        yield
-    finally:
-        for cb, bar in callbacks:
-            cb.bar_ = bar
-
-
 def save_model(path, pipeline, *, wavelengths=None, force=False):
     """Save a fitted pipeline and its metadata to a joblib file, atomically.
 
@@ -256,7 +234,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     }
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with _without_progress_bars(pipeline), open(tmp, "xb") as fh:
+        with open(tmp, "xb") as fh:
             joblib.dump(payload, fh, compress=3)
             fh.flush()
             os.fsync(fh.fileno())

@@ -213,3 +213,24 @@ def test_transformer_heads_must_divide_the_width():
     X, _ = _spectra(n=40)
     with pytest.raises(ValueError, match="n_heads=3 must divide d_model=8"):
         AEDEncoder(architecture="transformer", d_model=8, n_heads=3).fit(X)
+
+
+def test_a_model_trained_with_a_progress_bar_pickles(monkeypatch, tmp_path):
+    import io
+    import pickle
+    import sys
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    # a bar on a terminal holds its (unpicklable) stream while it runs
+    terminal = Terminal(open(tmp_path / "stderr", "wb"))
+    monkeypatch.setattr(sys, "stderr", terminal)
+    X, _ = _spectra(n=60)
+    enc = AEDEncoder(zdims=2, max_epochs=2, validation_fraction=0, verbose=1, **TINY).fit(X)
+    monkeypatch.undo()
+    terminal.close()
+    assert "training" in (tmp_path / "stderr").read_text()
+    clone = pickle.loads(pickle.dumps(enc))
+    np.testing.assert_array_equal(clone.transform(X), enc.transform(X))
