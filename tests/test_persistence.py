@@ -254,23 +254,6 @@ def test_cuda_trained_model_loads_on_cpu(tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), expected)
 
 
-def test_progress_bar_does_not_block_saving(fitted, tmp_path):
-    """A tqdm bar kept by the progress callback holds a stream that cannot be pickled."""
-    pipe, _ = fitted
-    from hsiae.encoder import _EpochProgress
-
-    cb = _EpochProgress(2)
-    cb.bar_ = lambda: None  # unpicklable, like a bar writing to a terminal
-    net = pipe[1].net_
-    net.callbacks_.append(("progress", cb))
-    try:
-        save_model(tmp_path / "m.joblib", pipe)
-        assert cb.bar_ is not None  # put back afterwards
-    finally:
-        net.callbacks_.pop()
-    load_model(tmp_path / "m.joblib")
-
-
 def _info(fitted, tmp_path):
     pipe, _ = fitted
     return save_model(tmp_path / "m.joblib", pipe)
