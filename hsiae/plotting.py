@@ -903,7 +903,9 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         if i + ncols >= len(dims):  # nothing below this panel
             ax.set_xlabel(xlabel)
             ax.xaxis.set_tick_params(labelbottom=True)
-        cbar = fig.colorbar(mcm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"z{d} value")
+        cbar = fig.colorbar(mcm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+        # Named above the bar, not beside it, where it would read as the next panel's y label.
+        cbar.ax.set_title(f"z{d}", fontsize="small")
         cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     _suptitle(fig, "Latent traversal",
               f"each z swept from its {q_low:.0%} to {q_high:.0%} quantile, others at their median")
