@@ -7,6 +7,7 @@ cubes, with estimators that compose in a scikit-learn ``Pipeline``.
 from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
 from hsiae.encoder import AEDEncoder
 from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
+from hsiae.persistence import load_model, save_model
 from hsiae.pipeline import (
     WholeImageSplit,
     cluster_mean_spectra,
@@ -32,6 +33,7 @@ __all__ = [
     "cluster_mean_spectra",
     "denoise",
     "get_data_home",
+    "load_model",
     "load_scene",
     "make_clustering_scorer",
     "make_segmentation_pipeline",
@@ -39,6 +41,7 @@ __all__ = [
     "make_synthetic_scene",
     "read_cube",
     "representative_spectra",
+    "save_model",
     "silhouette_scorer",
     "write_cube",
     "write_labels",

@@ -34,7 +34,8 @@ _DEMO_DEFAULTS = {
 # Demo training settings chosen so that it runs in well under 2 minutes on 2 cores.
 _DEMO_TRAINING = {"batch_size": 64, "lr": 3e-3, "patience": 5}
 _DEMO_NOISE = 0.03
-_TRAINING_OPTIONS = ("zdims", "epochs", "bands", "batch_size", "lr", "validation_fraction")
+_TRAINING_OPTIONS = ("architecture", "zdims", "epochs", "bands", "batch_size", "lr",
+                     "validation_fraction")
 
 
 class CLIError(Exception):
@@ -95,6 +96,7 @@ def _library_defaults():
         "lr": params["aedencoder__lr"],
         "validation_fraction": params["aedencoder__validation_fraction"],
         "spatial_weight": params["spatialgmmsegmenter__spatial_weight"],
+        "architecture": params["aedencoder__architecture"],
     }
 
 
@@ -125,6 +127,8 @@ def _add_cube_input(parser):
 
 def _add_training(parser, defaults, *, note=""):
     group = parser.add_argument_group("training" + note)
+    group.add_argument("--architecture", choices=("conv", "dense", "lstm", "transformer"),
+                       help=f"autoencoder network (default: {defaults['architecture']})")
     group.add_argument("--zdims", type=_int_at_least(1), metavar="N",
                        help=f"size of the latent code (default: {defaults['zdims']})")
     group.add_argument("--epochs", type=_int_at_least(1), metavar="N",
@@ -420,6 +424,7 @@ def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_
     params = {
         "spectralresampler__n_bands": bands,
         "spectralresampler__wavelengths": wavelengths,
+        "aedencoder__architecture": opt["architecture"],
         "aedencoder__zdims": opt["zdims"],
         "aedencoder__max_epochs": opt["epochs"],
         "aedencoder__batch_size": opt["batch_size"],

@@ -95,6 +95,14 @@ def test_train_writes_model_loss_curves_and_history(cube_path, tmp_path, capsys)
     assert all(float(r["train_loss"]) > 0 and float(r["valid_loss"]) > 0 for r in rows)
 
 
+def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
+    model = tmp_path / "dense.joblib"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "--architecture", "dense", "-q"]) == 0
+    pipe, _ = load_model(model)
+    assert pipe[1].architecture == "dense"
+    assert type(pipe[1].net_.module_).__name__ == "DenseAE"
+
+
 def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):
     m1, m2 = tmp_path / "a.joblib", tmp_path / "b.joblib"
     assert main(["train", cube_path, "-o", str(m1), *FAST, "-q", "--seed", "3"]) == 0
