@@ -1,0 +1,295 @@
+"""Tests for hsiae.segmentation: the Potts-prior Gaussian mixture and its helpers."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
+
+from hsiae.segmentation import SpatialGMMSegmenter, check_image_shape, neighbour_sum
+
+H, W = 30, 40  # non-square on purpose: a swapped (W, H) reshape would scramble the quadrants
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+QUADRANT_MEANS = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [3.0, 3.0]])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded():
+    # These fits are tiny: on a shared 2-core machine, BLAS/OpenMP thread pools
+    # only add contention (10x slower under load). The asserted behaviours do
+    # not depend on the thread count.
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _quadrants():
+    """Ground-truth labels of a (H, W) image cut into 4 quadrants, row-major."""
+    rows, cols = np.mgrid[:H, :W]
+    return ((rows >= H // 2) * 2 + (cols >= W // 2)).ravel()
+
+
+def _quadrant_image(noise, seed=0):
+    """Pixels whose 2 features are their quadrant's mean plus Gaussian noise."""
+    truth = _quadrants()
+    rng = np.random.default_rng(seed)
+    return QUADRANT_MEANS[truth] + rng.normal(scale=noise, size=(H * W, 2)), truth
+
+
+def _boundary_fraction(labels):
+    """Share of 4-connected neighbour pairs whose labels differ (0 = one flat segment)."""
+    img = labels.reshape(H, W)
+    n_diff = np.sum(img[:, 1:] != img[:, :-1]) + np.sum(img[1:] != img[:-1])
+    return n_diff / (H * (W - 1) + (H - 1) * W)
+
+
+# -- without space it is a plain Gaussian mixture ---------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("image_shape", [None, (H, W)], ids=["no-image", "image-weight0"])
+def test_spatial_weight_zero_is_a_plain_gaussian_mixture(covariance_type, image_shape):
+    X, truth = _quadrant_image(noise=0.5)
+    seg = SpatialGMMSegmenter(
+        4,
+        image_shape=image_shape,
+        spatial_weight=0,
+        covariance_type=covariance_type,
+        random_state=0,
+    ).fit(X)
+    gmm = GaussianMixture(4, covariance_type=covariance_type, random_state=0).fit(X)
+    assert adjusted_rand_score(gmm.predict(X), seg.labels_) == 1.0
+    assert seg.score(X) == pytest.approx(gmm.score(X), abs=1e-3)
+    np.testing.assert_allclose(seg.score_samples(X), gmm.score_samples(X), atol=1e-2)
+    # the easy data are segmented correctly, not just like sklearn
+    assert adjusted_rand_score(truth, seg.labels_) > 0.95
+
+
+@pytest.mark.parametrize("spatial_weight", [0.0, 2.0])
+def test_without_image_shape_any_spatial_weight_gives_the_plain_mixture(spatial_weight):
+    X, _ = _quadrant_image(noise=1.5)  # noisy: the spatial prior would change many labels
+    plain = SpatialGMMSegmenter(4, spatial_weight=0, random_state=0).fit(X)
+    seg = SpatialGMMSegmenter(4, spatial_weight=spatial_weight, random_state=0).fit(X)
+    np.testing.assert_array_equal(seg.labels_, plain.labels_)
+    np.testing.assert_allclose(seg.predict_proba(X), plain.predict_proba(X))
+    # and it does not ask for a whole image: any subset of pixels can be predicted
+    assert seg.predict(X[:7]).shape == (7,)
+
+
+# -- with space: smoother and more accurate segments ----------------------------------------
+
+
+def test_increasing_spatial_weight_smooths_the_segments_and_recovers_the_regions():
+    X, truth = _quadrant_image(noise=1.5)  # clusters overlap: a plain mixture gets ~1/3 wrong
+    weights = [0.0, 0.5, 1.0, 2.0]
+    fits = [
+        SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=w, random_state=0).fit(X)
+        for w in weights
+    ]
+    boundary = [_boundary_fraction(s.labels_) for s in fits]
+    ari = [adjusted_rand_score(truth, s.labels_) for s in fits]
+    assert all(later <= earlier for earlier, later in zip(boundary, boundary[1:])), boundary
+    # the weight sets the strength: a weak prior leaves visibly more ragged boundaries
+    assert boundary[1] > 1.5 * boundary[-1], boundary
+    # with a strong prior the segment boundaries are about as long as the true ones
+    assert boundary[-1] < 1.5 * _boundary_fraction(truth)
+    assert ari[0] < 0.6
+    assert all(a > ari[0] + 0.3 for a in ari[1:]), ari
+    assert ari[-1] > 0.95
+
+
+def test_spatial_prior_uses_row_major_order_of_a_non_square_image():
+    X, truth = _quadrant_image(noise=1.5)
+    right = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=2.0, random_state=0).fit(X)
+    # The same pixels read as a (W, H) image put unrelated pixels side by side.
+    wrong = SpatialGMMSegmenter(4, image_shape=(W, H), spatial_weight=2.0, random_state=0).fit(X)
+    assert adjusted_rand_score(truth, right.labels_) > 0.95
+    assert adjusted_rand_score(truth, wrong.labels_) < 0.9
+
+
+@pytest.mark.parametrize(
+    "scale, offset",
+    [((10.0, 0.2), (100.0, -5.0)), ((0.01, 3.0), (0.0, 0.0)), ((-2.0, 0.5), (1.0, 1.0))],
+)
+def test_full_covariance_partition_is_invariant_to_rescaling_features(scale, offset):
+    # Rescaling a feature column (for example pixel coordinates appended with a
+    # weight) rescales the fitted covariances and leaves the partition alone:
+    # the reason the segmenter uses a spatial prior instead of coordinates.
+    # Clusters along a diagonal, so the k-means start is sensible at every scale.
+    rows, cols = np.mgrid[:H, :W]
+    truth = (cols // 10).ravel()
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [6.0, 6.0]])
+    X = centres[truth] + rng.normal(size=(H * W, 2))
+    Xs = X * np.array(scale) + np.array(offset)
+
+    def fit(X, covariance_type):
+        seg = SpatialGMMSegmenter(
+            4, image_shape=(H, W), covariance_type=covariance_type, random_state=0
+        )
+        return seg.fit(X).labels_
+
+    assert adjusted_rand_score(fit(X, "full"), fit(Xs, "full")) == 1.0
+    # A spherical mixture measures plain distances, so the same rescaling moves pixels.
+    assert adjusted_rand_score(fit(X, "spherical"), fit(Xs, "spherical")) < 0.99
+
+
+# -- the fitted model ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, truth = _quadrant_image(noise=1.0)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=1.0, random_state=0).fit(X)
+    return seg, X, truth
+
+
+def test_labels_equal_predict_and_fit_predict(fitted):
+    seg, X, _ = fitted
+    assert seg.labels_.shape == (H * W,)
+    np.testing.assert_array_equal(seg.predict(X), seg.labels_)
+    again = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=1.0, random_state=0)
+    np.testing.assert_array_equal(again.fit_predict(X), seg.labels_)
+    np.testing.assert_array_equal(again.labels_, seg.labels_)
+
+
+def test_predict_proba_is_a_distribution_consistent_with_predict(fitted):
+    seg, X, _ = fitted
+    proba = seg.predict_proba(X)
+    assert proba.shape == (H * W, 4)
+    assert np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), seg.predict(X))
+
+
+def test_same_random_state_gives_identical_labels(fitted):
+    seg, X, _ = fitted
+    for _ in range(2):
+        other = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=1.0, random_state=0)
+        other.fit(X)
+        np.testing.assert_array_equal(other.labels_, seg.labels_)
+        np.testing.assert_array_equal(other.means_, seg.means_)
+
+
+def test_means_are_the_cluster_centres_in_feature_space(fitted):
+    seg, X, truth = fitted
+    assert seg.means_.shape == (4, X.shape[1])
+    assert seg.weights_.shape == (4,)
+    np.testing.assert_allclose(seg.weights_.sum(), 1.0)
+    # Each true region is mostly one segment, whose centre is that region's mean.
+    for region in range(4):
+        segment = np.bincount(seg.labels_[truth == region], minlength=4).argmax()
+        np.testing.assert_allclose(seg.means_[segment], QUADRANT_MEANS[region], atol=0.25)
+
+
+def test_fit_returns_self_and_records_convergence(fitted):
+    seg, X, _ = fitted
+    assert seg.converged_
+    assert 1 <= seg.n_iter_ <= seg.max_iter
+    assert seg.n_features_in_ == 2
+    assert np.isfinite(seg.lower_bound_)
+    other = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0)
+    assert other.fit(X) is other
+
+
+# -- validation and errors -----------------------------------------------------------------
+
+
+def test_wrong_number_of_pixels_names_both_numbers_and_the_fix():
+    X, _ = _quadrant_image(noise=1.0)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0)
+    with pytest.raises(ValueError, match=r"implies 1200 pixels.*1199 rows") as err:
+        seg.fit(X[:-1])
+    assert "image_shape=None" in str(err.value)
+    # Predicting on part of the image is refused the same way, since the prior needs neighbours.
+    seg.fit(X)
+    with pytest.raises(ValueError, match=r"implies 1200 pixels.*600 rows"):
+        seg.predict(X[:600])
+
+
+@pytest.mark.parametrize(
+    "image_shape",
+    [(-30, -40), (0, 1200), (1200,), (30, 40, 1), ("thirty", "forty"), 1200],
+    ids=["negative", "zero", "one-value", "three-values", "strings", "scalar"],
+)
+def test_invalid_image_shape_raises_value_error(image_shape):
+    X, _ = _quadrant_image(noise=1.0)
+    with pytest.raises(ValueError, match="image_shape"):
+        SpatialGMMSegmenter(4, image_shape=image_shape).fit(X)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_image_shape truncates with int(): (30.5, 40) is read as (30, 40) and accepted",
+)
+def test_non_integer_image_shape_raises_value_error():
+    X, _ = _quadrant_image(noise=1.0)
+    with pytest.raises(ValueError, match="positive integers"):
+        SpatialGMMSegmenter(4, image_shape=(30.5, 40)).fit(X)
+
+
+def test_check_image_shape_returns_ints_and_validates_against_the_rows():
+    assert check_image_shape([np.int64(3), 5], 15) == (3, 5)
+    with pytest.raises(ValueError, match=r"\(3, 5\) implies 15 pixels, but X has 16 rows"):
+        check_image_shape((3, 5), 16)
+
+
+def test_more_clusters_than_pixels_raises_value_error():
+    X = np.random.default_rng(0).normal(size=(5, 2))
+    with pytest.raises(ValueError, match=r"n_clusters=6.*n_samples=5"):
+        SpatialGMMSegmenter(6).fit(X)
+
+
+def test_predict_before_fit_and_wrong_feature_count_raise():
+    from sklearn.exceptions import NotFittedError
+
+    X, _ = _quadrant_image(noise=1.0)
+    with pytest.raises(NotFittedError):
+        SpatialGMMSegmenter(4).predict(X)
+    seg = SpatialGMMSegmenter(4, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="3 features"):
+        seg.predict(np.c_[X, X[:, :1]])
+
+
+def test_max_iter_one_warns_convergence_with_advice():
+    X, _ = _quadrant_image(noise=1.0)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="increase max_iter"):
+        seg.fit(X)
+    assert not seg.converged_
+    assert seg.n_iter_ == 1
+
+
+# -- neighbour_sum and model selection ------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (1, 6), (6, 1), (1, 1)])
+def test_neighbour_sum_equals_a_brute_force_sum_over_8_neighbours(shape):
+    h, w = shape
+    k = 3
+    r = np.random.default_rng(0).random((h, w, k))
+    expected = np.zeros_like(r)
+    for i in range(h):
+        for j in range(w):
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
+                    ii, jj = i + di, j + dj
+                    if (di or dj) and 0 <= ii < h and 0 <= jj < w:
+                        expected[i, j] += r[ii, jj]
+    got = neighbour_sum(r.reshape(h * w, k), (h, w))
+    assert got.shape == (h * w, k)
+    np.testing.assert_allclose(got, expected.reshape(h * w, k))
+    # the input is left untouched
+    np.testing.assert_array_equal(r, np.random.default_rng(0).random((h, w, k)))
+
+
+def test_bic_prefers_the_true_number_of_well_separated_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    X = centres[rng.integers(0, 3, 600)] + rng.normal(size=(600, 2))
+    bic = {k: SpatialGMMSegmenter(k, random_state=0).fit(X).bic(X) for k in (1, 3)}
+    assert bic[3] < bic[1]
+    # BIC is -2 * total log-likelihood + n_parameters * log(n): full covariances in 2-D
+    # give k * 3 + k * 2 + (k - 1) parameters.
+    seg = SpatialGMMSegmenter(3, random_state=0).fit(X)
+    assert seg.bic(X) == pytest.approx(-2 * seg.score(X) * 600 + 17 * np.log(600))
