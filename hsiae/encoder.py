@@ -188,8 +188,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         same seed and data give identical results on the CPU; the caller's
         global torch random state is left untouched.
     verbose : int, default=0
-        0: silent; 1: a progress bar over epochs (on a terminal); 2: also
-        skorch's table of losses per epoch.
+        0: silent; 1: progress bars over training epochs and over the
+        batches of :meth:`transform` and friends (shown on a terminal only);
+        2: also skorch's table of losses per epoch.
 
     Attributes
     ----------
@@ -495,15 +496,24 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         module.eval()
         return module, next(module.parameters()).device
 
-    def _batched(self, X, fn, n_out):
+    def _batches(self, n, desc):
+        """Slices of ``inference_batch_size`` rows; a progress bar with ``verbose`` on a terminal."""
+        step = self.inference_batch_size
+        starts = range(0, n, step)
+        if self.verbose and len(starts) > 1:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, unit="batch", disable=None, leave=False)
+        return ((start, min(start + step, n)) for start in starts)
+
+    def _batched(self, X, fn, n_out, desc="inference"):
         """Apply ``fn`` to float32 batches of ``X``; fill a preallocated output of X's dtype."""
         module, device = self._module()
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
-        step = self.inference_batch_size
         with torch.inference_mode():
-            for start in range(0, X.shape[0], step):
-                xb = torch.from_numpy(np.ascontiguousarray(X[start : start + step], dtype=np.float32))
-                out[start : start + step] = fn(module, xb.to(device)).cpu().numpy()
+            for start, stop in self._batches(X.shape[0], desc):
+                xb = torch.from_numpy(np.ascontiguousarray(X[start:stop], dtype=np.float32))
+                out[start:stop] = fn(module, xb.to(device)).cpu().numpy()
         return out
 
     def transform(self, X):
@@ -520,7 +530,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._batched(X, lambda m, xb: m.encode(xb), self.zdims)
+        return self._batched(X, lambda m, xb: m.encode(xb), self.zdims, "encoding")
 
     def inverse_transform(self, X):
         """Decode latent codes into spectra.
@@ -543,7 +553,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 f"X has {Z.shape[1]} features, but AEDEncoder.inverse_transform expects {self.zdims} "
                 f"(zdims); pass latent codes from transform."
             )
-        return self._batched(Z, lambda m, zb: m.decode(zb), self.n_features_in_)
+        return self._batched(Z, lambda m, zb: m.decode(zb), self.n_features_in_, "decoding")
 
     def reconstruct(self, X):
         """Encode and decode spectra in one pass: the denoised spectra.
@@ -558,7 +568,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._batched(X, lambda m, xb: m(xb)[0], self.n_features_in_)
+        return self._batched(X, lambda m, xb: m(xb)[0], self.n_features_in_, "reconstructing")
 
     def score(self, X, y=None):
         """Minus the mean reconstruction loss of ``X`` (higher is better).
@@ -583,10 +593,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight)
         module, device = self._module()
-        total, step = 0.0, self.inference_batch_size
+        total = 0.0
         with torch.inference_mode():
-            for start in range(0, X.shape[0], step):
-                xb = torch.from_numpy(np.ascontiguousarray(X[start : start + step], dtype=np.float32)).to(device)
+            for start, stop in self._batches(X.shape[0], "scoring"):
+                xb = torch.from_numpy(np.ascontiguousarray(X[start:stop], dtype=np.float32)).to(device)
                 total += float(criterion(module(xb)[0], xb)) * len(xb)
         return -total / X.shape[0]
 

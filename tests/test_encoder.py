@@ -234,3 +234,23 @@ def test_a_model_trained_with_a_progress_bar_pickles(monkeypatch, tmp_path):
     assert "training" in (tmp_path / "stderr").read_text()
     clone = pickle.loads(pickle.dumps(enc))
     np.testing.assert_array_equal(clone.transform(X), enc.transform(X))
+
+
+def test_verbose_shows_progress_over_inference_batches_on_a_terminal(monkeypatch, tmp_path):
+    import io
+    import sys
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    X, _ = _spectra(n=60)
+    enc = AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0, inference_batch_size=16, **TINY).fit(X)
+    enc.set_params(verbose=1)
+    terminal = Terminal(open(tmp_path / "stderr", "wb"))
+    monkeypatch.setattr(sys, "stderr", terminal)
+    Z = enc.transform(X)
+    monkeypatch.undo()
+    terminal.close()
+    assert "encoding" in (tmp_path / "stderr").read_text()
+    np.testing.assert_array_equal(Z, enc.set_params(verbose=0).transform(X))
