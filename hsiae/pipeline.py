@@ -68,12 +68,15 @@ def _split(pipe):
     if not isinstance(pipe, Pipeline):
         raise TypeError(f"Expected a fitted sklearn Pipeline, got {type(pipe).__name__}.")
     last = pipe.steps[-1][1]
-    if not hasattr(last, "means_") and not isinstance(last, ClusterMixin):
-        raise TypeError(
-            f"The pipeline's last step {type(last).__name__} is not a clusterer with means_; "
-            f"end the pipeline with a SpatialGMMSegmenter."
-        )
+    message = (
+        f"The pipeline's last step {type(last).__name__} is not a clusterer with means_; "
+        f"end the pipeline with a SpatialGMMSegmenter."
+    )
+    if not isinstance(last, ClusterMixin):
+        raise TypeError(message)
     check_is_fitted(last)
+    if not hasattr(last, "means_"):
+        raise TypeError(message)
     return pipe[:-1], last
 
 

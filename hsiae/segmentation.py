@@ -21,13 +21,14 @@ _EPS = 10 * np.finfo(np.float64).eps
 def check_image_shape(image_shape, n_rows, owner="SpatialGMMSegmenter"):
     """Validate ``image_shape`` against the number of rows of X; return ``(H, W)``."""
     try:
-        H, W = (int(v) for v in image_shape)
+        H, W = image_shape
     except (TypeError, ValueError):
+        H = W = None
+    if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in (H, W)):
         raise ValueError(
             f"image_shape must be a pair (H, W) of positive integers or None, got {image_shape!r}."
-        ) from None
-    if H < 1 or W < 1:
-        raise ValueError(f"image_shape must be a pair (H, W) of positive integers, got {image_shape!r}.")
+        )
+    H, W = int(H), int(W)
     if H * W != n_rows:
         raise ValueError(
             f"image_shape=({H}, {W}) implies {H * W} pixels, but X has {n_rows} rows; pass the full "

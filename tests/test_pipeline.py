@@ -153,11 +153,6 @@ def test_helpers_reject_what_is_not_a_fitted_segmentation_pipeline(fitted, scene
         representative_spectra(_make_pipe())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline._split tests 'not hasattr(means_) and not ClusterMixin', so a clusterer "
-    "without means_ (KMeans) passes and fails later with AttributeError",
-)
 def test_a_clusterer_without_means_is_rejected_with_type_error():
     X = np.random.default_rng(0).random((60, 8))
     pipe = make_pipeline(PCA(2), KMeans(3, n_init=1, random_state=0)).fit(X)

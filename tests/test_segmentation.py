@@ -218,10 +218,6 @@ def test_invalid_image_shape_raises_value_error(image_shape):
         SpatialGMMSegmenter(4, image_shape=image_shape).fit(X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_image_shape truncates with int(): (30.5, 40) is read as (30, 40) and accepted",
-)
 def test_non_integer_image_shape_raises_value_error():
     X, _ = _quadrant_image(noise=1.0)
     with pytest.raises(ValueError, match="positive integers"):
