@@ -286,9 +286,13 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
 
     # -- helpers ----------------------------------------------------------------
 
-    def _grid(self, n_rows):
-        """``(H, W)`` when the spatial prior applies to X with ``n_rows`` rows, else None."""
-        if self.image_shape is None:
+    def _grid(self, n_rows, *, fitting=False):
+        """``(H, W)`` when the spatial prior applies to X with ``n_rows`` rows, else None.
+
+        ``fit`` always checks ``image_shape``; prediction needs the whole image
+        only when the spatial prior is on.
+        """
+        if self.image_shape is None or (self.spatial_weight == 0 and not fitting):
             return None
         shape = check_image_shape(self.image_shape, n_rows)
         return shape if self.spatial_weight > 0 else None
@@ -359,7 +363,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 f"n_clusters={self.n_clusters} must be <= the number of pixels, got n_samples={n}; "
                 f"pass more pixels or fewer clusters."
             )
-        grid = self._grid(n)
+        grid = self._grid(n, fitting=True)
         random_state = check_random_state(self.random_state)
         best = None
         for init in range(self.n_init):

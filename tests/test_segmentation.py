@@ -289,3 +289,11 @@ def test_bic_prefers_the_true_number_of_well_separated_clusters():
     # give k * 3 + k * 2 + (k - 1) parameters.
     seg = SpatialGMMSegmenter(3, random_state=0).fit(X)
     assert seg.bic(X) == pytest.approx(-2 * seg.score(X) * 600 + 17 * np.log(600))
+
+
+def test_without_the_spatial_prior_any_subset_of_pixels_can_be_predicted():
+    X, _ = _quadrant_image(noise=1.0)
+    seg = SpatialGMMSegmenter(4, image_shape=(30, 40), spatial_weight=0, random_state=0).fit(X)
+    np.testing.assert_array_equal(seg.predict(X[:100]), seg.labels_[:100])
+    with pytest.raises(ValueError, match="implies 1200 pixels"):
+        seg.set_params(spatial_weight=1.0).predict(X[:100])
