@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 import tifffile
 
-from hsiae import io as hio
+from hsiae.io import _write as io_write
 from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
 
 # Distinct sizes so that any axis mix-up changes the shape or the values.
@@ -276,7 +276,7 @@ def test_write_cube_reproduces_layout_read(tmp_path):
 
 @pytest.mark.parametrize("band_axis", [0, 2])
 def test_write_cube_from_view_of_other_byte_order(tmp_path, monkeypatch, band_axis):
-    monkeypatch.setattr(hio, "_STRIP_BYTES", 400)  # 2 rows of 154 bytes per strip
+    monkeypatch.setattr(io_write, "_STRIP_BYTES", 400)  # 2 rows of 154 bytes per strip
     src = tmp_path / "be.tif"
     tifffile.imwrite(src, band_first(make_cube()), byteorder=">", photometric="minisblack")
     view, _ = read_cube(src)  # transposed, big-endian memmap
@@ -308,7 +308,7 @@ def test_write_cube_single_band(tmp_path):
 
 
 def test_write_cube_uses_bigtiff_above_threshold(tmp_path, monkeypatch):
-    monkeypatch.setattr(hio, "_BIGTIFF_BYTES", 100)
+    monkeypatch.setattr(io_write, "_BIGTIFF_BYTES", 100)
     path = tmp_path / "big.tif"
     write_cube(path, make_cube())
     with tifffile.TiffFile(path) as tif:

@@ -1,0 +1,63 @@
+"""Command-line interface: ``hsiae train | segment | denoise | demo``.
+
+Every command validates its options and output paths before reading a cube
+or training, writes each output to a temporary file beside its target and
+moves all of them into place only when the whole run has succeeded, so a
+failed run leaves no output behind (and, without ``--force``, never touches
+an existing file). User errors (missing or damaged files, existing outputs,
+impossible options) print one line ``hsiae: error: ...`` on stderr and exit
+with status 2; ``--debug`` shows the traceback instead.
+"""
+
+import sys
+
+from hsiae.cli._common import _USER_ERRORS, CLIError, _one_line, _Outputs, logger
+from hsiae.cli._parser import _build_parser
+from hsiae.cli._session import _closing_new_figures, _logging, _torch_threads
+
+__all__ = ["main"]
+
+
+def main(argv=None):
+    """Run the ``hsiae`` command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on a user error (printed as one line on stderr),
+        130 when interrupted.
+    """
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+    except CLIError as exc:
+        print(f"hsiae: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+
+    out = _Outputs(force=args.force)
+    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures():
+        try:
+            summary = args.func(args, out)
+            out.commit()
+            for line in summary or ():
+                logger.info("%s", line)
+            return 0
+        except _USER_ERRORS as exc:
+            if args.debug:
+                raise
+            print(f"hsiae: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            if args.debug:
+                raise
+            print("hsiae: interrupted; no output was written", file=sys.stderr)
+            return 130
+        finally:
+            out.discard()

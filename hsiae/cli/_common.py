@@ -1,0 +1,196 @@
+"""What every command of :mod:`hsiae.cli` shares: errors, staged outputs, reading a cube."""
+
+import contextlib
+import logging
+import math
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+# One logger for all of hsiae.cli: main() prints the INFO records of this logger name only.
+logger = logging.getLogger("hsiae.cli")
+
+_DPI = 120
+
+
+class CLIError(Exception):
+    """An impossible option or command line; printed as one line, exit status 2."""
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+# Errors a user can fix: printed as one line without a traceback.
+_USER_ERRORS = (CLIError, OSError, ValueError, FloatingPointError)
+
+
+def _library_defaults():
+    """Training defaults of hsiae.make_segmentation_pipeline, the single source of truth."""
+    from hsiae import make_segmentation_pipeline
+
+    params = make_segmentation_pipeline(2).get_params()
+    return {
+        "bands": params["spectralresampler__n_bands"],
+        "zdims": params["aedencoder__zdims"],
+        "epochs": params["aedencoder__max_epochs"],
+        "batch_size": params["aedencoder__batch_size"],
+        "lr": params["aedencoder__lr"],
+        "validation_fraction": params["aedencoder__validation_fraction"],
+        "spatial_weight": params["spatialgmmsegmenter__spatial_weight"],
+        "architecture": params["aedencoder__architecture"],
+    }
+
+
+class _Outputs:
+    """Outputs of one run: planned first, written to temporary files, moved in place at the end.
+
+    ``plan`` checks a target before any work is done; ``stage`` returns the
+    temporary path to write instead (same folder and suffix, hidden name);
+    ``commit`` renames every staged file to its target; ``discard`` removes
+    whatever a failed run left (temporary files and folders it created).
+    """
+
+    def __init__(self, force):
+        self.force = force
+        self._planned = {}
+        self._staged = {}
+        self._dirs = []
+        self._made = []
+        self._committed = False
+
+    def plan_dir(self, path):
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"'{path}' exists and is not a folder; pass a folder for -o")
+        self._dirs.append(path)
+        return path
+
+    def plan(self, path, what):
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"Cannot write the {what} to '{path}': it is a folder; pass a file name"
+            )
+        if path.exists() and not self.force:
+            raise FileExistsError(f"'{path}' already exists; pass --force to overwrite it")
+        if not path.parent.is_dir() and path.parent not in self._dirs:
+            raise FileNotFoundError(
+                f"Cannot write the {what} to '{path}': the folder '{path.parent}' does not "
+                f"exist; create it first"
+            )
+        self._planned[path] = what
+        return path
+
+    def _make_dirs(self):
+        for folder in self._dirs:
+            missing = []
+            p = folder
+            while not p.exists():
+                missing.append(p)
+                p = p.parent
+            for p in reversed(missing):
+                p.mkdir()
+                self._made.append(p)
+
+    def stage(self, path):
+        path = Path(path)
+        if path not in self._planned:
+            raise RuntimeError(f"output {path} was not planned")  # a bug, not a user error
+        self._make_dirs()
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:10]}.tmp{path.suffix}")
+        self._staged[path] = tmp
+        return tmp
+
+    def commit(self):
+        moved = []
+        try:
+            for final, tmp in self._staged.items():
+                existed = final.exists()
+                if existed and not self.force:
+                    raise FileExistsError(f"'{final}' already exists; pass --force to overwrite it")
+                os.replace(tmp, final)
+                moved.append((final, existed))
+        except BaseException:
+            for final, existed in moved:
+                if not existed:
+                    with contextlib.suppress(OSError):
+                        final.unlink()
+            raise
+        self._committed = True
+        width = max((len(self._planned[f]) for f in self._staged), default=0)
+        if self._staged:
+            logger.info("Wrote:")
+        for final in self._staged:
+            logger.info("  %-*s  %s", width, self._planned[final], final)
+
+    def discard(self):
+        if self._committed:
+            return
+        for tmp in self._staged.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        for folder in reversed(self._made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI never opens a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(fig, path):
+    plt = _pyplot()
+    try:
+        fig.savefig(path, dpi=_DPI, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+
+
+def _read(args):
+    from hsiae.io import read_cube
+
+    cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable)
+    H, W, B = cube.shape
+    wl = ""
+    if info.wavelengths is not None:
+        unit = f" {info.wavelength_units}" if info.wavelength_units else ""
+        wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
+    logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
+    if B < 2:
+        raise ValueError(f"'{args.cube}' has {B} band; hsiae needs spectra of at least 2 bands")
+    return cube, info
+
+
+def _pixels(cube, nodata):
+    """Spectra as float32 ``(H * W, B)``, the usable-pixel mask, and spectra with no-data filled.
+
+    A pixel is unusable when any band is NaN or infinite, or when every band
+    equals the file's no-data value. Unusable rows of the filled copy hold the
+    mean usable spectrum, so that they can pass through the model harmlessly.
+    """
+    H, W, B = cube.shape
+    X = np.ascontiguousarray(cube, dtype=np.float32).reshape(H * W, B)
+    valid = np.all(np.isfinite(X), axis=1)
+    if nodata is not None and not math.isnan(nodata):
+        valid &= ~np.all(np.asarray(cube).reshape(H * W, B) == nodata, axis=1)
+    n_bad = int((~valid).sum())
+    if n_bad == valid.size:
+        raise ValueError(
+            "every pixel of the cube is no-data or non-finite; there is nothing to learn from"
+        )
+    filled = X
+    if n_bad:
+        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
+                    n_bad, valid.size)
+        filled = X.copy()
+        filled[~valid] = X[valid].mean(axis=0)
+    return X, valid, filled

@@ -1,0 +1,92 @@
+"""What one run of :func:`hsiae.cli.main` changes in the process, and restores afterwards."""
+
+import contextlib
+import logging
+import sys
+import warnings
+
+from hsiae.cli._common import logger
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to the current ``sys.stdout`` (which tests and callers may swap)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _StderrHandler(_StdoutHandler):
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+@contextlib.contextmanager
+def _logging(quiet):
+    """INFO of the CLI on stdout (unless quiet); warnings of all of hsiae on stderr."""
+    root = logging.getLogger("hsiae")
+    out = _StdoutHandler()
+    out.setLevel(logging.INFO)
+    out.addFilter(lambda r: r.levelno < logging.WARNING and r.name == logger.name)
+    out.setFormatter(logging.Formatter("%(message)s"))
+    err = _StderrHandler()
+    err.setLevel(logging.WARNING)
+    err.setFormatter(logging.Formatter("hsiae: warning: %(message)s"))
+    saved = root.level, root.propagate
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+    root.addHandler(out)
+    root.addHandler(err)
+    try:
+        with warnings.catch_warnings():
+            # Python warnings (e.g. ConvergenceWarning) as one line each, without source lines.
+            def show(message, category, filename, lineno, file=None, line=None):
+                logger.warning("%s", " ".join(str(message).split()))
+
+            warnings.showwarning = show
+            yield
+    finally:
+        root.removeHandler(out)
+        root.removeHandler(err)
+        root.setLevel(saved[0])
+        root.propagate = saved[1]
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    if n is None:
+        yield
+        return
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextlib.contextmanager
+def _closing_new_figures():
+    """Close figures a failed run left open (successful runs close theirs after saving)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        before = set()
+    else:
+        before = set(sys.modules["matplotlib.pyplot"].get_fignums())
+    try:
+        yield
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            for num in set(plt.get_fignums()) - before:
+                plt.close(num)

@@ -1,0 +1,117 @@
+"""``hsiae train``, and the training, loss curves and history every training command writes."""
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hsiae.cli._common import _library_defaults, _pixels, _pyplot, _read, _save_figure, logger
+
+
+def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None,
+                       extra=None):
+    """resampler + encoder (+ segmenter when ``n_clusters``) with the CLI's options."""
+    from hsiae import make_segmentation_pipeline
+
+    d = _library_defaults()
+    opt = {name: getattr(args, name, None) for name in d}
+    opt = {name: d[name] if value is None else value for name, value in opt.items()}
+    bands = args.bands if args.bands is not None else min(n_bands_in, d["bands"])
+    params = {
+        "spectralresampler__n_bands": bands,
+        "spectralresampler__wavelengths": wavelengths,
+        "aedencoder__architecture": opt["architecture"],
+        "aedencoder__zdims": opt["zdims"],
+        "aedencoder__max_epochs": opt["epochs"],
+        "aedencoder__batch_size": opt["batch_size"],
+        "aedencoder__lr": opt["lr"],
+        "aedencoder__validation_fraction": opt["validation_fraction"],
+        "aedencoder__verbose": 0 if args.quiet else 1,
+        "spatialgmmsegmenter__spatial_weight": opt["spatial_weight"],
+    }
+    params.update(extra or {})
+    pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape,
+                                      random_state=args.seed, **params)
+    return pipe if n_clusters else pipe[:-1]
+
+
+def _fit_head(head, X):
+    enc = head[-1]
+    logger.info(
+        "Training: %d spectra, %d -> %d bands, latent size %d, up to %d epochs",
+        X.shape[0], X.shape[1], head[0].n_bands, enc.zdims, enc.max_epochs,
+    )
+    start = time.perf_counter()
+    head.fit(X)
+    if enc.validation_fraction > 0:
+        logger.info(
+            "Trained %d epochs in %.1f s; best epoch %d, validation loss %.4g",
+            enc.n_epochs_, time.perf_counter() - start, enc.best_epoch_,
+            enc.history_["valid_loss"][enc.best_epoch_ - 1],
+        )
+    else:
+        logger.info("Trained %d epochs in %.1f s; final training loss %.4g",
+                    enc.n_epochs_, time.perf_counter() - start, enc.history_["train_loss"][-1])
+
+
+def _loss_figure(encoder):
+    from hsiae.plotting import plot_loss_curves
+
+    plt = _pyplot()
+    history = encoder.history_
+    best = encoder.best_epoch_ if "valid_loss" in history else None
+    fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    plot_loss_curves(history, best_epoch=best, ax=lin)
+    lin.set_title("Loss curves (linear scale)")
+    losses = np.concatenate([history[k] for k in ("train_loss", "valid_loss") if k in history])
+    if np.all(losses[np.isfinite(losses)] > 0):
+        plot_loss_curves(history, log=True, best_epoch=best, ax=log)
+        log.set_title("Loss curves (log scale)")
+    else:
+        log.set_axis_off()
+        log.text(0.5, 0.5, "no log scale: some losses are <= 0", ha="center", va="center")
+    return fig
+
+
+def _write_history(encoder, path):
+    h = encoder.history_
+    n = len(h["epoch"])
+    valid = h.get("valid_loss")
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["epoch", "train_loss", "valid_loss", "dur"])
+        for i in range(n):
+            writer.writerow([
+                int(h["epoch"][i]), f"{h['train_loss'][i]:.9g}",
+                "" if valid is None else f"{valid[i]:.9g}", f"{h['dur'][i]:.6g}",
+            ])
+
+
+def _plan_model_outputs(out, model_path):
+    model_path = Path(model_path)
+    loss = model_path.with_name(f"{model_path.stem}_loss.png")
+    history = model_path.with_name(f"{model_path.stem}_history.csv")
+    out.plan(model_path, "model")
+    out.plan(loss, "loss curves")
+    out.plan(history, "training history")
+    return model_path, loss, history
+
+
+def _write_model_outputs(out, paths, pipe, wavelengths):
+    from hsiae.persistence import save_model
+
+    model_path, loss, history = paths
+    save_model(out.stage(model_path), pipe, wavelengths=wavelengths, force=True)
+    _save_figure(_loss_figure(pipe.steps[1][1]), out.stage(loss))
+    _write_history(pipe.steps[1][1], out.stage(history))
+
+
+def _cmd_train(args, out):
+    paths = _plan_model_outputs(out, args.output)
+    cube, info = _read(args)
+    H, W, B = cube.shape
+    X, valid, _ = _pixels(cube, info.nodata)
+    head = _training_pipeline(args, B, info.wavelengths)
+    _fit_head(head, X[valid])
+    _write_model_outputs(out, paths, head, info.wavelengths)

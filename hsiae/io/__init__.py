@@ -1,0 +1,40 @@
+"""Read hyperspectral cubes and write cubes and label maps.
+
+:func:`read_cube` reads TIFF (multi-page, interleaved, planar, ImageJ, OME),
+MATLAB ``.mat`` (v4/v5 and v7.3), NumPy ``.npy`` and ENVI files and always
+returns an array of shape ``(n_rows, n_cols, n_bands)`` in the file's own
+dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
+:func:`write_cube` and :func:`write_labels` write TIFF files atomically.
+
+Band-axis rule
+--------------
+A 3-D array is stored either band-first ``(bands, rows, cols)`` or band-last
+``(rows, cols, bands)``; ``band_axis`` (0 or 2) names the axis of the array
+*as stored in the file* that holds the bands. It is decided, first rule first:
+
+1. ``band_axis=`` passed by the caller;
+2. the file's own layout: our JSON metadata, TIFF axes (``series.axes``:
+   pages, ImageJ/OME ``Z``/``C``/``T`` and planar samples are band-first,
+   interleaved samples are band-last) or the ENVI ``interleave``;
+3. the shape, only when it leaves no doubt: of a ``(n0, n1, n2)`` array,
+   axis 0 is the band axis when ``n1 == n2 != n0`` (a square image stored
+   band-first), axis 2 when ``n0 == n1 != n2``.
+
+Anything else (``.npy`` and ``.mat`` files with a non-square image, say) is
+ambiguous and raises :class:`CubeFormatError` asking for ``band_axis=0`` or
+``band_axis=2``. Sizes alone prove nothing: scenes have 100 to 300 bands and
+as many rows or columns (Indian Pines is 145 x 145 x 200, Pavia University
+610 x 340 x 103), so "the shortest axis holds the bands" would be wrong.
+
+The band axis found is returned as :attr:`CubeInfo.band_axis`; it is 1 only
+for ENVI BIL files, stored ``(rows, bands, cols)``.
+"""
+
+from hsiae.io._common import CubeFormatError, CubeInfo
+from hsiae.io._read import read_cube
+from hsiae.io._write import write_cube, write_labels
+
+__all__ = ["CubeFormatError", "CubeInfo", "read_cube", "write_cube", "write_labels"]
+
+# Name the public module in tracebacks and reprs, as before the split into submodules.
+CubeFormatError.__module__ = CubeInfo.__module__ = __name__

@@ -1,0 +1,257 @@
+"""Errors, :class:`CubeInfo` and the helpers every reader and writer of :mod:`hsiae.io` shares.
+
+Layout helpers apply the band-axis rule of the :mod:`hsiae.io` docstring.
+"""
+
+import contextlib
+import logging
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.io.matlab import MatReadError
+
+# One logger for all of hsiae.io, so records keep the name "hsiae.io" that callers filter on.
+logger = logging.getLogger("hsiae.io")
+
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_METADATA_KEY = "hsiae"
+_GDAL_METADATA_TAG = 42112
+_GDAL_NODATA_TAG = 42113
+
+# Exceptions the readers (tifffile, h5py, scipy, numpy) raise for bad files.
+_LIBRARY_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OSError,
+    EOFError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+    MatReadError,
+)
+
+_UNIT_ALIASES = {
+    "nanometers": "nm", "nanometer": "nm", "nm": "nm",
+    "micrometers": "um", "micrometer": "um", "microns": "um", "micron": "um",
+    "um": "um", "µm": "um",
+    "millimeters": "mm", "mm": "mm", "centimeters": "cm", "cm": "cm",
+    "meters": "m", "m": "m", "wavenumber": "cm-1",
+    "unknown": None, "index": None, "": None,
+}  # fmt: skip
+
+
+class CubeFormatError(ValueError):
+    """A file cannot be read as a hyperspectral cube, or written as asked.
+
+    Raised for unsupported suffixes, damaged or truncated files, inconsistent
+    headers, missing variables and arrays that are not 3-D. The message is one
+    sentence saying what was expected, what was found and what to do; the
+    library error it replaces, if any, is chained as ``__cause__``.
+    """
+
+
+@dataclass(frozen=True, eq=False)
+class CubeInfo:
+    """What :func:`read_cube` learnt about a cube besides its pixels.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file the pixels were read from (the data file for ENVI).
+    format : {"tiff", "mat", "npy", "envi"}
+        The file format.
+    band_axis : int
+        Axis of the array as stored in the file that holds the bands: 0 for
+        ``(bands, rows, cols)``, 2 for ``(rows, cols, bands)``, 1 only for
+        ENVI BIL ``(rows, bands, cols)``. Pass it to :func:`write_cube` to
+        keep the layout (BIL has no TIFF equivalent).
+    wavelengths : ndarray of shape (n_bands,) or None
+        Band centres as float64 (read-only), when the file gives them.
+    wavelength_units : str or None
+        Units of ``wavelengths`` ("nm", "um", ...) when the file gives them.
+    nodata : float or None
+        Pixel value that marks missing data, when the file declares one.
+    variable : str or None
+        Name of the MATLAB variable read, for ``.mat`` files.
+    """
+
+    path: Path
+    format: str
+    band_axis: int
+    wavelengths: np.ndarray | None = None
+    wavelength_units: str | None = None
+    nodata: float | None = None
+    variable: str | None = None
+
+
+def _sniff(path):
+    """Name the format the first bytes of ``path`` look like, or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1032)
+    except OSError:
+        return None
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy .npy file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a ZIP archive (such as a NumPy .npz file)"
+    if head.startswith(b"MATLAB 7.3"):
+        return "a MATLAB v7.3 (HDF5) .mat file"
+    if head.startswith(b"MATLAB"):
+        return "a MATLAB v5 .mat file"
+    if any(head[i : i + 8] == b"\x89HDF\r\n\x1a\n" for i in (0, 512, 1024)):
+        return "an HDF5 file"
+    if head.lstrip().startswith(b"ENVI"):
+        return "an ENVI header"
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    return None
+
+
+@contextlib.contextmanager
+def _library_errors(path, expected, looks_right):
+    """Re-raise errors of the reading libraries as one-sentence CubeFormatErrors.
+
+    ``looks_right`` is the set of :func:`_sniff` answers that match ``expected``.
+    """
+    try:
+        yield
+    except (CubeFormatError, PermissionError, MemoryError):
+        raise
+    except _LIBRARY_ERRORS as exc:
+        found = _sniff(path)
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        if found is not None and found not in looks_right:
+            message = (
+                f"Expected {expected} at '{path}' but its content looks like {found}; "
+                f"give the file the suffix that matches its content"
+            )
+        elif "imagecodecs" in reason:
+            message = (
+                f"Expected {expected} that tifffile can decode at '{path}' but it is "
+                f"compressed with a codec that needs the imagecodecs package ({reason}); "
+                f"save it uncompressed or with zlib/deflate, or install imagecodecs"
+            )
+        else:
+            message = (
+                f"Expected {expected} at '{path}' but it could not be read ({reason}); "
+                f"the file may be truncated or damaged, so copy or export it again"
+            )
+        raise CubeFormatError(message) from exc
+
+
+def _memmap(path, dtype, shape, offset, what):
+    """Memory-map ``shape`` items of ``dtype`` at ``offset``, after checking the size."""
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < needed:
+        raise CubeFormatError(
+            f"Expected {needed} bytes in {what} '{path}' for {shape} {dtype} values at "
+            f"offset {offset}, but the file has {size}; it is truncated, so copy or export "
+            f"it again"
+        )
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
+
+
+def _not_a_cube(path, shape, axes=None):
+    """Return the CubeFormatError for an array that is not 3-D."""
+    axes_text = f" (axes {axes!r})" if axes else ""
+    if len(shape) < 3:
+        what_to_do = (
+            "a cube needs a band axis; pass a multi-band file (a single-band image or a "
+            "(bands, pixels) matrix must be reshaped to (rows, cols, bands) first)"
+        )
+    else:
+        what_to_do = (
+            "only one axis besides rows and columns may be longer than 1; split the "
+            "file into one cube per extra axis first"
+        )
+    return CubeFormatError(
+        f"Expected a 3-D cube (rows, cols, bands) but '{path}' holds a {len(shape)}-D "
+        f"array of shape {tuple(shape)}{axes_text}; {what_to_do}"
+    )
+
+
+def _band_axis_from_shape(path, shape):
+    """Apply the shape rule of the :mod:`hsiae.io` docstring, or raise."""
+    n0, n1, n2 = shape
+    if n1 == n2 != n0:
+        return 0
+    if n0 == n1 != n2:
+        return 2
+    raise CubeFormatError(
+        f"Cannot tell which axis of the {tuple(shape)} array in '{path}' holds the bands: "
+        f"the file does not record its layout and the shape does not settle it; pass "
+        f"band_axis=0 for (bands, rows, cols) or band_axis=2 for (rows, cols, bands)"
+    )
+
+
+def _permutation(band_axis):
+    """Axes order that turns a stored array into (rows, cols, bands)."""
+    return (1, 2, 0) if band_axis == 0 else (0, 1, 2)
+
+
+def _resolve_layout(path, shape, explicit, found, found_from):
+    """Return (band axis in the file, permutation to (rows, cols, bands)).
+
+    ``found`` is ``(band_axis, permutation)`` from the file's metadata or None.
+    """
+    if len(shape) != 3:
+        raise _not_a_cube(path, shape)
+    if explicit is not None:
+        if found is not None and found[0] != explicit:
+            logger.warning(
+                "band_axis=%d overrides the layout recorded in '%s' (%s puts the bands on "
+                "axis %d)", explicit, path, found_from, found[0],
+            )  # fmt: skip
+        return explicit, _permutation(explicit)
+    if found is not None:
+        return found
+    axis = _band_axis_from_shape(path, shape)
+    logger.info("'%s' records no layout; bands on axis %d inferred from its shape", path, axis)
+    return axis, _permutation(axis)
+
+
+def _normalise_units(units):
+    if units is None:
+        return None
+    text = str(units).strip()
+    return _UNIT_ALIASES.get(text.lower(), text)
+
+
+def _checked_wavelengths(path, values, n_bands, source):
+    """Return ``values`` as read-only floats if there is one per band, else None."""
+    if values is None:
+        return None
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        logger.warning("Ignoring unreadable wavelengths in %s of '%s'", source, path)
+        return None
+    if array.size != n_bands:
+        logger.warning(
+            "Ignoring the %d wavelengths in %s of '%s': the cube has %d bands",
+            array.size, source, path, n_bands,
+        )  # fmt: skip
+        return None
+    array.flags.writeable = False
+    return array
+
+
+def _parse_nodata(path, value):
+    if value is None:
+        return None
+    try:
+        return float(str(value).strip().strip("\x00"))
+    except ValueError:
+        logger.warning("Ignoring the unreadable no-data value %r in '%s'", value, path)
+        return None

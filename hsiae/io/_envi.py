@@ -1,0 +1,164 @@
+"""Reading ENVI cubes: the ``.hdr`` header and the raw BSQ, BIL or BIP data file beside it."""
+
+import numpy as np
+
+from hsiae.io._common import (
+    CubeFormatError,
+    CubeInfo,
+    _checked_wavelengths,
+    _library_errors,
+    _normalise_units,
+    _parse_nodata,
+    _sniff,
+    logger,
+)
+
+_ENVI_DATA_SUFFIXES = (".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
+
+# ENVI "data type" codes (6 and 9 are complex, 0 undefined)
+_ENVI_DTYPES = {1: "u1", 2: "i2", 3: "i4", 4: "f4", 5: "f8", 12: "u2", 13: "u4", 14: "i8", 15: "u8"}
+# interleave -> (stored axes as (rows, cols, bands) positions, band axis in the file)
+_ENVI_LAYOUTS = {"bsq": ((1, 2, 0), 0), "bil": ((0, 2, 1), 1), "bip": ((0, 1, 2), 2)}
+
+
+def _envi_header_candidates(data_path):
+    names = [data_path.with_suffix(".hdr") if data_path.suffix else None,
+             data_path.with_name(data_path.name + ".hdr")]  # fmt: skip
+    names += [p.with_name(p.stem + ".HDR") for p in names if p is not None]
+    return list(dict.fromkeys(p for p in names if p is not None))
+
+
+def _envi_header_for(data_path):
+    return next((p for p in _envi_header_candidates(data_path) if p.is_file()), None)
+
+
+def _envi_data_for(header_path):
+    base = header_path.with_suffix("")  # scene.hdr -> scene, scene.img.hdr -> scene.img
+    candidates = [base] + [base.with_name(base.name + ext) for ext in _ENVI_DATA_SUFFIXES]
+    candidates += [base.with_name(base.name + ext.upper()) for ext in _ENVI_DATA_SUFFIXES]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        tried = ", ".join(p.name for p in candidates[: 1 + len(_ENVI_DATA_SUFFIXES)])
+        raise CubeFormatError(
+            f"Expected the ENVI data file of header '{header_path}' beside it but found "
+            f"none (tried {tried}); put the data file next to the header"
+        )
+    return found
+
+
+def _parse_envi_header(path):
+    """Return the fields of an ENVI header as a dict of lower-case key -> text."""
+    lines = [line for line in path.read_bytes().decode("latin-1").splitlines() if line.strip()]
+    if not lines or lines[0].strip() != "ENVI":
+        found = _sniff(path)
+        raise CubeFormatError(
+            f"Expected an ENVI header starting with the line 'ENVI' at '{path}' but "
+            f"{'its content looks like ' + found if found else 'it starts differently'}; "
+            f"pass the .hdr file of an ENVI image"
+        )
+    fields, lines = {}, iter(lines[1:])
+    for line in lines:
+        if "=" not in line or line.lstrip().startswith(";"):
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if value.startswith("{"):
+            while "}" not in value:
+                try:
+                    value += " " + next(lines).strip()
+                except StopIteration:
+                    raise CubeFormatError(
+                        f"Expected a closing '}}' for the field '{key.strip()}' in ENVI "
+                        f"header '{path}' but the file ended; repair the header"
+                    ) from None
+            value = value[1 : value.rindex("}")]
+        fields[" ".join(key.lower().split())] = value.strip()
+    return fields
+
+
+def _envi_int(path, fields, key, default=None):
+    text = fields.get(key)
+    if text is None and default is not None:
+        return default
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise CubeFormatError(
+            f"Expected an integer '{key}' in ENVI header '{path}' but found "
+            f"{'nothing' if text is None else repr(text)}; repair the header"
+        ) from None
+
+
+def _read_envi(path, band_axis, mmap):
+    if path.suffix.lower() == ".hdr":
+        header_path, data_path = path, _envi_data_for(path)
+    else:
+        header_path, data_path = _envi_header_for(path), path
+    fields = _parse_envi_header(header_path)
+    samples, lines_, bands = (
+        _envi_int(header_path, fields, key) for key in ("samples", "lines", "bands")
+    )
+    if min(samples, lines_, bands) < 1:
+        raise CubeFormatError(
+            f"Expected positive samples, lines and bands in ENVI header '{header_path}' but "
+            f"found {samples}, {lines_} and {bands}; repair the header"
+        )
+    code = _envi_int(header_path, fields, "data type")
+    if code not in _ENVI_DTYPES:
+        raise CubeFormatError(
+            f"Expected an ENVI data type among {sorted(_ENVI_DTYPES)} in '{header_path}' but "
+            f"found {code} (6 and 9 are complex, which a cube cannot hold); convert the data"
+        )
+    byte_order = _envi_int(header_path, fields, "byte order", default=0)
+    if byte_order not in (0, 1):
+        raise CubeFormatError(
+            f"Expected 'byte order' 0 (little-endian) or 1 (big-endian) in '{header_path}' "
+            f"but found {byte_order}; repair the header"
+        )
+    dtype = np.dtype(("<", ">")[byte_order] + _ENVI_DTYPES[code])
+    offset = _envi_int(header_path, fields, "header offset", default=0)
+    interleave = fields.get("interleave", "bsq").strip().lower()
+    if interleave not in _ENVI_LAYOUTS:
+        raise CubeFormatError(
+            f"Expected 'interleave' bsq, bil or bip in '{header_path}' but found "
+            f"{interleave!r}; repair the header"
+        )
+    if band_axis is not None and band_axis != _ENVI_LAYOUTS[interleave][1]:
+        logger.warning(
+            "band_axis=%d overrides 'interleave = %s' in '%s'", band_axis, interleave, header_path
+        )
+        interleave = "bsq" if band_axis == 0 else "bip"
+    perm, axis = _ENVI_LAYOUTS[interleave]
+    stored = {
+        "bsq": (bands, lines_, samples),
+        "bil": (lines_, bands, samples),
+        "bip": (lines_, samples, bands),
+    }[interleave]
+
+    expected = offset + samples * lines_ * bands * dtype.itemsize
+    size = data_path.stat().st_size
+    if size != expected:
+        raise CubeFormatError(
+            f"Expected {expected} bytes in ENVI data file '{data_path}' ({lines_} lines x "
+            f"{samples} samples x {bands} bands of {dtype.itemsize}-byte {dtype.name} after "
+            f"a {offset}-byte header offset) but it has {size}; check samples, lines, "
+            f"bands, data type and header offset in '{header_path.name}', or copy the data again"
+        )
+    with _library_errors(data_path, "an ENVI data file", {None}):
+        if mmap:
+            data = np.memmap(data_path, dtype=dtype, mode="r", offset=offset, shape=stored)
+        else:
+            count = samples * lines_ * bands
+            data = np.fromfile(data_path, dtype=dtype, count=count, offset=offset).reshape(stored)
+
+    wavelengths = None
+    if "wavelength" in fields:
+        values = [v for v in fields["wavelength"].split(",") if v.strip()]
+        wavelengths = _checked_wavelengths(header_path, values, bands, "'wavelength'")
+    units = _normalise_units(fields.get("wavelength units")) if wavelengths is not None else None
+    nodata = _parse_nodata(header_path, fields.get("data ignore value"))
+    info = CubeInfo(
+        path=data_path, format="envi", band_axis=axis, wavelengths=wavelengths,
+        wavelength_units=units, nodata=nodata,
+    )  # fmt: skip
+    return np.transpose(data, perm), info

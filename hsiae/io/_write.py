@@ -1,0 +1,266 @@
+"""write_cube and write_labels: uncompressed TIFF files, written atomically."""
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from hsiae.io._common import (
+    _GDAL_NODATA_TAG,
+    _METADATA_KEY,
+    _TIFF_SUFFIXES,
+    CubeFormatError,
+    logger,
+)
+
+# Some readers treat TIFF offsets as signed 32-bit: switch to BigTIFF well before 2 GiB.
+_BIGTIFF_BYTES = 2**31 - 2**25
+_STRIP_BYTES = 2**23  # strips of interleaved TIFFs written by write_cube
+
+
+def write_cube(
+    path,
+    cube,
+    *,
+    band_axis=0,
+    wavelengths=None,
+    wavelength_units=None,
+    nodata=None,
+    force=False,
+):
+    """Write a cube of shape (n_rows, n_cols, n_bands) as an uncompressed TIFF.
+
+    The file is written to a temporary file in the same directory and renamed
+    over ``path`` only once complete, so a failure never leaves a partial file.
+    Pixels go out one page or strip at a time in native byte order, so a
+    memory-mapped cube is never loaded whole. Files over about 2 GB are
+    written as BigTIFF.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; its suffix must be ``.tif`` or ``.tiff``.
+    cube : array-like of shape (n_rows, n_cols, n_bands)
+        Integer or float pixels, written in their own dtype (the layout
+        :func:`read_cube` returns, whatever ``band_axis`` is).
+    band_axis : {0, 2}, default=0
+        Layout in the file: 0 writes one page per band, ``(bands, rows, cols)``,
+        as hyperspectral cameras do; 2 writes one page with ``n_bands``
+        interleaved samples per pixel, ``(rows, cols, bands)``.
+    wavelengths : array-like of shape (n_bands,), default=None
+        Band centres, stored in the TIFF's ImageDescription (JSON).
+    wavelength_units : str, default=None
+        Units of ``wavelengths``, such as "nm".
+    nodata : float, default=None
+        Value marking missing pixels, stored in the JSON and in the
+        GDAL_NODATA tag (42113) that GDAL and QGIS read.
+    force : bool, default=False
+        Overwrite ``path`` if it exists.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``force`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
+    CubeFormatError
+        If the suffix of ``path`` is not ``.tif`` or ``.tiff``.
+    ValueError
+        If ``cube``, ``band_axis``, ``wavelengths`` or ``nodata`` are invalid.
+
+    See Also
+    --------
+    read_cube : Read the cube and its metadata back.
+    write_labels : Write a segment map.
+
+    Examples
+    --------
+    >>> cube, info = read_cube("scene.mat", band_axis=2)  # doctest: +SKIP
+    >>> write_cube("scene.tif", cube, wavelengths=info.wavelengths)  # doctest: +SKIP
+    """
+    path = _tiff_output_path(path)
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise ValueError(
+            f"Expected a cube of shape (n_rows, n_cols, n_bands) but got a {cube.ndim}-D "
+            f"array of shape {cube.shape}; reshape it first"
+        )
+    if cube.dtype.kind not in "uif" or cube.size == 0:
+        raise ValueError(
+            f"Expected a non-empty integer or float cube but got {cube.dtype} data of shape "
+            f"{cube.shape}; convert it with cube.astype(...)"
+        )
+    if band_axis not in (0, 2):
+        raise ValueError(
+            f"band_axis must be 0 (one page per band) or 2 (interleaved bands), "
+            f"got {band_axis!r}"
+        )
+    n_bands = cube.shape[2]
+    meta = {"band_axis": band_axis}
+    if wavelengths is not None:
+        wavelengths = np.asarray(wavelengths, dtype=np.float64)
+        if wavelengths.shape != (n_bands,):
+            raise ValueError(
+                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
+                f"{wavelengths.shape}; pass the band centres of this cube"
+            )
+        meta["wavelengths"] = wavelengths.tolist()
+        meta["wavelength_units"] = wavelength_units
+    extratags = []
+    if nodata is not None:
+        try:
+            nodata = float(nodata)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
+            ) from None
+        meta["nodata"] = nodata
+        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+
+    # Feed tifffile one page or strip at a time: given a whole array that is not
+    # C-contiguous (a transposed memmap, say), it would copy all of it first.
+    native = cube.dtype.newbyteorder("=")
+    if band_axis == 0:
+        shape, layout = (n_bands, *cube.shape[:2]), {}
+        segments = (np.ascontiguousarray(cube[:, :, b], dtype=native) for b in range(n_bands))
+    else:
+        rows = max(1, _STRIP_BYTES // (cube.shape[1] * n_bands * cube.itemsize))
+        shape, layout = cube.shape, {"rowsperstrip": rows}
+        if n_bands > 1:  # tifffile refuses planarconfig='contig' for a single sample
+            layout["planarconfig"] = "contig"
+        segments = (
+            np.ascontiguousarray(cube[start : start + rows], dtype=native).tobytes()
+            for start in range(0, cube.shape[0], rows)
+        )
+    bigtiff = cube.nbytes > _BIGTIFF_BYTES
+
+    def write(fh):
+        tifffile.imwrite(
+            fh, segments, shape=shape, dtype=native, bigtiff=bigtiff,
+            photometric="minisblack", metadata={_METADATA_KEY: meta},
+            extratags=extratags, **layout,
+        )  # fmt: skip
+
+    _atomic_write(path, force, write)
+    logger.info(
+        "Wrote cube %s %s to '%s' (bands on axis %d%s)",
+        cube.shape, cube.dtype, path, band_axis, ", BigTIFF" if bigtiff else "",
+    )  # fmt: skip
+
+
+def write_labels(path, labels, *, force=False, nodata_mask=None):
+    """Write a segment map as a single-page TIFF, clusters numbered from 1.
+
+    Clusterers number clusters ``0 .. k-1`` and may mark unassigned pixels
+    with a negative label. In the file, 0 is reserved for no data, so each
+    label ``c >= 0`` is written as ``c + 1``, and negative labels and pixels
+    where ``nodata_mask`` is True are written as 0. The dtype is the smallest
+    of uint8, uint16 and uint32 that holds ``k``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; its suffix must be ``.tif`` or ``.tiff``.
+    labels : array-like of shape (n_rows, n_cols)
+        Integer cluster labels, 0-based, negative for no data.
+    force : bool, default=False
+        Overwrite ``path`` if it exists.
+    nodata_mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where the pixel has no data; written as 0 whatever its label.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``force`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    CubeFormatError
+        If the suffix of ``path`` is not ``.tif`` or ``.tiff``.
+    ValueError
+        If ``labels`` is not a 2-D integer array, ``nodata_mask`` does not
+        match it, or there are more clusters than uint32 can number.
+
+    See Also
+    --------
+    write_cube : Write a cube.
+
+    Examples
+    --------
+    >>> write_labels("segments.tif", model.labels_.reshape(83, 86))  # doctest: +SKIP
+    """
+    path = _tiff_output_path(path)
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "iu" or labels.size == 0:
+        raise ValueError(
+            f"Expected a non-empty 2-D integer label image (n_rows, n_cols) but got "
+            f"{labels.dtype} data of shape {labels.shape}; reshape the labels to the image "
+            f"and cast them with labels.astype(int)"
+        )
+    top = int(labels.max())
+    if top >= np.iinfo(np.uint32).max:
+        raise ValueError(
+            f"Expected labels below {np.iinfo(np.uint32).max} but the largest is {top}; "
+            f"renumber the clusters from 0"
+        )
+    out = labels.astype(np.int64) + 1
+    out[labels < 0] = 0
+    if nodata_mask is not None:
+        nodata_mask = np.asarray(nodata_mask)
+        if nodata_mask.shape != labels.shape or nodata_mask.dtype != bool:
+            raise ValueError(
+                f"Expected a boolean nodata_mask of shape {labels.shape} like the labels but "
+                f"got {nodata_mask.dtype} of shape {nodata_mask.shape}; pass a boolean mask of "
+                f"the same image"
+            )
+        out[nodata_mask] = 0
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32) if out.max() <= np.iinfo(t).max)
+    out = out.astype(dtype)
+    meta = {"labels": "cluster c (0-based) is stored as c + 1; 0 means no data"}
+
+    def write(fh):
+        tifffile.imwrite(
+            fh, out, photometric="minisblack", metadata={_METADATA_KEY: meta},
+            extratags=[(_GDAL_NODATA_TAG, "s", 0, "0", True)],
+        )  # fmt: skip
+
+    _atomic_write(path, force, write)
+    logger.info("Wrote %s labels %s (max %d) to '%s'", out.dtype, out.shape, out.max(), path)
+
+
+def _tiff_output_path(path):
+    path = Path(os.fspath(path))
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        raise CubeFormatError(
+            f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; "
+            f"use .tif or .tiff"
+        )
+    return path
+
+
+def _atomic_write(path, force, write):
+    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot write '{path}': it is a directory; pass a file name")
+    if path.exists() and not force:
+        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write '{path}': the folder '{path.parent}' does not exist; create it first"
+        )
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        # "x" creates the file exclusively and, unlike tempfile.mkstemp, honours the umask
+        with open(tmp, "xb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
