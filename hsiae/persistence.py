@@ -1,18 +1,29 @@
 """Save and load fitted hsiae pipelines.
 
-A model file is a joblib file holding one dict: a format marker and version,
-the fitted pipeline (:class:`~hsiae.SpectralResampler` then
+A model holds the fitted pipeline (:class:`~hsiae.SpectralResampler` then
 :class:`~hsiae.AEDEncoder`, optionally followed by
 :class:`~hsiae.SpatialGMMSegmenter`) and metadata: the versions of hsiae,
 torch, scikit-learn, skorch, numpy and Python that wrote it, the number of
-input bands, their wavelengths (or None) and the creation time.
+input bands, their wavelengths (or None) and the creation time. The file
+name's extension picks one of two formats:
+
+``.hsiae`` (safe, recommended for sharing)
+    A zip archive of plain JSON (parameters, fitted arrays, metadata) and the
+    network's weights, read with ``torch.load(weights_only=True)``. Loading
+    builds only hsiae's own estimators and never unpickles anything, so a
+    damaged or malicious file gives a ValueError, not code execution. See
+    :mod:`hsiae._safe_format` for the layout.
+``.joblib``, ``.pkl`` (and any other extension)
+    A joblib file holding one dict: a format marker and version, the
+    pipeline object and the metadata.
 
 .. warning::
 
    joblib files are pickles, and loading a pickle can run arbitrary code.
-   Only load model files from sources you trust (files you wrote yourself or
-   got from someone you trust). A format that stores weights only, and so is
-   safe to load from anywhere, is planned.
+   Only load ``.joblib``/``.pkl`` model files from sources you trust (files
+   you wrote yourself or got from someone you trust); use ``.hsiae`` to
+   share models. :func:`load_model` never unpickles a file whose name ends
+   in ``.hsiae`` or whose content is a zip archive.
 
 Models are always loaded on the CPU. skorch maps the weights of a net that
 was trained on a CUDA device to the CPU when unpickling on a machine without
@@ -22,6 +33,7 @@ sets the encoder's ``device`` to ``"cpu"``, so the loaded pipeline works
 """
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -36,6 +48,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from hsiae import _safe_format
 from hsiae.encoder import AEDEncoder
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
@@ -78,6 +91,8 @@ class ModelInfo:
         wrote the file.
     steps : tuple of str
         Names of the pipeline's steps.
+    format : {"joblib", "hsiae"}
+        ``"hsiae"`` for the safe format, ``"joblib"`` for a pickle.
     """
 
     path: Path
@@ -87,6 +102,7 @@ class ModelInfo:
     created: str = ""
     versions: dict = field(default_factory=dict)
     steps: tuple = ()
+    format: str = "joblib"
 
     @property
     def has_segmenter(self):
@@ -156,17 +172,25 @@ def _check_wavelengths(wavelengths, n_bands, resampler):
     return values
 
 
-def save_model(path, pipeline, *, wavelengths=None, force=False):
-    """Save a fitted pipeline and its metadata to a joblib file, atomically.
+def _is_safe_name(path):
+    return path.suffix.lower() == _safe_format.SUFFIX
 
-    The file is written to a temporary file in the same folder and renamed to
-    ``path`` only when complete, so a failure never leaves a partial file (nor
-    the temporary one).
+
+def save_model(path, pipeline, *, wavelengths=None, force=False):
+    """Save a fitted pipeline and its metadata to a model file, atomically.
+
+    The extension of ``path`` picks the format: ``.hsiae`` writes the safe
+    format (plain JSON and torch weights, safe to load from anywhere);
+    anything else, conventionally ``.joblib`` or ``.pkl``, writes a joblib
+    pickle, which runs code when it is loaded. The file is written to a
+    temporary file in the same folder and renamed to ``path`` only when
+    complete, so a failure never leaves a partial file (nor the temporary
+    one).
 
     Parameters
     ----------
     path : str or os.PathLike
-        Output file, conventionally ``*.joblib``.
+        Output file: ``*.hsiae`` (safe format, for sharing) or ``*.joblib``.
     pipeline : sklearn.pipeline.Pipeline
         Fitted ``SpectralResampler -> AEDEncoder`` with an optional final
         ``SpatialGMMSegmenter``.
@@ -186,8 +210,9 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     FileExistsError
         If ``path`` exists and ``force`` is False.
     ValueError
-        If ``pipeline`` is not such a fitted pipeline, or ``wavelengths`` does
-        not match its input bands.
+        If ``pipeline`` is not such a fitted pipeline, ``wavelengths`` does
+        not match its input bands, or (for ``.hsiae``) a parameter is not a
+        plain value, such as a ``RandomState`` instance as ``random_state``.
 
     See Also
     --------
@@ -219,23 +244,30 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=_versions(),
         steps=tuple(name for name, _ in pipeline.steps),
+        format="hsiae" if _is_safe_name(path) else "joblib",
     )
-    payload = {
-        "format": FORMAT_MARKER,
-        "format_version": FORMAT_VERSION,
-        "pipeline": pipeline,
-        "metadata": {
-            "n_bands": n_bands,
-            "wavelengths": None if wavelengths is None else wavelengths.tolist(),
-            "created": info.created,
-            "versions": dict(info.versions),
-            "steps": list(info.steps),
-        },
+    metadata = {
+        "n_bands": n_bands,
+        "wavelengths": None if wavelengths is None else wavelengths.tolist(),
+        "created": info.created,
+        "versions": dict(info.versions),
+        "steps": list(info.steps),
     }
+    if info.format == "hsiae":
+        info = dataclasses.replace(info, format_version=_safe_format.FORMAT_VERSION)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as fh:
-            joblib.dump(payload, fh, compress=3)
+            if info.format == "hsiae":
+                _safe_format.write(fh, pipeline, metadata)
+            else:
+                payload = {
+                    "format": FORMAT_MARKER,
+                    "format_version": FORMAT_VERSION,
+                    "pipeline": pipeline,
+                    "metadata": metadata,
+                }
+                joblib.dump(payload, fh, compress=3)
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists() and not force:  # appeared while we were writing
@@ -276,12 +308,22 @@ def _to_cpu(encoder):
         logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
 
 
+def _looks_like_zip(path):
+    with open(path, "rb") as fh:
+        return fh.read(4) == _safe_format.ZIP_MAGIC
+
+
 def load_model(path):
     """Load a pipeline saved by :func:`save_model`, on the CPU.
 
+    A file whose name ends in ``.hsiae``, or whose content is a zip archive,
+    is read as the safe format: nothing in it is unpickled or executed. Any
+    other file is read with joblib.
+
     .. warning::
-       Loading runs pickle, which can execute arbitrary code: only load model
-       files from trusted sources.
+       Loading a ``.joblib``/``.pkl`` file runs pickle, which can execute
+       arbitrary code: only load such files from trusted sources, and share
+       models as ``.hsiae``.
 
     Parameters
     ----------
@@ -300,9 +342,10 @@ def load_model(path):
     FileNotFoundError, IsADirectoryError, PermissionError
         If ``path`` cannot be opened.
     ValueError
-        If the file is not a joblib/pickle file, not an hsiae model file, was
-        written by a newer hsiae (a newer format version), or its content is
-        damaged.
+        If the file is not a joblib/pickle file or ``.hsiae`` archive, not an
+        hsiae model file, was written by a newer hsiae (a newer format
+        version), or its content is damaged (for ``.hsiae``: a bad archive, a
+        missing member, a class outside the allow-list, wrong shapes).
 
     Warns
     -----
@@ -314,14 +357,52 @@ def load_model(path):
     --------
     check_model_bands : Check a cube's bands against the model's.
     """
-    import joblib
-    from skorch.exceptions import DeviceWarning
-
     path = Path(os.fspath(path))
     if not path.exists():
         raise FileNotFoundError(f"No such model file: '{path}'; check the path.")
     if path.is_dir():
         raise IsADirectoryError(f"Expected a model file but '{path}' is a directory.")
+    if _is_safe_name(path) or _looks_like_zip(path):
+        version, meta, pipeline = _safe_format.read(path)
+        fmt = "hsiae"
+    else:
+        version, meta, pipeline = _load_pickle(path)
+        fmt = "joblib"
+    _check_pipeline(pipeline, f"the pipeline in '{path}'")
+
+    saved = meta.get("versions") or {}
+    here = _versions()
+    for lib in _CHECKED_LIBRARIES:
+        if lib in saved and _public_version(saved[lib]) != _public_version(here[lib]):
+            warnings.warn(
+                f"The model in '{path}' was saved with {lib} {saved[lib]}, but {lib} {here[lib]} "
+                f"is installed; it may behave differently or fail. Retrain it, or install "
+                f"{lib}=={_public_version(saved[lib])} to use it as saved.",
+                ModelVersionWarning,
+                stacklevel=2,
+            )
+    _to_cpu(pipeline.steps[1][1])
+    wavelengths = meta.get("wavelengths")
+    info = ModelInfo(
+        path=path,
+        format_version=version,
+        n_bands=int(meta["n_bands"]),
+        wavelengths=None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64),
+        created=str(meta.get("created", "")),
+        versions=dict(saved),
+        steps=tuple(name for name, _ in pipeline.steps),
+        format=fmt,
+    )
+    logger.info("Loaded model (%s, %d input bands) from '%s'",
+                " -> ".join(info.steps), info.n_bands, path)
+    return pipeline, info
+
+
+def _load_pickle(path):
+    """``(format_version, metadata, pipeline)`` of a joblib model file, checked."""
+    import joblib
+    from skorch.exceptions import DeviceWarning
+
     with open(path, "rb") as fh:
         try:
             with warnings.catch_warnings():
@@ -362,33 +443,7 @@ def load_model(path):
         raise ValueError(
             f"'{path}' is an hsiae model file without its metadata; the file is damaged."
         )
-    _check_pipeline(pipeline, f"the pipeline in '{path}'")
-
-    saved = meta.get("versions") or {}
-    here = _versions()
-    for lib in _CHECKED_LIBRARIES:
-        if lib in saved and _public_version(saved[lib]) != _public_version(here[lib]):
-            warnings.warn(
-                f"The model in '{path}' was saved with {lib} {saved[lib]}, but {lib} {here[lib]} "
-                f"is installed; it may behave differently or fail. Retrain it, or install "
-                f"{lib}=={_public_version(saved[lib])} to use it as saved.",
-                ModelVersionWarning,
-                stacklevel=2,
-            )
-    _to_cpu(pipeline.steps[1][1])
-    wavelengths = meta.get("wavelengths")
-    info = ModelInfo(
-        path=path,
-        format_version=version,
-        n_bands=int(meta["n_bands"]),
-        wavelengths=None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64),
-        created=str(meta.get("created", "")),
-        versions=dict(saved),
-        steps=tuple(name for name, _ in pipeline.steps),
-    )
-    logger.info("Loaded model (%s, %d input bands) from '%s'",
-                " -> ".join(info.steps), info.n_bands, path)
-    return pipeline, info
+    return version, meta, pipeline
 
 
 def check_model_bands(info, n_bands, wavelengths=None):

@@ -234,6 +234,32 @@ def test_denoise_refuses_a_cube_with_other_bands(trained, tmp_path, capsys):
     assert listing(tmp_path) == ["other.tif"]
 
 
+def test_safe_model_file_through_train_segment_and_denoise(cube_path, tmp_path, capsys):
+    """-o model.hsiae writes the safe format; --model reads it; results match the Python API."""
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q"]) == 0
+    assert model.read_bytes()[:4] == b"PK\x03\x04"  # a zip archive, not a pickle
+    pipe, info = load_model(model)
+    assert info.format == "hsiae" and info.n_bands == B
+    assert listing(tmp_path) == ["cube.tif", "m.hsiae", "m_history.csv", "m_loss.png"]
+
+    target = tmp_path / "den.tif"
+    assert main(["denoise", cube_path, "--model", str(model), "-o", str(target), "-q"]) == 0
+    cube = make_cube()
+    expected = denoise(pipe, cube.reshape(-1, B)).reshape(cube.shape)
+    np.testing.assert_array_equal(read_cube(target)[0], expected)
+
+    outdir = tmp_path / "seg"
+    assert main(["segment", cube_path, "--model", str(model), "-k", "3", "-o", str(outdir),
+                 "-q", "--threads", "1"]) == 0
+    check_segment_outputs(outdir, 3)
+
+    bad = tmp_path / "bad.hsiae"
+    bad.write_bytes(b"not a model at all")
+    assert main(["denoise", cube_path, "--model", str(bad), "-o", str(tmp_path / "d.tif")]) == 2
+    assert_one_line_error(capsys, "bad.hsiae", "not a valid .hsiae model file")
+
+
 # --------------------------------------------------------------------------- demo
 
 

@@ -1,8 +1,11 @@
 """Tests for hsiae.persistence: save_model, load_model, check_model_bands."""
 
+import io
+import json
 import os
 import pickle
 import warnings
+import zipfile
 from datetime import datetime
 
 import joblib
@@ -12,7 +15,7 @@ import sklearn
 import torch
 from sklearn.pipeline import make_pipeline
 
-from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler
+from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler, _safe_format
 from hsiae.persistence import (
     FORMAT_MARKER,
     FORMAT_VERSION,
@@ -273,3 +276,369 @@ def test_check_model_bands(fitted, tmp_path):
     differ = "both have 20 bands, but their wavelengths differ.*band 3"
     with pytest.raises(ValueError, match=differ):
         check_model_bands(info, B, shifted)
+
+
+# --------------------------------------------------------------------------- safe .hsiae format
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread, and far slower on threads other jobs compete for."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+ARCHITECTURES = {
+    "conv": dict(channels=(2, 4)),
+    "dense": dict(hidden_sizes=(8,)),
+    "lstm": dict(d_model=4, token_size=3),
+    "transformer": dict(d_model=4, n_heads=2),
+}
+
+
+def _fit_quietly(pipe, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning after 1-2 epochs
+        return pipe.fit(X)
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def fitted_arch(request):
+    """A tiny pipeline with a segmenter per architecture, standard scaling, cubic resampling."""
+    X = _spectra(3)
+    pipe = make_pipeline(
+        SpectralResampler(n_bands=12, wavelengths=WAVELENGTHS, method="cubic", scaling="standard"),
+        AEDEncoder(zdims=2, architecture=request.param, max_epochs=2, random_state=0,
+                   **ARCHITECTURES[request.param]),
+        SpatialGMMSegmenter(3, image_shape=(H, W), covariance_type="diag", random_state=0),
+    )
+    return _fit_quietly(pipe, X), X
+
+
+def _assert_identical(loaded, pipe, X):
+    head, loaded_head = pipe[:2], loaded[:2]
+    Z = head.transform(X)
+    np.testing.assert_array_equal(loaded_head.transform(X), Z)
+    np.testing.assert_array_equal(loaded_head.inverse_transform(Z), head.inverse_transform(Z))
+    np.testing.assert_array_equal(loaded[1].reconstruct(head[0].transform(X)),
+                                  pipe[1].reconstruct(head[0].transform(X)))
+    assert loaded[1].score(head[0].transform(X)) == pipe[1].score(head[0].transform(X))
+    if len(pipe) == 3:
+        np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+        np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+        np.testing.assert_array_equal(loaded[-1].labels_, pipe[-1].labels_)
+
+
+@pytest.mark.parametrize("with_segmenter", [True, False], ids=["segmenter", "head"])
+def test_safe_round_trip_is_identical_for_every_architecture(fitted_arch, with_segmenter, tmp_path):
+    pipe, X = fitted_arch
+    pipe = pipe if with_segmenter else pipe[:2]
+    path = tmp_path / "model.hsiae"
+    written = save_model(path, pipe)
+    assert written.format == "hsiae" and written.format_version == _safe_format.FORMAT_VERSION
+    loaded, info = load_model(path)
+    assert info.format == "hsiae"
+    assert info.has_segmenter is with_segmenter
+    assert info.steps == tuple(name for name, _ in pipe.steps)
+    np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+    _assert_identical(loaded, pipe, X)
+    # parameters come back with their types (tuples stay tuples, arrays stay arrays)
+    for (_, a), (_, b) in zip(pipe.steps, loaded.steps):
+        pa, pb = a.get_params(), b.get_params()
+        assert set(pa) == set(pb)
+        for key in pa:
+            if isinstance(pa[key], np.ndarray):
+                np.testing.assert_array_equal(pb[key], pa[key])
+            else:
+                assert pb[key] == pa[key] and type(pb[key]) is type(pa[key]), key
+    for key, values in pipe[1].history_.items():
+        np.testing.assert_array_equal(loaded[1].history_[key], values)
+        assert loaded[1].history_[key].dtype == values.dtype
+    assert (loaded[1].best_epoch_, loaded[1].n_epochs_) == (pipe[1].best_epoch_, pipe[1].n_epochs_)
+    assert not loaded[1].net_.module_.training
+    assert list(loaded[1].get_feature_names_out()) == list(pipe[1].get_feature_names_out())
+
+
+def test_safe_file_is_plain_json_and_tensors(fitted, tmp_path):
+    pipe, _ = fitted
+    path = tmp_path / "m.hsiae"
+    save_model(path, pipe)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["model.json", "weights.pt"]
+        doc = json.loads(zf.read("model.json"))
+        state = torch.load(io.BytesIO(zf.read("weights.pt")), weights_only=True)
+    assert doc["format"] == "hsiae-model" and doc["format_version"] == _safe_format.FORMAT_VERSION
+    meta = doc["metadata"]
+    assert meta["n_bands"] == B and meta["wavelengths"] == pytest.approx(WAVELENGTHS.tolist())
+    assert {"hsiae", "torch", "scikit-learn"} <= set(meta["versions"])
+    assert [s["class"] for s in doc["steps"]] == ["SpectralResampler", "AEDEncoder",
+                                                  "SpatialGMMSegmenter"]
+    assert doc["steps"][1]["params"]["zdims"] == 3
+    assert set(state) == set(pipe[1].net_.module_.state_dict())
+    # the first bytes say zip, not pickle
+    assert path.read_bytes()[:4] == b"PK\x03\x04"
+
+
+def test_safe_load_leaves_the_global_rng_untouched(fitted, tmp_path):
+    pipe, _ = fitted
+    save_model(tmp_path / "m.hsiae", pipe)
+    torch.manual_seed(7)
+    state = torch.random.get_rng_state()
+    load_model(tmp_path / "m.hsiae")
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_same_seed_same_labels_across_runs_and_safe_round_trip(tmp_path):
+    X = _spectra(4)
+
+    def run():
+        return _fit_quietly(make_pipeline(
+            SpectralResampler(n_bands=12),
+            AEDEncoder(zdims=2, channels=(2, 4), max_epochs=2, random_state=5),
+            SpatialGMMSegmenter(3, image_shape=(H, W), random_state=5),
+        ), X)
+
+    first, second = run(), run()
+    np.testing.assert_array_equal(first[-1].labels_, second[-1].labels_)
+    save_model(tmp_path / "m.hsiae", first)
+    loaded, _ = load_model(tmp_path / "m.hsiae")
+    np.testing.assert_array_equal(loaded.predict(X), first[-1].labels_)
+
+
+def test_safe_weights_are_read_weights_only_on_the_cpu(fitted, tmp_path, monkeypatch):
+    """A GPU-trained model loads on a CPU machine: the device is reset and tensors are mapped."""
+    pipe, X = fitted
+    enc = pipe[1]
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(enc, "device", "cuda")  # pretend it was trained on a GPU
+    save_model(tmp_path / "gpu.hsiae", pipe)
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "load", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded, _ = load_model(tmp_path / "gpu.hsiae")
+    assert calls == [{"map_location": "cpu", "weights_only": True}]
+    assert loaded[1].device == "cpu" and loaded[1].net_.device == "cpu"
+    assert next(loaded[1].net_.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+
+
+def test_safe_save_refuses_what_json_cannot_hold(fitted, tmp_path):
+    pipe, _ = fitted
+    X = _spectra(5)
+    rs_pipe = _fit_quietly(make_pipeline(
+        SpectralResampler(n_bands=12),
+        AEDEncoder(zdims=2, channels=(2,), max_epochs=1, random_state=np.random.RandomState(0)),
+    ), X)
+    with pytest.raises(ValueError, match="AEDEncoder.random_state is a RandomState.*int"):
+        save_model(tmp_path / "m.hsiae", rs_pipe)
+    assert os.listdir(tmp_path) == []
+    save_model(tmp_path / "m.joblib", rs_pipe)  # a pickle can hold it
+
+
+def test_safe_failed_write_leaves_nothing_behind(fitted, tmp_path, monkeypatch):
+    pipe, _ = fitted
+
+    def broken_save(obj, fh, *args, **kwargs):
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    (tmp_path / "old.hsiae").write_bytes(b"old")
+    with pytest.raises(OSError, match="disk full"):
+        save_model(tmp_path / "old.hsiae", pipe, force=True)
+    assert os.listdir(tmp_path) == ["old.hsiae"]
+    assert (tmp_path / "old.hsiae").read_bytes() == b"old"
+
+
+class _Boom:
+    """Unpickling this would create a file: proof that something ran."""
+
+    marker = None
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_named_hsiae_is_never_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    _Boom.marker = marker
+    path = tmp_path / "evil.hsiae"
+    path.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(ValueError, match="not a valid .hsiae model file.*not a readable zip"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def _tamper(src, dst, *, json_edit=None, members=None, weights=None):
+    """Copy the .hsiae archive ``src`` to ``dst``, editing model.json, members or weights."""
+    with zipfile.ZipFile(src) as zf:
+        content = {name: zf.read(name) for name in zf.namelist()}
+    if json_edit is not None:
+        doc = json.loads(content["model.json"])
+        json_edit(doc)
+        content["model.json"] = json.dumps(doc).encode()
+    if weights is not None:
+        content["weights.pt"] = weights
+    if members is not None:
+        content = {name: content[name] for name in members}
+    with zipfile.ZipFile(dst, "w") as zf:
+        for name, data in content.items():
+            zf.writestr(name, data)
+    return dst
+
+
+def _set(path, value):
+    def edit(doc):
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+def _evil_weights(marker):
+    _Boom.marker = marker
+    buf = io.BytesIO()
+    torch.save({"x": _Boom()}, buf)
+    return buf.getvalue()
+
+
+TAMPERED = {
+    "missing weights": (dict(members=["model.json"]), "lacks weights.pt"),
+    "missing json": (dict(members=["weights.pt"]), "lacks model.json"),
+    "class outside the allow-list": (
+        dict(json_edit=_set(["steps", 1, "class"], "os.system")),
+        "'os.system', which is not one of the classes",
+    ),
+    "a Pipeline class": (
+        dict(json_edit=_set(["steps", 0, "class"], "Pipeline")), "not one of the classes"),
+    "steps in the wrong order": (
+        dict(json_edit=lambda d: d["steps"].reverse()), "must be a SpectralResampler"),
+    "wrong means shape": (
+        dict(json_edit=_set(["steps", 2, "fitted", "means_", "shape"], [3, 5])),
+        "means_ holds an array of shape",
+    ),
+    "means of another size": (
+        dict(json_edit=_set(["steps", 2, "fitted", "means_"],
+                            {"__ndarray__": [[0.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]})),
+        r"means_ should be an array of shape \(3, 3\)",
+    ),
+    "NaN covariance": (
+        dict(json_edit=_set(["steps", 2, "fitted", "weights_", "__ndarray__", 0], "nan")),
+        "weights_ holds NaN",
+    ),
+    "interpolation matrix of another size": (
+        dict(json_edit=_set(["steps", 0, "fitted", "_forward"],
+                            {"__ndarray__": [[1.0]], "dtype": "float64", "shape": [1, 1]})),
+        "_forward should be an array of shape",
+    ),
+    "zdims that the weights do not fit": (
+        dict(json_edit=_set(["steps", 1, "params", "zdims"], 5)), "_n_features_out differs"),
+    "weights of another network": (
+        dict(json_edit=lambda d: (_set(["steps", 1, "params", "zdims"], 4)(d),
+                                  _set(["steps", 1, "fitted", "_n_features_out"], 4)(d),
+                                  d["steps"].pop())),
+        "does not fit the encoder's network",
+    ),
+    "invalid parameter": (
+        dict(json_edit=_set(["steps", 1, "params", "architecture"], "gru")), "invalid AEDEncoder"),
+    "unknown parameter": (
+        dict(json_edit=_set(["steps", 0, "params", "evil"], 1)), "no parameters \\['evil'\\]"),
+    "unknown tag": (
+        dict(json_edit=_set(["steps", 0, "params", "wavelengths"], {"__class__": "os.system"})),
+        "unknown tagged value",
+    ),
+    "array of objects": (
+        dict(json_edit=_set(["steps", 0, "fitted", "scale_"],
+                            {"__ndarray__": [1], "dtype": "object", "shape": [1]})),
+        "dtype 'object'",
+    ),
+    "band count": (
+        dict(json_edit=lambda d: (_set(["metadata", "n_bands"], 7)(d),
+                                  _set(["metadata", "wavelengths"], None)(d))),
+        "the model says 7 input bands",
+    ),
+    "wavelengths of another length": (
+        dict(json_edit=_set(["metadata", "wavelengths"], [1.0, 2.0])), "wavelengths should be 20"),
+    "missing attribute": (
+        dict(json_edit=lambda d: d["steps"][1]["fitted"].pop("history_")), "lacks the fitted"),
+    "weights that are not tensors": (dict(weights=b"not torch"), "weights.pt is not a tensor"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_tampered_safe_files_are_clear_value_errors(fitted, tmp_path, case):
+    pipe, _ = fitted
+    good = tmp_path / "good.hsiae"
+    save_model(good, pipe)
+    changes, message = TAMPERED[case]
+    bad = _tamper(good, tmp_path / "bad.hsiae", **changes)
+    with pytest.raises(ValueError, match=message) as err:
+        load_model(bad)
+    assert str(err.value).startswith(f"'{bad}' is not a valid .hsiae model file")
+
+
+def test_pickled_objects_in_the_weights_never_run(fitted, tmp_path):
+    pipe, _ = fitted
+    good = tmp_path / "good.hsiae"
+    save_model(good, pipe)
+    marker = tmp_path / "pwned"
+    bad = _tamper(good, tmp_path / "bad.hsiae", weights=_evil_weights(marker))
+    with pytest.raises(ValueError, match="weights.pt is not a tensor state dict"):
+        load_model(bad)
+    assert not marker.exists()
+
+
+def test_damaged_safe_files_are_clear_value_errors(fitted, tmp_path):
+    pipe, _ = fitted
+    good = tmp_path / "good.hsiae"
+    save_model(good, pipe)
+    data = good.read_bytes()
+    cases = {
+        "truncated.hsiae": data[: len(data) // 2],
+        "empty.hsiae": b"",
+        "noise.hsiae": np.random.default_rng(0).bytes(300),
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="not a valid .hsiae model file"):
+            load_model(tmp_path / name)
+    with zipfile.ZipFile(good) as zf:
+        weights = zf.read("weights.pt")
+    for text in (b"{not json", b"[1, 2]", b'{"format": "hsiae-model", "format_version": "x"}',
+                 b"[" * 100000 + b"]" * 100000):
+        bad = tmp_path / "bad.hsiae"
+        with zipfile.ZipFile(bad, "w") as zf:
+            zf.writestr("model.json", text)
+            zf.writestr("weights.pt", weights)
+        with pytest.raises(ValueError, match="not a valid .hsiae model file"):
+            load_model(bad)
+
+
+def test_newer_safe_format_asks_to_upgrade(fitted, tmp_path):
+    pipe, _ = fitted
+    save_model(tmp_path / "good.hsiae", pipe)
+    newer = _safe_format.FORMAT_VERSION + 1
+    bad = _tamper(tmp_path / "good.hsiae", tmp_path / "new.hsiae",
+                  json_edit=_set(["format_version"], newer))
+    with pytest.raises(ValueError, match=f"format version {newer} by a newer hsiae.*upgrade"):
+        load_model(bad)
+
+
+def test_a_zip_under_another_name_is_read_safely(fitted, tmp_path):
+    pipe, X = fitted
+    save_model(tmp_path / "m.hsiae", pipe)
+    os.rename(tmp_path / "m.hsiae", tmp_path / "m.joblib")
+    loaded, info = load_model(tmp_path / "m.joblib")
+    assert info.format == "hsiae"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))

@@ -109,9 +109,11 @@ def _build_parser():
         epilog="Run 'hsiae COMMAND --help' for the options of a command.\n\n"
                "examples:\n"
                "  hsiae demo -o hsiae-demo\n"
-               "  hsiae train scene.tif -o model.joblib\n"
-               "  hsiae segment scene.tif --model model.joblib -k 6 -o segments\n\n"
-               "Model files are pickles: only load models from sources you trust.",
+               "  hsiae train scene.tif -o model.hsiae\n"
+               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n\n"
+               "A model's extension picks its format: .hsiae (JSON + weights, safe to load from\n"
+               "anywhere: share models this way) or .joblib/.pkl (a pickle, which runs code when\n"
+               "loaded: only load those from sources you trust).",
         formatter_class=fmt,
     )
     from hsiae import __version__
@@ -129,7 +131,8 @@ def _build_parser():
     )
     _add_cube_input(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
-                   help="model file to write, e.g. model.joblib")
+                   help="model file to write: model.hsiae (safe to share) or model.joblib "
+                        "(a pickle)")
     _add_seed(_add_training(p, defaults))
     _add_general(p)
     p.set_defaults(func=_cmd_train)

@@ -1,0 +1,540 @@
+"""The safe model format (``.hsiae``): plain JSON and torch weights, read without unpickling.
+
+A ``.hsiae`` file is a zip archive with two members:
+
+``model.json``
+    Plain JSON: the format marker and version, the metadata written by
+    :func:`hsiae.save_model` (versions, input band count and wavelengths,
+    creation time, step names) and, for each step of the pipeline, the name
+    of its class (one of :data:`ALLOWED_CLASSES`), its ``get_params()`` and
+    every fitted attribute needed to rebuild it: the resampler's band
+    positions, scaling and interpolation matrices (stored, not recomputed, so
+    that a model gives bit-identical results under another scipy), the
+    encoder's ``n_features_in_``, ``history_``, ``best_epoch_`` and
+    ``n_epochs_``, and the segmenter's mixture (``weights_``, ``means_``,
+    ``covariances_``, ``precisions_cholesky_``, ``labels_``, ...). Arrays are
+    nested lists tagged with their dtype and shape; tuples are tagged so that
+    they come back as tuples; non-finite floats are written as strings.
+``weights.pt``
+    The ``state_dict`` of the encoder's torch module (``net_.module_``),
+    written by :func:`torch.save` from CPU tensors and read with
+    ``torch.load(..., weights_only=True, map_location="cpu")``, which only
+    rebuilds tensors and plain containers.
+
+Reading builds estimators only from the allow-list, with parameters checked
+by scikit-learn's parameter validation and attributes checked for type,
+shape and finiteness; the encoder's net is rebuilt with
+``AEDEncoder._build_net`` and ``initialize()``, its weights are checked
+against the shapes the parameters imply (on torch's ``meta`` device, which
+allocates nothing) and loaded strictly. Nothing in the file is ever
+unpickled or executed; anything unexpected is a ``ValueError``.
+
+The optimizer state is not stored: a loaded encoder transforms, decodes and
+scores exactly like the saved one, and ``fit`` trains a new network.
+"""
+
+import io
+import json
+import logging
+import math
+import struct
+import zipfile
+import zlib
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+
+from hsiae.encoder import _ARCHITECTURES, AEDEncoder
+from hsiae.resampling import SpectralResampler
+from hsiae.segmentation import SpatialGMMSegmenter
+
+logger = logging.getLogger("hsiae.persistence")
+
+#: File extension of the safe format.
+SUFFIX = ".hsiae"
+#: Version of the safe layout; bump it on an incompatible change.
+FORMAT_VERSION = 1
+FORMAT_MARKER = "hsiae-model"
+JSON_MEMBER = "model.json"
+WEIGHTS_MEMBER = "weights.pt"
+ZIP_MAGIC = b"PK\x03\x04"
+
+# Bounds on the uncompressed members, so that a crafted archive cannot fill the memory.
+_MAX_JSON_BYTES = 1 << 30
+_MAX_WEIGHTS_BYTES = 4 << 30
+
+#: The only classes a ``.hsiae`` file may name, in pipeline order.
+ALLOWED_CLASSES = {
+    cls.__name__: cls for cls in (SpectralResampler, AEDEncoder, SpatialGMMSegmenter)
+}
+_STEP_ORDER = ("SpectralResampler", "AEDEncoder", "SpatialGMMSegmenter")
+
+# Fitted attributes stored per class (``net_`` travels as weights.pt).
+_FITTED = {
+    "SpectralResampler": (
+        "n_features_in_", "source_positions_", "target_positions_", "n_bands_out_",
+        "offset_", "scale_", "_forward", "_backward", "_n_features_out",
+    ),
+    "AEDEncoder": ("n_features_in_", "history_", "best_epoch_", "n_epochs_", "_n_features_out"),
+    "SpatialGMMSegmenter": (
+        "n_features_in_", "weights_", "means_", "covariances_", "precisions_cholesky_",
+        "converged_", "n_iter_", "lower_bound_", "labels_",
+    ),
+}  # fmt: skip
+# Set only when fitted on a DataFrame.
+_OPTIONAL = ("feature_names_in_",)
+
+_ARRAY_DTYPES = {
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float32", "float64", "str",
+}  # fmt: skip
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class _Damaged(ValueError):
+    """Raised inside the reader; load turns it into a ValueError naming the file."""
+
+
+# -- JSON encoding of parameters and attributes ---------------------------------------
+
+
+def _float_to_json(value):
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _nested_nonfinite_to_str(values):
+    if isinstance(values, list):
+        return [_nested_nonfinite_to_str(v) for v in values]
+    return _float_to_json(values)
+
+
+def _to_json(value, where):
+    """Encode a parameter or fitted attribute as plain JSON (tagged where needed)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        f = _float_to_json(value)
+        return f if isinstance(f, float) else {"__float__": f}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OUS":
+            if not all(isinstance(v, str) for v in value.ravel()):
+                raise ValueError(f"{where}: only arrays of numbers or strings can be saved")
+            dtype = "str"
+        else:
+            dtype = value.dtype.name
+        if dtype not in _ARRAY_DTYPES:
+            raise ValueError(f"{where}: arrays of dtype {value.dtype} cannot be saved")
+        data = value.tolist()
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            data = _nested_nonfinite_to_str(data)
+        return {"__ndarray__": data, "dtype": dtype, "shape": list(value.shape)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v, where) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) and not k.startswith("__") for k in value):
+            raise ValueError(f"{where}: dict keys must be strings not starting with '__'")
+        return {k: _to_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise ValueError(
+        f"{where} is a {type(value).__name__}, which the safe .hsiae format cannot store; "
+        f"set it to a plain value (e.g. an int random_state), or save as .joblib"
+    )
+
+
+def _nested_str_to_float(values):
+    if isinstance(values, list):
+        return [_nested_str_to_float(v) for v in values]
+    if isinstance(values, str):
+        if values not in _NONFINITE:
+            raise _Damaged(f"unexpected string {values[:20]!r} in a numeric array")
+        return _NONFINITE[values]
+    return values
+
+
+def _from_json(value, where):
+    """Decode what :func:`_to_json` wrote; never builds anything but plain values and arrays."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_from_json(v, where) for v in value]
+    if not isinstance(value, dict):
+        raise _Damaged(f"{where} holds an unexpected {type(value).__name__}")
+    if "__tuple__" in value:
+        items = value["__tuple__"]
+        if set(value) != {"__tuple__"} or not isinstance(items, list):
+            raise _Damaged(f"{where} holds a malformed tuple")
+        return tuple(_from_json(v, where) for v in items)
+    if "__float__" in value:
+        if set(value) != {"__float__"} or value["__float__"] not in _NONFINITE:
+            raise _Damaged(f"{where} holds a malformed float")
+        return _NONFINITE[value["__float__"]]
+    if "__ndarray__" in value:
+        return _array_from_json(value, where)
+    if any(k.startswith("__") for k in value):
+        raise _Damaged(f"{where} holds an unknown tagged value {sorted(value)!r}")
+    return {k: _from_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+
+
+def _array_from_json(value, where):
+    if set(value) != {"__ndarray__", "dtype", "shape"}:
+        raise _Damaged(f"{where} holds a malformed array")
+    dtype, shape, data = value["dtype"], value["shape"], value["__ndarray__"]
+    if dtype not in _ARRAY_DTYPES:
+        raise _Damaged(f"{where} has the array dtype {dtype!r}, which hsiae never writes")
+    if not isinstance(shape, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise _Damaged(f"{where} has an invalid array shape {shape!r}")
+    shape = tuple(shape)
+    if dtype == "str":
+        array = np.array(data, dtype=object)
+        if not all(isinstance(v, str) for v in array.ravel()):
+            raise _Damaged(f"{where} should hold strings")
+    else:
+        if np.dtype(dtype).kind == "f":
+            data = _nested_str_to_float(data)
+        try:
+            array = np.array(data, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _Damaged(f"{where} cannot be read as a {dtype} array ({exc})") from None
+    if array.shape != shape:
+        if array.size == 0 and math.prod(shape) == 0:
+            array = array.reshape(shape)
+        else:
+            raise _Damaged(f"{where} holds an array of shape {array.shape}, but says {shape}")
+    return array
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def _step_document(name, est):
+    cls = type(est).__name__
+    params = {
+        key: _to_json(value, f"{cls}.{key}") for key, value in est.get_params(deep=False).items()
+    }
+    fitted = {key: _to_json(getattr(est, key), f"{cls}.{key}") for key in _FITTED[cls]}
+    for key in _OPTIONAL:
+        if hasattr(est, key):
+            fitted[key] = _to_json(getattr(est, key), f"{cls}.{key}")
+    return {"name": name, "class": cls, "params": params, "fitted": fitted}
+
+
+def write(fh, pipeline, metadata):
+    """Write ``pipeline`` (checked by the caller) and ``metadata`` as ``.hsiae`` to ``fh``."""
+    for _, est in pipeline.steps:
+        if type(est).__name__ not in ALLOWED_CLASSES or type(est) is not ALLOWED_CLASSES[
+            type(est).__name__
+        ]:
+            raise ValueError(
+                f"the safe .hsiae format stores only {', '.join(_STEP_ORDER)} (not subclasses), "
+                f"got {type(est).__name__}; save as .joblib instead"
+            )
+    document = {
+        "format": FORMAT_MARKER,
+        "format_version": FORMAT_VERSION,
+        "metadata": metadata,
+        "steps": [_step_document(name, est) for name, est in pipeline.steps],
+    }
+    text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+    encoder = pipeline.steps[1][1]
+    # CPU tensors, so that the file loads anywhere whatever device trained it.
+    state = {k: v.detach().cpu() for k, v in encoder.net_.module_.state_dict().items()}
+    weights = io.BytesIO()
+    torch.save(state, weights)
+    with zipfile.ZipFile(fh, "w") as zf:
+        zf.writestr(JSON_MEMBER, text, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(WEIGHTS_MEMBER, weights.getvalue(), compress_type=zipfile.ZIP_STORED)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _read_members(path):
+    """The bytes of model.json and weights.pt, or _Damaged."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            missing = [m for m in (JSON_MEMBER, WEIGHTS_MEMBER) if m not in names]
+            if missing:
+                raise _Damaged(f"the archive lacks {' and '.join(missing)}")
+            limits = {JSON_MEMBER: _MAX_JSON_BYTES, WEIGHTS_MEMBER: _MAX_WEIGHTS_BYTES}
+            for member, limit in limits.items():
+                if zf.getinfo(member).file_size > limit:
+                    raise _Damaged(f"{member} is larger than any model hsiae writes")
+            return zf.read(JSON_MEMBER), zf.read(WEIGHTS_MEMBER)
+    except (PermissionError, FileNotFoundError, IsADirectoryError):
+        raise
+    except _Damaged:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, RuntimeError,
+            NotImplementedError, struct.error, zlib.error) as exc:
+        raise _Damaged(f"it is not a readable zip archive ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_weights(data):
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only never runs code; any failure means a bad member
+        raise _Damaged(
+            f"{WEIGHTS_MEMBER} is not a tensor state dict ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise _Damaged(f"{WEIGHTS_MEMBER} is not a state dict of named tensors")
+    return state
+
+
+def _check(condition, message):
+    if not condition:
+        raise _Damaged(message)
+
+
+def _is_int(value, minimum=0):
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_array(est, name, shape, kinds="f", finite=True):
+    value = getattr(est, name)
+    cls = type(est).__name__
+    ok = isinstance(value, np.ndarray) and value.shape == shape and value.dtype.kind in kinds
+    _check(ok, f"{cls}.{name} should be an array of shape {shape}, got "
+               f"{getattr(value, 'shape', type(value).__name__)}")
+    if finite and value.dtype.kind == "f":
+        _check(np.all(np.isfinite(value)), f"{cls}.{name} holds NaN or infinite values")
+    return value
+
+
+def _check_scale(est, name, n_out):
+    value = getattr(est, name)
+    if isinstance(value, np.ndarray):
+        _check_array(est, name, (n_out,))
+    else:
+        _check(isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value),
+               f"SpectralResampler.{name} should be a finite number or {n_out} of them")
+
+
+def _check_resampler(est, n_bands):
+    n_in, n_out = est.n_features_in_, est.n_bands_out_
+    _check(_is_int(n_in, 1) and n_in == n_bands,
+           f"SpectralResampler.n_features_in_ is {n_in!r}, but the model says {n_bands} "
+           f"input bands")
+    _check(_is_int(n_out, 1) and est._n_features_out == n_out,
+           f"SpectralResampler.n_bands_out_ is {n_out!r}")
+    _check_array(est, "source_positions_", (n_in,))
+    _check_array(est, "target_positions_", (n_out,))
+    _check_array(est, "_forward", (n_in, n_out))
+    if est._backward is not None:
+        _check_array(est, "_backward", (n_out, n_in))
+    _check_scale(est, "offset_", n_out)
+    _check_scale(est, "scale_", n_out)
+
+
+def _check_encoder(est, n_in):
+    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
+           f"AEDEncoder.n_features_in_ is {est.n_features_in_!r}, but the resampler gives "
+           f"{n_in} bands")
+    _check(est._n_features_out == est.zdims, "AEDEncoder._n_features_out differs from zdims")
+    _check(_is_int(est.n_epochs_, 1) and _is_int(est.best_epoch_, 1)
+           and est.best_epoch_ <= est.n_epochs_, "AEDEncoder.n_epochs_ or best_epoch_ is invalid")
+    history = est.history_
+    _check(isinstance(history, dict) and {"epoch", "train_loss", "dur"} <= set(history)
+           <= {"epoch", "train_loss", "valid_loss", "dur"},
+           "AEDEncoder.history_ should map epoch, train_loss, dur (and valid_loss) to arrays")
+    for key in history:
+        value = history[key]
+        _check(isinstance(value, np.ndarray) and value.shape == (est.n_epochs_,)
+               and value.dtype.kind in ("i" if key == "epoch" else "f"),
+               f"AEDEncoder.history_[{key!r}] should be {est.n_epochs_} values")
+
+
+def _covariance_shape(covariance_type, k, d):
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+
+
+def _check_segmenter(est, d):
+    k = est.n_clusters
+    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == d,
+           f"SpatialGMMSegmenter.n_features_in_ is {est.n_features_in_!r}, but the encoder "
+           f"gives {d}")
+    _check_array(est, "weights_", (k,))
+    _check_array(est, "means_", (k, d))
+    shape = _covariance_shape(est.covariance_type, k, d)
+    _check_array(est, "covariances_", shape)
+    _check_array(est, "precisions_cholesky_", shape)
+    labels = est.labels_
+    _check(isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu"
+           and (labels.size == 0 or (labels.min() >= 0 and labels.max() < k)),
+           f"SpatialGMMSegmenter.labels_ should be integers in 0..{k - 1}")
+    _check(isinstance(est.converged_, bool) and _is_int(est.n_iter_)
+           and isinstance(est.lower_bound_, Real), "SpatialGMMSegmenter's fit summary is invalid")
+
+
+def _build_step(index, step):
+    _check(isinstance(step, dict) and set(step) == {"name", "class", "params", "fitted"},
+           f"step {index} should hold name, class, params and fitted")
+    name, cls_name = step["name"], step["class"]
+    _check(isinstance(name, str) and name and "__" not in name,
+           f"step {index} has an invalid name {name!r}")
+    if cls_name not in ALLOWED_CLASSES:
+        raise _Damaged(
+            f"step {index} names the class {str(cls_name)[:80]!r}, which is not one of the "
+            f"classes a .hsiae file may hold ({', '.join(ALLOWED_CLASSES)})"
+        )
+    _check(cls_name == _STEP_ORDER[index],
+           f"step {index} is a {cls_name}, but it must be a {_STEP_ORDER[index]}")
+    cls = ALLOWED_CLASSES[cls_name]
+    params, fitted = step["params"], step["fitted"]
+    _check(isinstance(params, dict) and isinstance(fitted, dict),
+           f"step {index} should hold params and fitted attributes as JSON objects")
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    _check(not unknown, f"{cls_name} has no parameters {unknown!r}; the file was written by "
+                        f"another hsiae or is damaged")
+    params = {key: _from_json(value, f"{cls_name}.{key}") for key, value in params.items()}
+    est = cls(**params)
+    try:
+        est._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise _Damaged(f"invalid {cls_name} parameters: {exc}") from None
+    expected = set(_FITTED[cls_name])
+    missing = sorted(expected - set(fitted))
+    extra = sorted(set(fitted) - expected - set(_OPTIONAL))
+    _check(not missing, f"{cls_name} lacks the fitted attributes {missing}")
+    _check(not extra, f"{cls_name} has unexpected attributes {extra}")
+    for key, value in fitted.items():
+        setattr(est, key, _from_json(value, f"{cls_name}.{key}"))
+    if hasattr(est, "feature_names_in_"):
+        names = est.feature_names_in_
+        _check(isinstance(names, np.ndarray) and names.dtype == object
+               and names.shape == (est.n_features_in_,),
+               f"{cls_name}.feature_names_in_ should hold one name per input feature")
+    return name, est
+
+
+def _check_weights_fit(encoder, state):
+    """Compare the file's tensors with those the encoder's parameters imply, allocating nothing."""
+    n = len(state)
+    too_long = [p for p in ("channels", "hidden_sizes") if len(getattr(encoder, p)) > n]
+    _check(not too_long and encoder.n_layers <= n,
+           f"AEDEncoder parameters {too_long or ['n_layers']} do not match the {n} stored tensors")
+    try:
+        encoder._check_params(1 << 40)  # the geometry checks; any sample count passes
+        with torch.device("meta"):
+            module = _ARCHITECTURES[encoder.architecture](
+                **encoder._module_params(encoder.n_features_in_)
+            )
+    except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise _Damaged(f"the AEDEncoder parameters do not describe a network ({exc})") from None
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != got:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                  else f"{wrong[0]} has shape {got[wrong[0]]}, expected {expected[wrong[0]]}")
+        raise _Damaged(f"{WEIGHTS_MEMBER} does not fit the encoder's network: {detail}")
+    for key, tensor in state.items():
+        _check(tensor.dtype in (torch.float32, torch.int64) and (
+            not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())),
+            f"{WEIGHTS_MEMBER}: tensor {key} is not finite float32 weights")
+
+
+def _rebuild_net(encoder, state, trained_on):
+    # Building the net draws random initial weights: keep the caller's global RNG untouched.
+    with torch.random.fork_rng(devices=[]):
+        net = encoder._build_net(encoder.n_features_in_, 0)
+        net.initialize()
+    net.module_.load_state_dict(state, strict=True)
+    net.module_.eval()
+    encoder.net_ = net
+    if str(trained_on) != "cpu":
+        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
+
+
+def _rebuild(document, state):
+    from sklearn.pipeline import Pipeline
+
+    _check(isinstance(document, dict), "model.json does not hold a JSON object")
+    _check(document.get("format") == FORMAT_MARKER, "model.json lacks the hsiae format marker")
+    version = document.get("format_version")
+    _check(_is_int(version, 1), f"model.json has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        meta = document.get("metadata")
+        versions = meta.get("versions") if isinstance(meta, dict) else None
+        saved = versions.get("hsiae", "unknown") if isinstance(versions, dict) else "unknown"
+        raise _NewerFormat(version, saved)
+    meta = document.get("metadata")
+    _check(isinstance(meta, dict) and _is_int(meta.get("n_bands"), 1),
+           "model.json lacks its metadata (n_bands)")
+    wavelengths = meta.get("wavelengths")
+    _check(wavelengths is None or (
+        isinstance(wavelengths, list) and len(wavelengths) == meta["n_bands"]
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in wavelengths)),
+        f"the metadata's wavelengths should be {meta['n_bands']} finite numbers or null")
+    _check(isinstance(meta.get("versions", {}), dict), "the metadata's versions are not an object")
+    steps = document.get("steps")
+    _check(isinstance(steps, list) and len(steps) in (2, 3),
+           "model.json should describe 2 or 3 pipeline steps")
+    built = [_build_step(i, step) for i, step in enumerate(steps)]
+    names = [name for name, _ in built]
+    _check(len(set(names)) == len(names), f"the step names {names} are not unique")
+    resampler, encoder = built[0][1], built[1][1]
+    _check_resampler(resampler, meta["n_bands"])
+    _check_encoder(encoder, resampler.n_bands_out_)
+    if len(built) == 3:
+        _check_segmenter(built[2][1], encoder.zdims)
+    trained_on = encoder.device
+    encoder.device = "cpu"  # so that the net, and refitting, work without CUDA
+    _check_weights_fit(encoder, state)
+    _rebuild_net(encoder, state, trained_on)
+    return version, meta, Pipeline(built)
+
+
+class _NewerFormat(Exception):
+    def __init__(self, version, saved_by):
+        super().__init__(version, saved_by)
+        self.version, self.saved_by = version, saved_by
+
+
+def read(path):
+    """Read a ``.hsiae`` file; return ``(format_version, metadata, pipeline)``.
+
+    Raises ValueError (naming ``path``) for anything but a well-formed file.
+    """
+    try:
+        text, weights = _read_members(path)
+        try:
+            document = json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise _Damaged(f"{JSON_MEMBER} is not valid JSON ({exc})") from None
+        state = _read_weights(weights)
+        return _rebuild(document, state)
+    except _NewerFormat as exc:
+        raise ValueError(
+            f"'{path}' was saved in model format version {exc.version} by a newer hsiae "
+            f"({exc.saved_by}), but this hsiae reads .hsiae versions up to {FORMAT_VERSION}; "
+            f"upgrade hsiae to load it."
+        ) from None
+    except _Damaged as exc:
+        raise ValueError(
+            f"'{path}' is not a valid .hsiae model file: {exc}; pass a model written by "
+            f"'hsiae train -o MODEL.hsiae' or hsiae.save_model, or save it again."
+        ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"'{path}' is not a valid .hsiae model file: it is nested too deeply."
+        ) from None
