@@ -85,6 +85,19 @@ _FITTED = {
 # Set only when fitted on a DataFrame.
 _OPTIONAL = ("feature_names_in_",)
 
+
+def _is_extra_fitted_name(name, cls):
+    """A public fitted attribute beyond those listed above (say, one added by a later hsiae).
+
+    Such attributes are stored and restored too, as plain values; the name
+    rule keeps them from shadowing a method, a property or a dunder.
+    """
+    return (
+        isinstance(name, str) and name.endswith("_") and name[:1].isalpha()
+        and name.replace("_", "").isalnum() and name.isascii() and not hasattr(cls, name)
+        and name != "net_"
+    )
+
 _ARRAY_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float32", "float64", "str",
@@ -223,8 +236,8 @@ def _step_document(name, est):
         key: _to_json(value, f"{cls}.{key}") for key, value in est.get_params(deep=False).items()
     }
     fitted = {key: _to_json(getattr(est, key), f"{cls}.{key}") for key in _FITTED[cls]}
-    for key in _OPTIONAL:
-        if hasattr(est, key):
+    for key in vars(est):
+        if key not in fitted and _is_extra_fitted_name(key, type(est)):
             fitted[key] = _to_json(getattr(est, key), f"{cls}.{key}")
     return {"name": name, "class": cls, "params": params, "fitted": fitted}
 
@@ -410,9 +423,9 @@ def _build_step(index, step):
         raise _Damaged(f"invalid {cls_name} parameters: {exc}") from None
     expected = set(_FITTED[cls_name])
     missing = sorted(expected - set(fitted))
-    extra = sorted(set(fitted) - expected - set(_OPTIONAL))
+    extra = sorted(k for k in set(fitted) - expected if not _is_extra_fitted_name(k, cls))
     _check(not missing, f"{cls_name} lacks the fitted attributes {missing}")
-    _check(not extra, f"{cls_name} has unexpected attributes {extra}")
+    _check(not extra, f"{cls_name} has unexpected attributes {[str(k)[:40] for k in extra]}")
     for key, value in fitted.items():
         setattr(est, key, _from_json(value, f"{cls_name}.{key}"))
     if hasattr(est, "feature_names_in_"):

@@ -570,6 +570,10 @@ TAMPERED = {
     ),
     "wavelengths of another length": (
         dict(json_edit=_set(["metadata", "wavelengths"], [1.0, 2.0])), "wavelengths should be 20"),
+    "attribute shadowing a method": (
+        dict(json_edit=_set(["steps", 0, "fitted", "transform"], 1)), "unexpected attributes"),
+    "private attribute": (
+        dict(json_edit=_set(["steps", 1, "fitted", "__class__"], "x")), "unexpected attributes"),
     "missing attribute": (
         dict(json_edit=lambda d: d["steps"][1]["fitted"].pop("history_")), "lacks the fitted"),
     "weights that are not tensors": (dict(weights=b"not torch"), "weights.pt is not a tensor"),
@@ -633,6 +637,18 @@ def test_newer_safe_format_asks_to_upgrade(fitted, tmp_path):
                   json_edit=_set(["format_version"], newer))
     with pytest.raises(ValueError, match=f"format version {newer} by a newer hsiae.*upgrade"):
         load_model(bad)
+
+
+def test_other_public_fitted_attributes_are_kept(fitted, tmp_path):
+    """A fitted attribute the format does not list (e.g. added by a later hsiae) survives."""
+    pipe, _ = fitted
+    pipe[1].extra_info_ = {"offset": 0.5, "shape": (2, 3)}
+    try:
+        save_model(tmp_path / "m.hsiae", pipe)
+    finally:
+        del pipe[1].extra_info_
+    loaded, _ = load_model(tmp_path / "m.hsiae")
+    assert loaded[1].extra_info_ == {"offset": 0.5, "shape": (2, 3)}
 
 
 def test_a_zip_under_another_name_is_read_safely(fitted, tmp_path):

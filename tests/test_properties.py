@@ -50,7 +50,7 @@ def band_positions(draw, min_bands=1, max_bands=300):
 )
 def test_resampler_round_trip_is_exact_on_straight_spectra(wavelengths, n_out, method, scaling,
                                                            seed):
-    """Both interpolations reproduce a straight line exactly, so going there and back loses nothing."""
+    """Both interpolations reproduce a straight line exactly: there and back loses nothing."""
     rng = np.random.default_rng(seed)
     t = (wavelengths - wavelengths[0]) / (wavelengths[-1] - wavelengths[0])
     X = rng.normal(size=(5, 1)) + rng.normal(size=(5, 1)) * t
