@@ -23,6 +23,8 @@ _GDAL_NODATA_TAG = 42113
 
 # Exceptions the readers (tifffile, h5py, scipy, numpy) raise for bad files.
 _LIBRARY_ERRORS = (
+    ArithmeticError,  # tifffile divides by sizes read from damaged headers
+    AssertionError,  # tifffile asserts what a damaged header can contradict
     ValueError,
     TypeError,
     KeyError,

@@ -1,5 +1,10 @@
 """Reading TIFF cubes: multi-page, interleaved, planar, ImageJ, OME and GDAL metadata."""
 
+import contextlib
+import logging
+import math
+import struct
+import threading
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -22,23 +27,70 @@ from hsiae.io._common import (
 )
 
 
+class _ErrorRecords(logging.Handler):
+    """Collect the ERROR records that tifffile logs in this thread while it reads a file."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.thread = threading.get_ident()
+        self.messages = []
+
+    def emit(self, record):
+        if record.thread == self.thread:
+            # "<tifffile.TiffPages @8> invalid page offset 744" -> "invalid page offset 744"
+            self.messages.append(record.getMessage().rpartition("> ")[2])
+
+
+@contextlib.contextmanager
+def _tifffile_errors():
+    """tifffile logs damage it works around (a cut page chain, bad series metadata) as errors.
+
+    Reading on would drop bands or guess a shape, so those records become a CubeFormatError.
+    """
+    handler = _ErrorRecords()
+    log = logging.getLogger("tifffile")
+    log.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        log.removeHandler(handler)
+
+
+def _raise_if_damaged(path, messages):
+    if messages:
+        raise CubeFormatError(
+            f"Expected an intact TIFF file at '{path}' but tifffile found it damaged "
+            f"({messages[0]}); pages or bands may be missing, so copy or export it again"
+        )
+
+
 def _read_tiff(path, band_axis, mmap):
     expected = "a TIFF file"
-    with _library_errors(path, expected, {"TIFF"}), tifffile.TiffFile(path) as tif:
-        if not tif.series:
+    with (
+        _library_errors(path, expected, {"TIFF"}),
+        _tifffile_errors() as damage,
+        tifffile.TiffFile(path) as tif,
+    ):
+        series_list = tif.series
+        _raise_if_damaged(path, damage)
+        _check_page_chain(path, tif)
+        if not series_list:
             raise CubeFormatError(
                 f"Expected {expected} with image data at '{path}' but it holds no images; "
                 f"check the file"
             )
-        if len(tif.series) > 1:
-            logger.info("'%s' holds %d image series; reading the first", path, len(tif.series))
         series = tif.series[0]
+        if len(tif.series) > 1:
+            _check_other_series(path, tif)
+            logger.info("'%s' holds %d image series; reading the first", path, len(tif.series))
         shape, axes = tuple(series.shape), series.axes
         if series.dtype is None:
             raise CubeFormatError(
                 f"Expected {expected} with a numeric pixel type at '{path}' but tifffile "
                 f"cannot map its sample format to a NumPy dtype; convert the file"
             )
+        _check_plausible_size(path, series, shape)
+        _check_strips(path, series)
         dtype = np.dtype(tif.byteorder + series.dtype.char)
         ours = _our_tiff_metadata(tif)
         if ours is not None and ours.get("band_axis") in (0, 2) and len(shape) == 3:
@@ -74,6 +126,13 @@ def _read_tiff(path, band_axis, mmap):
                     "'%s' is compressed or not contiguous; reading it into memory", path
                 )
             data = series.asarray()
+            _raise_if_damaged(path, damage)
+            if data.shape != shape:
+                raise CubeFormatError(
+                    f"Expected {expected} whose pages hold a {shape} array at '{path}' but "
+                    f"they decode to {data.shape}; the file is damaged, so copy or export it "
+                    f"again"
+                )
     if data is None:
         data = _memmap(path, dtype, shape, offset, "the TIFF file")
     info = CubeInfo(
@@ -82,6 +141,109 @@ def _read_tiff(path, band_axis, mmap):
         nodata=nodata,
     )  # fmt: skip
     return np.transpose(data, perm), info
+
+
+def _check_page_chain(path, tif):
+    """Refuse a file whose chain of pages does not end where TIFF says it must.
+
+    The last page read must be followed by a zero offset. Anything else means
+    tifffile stopped at a truncated or corrupted page, and the bands stored
+    after it would be silently missing (even when tifffile's logs are muted).
+    """
+    position = tif.pages.next_page_offset
+    if position is None:
+        return
+    fh = tif.filehandle
+    fh.seek(position)
+    raw = fh.read(tif.tiff.offsetsize)
+    if len(raw) == tif.tiff.offsetsize and struct.unpack(tif.tiff.offsetformat, raw)[0] == 0:
+        return
+    raise CubeFormatError(
+        f"Expected a TIFF file whose pages are all readable at '{path}' but the chain of "
+        f"pages breaks after page {len(tif.pages)}; the file is truncated or damaged and bands "
+        f"may be missing, so copy or export it again"
+    )
+
+
+def _check_strips(path, series):
+    """Refuse pages whose list of strips (or tiles) does not match their size and layout.
+
+    A damaged SamplesPerPixel, ImageLength or RowsPerStrip changes the shape
+    tifffile reports without any error; the number of stored strips still
+    tells the truth.
+    """
+    for index, page in enumerate(series.pages):
+        if page is None:
+            continue
+        key = page.keyframe or page
+        needed, stored = math.prod(key.chunked), len(page.dataoffsets)
+        if needed != stored:
+            raise CubeFormatError(
+                f"Expected a TIFF file whose pages match their own tags at '{path}' but page "
+                f"{index} stores {stored} strips or tiles where its tags describe {needed}; the "
+                f"file is damaged, so copy or export it again"
+            )
+
+
+# Deflate, LZW and friends compress real images far less than this; a header claiming more
+# pixels than this many times the file size is damaged, not compressed.
+_MAX_COMPRESSION_RATIO = 10_000
+
+
+def _check_plausible_size(path, series, shape):
+    """Refuse a header that claims more pixels than the file could hold, before allocating them."""
+    stored = sum(math.prod(page.shape) for page in series.pages if page is not None)
+    if math.prod(shape) < stored:
+        raise CubeFormatError(
+            f"Expected a TIFF file whose metadata describe all its pixels at '{path}' but its "
+            f"pages hold {stored} values and the image series only {math.prod(shape)} "
+            f"(shape {shape}); the metadata are damaged, so copy or export the file again"
+        )
+    nbytes = math.prod(shape) * np.dtype(series.dtype).itemsize
+    size = path.stat().st_size
+    compressed = any(
+        page is not None and getattr(page, "compression", 1) != 1 for page in series.pages
+    )
+    limit = size * _MAX_COMPRESSION_RATIO if compressed else size
+    if nbytes > limit:
+        raise CubeFormatError(
+            f"Expected a TIFF file whose pixels fit in it at '{path}' but its header describes a "
+            f"{shape} {series.dtype} array of {nbytes} bytes, which a "
+            f"{'compressed ' if compressed else ''}file of {size} bytes cannot hold; the file "
+            f"is truncated or damaged, so copy or export it again"
+        )
+
+
+def _check_other_series(path, tif):
+    """Refuse a plain multi-page TIFF whose pages do not all form one cube.
+
+    OME files may hold several images, and the first is the one read. In other
+    files, pages that tifffile cannot join to the first series and that are
+    neither reduced-resolution, masks nor smaller thumbnails are most likely
+    bands of a damaged cube (a damaged pixel type or size): reading only the
+    first series would silently drop them.
+    """
+    if tif.is_ome:
+        return
+    first = tif.series[0]
+    size = (first.keyframe.imagelength, first.keyframe.imagewidth)
+
+    def could_be_bands(other):
+        key = other.keyframe
+        if key.subfiletype & 5:  # reduced-resolution (1) and mask (4) pages are not bands
+            return False
+        rows, cols = key.imagelength, key.imagewidth
+        thumbnail = 0 < rows <= size[0] and 0 < cols <= size[1] and (rows, cols) != size
+        return not thumbnail
+
+    if any(could_be_bands(other) for other in tif.series[1:]):
+        shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+        raise CubeFormatError(
+            f"Expected a TIFF file whose pages form one cube at '{path}' but it holds "
+            f"{len(tif.series)} image series, of shapes {shapes}"
+            f"{', ...' if len(tif.series) > 4 else ''}; a page is damaged or the file mixes "
+            f"images, so export the cube alone (one page per band, all of the same size)"
+        )
 
 
 def _our_tiff_metadata(tif):
