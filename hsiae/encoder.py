@@ -205,6 +205,13 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         Epochs run.
     n_features_in_ : int
         Number of bands seen in :meth:`fit`.
+    sam_offset_ : float
+        Added to spectra before their spectral angle is taken in the loss:
+        minus the smallest training value when it is negative, else 0. Scaled
+        spectra are centred by default (``SpectralResampler(scaling="range")``
+        subtracts the mean), and the angle between centred spectra is not the
+        spectral angle; shifting them back to non-negative values makes the
+        SAM term compare spectral shapes again.
 
     See Also
     --------
@@ -414,6 +421,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__mse_weight=self.mse_weight,
             criterion__sam_weight=self.sam_weight,
             criterion__gradient_weight=self.gradient_weight,
+            criterion__sam_offset=getattr(self, "sam_offset_", 0.0),
             latent_l1=self.latent_l1,
             optimizer=torch.optim.Adam,
             lr=self.lr,
@@ -450,6 +458,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self._check_finite_float32(X)
         random_state = check_random_state(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
+        # Spectral angles are taken between non-negative spectra, not centred ones.
+        self.sam_offset_ = float(max(0.0, -float(X.min())))
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
 
         devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
@@ -591,7 +601,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight)
+        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_)
         module, device = self._module()
         total = 0.0
         with torch.inference_mode():

@@ -94,6 +94,12 @@ class SpectralLoss(nn.Module):
         Weight of the mean spectral angle in radians (:func:`spectral_angle`).
     gradient_weight : float, default=1.0
         Weight of :func:`gradient_loss`.
+    sam_offset : float, default=0.0
+        Added to both spectra before their angle is taken. Scaled spectra
+        are often centred (``SpectralResampler(scaling="range")`` subtracts
+        the mean), and the angle between centred spectra is not their
+        spectral angle; :class:`hsiae.AEDEncoder` sets this offset so that
+        the angle is taken between non-negative spectra.
 
     Examples
     --------
@@ -104,18 +110,19 @@ class SpectralLoss(nn.Module):
     0.0
     """
 
-    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0):
+    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0, sam_offset=0.0):
         super().__init__()
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
+        self.sam_offset = sam_offset
 
     def forward(self, input, target):
         loss = input.new_zeros(())
         if self.mse_weight:
             loss = loss + self.mse_weight * torch.mean((input - target) ** 2)
         if self.sam_weight:
-            loss = loss + self.sam_weight * spectral_angle(input, target)
+            loss = loss + self.sam_weight * spectral_angle(input + self.sam_offset, target + self.sam_offset)
         if self.gradient_weight:
             loss = loss + self.gradient_weight * gradient_loss(input, target)
         return loss
@@ -123,5 +130,5 @@ class SpectralLoss(nn.Module):
     def extra_repr(self):
         return (
             f"mse_weight={self.mse_weight}, sam_weight={self.sam_weight}, "
-            f"gradient_weight={self.gradient_weight}"
+            f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}"
         )

@@ -59,7 +59,9 @@ def test_score_is_minus_the_mean_loss(fitted):
     from hsiae.losses import SpectralLoss
 
     rec = torch.from_numpy(enc.reconstruct(X))
-    loss = SpectralLoss(enc.mse_weight, enc.sam_weight, enc.gradient_weight)(rec, torch.from_numpy(X))
+    loss = SpectralLoss(enc.mse_weight, enc.sam_weight, enc.gradient_weight, enc.sam_offset_)(
+        rec, torch.from_numpy(X)
+    )
     assert enc.score(X) == pytest.approx(-float(loss), rel=1e-4)
     assert enc.score(X) > enc.score(X + np.float32(0.5) * np.random.default_rng(1).standard_normal(X.shape).astype(np.float32))
 
@@ -254,3 +256,13 @@ def test_verbose_shows_progress_over_inference_batches_on_a_terminal(monkeypatch
     terminal.close()
     assert "encoding" in (tmp_path / "stderr").read_text()
     np.testing.assert_array_equal(Z, enc.set_params(verbose=0).transform(X))
+
+
+def test_spectral_angles_in_the_loss_are_taken_between_non_negative_spectra():
+    X, _ = _spectra(n=60)
+    centred = X - X.mean()
+    enc = AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0, **TINY).fit(centred)
+    assert enc.sam_offset_ == pytest.approx(-float(centred.min()))
+    assert enc.net_.criterion_.sam_offset == enc.sam_offset_
+    # data that are already non-negative are left as they are
+    assert AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0, **TINY).fit(np.abs(X)).sam_offset_ == 0.0

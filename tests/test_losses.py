@@ -45,3 +45,11 @@ def test_composite_loss_is_the_weighted_sum():
     got = SpectralLoss(mse_weight=2.0, sam_weight=0.5, gradient_weight=3.0)(x, y)
     torch.testing.assert_close(got, expected)
     assert float(SpectralLoss()(x, x)) == 0.0
+
+
+def test_sam_offset_shifts_both_spectra_before_the_angle():
+    x = torch.tensor([[-1.0, 1.0]])
+    y = torch.tensor([[1.0, -1.0]])
+    # centred, the two are opposite; shifted by 1 they are (0, 2) and (2, 0): orthogonal
+    assert float(SpectralLoss(0, 1, 0)(x, y)) == pytest.approx(math.pi, abs=1e-3)
+    assert float(SpectralLoss(0, 1, 0, sam_offset=1.0)(x, y)) == pytest.approx(math.pi / 2, abs=1e-6)
