@@ -67,7 +67,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--bands", type=int, default=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     scene = make_synthetic_scene(n_bands=args.bands, noise=0.01, random_state=0)
     print(f"# Architectures on the synthetic scene {scene.cube.shape}, zdims=3, up to {args.epochs} epochs "
           f"(early stopping), seeds {args.seeds}")
