@@ -47,7 +47,18 @@ def spectral_angle(input, target, reduction="mean"):
     both_zero, any_zero = zero_in & zero_tg, zero_in | zero_tg
     # A zero spectrum has no direction: its cosine is a constant 0 (angle pi / 2),
     # with no gradient, instead of a division by ~0.
-    denom = torch.sqrt(torch.where(any_zero, torch.ones_like(n_in), n_in * n_tg))
+    ones = torch.ones_like(n_in)
+    safe_in, safe_tg = torch.where(any_zero, ones, n_in), torch.where(any_zero, ones, n_tg)
+    # sqrt(|x|^2 |y|^2) keeps the cosine of identical spectra exactly 1, but the product
+    # overflows float32 for spectra of magnitude ~1e5 over a few hundred bands; there,
+    # sqrt(|x|^2) * sqrt(|y|^2) keeps the angle finite.
+    product = safe_in * safe_tg
+    overflow = ~torch.isfinite(product)
+    denom = torch.where(
+        overflow,
+        torch.sqrt(safe_in) * torch.sqrt(safe_tg),
+        torch.sqrt(torch.where(overflow, ones, product)),
+    )
     cos = torch.where(any_zero, torch.zeros_like(dot), dot / denom)
     # The value uses the exact cosine (so identical spectra give 0); the
     # gradient flows through a clamped copy, since d acos / d cos is infinite at +-1.

@@ -144,6 +144,7 @@ def cluster_mean_spectra(pipe, X, labels=None, *, return_std=False):
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"labels has {labels.shape[0]} values but X has {X.shape[0]} rows; pass one per row.")
     k = seg.means_.shape[0]
+    _check_labels(labels, k)
     means = np.zeros((k, X.shape[1]), dtype=np.float64)
     std = np.zeros_like(means)
     for c in range(k):
@@ -152,6 +153,25 @@ def cluster_mean_spectra(pipe, X, labels=None, *, return_std=False):
             means[c] = rows.mean(axis=0)
             std[c] = rows.std(axis=0)
     return (means, std) if return_std else means
+
+
+def _check_labels(labels, k):
+    """Labels must be cluster indices 0..k-1: shifted or fractional ones would move spectra."""
+    if labels.size == 0:
+        return
+    numeric = labels.dtype.kind in "iub" or (
+        labels.dtype.kind == "f"
+        and np.all(np.isfinite(labels))
+        and np.all(labels == np.round(labels))
+    )
+    if not numeric or labels.min() < 0 or labels.max() >= k:
+        found = (f"got values from {labels.min()} to {labels.max()}" if labels.dtype.kind in "iufb"
+                 else f"got dtype {labels.dtype}")
+        raise ValueError(
+            f"labels must be integers in 0..{k - 1} (the segmenter's clusters), {found}; labels "
+            f"read from a labels.tif written by hsiae are 1..{k} with 0 for no data: drop the "
+            f"0s and subtract 1."
+        )
 
 
 def denoise(pipe, X):
@@ -248,6 +268,11 @@ def make_clustering_scorer(score_func=adjusted_rand_score, *, unlabelled=0):
             raise ValueError("This scorer compares with ground-truth labels; pass y to fit (GridSearchCV.fit(X, y)).")
         y = np.asarray(y).ravel()
         pred = np.asarray(estimator.predict(X))
+        if y.shape[0] != pred.shape[0]:
+            raise ValueError(
+                f"y has {y.shape[0]} values but X has {pred.shape[0]} rows; pass one label per "
+                f"pixel (0 for unlabelled ones)."
+            )
         keep = np.ones(y.shape, bool) if unlabelled is None else y != unlabelled
         return float(score_func(y[keep], pred[keep]))
 

@@ -10,6 +10,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 __all__ = ["SpectralResampler"]
 
+# Interpolation matrices larger than this are refused as a mistake rather than allocated.
+_MAX_MATRIX_BYTES = 2 << 30
+
 
 def _interpolation_matrix(source, target, method):
     """Matrix ``M`` such that ``spectra @ M`` interpolates rows from source to target.
@@ -142,6 +145,15 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             source = np.arange(n_in, dtype=np.float64)
         else:
             source = _check_positions(self.wavelengths, "wavelengths", n_in)
+        targets = self.target_wavelengths
+        n_out = self.n_bands if targets is None else np.size(targets)
+        needed = 2 * n_in * n_out * 8  # forward and backward matrices, float64
+        if needed > _MAX_MATRIX_BYTES:
+            raise ValueError(
+                f"Resampling {n_in} bands to n_bands={n_out} needs interpolation matrices of "
+                f"{needed / 2**30:.1f} GiB (more than {_MAX_MATRIX_BYTES >> 30} GiB); ask for "
+                f"fewer output bands (a few times the input's band count is plenty)."
+            )
         if self.target_wavelengths is None:
             target = np.linspace(source[0], source[-1], self.n_bands)
         else:

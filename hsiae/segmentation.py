@@ -16,6 +16,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = ["SpatialGMMSegmenter", "neighbour_sum"]
 
 _EPS = 10 * np.finfo(np.float64).eps
+# Beyond this magnitude the squares in the covariances and distances overflow float64.
+_MAX_MAGNITUDE = 1e150
+
+
+def _check_magnitude(X):
+    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    if peak > _MAX_MAGNITUDE:
+        raise ValueError(
+            f"X has values up to {peak:.3g} in magnitude; the mixture squares them, which "
+            f"overflows float64 beyond {_MAX_MAGNITUDE:.0e}; scale the features first (e.g. "
+            f"with sklearn.preprocessing.StandardScaler)."
+        )
 
 
 def check_image_shape(image_shape, n_rows, owner="SpatialGMMSegmenter"):
@@ -357,6 +369,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         self : SpatialGMMSegmenter
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+        _check_magnitude(X)
         n = X.shape[0]
         if self.n_clusters > n:
             raise ValueError(
@@ -387,7 +400,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
 
     def _validated(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        _check_magnitude(X)
+        return X
 
     def _predict_proba(self, X, grid):
         log_p = self._weighted_log_prob(X, self.weights_, self.means_, self.precisions_cholesky_)
