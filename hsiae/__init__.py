@@ -7,6 +7,7 @@ cubes, with estimators that compose in a scikit-learn ``Pipeline``.
 from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
 from hsiae.encoder import AEDEncoder
 from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
+from hsiae.nodata import pixel_spectra, segment_cube
 from hsiae.persistence import load_model, save_model
 from hsiae.pipeline import (
     WholeImageSplit,
@@ -39,9 +40,11 @@ __all__ = [
     "make_segmentation_pipeline",
     "make_silhouette_scorer",
     "make_synthetic_scene",
+    "pixel_spectra",
     "read_cube",
     "representative_spectra",
     "save_model",
+    "segment_cube",
     "silhouette_scorer",
     "write_cube",
     "write_labels",

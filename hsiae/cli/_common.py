@@ -2,12 +2,10 @@
 
 import contextlib
 import logging
-import math
 import os
 import uuid
 from pathlib import Path
 
-import numpy as np
 
 # One logger for all of hsiae.cli: main() prints the INFO records of this logger name only.
 logger = logging.getLogger("hsiae.cli")
@@ -171,26 +169,12 @@ def _read(args):
 
 
 def _pixels(cube, nodata):
-    """Spectra as float32 ``(H * W, B)``, the usable-pixel mask, and spectra with no-data filled.
+    """:func:`hsiae.nodata.pixel_spectra`, saying how many pixels it leaves out."""
+    from hsiae.nodata import pixel_spectra
 
-    A pixel is unusable when any band is NaN or infinite, or when every band
-    equals the file's no-data value. Unusable rows of the filled copy hold the
-    mean usable spectrum, so that they can pass through the model harmlessly.
-    """
-    H, W, B = cube.shape
-    X = np.ascontiguousarray(cube, dtype=np.float32).reshape(H * W, B)
-    valid = np.all(np.isfinite(X), axis=1)
-    if nodata is not None and not math.isnan(nodata):
-        valid &= ~np.all(np.asarray(cube).reshape(H * W, B) == nodata, axis=1)
+    X, valid, filled = pixel_spectra(cube, nodata=nodata)
     n_bad = int((~valid).sum())
-    if n_bad == valid.size:
-        raise ValueError(
-            "every pixel of the cube is no-data or non-finite; there is nothing to learn from"
-        )
-    filled = X
     if n_bad:
         logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
                     n_bad, valid.size)
-        filled = X.copy()
-        filled[~valid] = X[valid].mean(axis=0)
     return X, valid, filled

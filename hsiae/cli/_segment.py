@@ -77,17 +77,12 @@ def _write_cluster_csv(path, rep, means, std, wavelengths):
 
 def _segment(head, seg, X_fit, valid, filled, image_shape, *, train):
     """Fit the head (when ``train``) on usable pixels, then the segmenter on every pixel's code."""
-    from sklearn.pipeline import Pipeline
+    from hsiae.nodata import segment_pixels
 
     if train:
         _fit_head(head, X_fit[valid])
-    Z = head.transform(filled)
     logger.info("Segmenting %d x %d pixels into %d clusters", *image_shape, seg.n_clusters)
-    seg.fit(Z)
-    labels = seg.labels_.copy()
-    labels[~valid] = -1
-    pipe = Pipeline(list(head.steps) + [("spatialgmmsegmenter", seg)])
-    return pipe, Z, labels
+    return segment_pixels(head, seg, X_fit, valid, filled, fit_head=False)
 
 
 def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, wavelengths, units,

@@ -1,0 +1,121 @@
+"""Tests for hsiae.nodata: no-data pixels are found, left out of training and labelled 0."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from hsiae import make_segmentation_pipeline, pixel_spectra, segment_cube
+
+H, W, B = 8, 9, 12
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread, and far slower on threads other jobs compete for."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cube():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, B)
+    centre = np.where(np.arange(W) < 4, 0.3, 0.7)[None, :, None] * np.ones((H, 1, 1))
+    return (np.exp(-((t - centre) ** 2) / 0.05) + 0.01 * rng.normal(size=(H, W, B))).astype(
+        np.float32)
+
+
+def _damaged():
+    cube = _cube()
+    cube[0, 0, 3] = np.nan  # one NaN band is enough
+    cube[1, 1] = -9999.0  # the fill value in every band
+    cube[2, 2, 0] = -9999.0  # not a fill pixel: only one band has the value
+    return cube
+
+
+def test_pixel_spectra_finds_nan_fill_and_masked_pixels():
+    cube = _damaged()
+    mask = np.ones((H, W), bool)
+    mask[7, 8] = False
+    X, valid, filled = pixel_spectra(cube, nodata=-9999.0, mask=mask)
+    assert X.shape == filled.shape == (H * W, B) and X.dtype == np.float32
+    bad = {0 * W + 0, 1 * W + 1, 7 * W + 8}
+    assert set(np.flatnonzero(~valid)) == bad
+    np.testing.assert_allclose(filled[list(bad)], np.tile(X[valid].mean(axis=0), (3, 1)))
+    np.testing.assert_array_equal(filled[valid], X[valid])
+    assert np.all(np.isfinite(filled))
+
+
+def test_pixel_spectra_without_no_data_returns_the_spectra_themselves():
+    X, valid, filled = pixel_spectra(_cube(), nodata=np.nan)
+    assert valid.all() and filled is X
+
+
+def test_pixel_spectra_integer_cube_with_a_fill_value():
+    cube = (1000 * _cube()).astype(np.uint16)
+    cube[3, 3] = 0
+    _, valid, _ = pixel_spectra(cube, nodata=0)
+    assert np.flatnonzero(~valid).tolist() == [3 * W + 3]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(cube=np.ones((H * W, B))), "shape \\(n_rows, n_cols, n_bands\\)"),
+    (dict(cube=np.full((H, W, B), np.nan)), "every pixel of the cube is no-data"),
+    (dict(mask=np.ones((W, H), bool)), "mask must be a boolean array of shape \\(8, 9\\)"),
+    (dict(mask=np.ones((H, W))), "mask must be a boolean array"),
+])
+def test_pixel_spectra_refuses_what_it_cannot_use(bad, message):
+    args = {"cube": _cube(), "mask": None, **bad}
+    with pytest.raises(ValueError, match=message):
+        pixel_spectra(args["cube"], mask=args["mask"])
+
+
+def _pipe(seed=0):
+    return make_segmentation_pipeline(
+        2, image_shape=(H, W), random_state=seed, spectralresampler__n_bands=8,
+        aedencoder__zdims=2, aedencoder__channels=(2, 4), aedencoder__max_epochs=2,
+    )
+
+
+def _segment(pipe, cube, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning after 2 epochs
+        return segment_cube(pipe, cube, **kwargs)
+
+
+def test_segment_cube_labels_no_data_0_and_trains_on_valid_pixels_only():
+    cube = _damaged()
+    cube[2, 2, 0] = cube[2, 3, 0]  # no lone outlier here: it would take a cluster of its own
+    pipe = _pipe()
+    labels = _segment(pipe, cube, nodata=-9999.0)
+    assert labels.shape == (H, W)
+    assert labels[0, 0] == 0 and labels[1, 1] == 0
+    others = np.delete(labels.ravel(), [0, W + 1])
+    assert others.min() >= 1 and others.max() <= 2
+    # the resampler's scaling saw only the usable pixels: the fill value did not stretch it
+    X, valid, _ = pixel_spectra(cube, nodata=-9999.0)
+    reference = _pipe()[0].fit(X[valid])
+    assert pipe[0].offset_ == reference.offset_ and pipe[0].scale_ == reference.scale_
+    # and the two halves of the image are two segments
+    halves = labels[2:, :4], labels[2:, 5:]
+    assert len(np.unique(halves[0])) == 1 and len(np.unique(halves[1])) == 1
+    assert halves[0][0, 0] != halves[1][0, 0]
+
+
+def test_segment_cube_is_reproducible_and_uses_a_fitted_head():
+    cube = _damaged()
+    first = _segment(_pipe(), cube, nodata=-9999.0)
+    pipe = _pipe()
+    np.testing.assert_array_equal(_segment(pipe, cube, nodata=-9999.0), first)
+    mask = np.ones((H, W), bool)
+    mask[4, 4] = False
+    relabelled = _segment(pipe, cube, nodata=-9999.0, mask=mask, fit=False)
+    assert relabelled[4, 4] == 0
+
+
+def test_segment_cube_needs_a_segmenting_pipeline():
+    with pytest.raises(TypeError, match="Pipeline ending in a SpatialGMMSegmenter"):
+        segment_cube(_pipe()[:-1], _cube())
