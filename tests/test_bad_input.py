@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.pipeline import make_pipeline
 
 from hsiae import (
@@ -27,14 +26,6 @@ from hsiae import (
 H, W, B = 10, 10, 20
 N = H * W
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny networks run fastest on one thread, and far slower on threads other jobs compete for."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _spectra(n=N, n_bands=B, seed=0):

@@ -266,3 +266,25 @@ def test_spectral_angles_in_the_loss_are_taken_between_non_negative_spectra():
     assert enc.net_.criterion_.sam_offset == enc.sam_offset_
     # data that are already non-negative are left as they are
     assert AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0, **TINY).fit(np.abs(X)).sam_offset_ == 0.0
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_latent_maps_and_traversal_work_for_every_architecture(architecture):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hsiae.plotting import plot_latent_maps, plot_latent_traversal
+
+    X, _ = _spectra(n=48, n_bands=30)
+    enc = AEDEncoder(zdims=3, architecture=architecture, max_epochs=1, validation_fraction=0, batch_size=16,
+                     random_state=0, **ARCHITECTURES[architecture]).fit(X)
+    Z = enc.transform(X)
+    maps = plot_latent_maps(Z.reshape(6, 8, 3))
+    assert sum(len(ax.images) for ax in maps.axes) == 3
+    traversal = plot_latent_traversal(enc.inverse_transform, Z, n_steps=4)
+    panels = [ax for ax in traversal.axes if ax.get_label() != "<colorbar>" and ax.lines]
+    assert len(panels) == 3 and all(len(ax.lines) == 4 for ax in panels)
+    assert all(len(line.get_ydata()) == 30 for line in panels[0].lines)
+    plt.close("all")

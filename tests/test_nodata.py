@@ -4,20 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 from hsiae import make_segmentation_pipeline, pixel_spectra, segment_cube
 
 H, W, B = 8, 9, 12
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny networks run fastest on one thread, and far slower on threads other jobs compete for."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _cube():

@@ -281,14 +281,6 @@ def test_check_model_bands(fitted, tmp_path):
 # --------------------------------------------------------------------------- safe .hsiae format
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny networks run fastest on one thread, and far slower on threads other jobs compete for."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ARCHITECTURES = {
     "conv": dict(channels=(2, 4)),

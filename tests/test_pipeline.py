@@ -3,7 +3,6 @@
 import joblib
 import numpy as np
 import pytest
-import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -11,7 +10,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from threadpoolctl import threadpool_limits
 
 from hsiae import (
     AEDEncoder,
@@ -34,17 +32,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 H, W, N_BANDS, K = 20, 20, 24, 3
 GRID = {"aedencoder__zdims": [2, 3], "spatialgmmsegmenter__n_clusters": [2, 3]}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded():
-    # The networks and mixtures here are tiny: on a shared 2-core machine, extra
-    # torch/BLAS/OpenMP threads only add contention (several times slower under
-    # load). The asserted behaviours do not depend on the thread count.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(n_threads)
 
 
 def _make_pipe(zdims=3):

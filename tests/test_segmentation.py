@@ -5,7 +5,6 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from hsiae.segmentation import SpatialGMMSegmenter, check_image_shape, neighbour_sum
 
@@ -13,14 +12,6 @@ H, W = 30, 40  # non-square on purpose: a swapped (W, H) reshape would scramble 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 QUADRANT_MEANS = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [3.0, 3.0]])
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded():
-    # These fits are tiny: on a shared 2-core machine, BLAS/OpenMP thread pools
-    # only add contention (10x slower under load). The asserted behaviours do
-    # not depend on the thread count.
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _quadrants():
