@@ -61,7 +61,15 @@ def conv_stage_plan(n_bands, n_stages, kernel_size=4, stride=2, padding=1):
 _LATENT_ACTIVATIONS = {None: nn.Identity, "relu": nn.ReLU, "softplus": nn.Softplus}
 
 
-class ConvAED(nn.Module):
+class _Autoencoder(nn.Module):
+    """Base class: subclasses define ``encode`` and ``decode``; ``forward`` returns both results."""
+
+    def forward(self, x):
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+class ConvAED(_Autoencoder):
     """Symmetric 1-D convolutional autoencoder-decoder (AED) for spectra.
 
     Encoder: ``Conv1d -> BatchNorm1d -> Tanh`` stages (stride 2 by default),
@@ -134,16 +142,12 @@ class ConvAED(nn.Module):
         h = self.decoder_fc(z).view(-1, *self._last_shape)
         return self.decoder_conv(h).squeeze(1)
 
-    def forward(self, x):
-        z = self.encode(x)
-        return self.decode(z), z
-
 
 def _activation(name):
     return _LATENT_ACTIVATIONS[name]()
 
 
-class DenseAE(nn.Module):
+class DenseAE(_Autoencoder):
     """Fully connected autoencoder: ``Linear -> BatchNorm1d -> Tanh`` layers.
 
     Parameters
@@ -177,10 +181,6 @@ class DenseAE(nn.Module):
     def decode(self, z):
         return self.decoder(z)
 
-    def forward(self, x):
-        z = self.encode(x)
-        return self.decode(z), z
-
 
 def default_token_size(n_bands, max_tokens=32):
     """Bands per token so that a spectrum becomes at most ``max_tokens`` tokens."""
@@ -210,7 +210,7 @@ class _Tokenizer(nn.Module):
         return t.reshape(t.shape[0], -1)[:, : self.n_bands]
 
 
-class LSTMAE(nn.Module):
+class LSTMAE(_Autoencoder):
     """Recurrent autoencoder reading the spectrum as a sequence of band groups.
 
     Encoder: tokens of ``token_size`` bands, a linear embedding, a
@@ -253,10 +253,6 @@ class LSTMAE(nn.Module):
         h, _ = self.decoder_lstm(seq)
         return self.tokens.untokenize(self.to_bands(h))
 
-    def forward(self, x):
-        z = self.encode(x)
-        return self.decode(z), z
-
 
 def _sinusoidal_positions(n_positions, dim):
     pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
@@ -267,7 +263,7 @@ def _sinusoidal_positions(n_positions, dim):
     return pe
 
 
-class TransformerAE(nn.Module):
+class TransformerAE(_Autoencoder):
     """Self-attention autoencoder over band groups.
 
     Encoder: tokens of ``token_size`` bands, a linear projection to
@@ -323,7 +319,3 @@ class TransformerAE(nn.Module):
     def decode(self, z):
         h = self.from_latent(z).view(z.shape[0], self.tokens.n_tokens, self.d_model) + self.positions
         return self.tokens.untokenize(self.to_bands(self.decoder_blocks(h)))
-
-    def forward(self, x):
-        z = self.encode(x)
-        return self.decode(z), z
