@@ -467,3 +467,141 @@ def test_errors_do_not_leak_logging_handlers(tmp_path, capsys):
     assert logging.getLogger("hsiae").handlers == handlers
     capsys.readouterr()
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _forbid_work(monkeypatch):
+    """Make any use of the cube's pixels by the pipeline fail the test."""
+    import hsiae.nodata
+
+    def started(*args, **kwargs):
+        raise AssertionError("the run started working on the pixels")
+
+    monkeypatch.setattr(hsiae.nodata, "pixel_spectra", started)
+
+
+@pytest.mark.parametrize("command", ["train", "segment", "denoise"])
+def test_a_cube_too_large_for_memory_is_refused_before_any_work(
+    command, trained, cube_path, tmp_path, capsys, monkeypatch
+):
+    import hsiae.cli._memory
+
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: 1000)
+    _forbid_work(monkeypatch)
+    args = {
+        "train": ["train", cube_path, "-o", str(tmp_path / "m.hsiae")],
+        "segment": ["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg")],
+        "denoise": ["denoise", cube_path, "--model", str(trained), "-o", str(tmp_path / "d.tif")],
+    }[command]
+    assert main(args) == 2
+    line = assert_one_line_error(capsys, f"{H} x {W} x {B} float32 cube", "cube.tif",
+                                 "KiB of memory", "but 1000 bytes is available",
+                                 "crop the cube", "more memory")
+    assert line.split("needs about ")[1].split(" KiB")[0].replace(".", "").isdigit(), line
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+@pytest.mark.parametrize("fmt", ["compressed tiff", "mat v5"])
+def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
+    fmt, tmp_path, capsys, monkeypatch
+):
+    import scipy.io
+
+    import hsiae.cli._memory
+
+    cube = make_cube()
+    if fmt == "mat v5":
+        path = tmp_path / "cube.mat"
+        scipy.io.savemat(path, {"cube": cube})
+
+        def load(*args, **kwargs):
+            raise AssertionError("pixels loaded")
+
+        monkeypatch.setattr(scipy.io, "loadmat", load)
+    else:
+        path = tmp_path / "cube.tif"
+        tifffile.imwrite(path, np.moveaxis(cube, 2, 0), compression="zlib",
+                         photometric="minisblack")
+        monkeypatch.setattr(tifffile.TiffPageSeries, "asarray",
+                            lambda *a, **k: pytest.fail("pixels loaded"))
+    # the run alone fits, the run plus the cube read whole does not
+    needed = hsiae.cli._memory._needed_bytes("train", cube.shape, cube.dtype,
+                                             n_bands_model=B, zdims=3)
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory",
+                        lambda: int((needed + cube.nbytes / 2) / 0.9))
+    band_axis = "2" if fmt == "mat v5" else "0"
+    assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--zdims", "3",
+                 "--band-axis", band_axis]) == 2
+    assert_one_line_error(capsys, f"{H} x {W} x {B}", "of memory", "crop the cube")
+    assert listing(tmp_path) == [path.name]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_a_cube_larger_than_the_machine_is_refused_with_real_figures(tmp_path, capsys):
+    # a sparse 64 GB .npy file: memory-mapped, so only the check stands between it and training
+    path = tmp_path / "huge.npy"
+    shape = (40000, 40000, 10)
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        try:
+            fh.truncate(fh.tell() + np.prod(shape) * 4)
+        except OSError as exc:
+            pytest.skip(f"this file system cannot hold a sparse 64 GB file: {exc}")
+    with open("/proc/meminfo") as fh:
+        available = int(next(line for line in fh if line.startswith("MemAvailable:")).split()[1])
+    if available * 1024 > 300 * 2**30:
+        pytest.skip("this machine has the memory to train on the 64 GB cube")
+    assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae")]) == 2
+    line = assert_one_line_error(capsys, "40000 x 40000 x 10 float32 cube", "GiB of memory",
+                                 "GiB is available")
+    needed = float(line.split("needs about ")[1].split(" GiB")[0])
+    assert needed >= 2 * np.prod(shape) * 4 / 2**30  # at least the float32 spectra, twice
+    assert listing(tmp_path) == ["huge.npy"]
+
+
+def _array_memory_error():
+    try:
+        from numpy._core._exceptions import _ArrayMemoryError
+    except ImportError:  # numpy < 2
+        from numpy.core._exceptions import _ArrayMemoryError
+    return _ArrayMemoryError((100000, 100000, 200), np.dtype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "error, fragment",
+    [
+        (_array_memory_error(), "Unable to allocate 7.28 TiB"),
+        (MemoryError(), "ran out of memory;"),
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
+                      "allocate memory: you tried to allocate 400000000000 bytes."),
+         "you tried to allocate 400000000000 bytes"),
+    ],
+)
+def test_running_out_of_memory_during_a_run_is_one_line_without_outputs(
+    error, fragment, cube_path, tmp_path, capsys, monkeypatch
+):
+    import hsiae.nodata
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(hsiae.nodata, "segment_pixels", fail)
+    outdir = tmp_path / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST]) == 2
+    assert_one_line_error(capsys, "ran out of memory", fragment, "crop the cube", "more memory")
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+def test_other_runtime_errors_are_not_reported_as_memory(cube_path, tmp_path, monkeypatch):
+    import hsiae.nodata
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hsiae.nodata, "segment_pixels", fail)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST])
+    assert listing(tmp_path) == ["cube.tif"]

@@ -825,3 +825,55 @@ def test_read_salinas_a(data_home):
     assert cube.shape == (83, 86, 204)
     assert cube.dtype == np.int16  # stored as int16, not widened to MATLAB's double
     assert info.variable == "salinasA_corrected"
+
+
+# --------------------------------------------------------------------------- before loading
+
+
+def _write_each_format(folder):
+    """name -> (path, mmap-able?) of the same (H, W, B) uint16 cube in every format."""
+    cube = make_cube()
+    files = {}
+    files["tiff"] = folder / "c.tif"
+    write_cube(files["tiff"], cube)
+    files["tiff_zlib"] = folder / "z.tif"
+    tifffile.imwrite(files["tiff_zlib"], band_first(cube), compression="zlib",
+                     photometric="minisblack")
+    files["npy"] = folder / "c.npy"
+    np.save(files["npy"], band_first(cube))
+    files["mat5"] = folder / "c5.mat"
+    scipy.io.savemat(files["mat5"], {"cube": cube})
+    files["mat73"] = folder / "c73.mat"
+    write_mat73(files["mat73"], {"cube": (cube, "uint16")})
+    files["mat73_gzip"] = folder / "g73.mat"
+    write_mat73(files["mat73_gzip"], {"cube": (cube, "uint16")}, "gzip")
+    files["envi"] = write_envi(folder / "c.img", cube, interleave="bil")
+    return files
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_before_load_sees_shape_and_dtype_before_pixels_are_read(tmp_path, mmap):
+    """What lets the command line refuse a cube that will not fit in memory before reading it."""
+    from hsiae.io._read import _read_cube
+
+    read_whole = {"tiff_zlib", "mat5", "mat73_gzip"}  # compressed or MAT v5: never mapped
+    for name, path in _write_each_format(tmp_path).items():
+        band_axis = {"npy": 0, "mat5": 2, "mat73": 2, "mat73_gzip": 2}.get(name)
+        seen = []
+        cube, _ = _read_cube(path, band_axis=band_axis, mmap=mmap,
+                             before_load=lambda shape, dtype: seen.append((shape, dtype)))
+        np.testing.assert_array_equal(cube, make_cube(), err_msg=name)
+        if mmap and name not in read_whole:
+            assert seen == [] and is_memmapped(cube), name
+        else:
+            assert seen == [((H, W, B), np.dtype(np.uint16))], name
+
+        class Refused(Exception):
+            pass
+
+        def refuse(shape, dtype):
+            raise Refused
+
+        if seen:  # an exception in before_load stops the read and reaches the caller
+            with pytest.raises(Refused):
+                _read_cube(path, band_axis=band_axis, mmap=mmap, before_load=refuse)

@@ -5,13 +5,15 @@ or training, writes each output to a temporary file beside its target and
 moves all of them into place only when the whole run has succeeded, so a
 failed run leaves no output behind (and, without ``--force``, never touches
 an existing file). User errors (missing or damaged files, existing outputs,
-impossible options) print one line ``hsiae: error: ...`` on stderr and exit
-with status 2; ``--debug`` shows the traceback instead.
+impossible options, a cube too large for the memory available) print one
+line ``hsiae: error: ...`` on stderr and exit with status 2; ``--debug``
+shows the traceback instead.
 """
 
 import sys
 
 from hsiae.cli._common import _USER_ERRORS, CLIError, _one_line, _Outputs, logger
+from hsiae.cli._memory import _is_out_of_memory, _out_of_memory_message
 from hsiae.cli._parser import _build_parser
 from hsiae.cli._session import _closing_new_figures, _logging, _torch_threads
 
@@ -53,6 +55,11 @@ def main(argv=None):
             if args.debug:
                 raise
             print(f"hsiae: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except (MemoryError, RuntimeError) as exc:
+            if args.debug or not _is_out_of_memory(exc):
+                raise
+            print(f"hsiae: error: {_out_of_memory_message(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             if args.debug:

@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import math
 import os
 import uuid
 from pathlib import Path
@@ -153,10 +154,31 @@ def _save_figure(fig, path):
         plt.close(fig)
 
 
-def _read(args):
-    from hsiae.io import read_cube
+def _read(args, verb, needs):
+    """Read the cube of ``args`` after checking that the run fits in memory.
 
-    cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable)
+    ``needs(shape, dtype)`` gives the bytes the run will hold for a cube of
+    that shape (see :func:`hsiae.cli._memory._needed_bytes`); ``verb``
+    ("segmenting", ...) names the run in the error. Pixels read whole into
+    memory (compressed TIFF, MAT v5) count too, and are checked before the read.
+    """
+    from hsiae.cli._memory import _check_memory
+    from hsiae.io._read import _read_cube
+
+    def check(shape, dtype, loaded=0):
+        H, W, B = shape
+        what = f"{verb} the {H} x {W} x {B} {dtype} cube '{args.cube}'"
+        _check_memory(what, needs(shape, dtype) + loaded)
+
+    def before_load(shape, dtype):
+        checked.append(shape)
+        check(shape, dtype, loaded=math.prod(shape) * dtype.itemsize)
+
+    checked = []
+    cube, info = _read_cube(args.cube, band_axis=args.band_axis, variable=args.variable,
+                            before_load=before_load)
+    if not checked:  # memory-mapped: the pixels are paged in as needed
+        check(cube.shape, cube.dtype)
     H, W, B = cube.shape
     wl = ""
     if info.wavelengths is not None:

@@ -1,10 +1,12 @@
 """``hsiae demo``: the whole pipeline on a synthetic scene with known segments and spectra."""
 
+import math
 import time
 
 import numpy as np
 
 from hsiae.cli._common import _pixels, _pyplot, _save_figure, logger
+from hsiae.cli._memory import _check_memory, _needed_bytes
 from hsiae.cli._segment import (
     _cluster_names,
     _plan_segment_outputs,
@@ -19,6 +21,7 @@ _DEMO_DEFAULTS = {
 # Demo training settings chosen so that it runs in well under 2 minutes on 2 cores.
 _DEMO_TRAINING = {"batch_size": 64, "lr": 3e-3, "patience": 5}
 _DEMO_NOISE = 0.03
+_DEMO_SCENE_BANDS = 128  # bands of make_synthetic_scene's cube
 
 
 def _cmd_demo(args, out):
@@ -45,9 +48,17 @@ def _cmd_demo(args, out):
         ("reconstruction_error", "reconstruction error"), ("latent_traversal", "latent traversal"),
     ]}
 
+    # the scene's noisy and clean cubes and its reconstruction, besides what segment holds
+    shape = (args.size, args.size, _DEMO_SCENE_BANDS)
+    _check_memory(
+        f"the demo on a {args.size} x {args.size} scene",
+        _needed_bytes("segment", shape, np.dtype(np.float32), n_bands_model=args.bands,
+                      zdims=d["zdims"], n_clusters=d["k"]) + 3 * math.prod(shape) * 4,
+        advice="pass a smaller --size",
+    )
     start = time.perf_counter()
-    scene = make_synthetic_scene(shape=(args.size, args.size), noise=_DEMO_NOISE,
-                                 random_state=args.seed)
+    scene = make_synthetic_scene(shape=(args.size, args.size), n_bands=_DEMO_SCENE_BANDS,
+                                 noise=_DEMO_NOISE, random_state=args.seed)
     H, W, B = scene.cube.shape
     wl, k = scene.wavelengths, d["k"]
     logger.info(

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from hsiae.cli._common import CLIError, _pixels, _read, logger
+from hsiae.cli._memory import _needed_bytes
 
 
 def _cast_like(values, dtype):
@@ -32,7 +33,12 @@ def _cmd_denoise(args, out):
         raise CLIError(f"-o '{target}' is the input cube; write the denoised cube to another file")
     out.plan(target, "denoised cube")
     model, model_info = load_model(args.model)
-    cube, info = _read(args)
+
+    def needs(shape, dtype):
+        return _needed_bytes("denoise", shape, dtype, n_bands_model=model[0].n_bands_out_,
+                             zdims=model[1].zdims)
+
+    cube, info = _read(args, "denoising", needs)
     H, W, B = cube.shape
     check_model_bands(model_info, B, info.wavelengths)
     X, valid, _ = _pixels(cube, info.nodata)

@@ -14,9 +14,11 @@ from hsiae.cli._common import (
     _save_figure,
     logger,
 )
+from hsiae.cli._memory import _needed_bytes
 from hsiae.cli._train import (
     _fit_head,
     _plan_model_outputs,
+    _training_needs,
     _training_pipeline,
     _write_model_outputs,
 )
@@ -140,7 +142,13 @@ def _cmd_segment(args, out):
         from hsiae.persistence import check_model_bands, load_model
 
         model, model_info = load_model(args.model)
-    cube, info = _read(args)
+
+        def needs(shape, dtype):
+            return _needed_bytes("segment", shape, dtype, n_bands_model=model[0].n_bands_out_,
+                                 zdims=model[1].zdims, n_clusters=args.k)
+    else:
+        needs = _training_needs("segment", args, n_clusters=args.k)
+    cube, info = _read(args, "segmenting", needs)
     H, W, B = cube.shape
     if args.k > H * W:
         raise ValueError(f"-k {args.k} asks for more clusters than the cube has pixels ({H * W})")

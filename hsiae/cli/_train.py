@@ -7,6 +7,23 @@ from pathlib import Path
 import numpy as np
 
 from hsiae.cli._common import _library_defaults, _pixels, _pyplot, _read, _save_figure, logger
+from hsiae.cli._memory import _needed_bytes
+
+
+def _model_bands(args, n_bands_in):
+    """Bands the resampler of a trained model gives the encoder."""
+    return args.bands if args.bands is not None else min(n_bands_in, _library_defaults()["bands"])
+
+
+def _training_needs(command, args, n_clusters=0):
+    """``needs(shape, dtype)`` for :func:`hsiae.cli._common._read` of a run that trains."""
+    zdims = args.zdims if args.zdims is not None else _library_defaults()["zdims"]
+
+    def needs(shape, dtype):
+        return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args, shape[2]),
+                             zdims=zdims, n_clusters=n_clusters)
+
+    return needs
 
 
 def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None,
@@ -17,7 +34,7 @@ def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_
     d = _library_defaults()
     opt = {name: getattr(args, name, None) for name in d}
     opt = {name: d[name] if value is None else value for name, value in opt.items()}
-    bands = args.bands if args.bands is not None else min(n_bands_in, d["bands"])
+    bands = _model_bands(args, n_bands_in)
     params = {
         "spectralresampler__n_bands": bands,
         "spectralresampler__wavelengths": wavelengths,
@@ -109,7 +126,7 @@ def _write_model_outputs(out, paths, pipe, wavelengths):
 
 def _cmd_train(args, out):
     paths = _plan_model_outputs(out, args.output)
-    cube, info = _read(args)
+    cube, info = _read(args, "training on", _training_needs("train", args))
     H, W, B = cube.shape
     X, valid, _ = _pixels(cube, info.nodata)
     head = _training_pipeline(args, B, info.wavelengths)

@@ -89,7 +89,7 @@ def _envi_int(path, fields, key, default=None):
         ) from None
 
 
-def _read_envi(path, band_axis, mmap):
+def _read_envi(path, band_axis, mmap, before_load):
     if path.suffix.lower() == ".hdr":
         header_path, data_path = path, _envi_data_for(path)
     else:
@@ -144,6 +144,8 @@ def _read_envi(path, band_axis, mmap):
             f"a {offset}-byte header offset) but it has {size}; check samples, lines, "
             f"bands, data type and header offset in '{header_path.name}', or copy the data again"
         )
+    if not mmap:
+        before_load((lines_, samples, bands), dtype)
     with _library_errors(data_path, "an ENVI data file", {None}):
         if mmap:
             data = np.memmap(data_path, dtype=dtype, mode="r", offset=offset, shape=stored)

@@ -10,18 +10,26 @@ _MATLAB_NUMERIC = {
     "double", "single", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64",
 }  # fmt: skip
+_MATLAB_DTYPES = {"double": "f8", "single": "f4", **{c: c for c in _MATLAB_NUMERIC if "int" in c}}
 
 
-def _read_mat(path, band_axis, mmap, variable):
+def _read_mat(path, band_axis, mmap, before_load, variable):
+    layout = []
+
+    def check(shape, dtype):
+        """Resolve the layout from the stored shape, then announce a load into memory."""
+        layout.append(_resolve_layout(path, shape, band_axis, None, None))
+        before_load(tuple(shape[i] for i in layout[0][1]), dtype)
+
     if h5py.is_hdf5(path):
         expected = "a MATLAB v7.3 (HDF5) .mat file"
         with _library_errors(path, expected, {expected, "an HDF5 file"}):
-            name, data = _read_mat73(path, variable, mmap)
+            name, data = _read_mat73(path, variable, mmap, check)
     else:
         expected = "a MATLAB .mat file"
         with _library_errors(path, expected, {"a MATLAB v5 .mat file"}):
-            name, data = _read_mat5(path, variable)
-    axis, perm = _resolve_layout(path, data.shape, band_axis, None, None)
+            name, data = _read_mat5(path, variable, check)
+    axis, perm = layout[0] if layout else _resolve_layout(path, data.shape, band_axis, None, None)
     info = CubeInfo(path=path, format="mat", band_axis=axis, variable=name)
     return np.transpose(data, perm), info
 
@@ -53,10 +61,14 @@ def _pick_variable(path, variable, described):
     )
 
 
-def _read_mat5(path, variable):
+def _read_mat5(path, variable, check):
     # whosmat lists shapes and classes without reading the data
     described = {name: (shape, cls) for name, shape, cls in scipy.io.whosmat(path)}
     name = _pick_variable(path, variable, described)
+    shape, cls = described[name]
+    if cls in _MATLAB_NUMERIC:
+        # the class's dtype: the stored one may be smaller, never larger
+        check(tuple(shape), np.dtype(_MATLAB_DTYPES[cls]))
     # Keep the stored dtype: MATLAB stores integer-valued doubles losslessly as
     # smaller integers, and mat_dtype=True would widen them to float64.
     data = scipy.io.loadmat(path, variable_names=[name])[name]
@@ -77,7 +89,7 @@ def _matlab_class(dataset):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _read_mat73(path, variable, mmap):
+def _read_mat73(path, variable, mmap, check):
     with h5py.File(path, "r") as f:
         described = {}
         for name, obj in f.items():
@@ -104,6 +116,7 @@ def _read_mat73(path, variable, mmap):
             shape, dtype = dataset.shape, dataset.dtype
             data = None
         else:
+            check(dataset.shape[::-1], dataset.dtype)
             data = dataset[()]
     if data is None:
         data = _memmap(path, dtype, shape, offset, "the MAT file")

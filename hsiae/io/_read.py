@@ -68,6 +68,17 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True):
     >>> cube.shape, info.wavelengths[:2]  # doctest: +SKIP
     ((83, 86, 204), array([400., 410.]))
     """
+    return _read_cube(path, band_axis=band_axis, variable=variable, mmap=mmap)
+
+
+def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=None):
+    """:func:`read_cube`, calling ``before_load(shape, dtype)`` before pixels are loaded.
+
+    ``before_load`` gets the cube's ``(n_rows, n_cols, n_bands)`` and dtype
+    once the header is read and before a reader copies the pixels into memory
+    (not for memory-mapped data, which are read lazily); it may raise to stop
+    the read, e.g. when the pixels would not fit in memory.
+    """
     path = Path(os.fspath(path))
     if band_axis not in (None, 0, 2):
         raise ValueError(
@@ -87,10 +98,13 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True):
             f"{fmt}; drop variable="
         )
     reader = {"tiff": _read_tiff, "mat": _read_mat, "npy": _read_npy, "envi": _read_envi}[fmt]
+    if before_load is None:
+        def before_load(shape, dtype):
+            pass
     if fmt == "mat":
-        cube, info = reader(path, band_axis, mmap, variable)
+        cube, info = reader(path, band_axis, mmap, before_load, variable)
     else:
-        cube, info = reader(path, band_axis, mmap)
+        cube, info = reader(path, band_axis, mmap, before_load)
     if cube.dtype.kind not in "uif":
         raise CubeFormatError(
             f"Expected a numeric (integer or float) cube but '{path}' holds {cube.dtype} "

@@ -64,7 +64,7 @@ def _raise_if_damaged(path, messages):
         )
 
 
-def _read_tiff(path, band_axis, mmap):
+def _read_tiff(path, band_axis, mmap, before_load):
     expected = "a TIFF file"
     with (
         _library_errors(path, expected, {"TIFF"}),
@@ -125,6 +125,7 @@ def _read_tiff(path, band_axis, mmap):
                 logger.info(
                     "'%s' is compressed or not contiguous; reading it into memory", path
                 )
+            before_load(tuple(shape[i] for i in perm), dtype)
             data = series.asarray()
             _raise_if_damaged(path, damage)
             if data.shape != shape:
