@@ -141,18 +141,32 @@ def check_segment_outputs(outdir, k):
     return labels
 
 
-def test_segment_trains_and_saves_the_model(cube_path, tmp_path, capsys):
+def test_segment_trains_and_saves_the_model_in_the_safe_format(cube_path, tmp_path, capsys):
     outdir = tmp_path / "new" / "seg"  # created, parents included
     assert main(["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST]) == 0
     labels = check_segment_outputs(outdir, 3)
     assert len(np.unique(labels)) == 3  # three well separated regions
     assert listing(outdir) == sorted([
         "labels.tif", "segments.png", "cluster_spectra.png", "cluster_spectra.csv",
-        "latent_maps.png", "model.joblib", "model_loss.png", "model_history.csv",
+        "latent_maps.png", "model.hsiae", "model_loss.png", "model_history.csv",
     ])
-    pipe, info = load_model(outdir / "model.joblib")
+    assert (outdir / "model.hsiae").read_bytes()[:4] == b"PK\x03\x04"  # a zip, not a pickle
+    pipe, info = load_model(outdir / "model.hsiae")
+    assert info.format == "hsiae"
     assert info.has_segmenter and pipe[-1].n_clusters == 3
+    # the saved model gives the labels segment wrote
+    X = make_cube().reshape(-1, B)
+    np.testing.assert_array_equal(pipe.predict(X).reshape(H, W) + 1, labels)
     assert str(outdir / "labels.tif") in capsys.readouterr().out
+
+
+def test_segment_saves_a_joblib_model_only_when_asked(cube_path, tmp_path):
+    outdir = tmp_path / "seg"
+    args = ["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST, "-q"]
+    assert main([*args, "--model-format", "joblib"]) == 0
+    assert "model.joblib" in listing(outdir) and "model.hsiae" not in listing(outdir)
+    pipe, info = load_model(outdir / "model.joblib")
+    assert info.format == "joblib" and pipe[-1].n_clusters == 2
 
 
 def test_segment_with_model(trained, cube_path, tmp_path):
@@ -160,14 +174,17 @@ def test_segment_with_model(trained, cube_path, tmp_path):
     args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "-q"]
     assert main([*args, "--spatial-weight", "0.5"]) == 0
     check_segment_outputs(outdir, 2)
-    assert not (outdir / "model.joblib").exists()  # nothing was trained
+    assert not any(name.startswith("model") for name in listing(outdir))  # nothing was trained
 
 
-def test_segment_rejects_training_options_with_model(trained, cube_path, tmp_path, capsys):
+@pytest.mark.parametrize("option", [["--epochs", "5"], ["--model-format", "joblib"]])
+def test_segment_rejects_training_options_with_model(
+    option, trained, cube_path, tmp_path, capsys
+):
     outdir = tmp_path / "seg"
     args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir)]
-    assert main([*args, "--epochs", "5"]) == 2
-    assert_one_line_error(capsys, "--epochs", "--model")
+    assert main([*args, *option]) == 2
+    assert_one_line_error(capsys, option[0], "--model")
     assert not outdir.exists()
 
 
@@ -271,7 +288,7 @@ def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
     out = capsys.readouterr().out
     expected = [
         "band_image.png", "cluster_spectra.csv", "cluster_spectra.png", "labels.tif",
-        "latent_maps.png", "latent_traversal.png", "model.joblib", "model_history.csv",
+        "latent_maps.png", "latent_traversal.png", "model.hsiae", "model_history.csv",
         "model_loss.png", "reconstruction_error.png", "scene.tif", "segments.png", "spectrum.png",
     ]
     assert listing(outdir) == expected
@@ -281,7 +298,8 @@ def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
     labels = tifffile.imread(outdir / "labels.tif")
     assert labels.shape == (16, 16) and labels.min() >= 1 and labels.max() <= 6
     # the scene it wrote can be segmented with the model it wrote
-    assert main(["segment", str(outdir / "scene.tif"), "--model", str(outdir / "model.joblib"),
+    assert load_model(outdir / "model.hsiae")[1].format == "hsiae"
+    assert main(["segment", str(outdir / "scene.tif"), "--model", str(outdir / "model.hsiae"),
                  "-k", "3", "-o", str(tmp_path / "again"), "-q"]) == 0
 
     before = (outdir / "labels.tif").stat().st_mtime_ns

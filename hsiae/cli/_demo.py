@@ -13,7 +13,12 @@ from hsiae.cli._segment import (
     _segment,
     _write_segment_outputs,
 )
-from hsiae.cli._train import _plan_model_outputs, _training_pipeline, _write_model_outputs
+from hsiae.cli._train import (
+    _model_file_name,
+    _plan_model_outputs,
+    _training_pipeline,
+    _write_model_outputs,
+)
 
 _DEMO_DEFAULTS = {
     "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0, "threads": 1,
@@ -41,7 +46,7 @@ def _cmd_demo(args, out):
     d = _DEMO_DEFAULTS
     outdir = out.plan_dir(args.output)
     paths = _plan_segment_outputs(out, outdir)
-    model_paths = _plan_model_outputs(out, outdir / "model.joblib")
+    model_paths = _plan_model_outputs(out, outdir / _model_file_name(args))
     scene_path = out.plan(outdir / "scene.tif", "input cube (noisy)")
     extra = {name: out.plan(outdir / f"{name}.png", what) for name, what in [
         ("band_image", "band image"), ("spectrum", "pixel spectrum"),

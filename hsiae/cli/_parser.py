@@ -95,6 +95,13 @@ def _add_training(parser, defaults, *, note=""):
     return group
 
 
+def _add_model_format(group):
+    group.add_argument("--model-format", choices=("hsiae", "joblib"), metavar="{hsiae,joblib}",
+                       help="file format of the trained model: hsiae writes model.hsiae (JSON + "
+                            "weights, safe to share and load); joblib writes model.joblib (a "
+                            "pickle, which runs code when loaded) (default: hsiae)")
+
+
 def _add_seed(group):
     group.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=0, metavar="N",
                        help="random seed: the same seed and data give the same result (default: 0)")
@@ -127,7 +134,7 @@ def _build_parser():
                     "model file.",
         epilog="Writes MODEL, MODEL's stem + '_loss.png' (loss curves, linear and log scale) and\n"
                "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
-               "example:\n  hsiae train scene.tif -o model.joblib --zdims 16 --epochs 60",
+               "example:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60",
     )
     _add_cube_input(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
@@ -143,11 +150,11 @@ def _build_parser():
         description="Segment a cube into k spatially coherent clusters of similar spectra.",
         epilog="Writes into OUTDIR: labels.tif (clusters 1..k, 0 = no data), segments.png,\n"
                "cluster_spectra.png and .csv (decoded cluster centres and mean +- std spectra),\n"
-               "latent_maps.png, and when it trains: model.joblib, model_loss.png,\n"
-               "model_history.csv.\n\n"
+               "latent_maps.png, and when it trains: model.hsiae (model.joblib with\n"
+               "--model-format joblib), model_loss.png, model_history.csv.\n\n"
                "examples:\n"
                "  hsiae segment scene.tif -k 6 -o segments\n"
-               "  hsiae segment scene.tif --model model.joblib -k 6 -o segments",
+               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments",
     )
     _add_cube_input(p)
     p.add_argument("-k", "--clusters", dest="k", type=_int_at_least(1), required=True, metavar="N",
@@ -161,7 +168,9 @@ def _build_parser():
     p.add_argument("--spatial-weight", type=_float_in(0), metavar="X",
                    help=f"strength of the spatial prior: 0 ignores neighbours, larger values give "
                         f"smoother segments (default: {defaults['spatial_weight']:g})")
-    _add_seed(_add_training(p, defaults, note=" (without --model)"))
+    training = _add_training(p, defaults, note=" (without --model)")
+    _add_model_format(training)
+    _add_seed(training)
     _add_general(p)
     p.set_defaults(func=_cmd_segment)
 
@@ -170,7 +179,7 @@ def _build_parser():
         description="Denoise a cube with a trained model: encode and decode every spectrum.",
         epilog="The output keeps the input's layout, wavelengths and dtype (integers are rounded\n"
                "and clipped to the dtype's range); no-data pixels are copied unchanged.\n\n"
-               "example:\n  hsiae denoise scene.tif --model model.joblib -o denoised.tif",
+               "example:\n  hsiae denoise scene.tif --model model.hsiae -o denoised.tif",
     )
     _add_cube_input(p)
     p.add_argument("--model", required=True, metavar="MODEL",
@@ -201,6 +210,7 @@ def _build_parser():
                      help=f"bands the 128-band scene is resampled to (default: {d['bands']})")
     adv.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=d["seed"], metavar="N",
                      help=f"random seed (default: {d['seed']})")
+    _add_model_format(adv)
     _add_general(p, force=False, threads=d["threads"])
     p.set_defaults(func=_cmd_demo, force=True)
     return parser

@@ -17,6 +17,7 @@ from hsiae.cli._common import (
 from hsiae.cli._memory import _needed_bytes
 from hsiae.cli._train import (
     _fit_head,
+    _model_file_name,
     _plan_model_outputs,
     _training_needs,
     _training_pipeline,
@@ -24,7 +25,7 @@ from hsiae.cli._train import (
 )
 
 _TRAINING_OPTIONS = ("architecture", "zdims", "epochs", "bands", "batch_size", "lr",
-                     "validation_fraction")
+                     "validation_fraction", "model_format")
 
 _SEGMENT_FILES = {
     "labels": ("labels.tif", "segment labels"),
@@ -136,7 +137,7 @@ def _cmd_segment(args, out):
     paths = _plan_segment_outputs(out, outdir)
     model_paths = None
     if args.model is None:
-        model_paths = _plan_model_outputs(out, outdir / "model.joblib")
+        model_paths = _plan_model_outputs(out, outdir / _model_file_name(args))
 
     if args.model is not None:
         from hsiae.persistence import check_model_bands, load_model

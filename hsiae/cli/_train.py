@@ -105,6 +105,11 @@ def _write_history(encoder, path):
             ])
 
 
+def _model_file_name(args):
+    """``model.hsiae`` (the safe format) unless ``--model-format joblib`` asks for a pickle."""
+    return f"model.{args.model_format or 'hsiae'}"
+
+
 def _plan_model_outputs(out, model_path):
     model_path = Path(model_path)
     loss = model_path.with_name(f"{model_path.stem}_loss.png")
