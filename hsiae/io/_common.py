@@ -6,6 +6,7 @@ Layout helpers apply the band-axis rule of the :mod:`hsiae.io` docstring.
 import contextlib
 import logging
 import struct
+import tokenize
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ _LIBRARY_ERRORS = (
     struct.error,
     zlib.error,
     MatReadError,
+    SyntaxError,  # numpy parses the header of a .npy file as a Python literal
+    tokenize.TokenError,
 )
 
 _UNIT_ALIASES = {
@@ -132,6 +135,8 @@ def _library_errors(path, expected, looks_right):
     except _LIBRARY_ERRORS as exc:
         found = _sniff(path)
         reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        if isinstance(exc, tokenize.TokenError):
+            reason = f"its header is not a Python literal: {exc.args[0]}"
         if found is not None and found not in looks_right:
             message = (
                 f"Expected {expected} at '{path}' but its content looks like {found}; "

@@ -1,5 +1,10 @@
 """Reading MATLAB ``.mat`` cubes: v4/v5 through scipy, v7.3 (HDF5) through h5py."""
 
+import itertools
+import math
+import struct
+import zlib
+
 import h5py
 import numpy as np
 import scipy.io
@@ -66,6 +71,12 @@ def _read_mat5(path, variable, check):
     described = {name: (shape, cls) for name, shape, cls in scipy.io.whosmat(path)}
     name = _pick_variable(path, variable, described)
     shape, cls = described[name]
+    if cls not in _MATLAB_NUMERIC and cls != "logical":
+        raise CubeFormatError(
+            f"Expected a numeric array in variable {name!r} of '{path}' but found MATLAB class "
+            f"{cls!r}; pass variable= naming a real numeric array"
+        )
+    _check_mat5_data(path, name)
     if cls in _MATLAB_NUMERIC:
         # the class's dtype: the stored one may be smaller, never larger
         check(tuple(shape), np.dtype(_MATLAB_DTYPES[cls]))
@@ -79,6 +90,115 @@ def _read_mat5(path, variable, check):
             f"pass variable= naming a real numeric array"
         )
     return name, data
+
+
+# MAT v5 data element type codes of numbers -> bytes per value
+_MAT5_NUMBERS = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8}
+_MI_INT32, _MI_MATRIX, _MI_COMPRESSED = 5, 14, 15
+_MX_NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE_CLASS .. mxUINT64_CLASS
+_MAT5_HEAD_LIMIT = 2**16  # bytes of a variable's header read to check it; MATLAB needs < 1 KiB
+
+
+def _mat5_elements(buf, order):
+    """``(type code, byte count, data)`` of the data elements in ``buf``, in order.
+
+    The data of the last element may be cut short when ``buf`` is; its tag is right.
+    """
+    pos = 0
+    while pos + 8 <= len(buf):
+        first, second = struct.unpack_from(order + "II", buf, pos)
+        if first >> 16:  # "small data element": type and count in 4 bytes, data in the next 4
+            yield first & 0xFFFF, first >> 16, buf[pos + 4 : pos + 4 + (first >> 16)]
+            pos += 8
+        else:
+            yield first, second, buf[pos + 8 : pos + 8 + second]
+            pos += 8 + second + (-second % 8)
+
+
+def _mat5_variable_heads(fh, order):
+    """The first bytes of every top-level variable's miMATRIX contents (inflated if compressed)."""
+    pos = 128
+    while True:
+        fh.seek(pos)
+        tag = fh.read(8)
+        if len(tag) < 8:
+            return
+        mdtype, nbytes = struct.unpack(order + "II", tag)
+        if mdtype == _MI_COMPRESSED:
+            inflate, head, left = zlib.decompressobj(), b"", nbytes
+            while len(head) < _MAT5_HEAD_LIMIT + 8 and left > 0 and not inflate.eof:
+                chunk = fh.read(min(left, 2**16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                head += inflate.decompress(chunk, _MAT5_HEAD_LIMIT + 8 - len(head))
+            if len(head) >= 8 and struct.unpack_from(order + "I", head)[0] == _MI_MATRIX:
+                yield head[8:]
+        elif mdtype == _MI_MATRIX:
+            yield fh.read(min(nbytes, _MAT5_HEAD_LIMIT))
+        pos += 8 + nbytes
+
+
+def _mat5_header(head, order):
+    """``(name, flags, number of values, tags of the parts)`` of a variable, or None if malformed.
+
+    As MATLAB writes it: array flags (2 x uint32), dimensions (int32, or uint32 as
+    some writers use), name (int8, or UTF-8 as some writers use), then the parts.
+    """
+    elements = list(itertools.islice(_mat5_elements(head, order), 5))
+    if len(elements) < 3:
+        return None
+    (flags_type, flags_size, flags), (dims_type, dims_size, dims), (name_type, _, name) = (
+        elements[:3]
+    )
+    if (flags_type, flags_size, len(flags)) != (6, 8, 8) or name_type not in (1, 16):
+        return None
+    if dims_type not in (5, 6) or dims_size < 8 or dims_size % 4 or len(dims) != dims_size:
+        return None
+    flags = struct.unpack_from(order + "I", flags)[0]
+    count = math.prod(struct.unpack(f"{order}{dims_size // 4}{'i' if dims_type == 5 else 'I'}",
+                                    dims))
+    name = name.rstrip(b"\x00").decode("latin-1")
+    return name, flags, count, [(t, n) for t, n, _ in elements[3:]]
+
+
+def _check_mat5_data(path, name):
+    """Refuse a damaged numeric variable that scipy's MAT v5 reader would crash on.
+
+    scipy (up to at least 1.17) indexes a table with the type code of a data
+    element without checking it, so a damaged code ends the process with a
+    segmentation fault instead of an exception. So the variable is read only
+    once its header is well formed and the type codes and byte counts of its
+    parts are those of ``count`` numbers.
+    """
+    with open(path, "rb") as fh:
+        header = fh.read(128)
+        order = {b"IM": "<", b"MI": ">"}.get(header[126:128])
+        if order is None:  # MAT v4 or not a MAT file: scipy's own checks decide
+            return
+        found = False
+        for head in _mat5_variable_heads(fh, order):
+            parsed = _mat5_header(head, order)
+            if parsed is None or parsed[0] != name:
+                continue
+            found = True
+            _, flags, count, parts = parsed
+            if flags & 0xFF not in _MX_NUMERIC_CLASSES:
+                continue
+            complex_ = bool(flags & 0x800)
+            for mdtype, nbytes in parts[: 2 if complex_ else 1] or [(None, None)]:
+                size = _MAT5_NUMBERS.get(mdtype)
+                if size is None or nbytes != count * size or len(parts) < 1 + complex_:
+                    raise CubeFormatError(
+                        f"Expected {count} numbers in variable {name!r} of '{path}' but its data "
+                        f"element has type code {mdtype} and {nbytes} bytes; the file is "
+                        f"damaged, so copy or save it again"
+                    )
+    if not found:
+        raise CubeFormatError(
+            f"Expected a well-formed header (flags, dimensions, name) for variable {name!r} in "
+            f"'{path}' but found none; the file is damaged, so copy or save it again"
+        )
 
 
 def _matlab_class(dataset):
