@@ -623,3 +623,100 @@ def test_other_runtime_errors_are_not_reported_as_memory(cube_path, tmp_path, mo
     with pytest.raises(RuntimeError, match="a bug"):
         main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST])
     assert listing(tmp_path) == ["cube.tif"]
+
+
+# --------------------------------------------------------------------------- damaged input files
+
+
+def _truncated_tiff(folder):
+    path = folder / "cut.tif"
+    write(path, make_cube())
+    path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
+def _tiff_named_mat(folder):
+    path = folder / "scene.mat"
+    write(folder / "scene.tif", make_cube())
+    os.replace(folder / "scene.tif", path)
+    return path
+
+
+def _unsupported_suffix(folder):
+    path = folder / "scene.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    return path
+
+
+def _envi(folder, *, lines=H, data=True):
+    header = folder / "scene.hdr"
+    header.write_text(f"ENVI\nsamples = {W}\nlines = {lines}\nbands = {B}\ndata type = 4\n"
+                      f"interleave = bip\nbyte order = 0\n")
+    if data:
+        (folder / "scene.img").write_bytes(make_cube().tobytes())
+    return header
+
+
+def _mat_without(folder):
+    import scipy.io
+
+    path = folder / "scene.mat"
+    scipy.io.savemat(path, {"cube": make_cube()})
+    return path
+
+
+DAMAGED_INPUTS = {
+    # name: (writes the file and returns its path, extra arguments, fragments of the error)
+    "truncated tiff": (_truncated_tiff, [], ["cut.tif", "damaged", "copy or export it again"]),
+    "tiff named .mat": (_tiff_named_mat, [], ["scene.mat", "looks like TIFF", "suffix"]),
+    "unsupported suffix": (_unsupported_suffix, [], ["'.png' is not supported", "use one of"]),
+    "envi header without data": (lambda f: _envi(f, data=False), [],
+                                 ["ENVI data file of header", "found none"]),
+    "envi inconsistent sizes": (lambda f: _envi(f, lines=H + 1), [],
+                                ["Expected 6480 bytes", "it has 5760", "check samples, lines"]),
+    "mat without the variable": (_mat_without, ["--variable", "scene"],
+                                 ["variable 'scene'", "it has: cube (8, 9, 20)", "variable="]),
+}
+
+
+@pytest.mark.parametrize("command", ["train", "segment", "denoise"])
+@pytest.mark.parametrize("damage", DAMAGED_INPUTS)
+def test_damaged_input_files_fail_in_one_line_without_outputs(
+    damage, command, trained, tmp_path, capsys
+):
+    make, extra, fragments = DAMAGED_INPUTS[damage]
+    path = make(tmp_path)
+    before = listing(tmp_path)
+    args = {
+        "train": ["train", str(path), "-o", str(tmp_path / "m.hsiae")],
+        "segment": ["segment", str(path), "-k", "2", "-o", str(tmp_path / "seg")],
+        "denoise": ["denoise", str(path), "--model", str(trained), "-o", str(tmp_path / "d.tif")],
+    }[command]
+    assert main([*args, *extra]) == 2
+    assert_one_line_error(capsys, *fragments)
+    assert listing(tmp_path) == before
+
+
+def test_unreadable_input_file_fails_in_one_line(cube_path, tmp_path, capsys, monkeypatch):
+    import tifffile as tf
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # as root, chmod cannot make a file unreadable: refuse the open itself
+    monkeypatch.setattr(tf, "TiffFile", denied)
+    assert main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg")]) == 2
+    assert_one_line_error(capsys, "Permission denied", "cube.tif")
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads files whatever their permissions")
+def test_input_file_without_read_permission_fails_in_one_line(cube_path, tmp_path, capsys):
+    os.chmod(cube_path, 0)
+    try:
+        assert main(["train", cube_path, "-o", str(tmp_path / "m.hsiae")]) == 2
+    finally:
+        os.chmod(cube_path, 0o644)
+    assert_one_line_error(capsys, "Permission denied", "cube.tif")
+    assert listing(tmp_path) == ["cube.tif"]
