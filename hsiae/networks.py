@@ -62,7 +62,67 @@ _LATENT_ACTIVATIONS = {None: nn.Identity, "relu": nn.ReLU, "softplus": nn.Softpl
 
 
 class _Autoencoder(nn.Module):
-    """Base class: subclasses define ``encode`` and ``decode``; ``forward`` returns both results."""
+    """Base class: subclasses define ``_encode`` and ``_decode``; ``forward`` returns both results.
+
+    With ``linear_path=True`` a linear encoder and decoder run beside the
+    network: ``encode(x) = P (x - mean) + g_e * network_encode(x)`` and
+    ``decode(z) = P^T z + mean + g_d * network_decode(z)``, with the gates
+    ``g`` starting at 0. :meth:`fit_linear_path` sets ``P`` to the principal
+    axes of the training spectra, so training starts from the PCA
+    reconstruction (the best any rank-``zdims`` linear map can do in mean
+    squared error) and the network learns what PCA misses.
+    """
+
+    def _init_linear_path(self, n_bands, zdims, linear_path):
+        self.linear_path = bool(linear_path)
+        if self.linear_path:
+            self.register_buffer("path_mean", torch.zeros(n_bands))
+            self.path_encoder = nn.Linear(n_bands, zdims, bias=False)
+            self.path_decoder = nn.Linear(zdims, n_bands, bias=False)
+            # Fixed once fitted: Adam's steps of ~lr per weight would blur the principal axes.
+            self.path_encoder.weight.requires_grad_(False)
+            self.path_decoder.weight.requires_grad_(False)
+            self.path_gates = nn.Parameter(torch.zeros(2))
+
+    @torch.no_grad()
+    def fit_linear_path(self, X, max_rows=50_000):
+        """Set the linear path to the principal axes of spectra ``X`` (a 2-D tensor).
+
+        Uses an evenly spaced subset of at most ``max_rows`` rows; the axes
+        come from the float64 covariance.
+        """
+        if not self.linear_path:
+            return self
+        step = max(1, -(-len(X) // max_rows))
+        sample = X[::step].to(torch.float64)
+        mean = sample.mean(dim=0)
+        centred = sample - mean
+        cov = centred.T @ centred / max(1, len(sample) - 1)
+        _, vectors = torch.linalg.eigh(cov)
+        zdims = self.path_encoder.out_features
+        axes = vectors[:, -zdims:].flip(1)  # (n_bands, k), largest variance first
+        if axes.shape[1] < zdims:  # fewer bands than zdims: pad with zero axes
+            axes = torch.cat([axes, axes.new_zeros(axes.shape[0], zdims - axes.shape[1])], dim=1)
+        dtype = self.path_encoder.weight.dtype
+        self.path_mean.copy_(mean.to(dtype))
+        self.path_encoder.weight.copy_(axes.T.to(dtype))
+        self.path_decoder.weight.copy_(axes.to(dtype))
+        self.path_gates.zero_()
+        return self
+
+    def encode(self, x):
+        """Map spectra ``(n, n_bands)`` to latent codes ``(n, zdims)``."""
+        z = self._encode(x)
+        if self.linear_path:
+            z = self.path_encoder(x - self.path_mean) + self.path_gates[0] * z
+        return z
+
+    def decode(self, z):
+        """Map latent codes ``(n, zdims)`` back to spectra ``(n, n_bands)``."""
+        x = self._decode(z)
+        if self.linear_path:
+            x = self.path_decoder(z) + self.path_mean + self.path_gates[1] * x
+        return x
 
     def forward(self, x):
         z = self.encode(x)
@@ -92,6 +152,10 @@ class ConvAED(_Autoencoder):
         Geometry of the downsampling stages.
     latent_activation : {None, "relu", "softplus"}, default=None
         Applied to the latent code; "relu" and "softplus" make it non-negative.
+    linear_path : bool, default=False
+        Add a linear encoder and decoder beside the network (see
+        :class:`_Autoencoder`); ignored with a ``latent_activation``, whose
+        codes must stay non-negative.
     """
 
     def __init__(
@@ -103,6 +167,7 @@ class ConvAED(_Autoencoder):
         stride=2,
         padding=1,
         latent_activation=None,
+        linear_path=False,
     ):
         super().__init__()
         self.n_bands = int(n_bands)
@@ -120,6 +185,7 @@ class ConvAED(_Autoencoder):
         flat = channels[-1] * self.stages[-1][4]
         self.encoder_fc = nn.Linear(flat, self.zdims)
         self.latent_activation = _activation(latent_activation)
+        self._init_linear_path(n_bands, zdims, linear_path and latent_activation is None)
         self.decoder_fc = nn.Linear(self.zdims, flat)
 
         dec = []
@@ -132,12 +198,11 @@ class ConvAED(_Autoencoder):
             c_in = c_out
         self.decoder_conv = nn.Sequential(*dec)
 
-    def encode(self, x):
-        """Map spectra ``(n, n_bands)`` to latent codes ``(n, zdims)``."""
+    def _encode(self, x):
         h = self.encoder_conv(x.unsqueeze(1))
         return self.latent_activation(self.encoder_fc(h.flatten(1)))
 
-    def decode(self, z):
+    def _decode(self, z):
         """Map latent codes ``(n, zdims)`` to spectra ``(n, n_bands)``."""
         h = self.decoder_fc(z).view(-1, *self._last_shape)
         return self.decoder_conv(h).squeeze(1)
@@ -159,9 +224,11 @@ class DenseAE(_Autoencoder):
     hidden_sizes : sequence of int, default=(128, 64)
         Widths of the encoder's hidden layers; the decoder mirrors them.
     latent_activation : {None, "relu", "softplus"}, default=None
+    linear_path : bool, default=False
+        As in :class:`ConvAED`.
     """
 
-    def __init__(self, n_bands, zdims=32, hidden_sizes=(128, 64), latent_activation=None):
+    def __init__(self, n_bands, zdims=32, hidden_sizes=(128, 64), latent_activation=None, linear_path=False):
         super().__init__()
         sizes = [int(n_bands), *(int(h) for h in hidden_sizes)]
         enc = []
@@ -169,16 +236,17 @@ class DenseAE(_Autoencoder):
             enc += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.Tanh()]
         self.encoder = nn.Sequential(*enc, nn.Linear(sizes[-1], int(zdims)))
         self.latent_activation = _activation(latent_activation)
+        self._init_linear_path(n_bands, zdims, linear_path and latent_activation is None)
         rev = sizes[::-1]
         dec = [nn.Linear(int(zdims), rev[0])]
         for a, b in zip(rev[:-1], rev[1:]):
             dec += [nn.BatchNorm1d(a), nn.Tanh(), nn.Linear(a, b)]
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x):
+    def _encode(self, x):
         return self.latent_activation(self.encoder(x))
 
-    def decode(self, z):
+    def _decode(self, z):
         return self.decoder(z)
 
 
@@ -229,9 +297,13 @@ class LSTMAE(_Autoencoder):
     token_size : int or None, default=None
         Bands per sequence step; None chooses at most 32 steps.
     latent_activation : {None, "relu", "softplus"}, default=None
+    linear_path : bool, default=False
+        As in :class:`ConvAED`.
     """
 
-    def __init__(self, n_bands, zdims=32, hidden_size=32, n_layers=1, token_size=None, latent_activation=None):
+    def __init__(
+        self, n_bands, zdims=32, hidden_size=32, n_layers=1, token_size=None, latent_activation=None, linear_path=False
+    ):
         super().__init__()
         token_size = token_size or default_token_size(n_bands)
         self.tokens = _Tokenizer(n_bands, token_size)
@@ -239,16 +311,17 @@ class LSTMAE(_Autoencoder):
         self.encoder_lstm = nn.LSTM(hidden_size, hidden_size, n_layers, batch_first=True, bidirectional=True)
         self.to_latent = nn.Linear(2 * hidden_size, int(zdims))
         self.latent_activation = _activation(latent_activation)
+        self._init_linear_path(n_bands, zdims, linear_path and latent_activation is None)
         self.decoder_lstm = nn.LSTM(int(zdims), hidden_size, n_layers, batch_first=True)
         self.to_bands = nn.Linear(hidden_size, token_size)
 
-    def encode(self, x):
+    def _encode(self, x):
         h, _ = self.encoder_lstm(self.embed(self.tokens.tokenize(x)))
         half = h.shape[-1] // 2
         summary = torch.cat([h[:, -1, :half], h[:, 0, half:]], dim=1)
         return self.latent_activation(self.to_latent(summary))
 
-    def decode(self, z):
+    def _decode(self, z):
         seq = z.unsqueeze(1).expand(-1, self.tokens.n_tokens, -1).contiguous()
         h, _ = self.decoder_lstm(seq)
         return self.tokens.untokenize(self.to_bands(h))
@@ -286,10 +359,20 @@ class TransformerAE(_Autoencoder):
     token_size : int or None, default=None
         Bands per token; None chooses at most 32 tokens.
     latent_activation : {None, "relu", "softplus"}, default=None
+    linear_path : bool, default=False
+        As in :class:`ConvAED`.
     """
 
     def __init__(
-        self, n_bands, zdims=32, d_model=32, n_layers=1, n_heads=4, token_size=None, latent_activation=None
+        self,
+        n_bands,
+        zdims=32,
+        d_model=32,
+        n_layers=1,
+        n_heads=4,
+        token_size=None,
+        latent_activation=None,
+        linear_path=False,
     ):
         super().__init__()
         token_size = token_size or default_token_size(n_bands)
@@ -308,14 +391,15 @@ class TransformerAE(_Autoencoder):
         self.encoder_blocks = blocks()
         self.to_latent = nn.Linear(self.d_model, int(zdims))
         self.latent_activation = _activation(latent_activation)
+        self._init_linear_path(n_bands, zdims, linear_path and latent_activation is None)
         self.from_latent = nn.Linear(int(zdims), n_tok * self.d_model)
         self.decoder_blocks = blocks()
         self.to_bands = nn.Linear(self.d_model, token_size)
 
-    def encode(self, x):
+    def _encode(self, x):
         h = self.encoder_blocks(self.embed(self.tokens.tokenize(x)) + self.positions)
         return self.latent_activation(self.to_latent(h.mean(dim=1)))
 
-    def decode(self, z):
+    def _decode(self, z):
         h = self.from_latent(z).view(z.shape[0], self.tokens.n_tokens, self.d_model) + self.positions
         return self.tokens.untokenize(self.to_bands(self.decoder_blocks(h)))

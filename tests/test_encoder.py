@@ -288,3 +288,40 @@ def test_latent_maps_and_traversal_work_for_every_architecture(architecture):
     assert len(panels) == 3 and all(len(ax.lines) == 4 for ax in panels)
     assert all(len(line.get_ydata()) == 30 for line in panels[0].lines)
     plt.close("all")
+
+
+@pytest.mark.parametrize("architecture", ["conv", "dense"])
+def test_linear_path_reconstructs_at_least_as_well_as_pca(architecture):
+    from sklearn.decomposition import PCA
+
+    X, _ = _spectra(n=600, noise=0.02)
+    pca = PCA(3).fit(X)
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
+    params = dict(zdims=3, max_epochs=5, architecture=architecture, **TINY)
+    with_path = AEDEncoder(**params).fit(X)
+    mse = np.mean((with_path.reconstruct(X) - X) ** 2)
+    assert mse <= 1.01 * pca_mse
+    # The network alone, trained as briefly, is far from it.
+    alone = AEDEncoder(linear_path=False, **params).fit(X)
+    assert np.mean((alone.reconstruct(X) - X) ** 2) > 3 * pca_mse
+
+
+def test_linear_path_starts_at_the_pca_projection():
+    from sklearn.decomposition import PCA
+
+    from hsiae.networks import ConvAED
+
+    X, _ = _spectra(n=600)
+    module = ConvAED(48, zdims=3, channels=(2, 4), linear_path=True).eval()
+    module.fit_linear_path(torch.from_numpy(X))
+    with torch.no_grad():
+        rec = module(torch.from_numpy(X))[0].numpy()
+    pca = PCA(3).fit(X)
+    np.testing.assert_allclose(rec, pca.inverse_transform(pca.transform(X)), atol=2e-5)
+
+
+def test_linear_path_is_off_for_non_negative_or_sparse_codes():
+    X, _ = _spectra(n=200)
+    for params in ({"latent_activation": "relu"}, {"latent_l1": 0.1}):
+        enc = AEDEncoder(zdims=3, max_epochs=1, **params, **TINY).fit(X)
+        assert not enc.net_.module_.linear_path

@@ -117,3 +117,20 @@ def test_wrong_band_counts_name_both_numbers():
 def test_feature_names():
     res = SpectralResampler(n_bands=3).fit(_smooth_spectra())
     assert list(res.get_feature_names_out()) == [f"spectralresampler{i}" for i in range(3)]
+
+
+@pytest.mark.parametrize("n_bands", [37, 64, 256])
+def test_upsampling_round_trip_is_exact(n_bands):
+    # More output bands than input bands: going back is the exact (least-squares) inverse,
+    # so a reconstruction's error is the model's own, not the resampler's.
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 37))
+    rs = SpectralResampler(n_bands, scaling=None).fit(X)
+    np.testing.assert_allclose(rs.inverse_transform(rs.transform(X)), X, rtol=0, atol=1e-10)
+
+
+def test_downsampling_goes_back_by_interpolation():
+    x = np.linspace(0, 1, 101)[None, :] ** 2  # smooth: interpolation back is close
+    rs = SpectralResampler(51, scaling=None).fit(x)
+    back = rs.inverse_transform(rs.transform(x))
+    assert np.max(np.abs(back - x)) < 1e-3
