@@ -4,9 +4,26 @@ Latent features, denoised spectra and spatial segment maps from hyperspectral
 cubes, with estimators that compose in a scikit-learn ``Pipeline``.
 """
 
+from hsiae.chunked import (
+    denoise_blocks,
+    fit_on_sample,
+    predict_blocks,
+    predict_proba_blocks,
+    sample_pixels,
+    transform_blocks,
+)
 from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
 from hsiae.encoder import AEDEncoder
-from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
+from hsiae.io import (
+    CubeFormatError,
+    CubeInfo,
+    open_cube,
+    read_cube,
+    store_cube,
+    store_labels,
+    write_cube,
+    write_labels,
+)
 from hsiae.nodata import pixel_spectra, segment_cube
 from hsiae.persistence import load_model, save_model
 from hsiae.pipeline import (
@@ -33,6 +50,8 @@ __all__ = [
     "WholeImageSplit",
     "cluster_mean_spectra",
     "denoise",
+    "denoise_blocks",
+    "fit_on_sample",
     "get_data_home",
     "load_model",
     "load_scene",
@@ -40,12 +59,19 @@ __all__ = [
     "make_segmentation_pipeline",
     "make_silhouette_scorer",
     "make_synthetic_scene",
+    "open_cube",
     "pixel_spectra",
+    "predict_blocks",
+    "predict_proba_blocks",
     "read_cube",
     "representative_spectra",
+    "sample_pixels",
     "save_model",
     "segment_cube",
     "silhouette_scorer",
+    "store_cube",
+    "store_labels",
+    "transform_blocks",
     "write_cube",
     "write_labels",
     "__version__",

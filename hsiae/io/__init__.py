@@ -28,13 +28,31 @@ as many rows or columns (Indian Pines is 145 x 145 x 200, Pavia University
 
 The band axis found is returned as :attr:`CubeInfo.band_axis`; it is 1 only
 for ENVI BIL files, stored ``(rows, bands, cols)``.
+
+Cubes larger than memory
+------------------------
+:func:`open_cube` opens any of these files (or a Zarr array) as a lazy dask
+array chunked over space with the bands whole; :func:`store_labels` and
+:func:`store_cube` compute lazy results chunk by chunk into a TIFF or Zarr
+on disk. They need dask (``pip install 'hsiae[dask]'``).
 """
 
 from hsiae.io._common import CubeFormatError, CubeInfo
+from hsiae.io._lazy import open_cube
 from hsiae.io._read import read_cube
+from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
 
-__all__ = ["CubeFormatError", "CubeInfo", "read_cube", "write_cube", "write_labels"]
+__all__ = [
+    "CubeFormatError",
+    "CubeInfo",
+    "open_cube",
+    "read_cube",
+    "store_cube",
+    "store_labels",
+    "write_cube",
+    "write_labels",
+]
 
 # Name the public module in tracebacks and reprs, as before the split into submodules.
 CubeFormatError.__module__ = CubeInfo.__module__ = __name__

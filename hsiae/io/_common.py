@@ -68,8 +68,8 @@ class CubeInfo:
     ----------
     path : pathlib.Path
         The file the pixels were read from (the data file for ENVI).
-    format : {"tiff", "mat", "npy", "envi"}
-        The file format.
+    format : {"tiff", "mat", "npy", "envi", "zarr"}
+        The file format ("zarr" only from :func:`open_cube`).
     band_axis : int
         Axis of the array as stored in the file that holds the bands: 0 for
         ``(bands, rows, cols)``, 2 for ``(rows, cols, bands)``, 1 only for

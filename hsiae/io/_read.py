@@ -74,6 +74,10 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True):
 def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=None):
     """:func:`read_cube`, calling ``before_load(shape, dtype)`` before pixels are loaded.
 
+    ``mmap="lazy"`` (for :func:`hsiae.open_cube`) maps what can be mapped and
+    returns a compressed or non-contiguous TIFF as a ``_TiffZarrSource``, whose
+    pixels are decoded box by box, instead of loading it.
+
     ``before_load`` gets the cube's ``(n_rows, n_cols, n_bands)`` and dtype
     once the header is read and before a reader copies the pixels into memory
     (not for memory-mapped data, which are read lazily); it may raise to stop

@@ -25,6 +25,7 @@ from hsiae.io._common import (
     _resolve_layout,
     logger,
 )
+from hsiae.io._sources import _TiffZarrSource
 
 
 class _ErrorRecords(logging.Handler):
@@ -120,7 +121,10 @@ def _read_tiff(path, band_axis, mmap, before_load):
         offset = series.dataoffset
         can_map = offset is not None and not series.is_multifile and series.transform is None
         data = None
-        if not (mmap and can_map):
+        if mmap == "lazy" and not can_map:
+            # hsiae.open_cube: decode only the strips or tiles each chunk needs, later
+            data = _TiffZarrSource(path, dtype, shape, perm)
+        elif not (mmap and can_map):
             if mmap:
                 logger.info(
                     "'%s' is compressed or not contiguous; reading it into memory", path
@@ -141,6 +145,8 @@ def _read_tiff(path, band_axis, mmap, before_load):
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
         nodata=nodata,
     )  # fmt: skip
+    if isinstance(data, _TiffZarrSource):
+        return data, info
     return np.transpose(data, perm), info
 
 

@@ -1,0 +1,279 @@
+"""store_labels and store_cube: compute lazy results chunk by chunk into a TIFF or Zarr on disk."""
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from hsiae.io._common import _GDAL_NODATA_TAG, _METADATA_KEY, _TIFF_SUFFIXES, CubeFormatError
+from hsiae.io._common import logger
+from hsiae.io._lazy import _ZARR_SUFFIX, _import_dask
+from hsiae.io._sources import _RawTarget
+from hsiae.io._write import _BIGTIFF_BYTES
+
+_LABELS_NOTE = "cluster c (0-based) is stored as c + 1; 0 means no data"
+
+
+def _output(path, force):
+    """(path, "tiff" or "zarr") after checking that ``path`` may be written; raise otherwise."""
+    path = Path(os.fspath(path))
+    suffix = path.suffix.lower()
+    if suffix in _TIFF_SUFFIXES:
+        kind = "tiff"
+    elif suffix == _ZARR_SUFFIX:
+        kind = "zarr"
+    else:
+        raise CubeFormatError(
+            f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; use .tif, "
+            f".tiff or .zarr"
+        )
+    if kind == "tiff" and path.is_dir():
+        raise IsADirectoryError(f"Cannot write '{path}': it is a directory; pass a file name")
+    if path.exists() and not force:
+        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write '{path}': the folder '{path.parent}' does not exist; create it first"
+        )
+    return path, kind
+
+
+def _as_dask(array, ndim, what):
+    da = _import_dask(f"hsiae.{what}")
+    if not isinstance(array, da.Array):
+        array = np.asarray(array)
+        array = da.from_array(array, chunks=(512,) * min(array.ndim, 2) + (-1,) * (array.ndim - 2))
+    if array.ndim != ndim or 0 in array.shape:
+        shape = "(n_rows, n_cols)" if ndim == 2 else "(n_rows, n_cols, n_bands)"
+        raise ValueError(
+            f"{what} expects a non-empty array of shape {shape}, got shape {array.shape}"
+        )
+    return da, array
+
+
+def _regular(array):
+    """``array`` rechunked to the grid of its first chunk (Zarr needs regular chunks)."""
+    first = tuple(c[0] for c in array.chunks)
+    if all(all(n == f for n in c[:-1]) and c[-1] <= f for c, f in zip(array.chunks, first)):
+        return array
+    return array.rechunk(first)
+
+
+def _tmp_beside(path):
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _replace(tmp, path):
+    """Move ``tmp`` to ``path``; a folder in the way (an older Zarr array) is removed after."""
+    if path.is_dir() and not path.is_symlink():
+        old = _tmp_beside(path)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if tmp.is_dir() and path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+
+
+def _discard(tmp):
+    with contextlib.suppress(OSError):
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _store_tiff(da, array, path, file_shape, perm, meta, extratags, layout):
+    import tifffile
+
+    tmp = _tmp_beside(path)
+    dtype = np.dtype(array.dtype)
+    nbytes = int(np.prod(file_shape, dtype=np.int64)) * dtype.itemsize
+    try:
+        # Without data, tifffile lays out the pixels uncompressed and contiguous (as for
+        # tifffile.memmap); checked rather than assumed, since the writes below rely on it.
+        tifffile.imwrite(
+            tmp, shape=file_shape, dtype=dtype, bigtiff=nbytes > _BIGTIFF_BYTES,
+            photometric="minisblack", metadata={_METADATA_KEY: meta}, extratags=extratags,
+            **layout,
+        )  # fmt: skip
+        with tifffile.TiffFile(tmp) as tif:
+            offset = tif.series[0].dataoffset
+            if offset is None or tuple(tif.series[0].shape) != tuple(file_shape):
+                raise RuntimeError("tifffile did not lay out the pixels contiguously")
+        da.store(array, _RawTarget(tmp, dtype, file_shape, offset, perm), lock=False)
+        _fsync(tmp)
+        _replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _store_zarr(da, array, path, attributes):
+    import zarr
+
+    tmp = _tmp_beside(path)
+    array = _regular(array)
+    try:
+        target = zarr.create_array(
+            str(tmp), shape=array.shape, chunks=array.chunksize, dtype=array.dtype,
+            attributes={_METADATA_KEY: attributes}, zarr_format=3,
+        )  # fmt: skip
+        da.store(array, target, lock=False)
+        _replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def store_labels(path, labels, *, force=False):
+    """Compute a label image chunk by chunk and write it to a TIFF or Zarr file.
+
+    The labels are computed with the current dask scheduler, and each chunk is
+    written as soon as it is ready, so the image is never held in memory.
+    As in :func:`write_labels`, a label ``c >= 0`` is stored as ``c + 1`` and
+    negative labels (no data) as 0. The output goes to a temporary file (or
+    folder) beside ``path`` and is renamed to ``path`` only when complete.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.tif``/``.tiff`` (a single-page TIFF, BigTIFF beyond about 2 GB) or
+        ``.zarr`` (a Zarr v3 array with the chunks of ``labels``). A TIFF
+        written by another machine of a cluster must be on a file system that
+        all of them share.
+    labels : dask.array.Array or array-like of shape (n_rows, n_cols)
+        Integer labels, 0-based, negative for no data, such as
+        :func:`hsiae.chunked.predict_blocks` returns. The file's dtype is the
+        unsigned integer of the same size (uint8 for int8 labels), so that it
+        holds every label + 1.
+    force : bool, default=False
+        Overwrite ``path`` if it exists.
+
+    Raises
+    ------
+    FileExistsError, FileNotFoundError, IsADirectoryError, CubeFormatError
+        For an output that exists (without ``force``), a missing folder, a
+        folder where a TIFF should go or an unsupported suffix, before any
+        chunk is computed.
+    ValueError
+        If ``labels`` is not a 2-D integer array.
+
+    See Also
+    --------
+    write_labels : Write labels already in memory.
+    """
+    path, kind = _output(path, force)
+    da, labels = _as_dask(labels, 2, "store_labels")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"store_labels expects integer labels, got {labels.dtype}; cast them with "
+            f"labels.astype(int)"
+        )
+    itemsize = max(1, min(labels.dtype.itemsize, 4))
+    out_dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(itemsize, np.uint32)
+
+    def shift(block):
+        out = block.astype(np.int64) + 1
+        out[block < 0] = 0
+        return out.astype(out_dtype)
+
+    shifted = labels.map_blocks(shift, dtype=out_dtype)
+    if kind == "zarr":
+        _store_zarr(da, shifted, path, {"labels": _LABELS_NOTE})
+    else:
+        _store_tiff(da, shifted, path, labels.shape, (0, 1), {"labels": _LABELS_NOTE},
+                    [(_GDAL_NODATA_TAG, "s", 0, "0", True)], {})
+    logger.info("Stored %s labels %s to '%s'", np.dtype(out_dtype), labels.shape, path)
+
+
+def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=None, nodata=None,
+               force=False):
+    """Compute a cube chunk by chunk and write it to a TIFF or Zarr file.
+
+    The counterpart of :func:`write_cube` for dask arrays: chunks are written
+    as soon as they are computed, and the result is renamed into place only
+    when complete. :func:`read_cube` and :func:`open_cube` read it back with
+    its layout, wavelengths and no-data value.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.tif``/``.tiff`` (uncompressed, BigTIFF beyond about 2 GB) or
+        ``.zarr`` (a Zarr v3 array stored ``(n_rows, n_cols, n_bands)``,
+        chunked like ``cube``).
+    cube : dask.array.Array or array-like of shape (n_rows, n_cols, n_bands)
+        Integer or float pixels, written in their own dtype.
+    band_axis : {0, 2}, default=0
+        TIFF layout, as in :func:`write_cube`: 0 writes one page per band, 2
+        interleaves the bands. Zarr arrays are always stored band-last.
+    wavelengths : array-like of shape (n_bands,), default=None
+    wavelength_units : str, default=None
+    nodata : float, default=None
+        As in :func:`write_cube`.
+    force : bool, default=False
+        Overwrite ``path`` if it exists.
+
+    Raises
+    ------
+    FileExistsError, FileNotFoundError, IsADirectoryError, CubeFormatError
+        As :func:`store_labels`, before any chunk is computed.
+    ValueError
+        If ``cube``, ``band_axis``, ``wavelengths`` or ``nodata`` are invalid.
+
+    See Also
+    --------
+    write_cube : Write a cube already in memory.
+    """
+    path, kind = _output(path, force)
+    da, cube = _as_dask(cube, 3, "store_cube")
+    if cube.dtype.kind not in "uif":
+        raise ValueError(
+            f"store_cube expects integer or float pixels, got {cube.dtype}; convert them with "
+            f"cube.astype(...)"
+        )
+    if band_axis not in (0, 2):
+        raise ValueError(
+            f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}"
+        )
+    n_bands = cube.shape[2]
+    meta = {"band_axis": band_axis if kind == "tiff" else 2}
+    if wavelengths is not None:
+        wavelengths = np.asarray(wavelengths, dtype=np.float64)
+        if wavelengths.shape != (n_bands,):
+            raise ValueError(
+                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
+                f"{wavelengths.shape}; pass the band centres of this cube"
+            )
+        meta["wavelengths"] = wavelengths.tolist()
+        meta["wavelength_units"] = wavelength_units
+    extratags = []
+    if nodata is not None:
+        try:
+            nodata = float(nodata)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
+            ) from None
+        meta["nodata"] = nodata
+        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+    if kind == "zarr":
+        _store_zarr(da, cube.rechunk({2: -1}), path, meta)
+    elif band_axis == 0:
+        _store_tiff(da, cube, path, (n_bands, *cube.shape[:2]), (1, 2, 0), meta, extratags, {})
+    else:
+        layout = {"planarconfig": "contig"} if n_bands > 1 else {}
+        _store_tiff(da, cube, path, cube.shape, (0, 1, 2), meta, extratags, layout)
+    logger.info("Stored cube %s %s to '%s'", cube.shape, cube.dtype, path)
