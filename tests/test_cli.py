@@ -720,3 +720,78 @@ def test_input_file_without_read_permission_fails_in_one_line(cube_path, tmp_pat
         os.chmod(cube_path, 0o644)
     assert_one_line_error(capsys, "Permission denied", "cube.tif")
     assert listing(tmp_path) == ["cube.tif"]
+
+
+# --------------------------------------------------------------------------- --chunks (dask)
+
+
+def test_segment_chunked_labels_equal_the_saved_model_on_the_whole_image(cube_path, tmp_path):
+    pytest.importorskip("dask")
+    runs = {}
+    for chunks in ("3", "16"):  # 3 is below the halo of spatial_iter=5; 16 holds the whole image
+        outdir = tmp_path / f"chunks{chunks}"
+        args = ["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST, "-q", "--chunks",
+                chunks, "--sample-size", "50"]
+        assert main(args) == 0
+        check_segment_outputs(outdir, 3)
+        runs[chunks] = tifffile.imread(outdir / "labels.tif")
+    np.testing.assert_array_equal(runs["3"], runs["16"])
+    pipe, _ = load_model(tmp_path / "chunks3" / "model.hsiae")
+    assert pipe[-1].image_shape == (H, W) and pipe[-1].labels_.shape == (50,)  # fitted on the sample
+    expected = pipe.predict(make_cube().reshape(-1, B)).reshape(H, W) + 1
+    np.testing.assert_array_equal(runs["3"], expected)
+
+
+def test_denoise_chunked_equals_denoise_in_memory(cube_path, trained, tmp_path):
+    pytest.importorskip("dask")
+    whole, chunked = tmp_path / "whole.tif", tmp_path / "chunked.tif"
+    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(whole), "-q"]) == 0
+    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(chunked), "-q",
+                 "--chunks", "4", "--scheduler", "synchronous"]) == 0
+    a, info_a = read_cube(whole)
+    b, info_b = read_cube(chunked)
+    assert b.dtype == a.dtype and info_b.band_axis == info_a.band_axis
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(info_b.wavelengths, info_a.wavelengths)
+    assert listing(tmp_path) == ["chunked.tif", "cube.tif", "whole.tif"]
+
+
+def test_train_chunked_model_does_not_depend_on_the_chunks(cube_path, tmp_path):
+    pytest.importorskip("dask")
+    models = []
+    for chunks in ("2", "8"):
+        model = tmp_path / f"m{chunks}.joblib"
+        assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--chunks", chunks,
+                     "--sample-size", "40"]) == 0
+        models.append(load_model(model)[0])
+    X = make_cube().reshape(-1, B)
+    np.testing.assert_array_equal(models[0].transform(X), models[1].transform(X))
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--scheduler", "threads"], ["--scheduler only apply with --chunks"]),
+    (["--sample-size", "100"], ["--sample-size only apply with --chunks"]),
+    (["--chunks", "0"], ["--chunks", "must be an integer >= 1"]),
+    (["--chunks", "8", "--scheduler", "gpu"], ["expected threads, processes, synchronous"]),
+    (["--chunks", "8", "--sample-size", "1"], ["--sample-size", ">= 2"]),
+])
+def test_chunk_options_are_checked_before_any_work(cube_path, tmp_path, capsys, extra, fragments):
+    pytest.importorskip("dask")
+    outdir = tmp_path / "out"
+    assert main(["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST, *extra]) == 2
+    assert_one_line_error(capsys, *fragments)
+    assert not outdir.exists()
+
+
+def test_unreachable_dask_scheduler_is_one_line_and_no_output(cube_path, trained, tmp_path,
+                                                              capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    import hsiae.cli._chunked
+
+    monkeypatch.setattr(hsiae.cli._chunked, "_CONNECT_TIMEOUT", "1s")
+    target = tmp_path / "den.tif"
+    args = ["denoise", cube_path, "--model", str(trained), "-o", str(target), "--chunks", "4",
+            "--scheduler", "tcp://127.0.0.1:9"]
+    assert main(args) == 2
+    assert_one_line_error(capsys, "could not connect to the dask scheduler at tcp://127.0.0.1:9")
+    assert listing(tmp_path) == ["cube.tif"]

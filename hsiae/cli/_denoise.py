@@ -31,8 +31,13 @@ def _cmd_denoise(args, out):
         )
     if target.exists() and target.resolve() == Path(args.cube).resolve():
         raise CLIError(f"-o '{target}' is the input cube; write the denoised cube to another file")
+    from hsiae.cli._chunked import _check_chunk_options, _denoise_chunked
+
+    chunked = _check_chunk_options(args)
     out.plan(target, "denoised cube")
     model, model_info = load_model(args.model)
+    if chunked:
+        return _denoise_chunked(args, out, target, model, model_info)
 
     def needs(shape, dtype):
         return _needed_bytes("denoise", shape, dtype, n_bands_model=model[0].n_bands_out_,

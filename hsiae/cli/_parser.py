@@ -107,6 +107,27 @@ def _add_seed(group):
                        help="random seed: the same seed and data give the same result (default: 0)")
 
 
+def _add_chunks(parser, *, sample):
+    from hsiae.cli._chunked import DEFAULT_SAMPLE_SIZE, _scheduler_spec
+
+    group = parser.add_argument_group(
+        "large cubes (needs dask: pip install 'hsiae[dask]')",
+        "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory"
+        + (", the model is trained on a random sample of pixels drawn across the whole image"
+           if sample else "")
+        + " and the results are written to disk as each chunk is computed.")
+    group.add_argument("--chunks", type=_int_at_least(1), metavar="N",
+                       help="process the cube in chunks of N x N pixels (all bands); e.g. 512")
+    group.add_argument("--scheduler", type=_scheduler_spec, metavar="SCHEDULER",
+                       help="dask scheduler for --chunks: threads (default), processes, "
+                            "synchronous, or the address of a dask.distributed scheduler "
+                            "(tcp://HOST:8786) whose workers see the same files")
+    if sample:
+        group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
+                           help=f"with --chunks: pixels drawn across the image to train on "
+                                f"(default: {DEFAULT_SAMPLE_SIZE:,})")
+
+
 def _build_parser():
     defaults = _library_defaults()
     fmt = argparse.RawDescriptionHelpFormatter
@@ -141,6 +162,7 @@ def _build_parser():
                    help="model file to write: model.hsiae (safe to share) or model.joblib "
                         "(a pickle)")
     _add_seed(_add_training(p, defaults))
+    _add_chunks(p, sample=True)
     _add_general(p)
     p.set_defaults(func=_cmd_train)
 
@@ -154,7 +176,11 @@ def _build_parser():
                "--model-format joblib), model_loss.png, model_history.csv.\n\n"
                "examples:\n"
                "  hsiae segment scene.tif -k 6 -o segments\n"
-               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments",
+               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
+               "  hsiae segment flightline.tif -k 8 -o segments --chunks 512 --threads 1\n\n"
+               "With --chunks, the segment map figure and latent maps show the image\n"
+               "downsampled to at most 600 pixels a side, and the mean spectra are those of\n"
+               "the sampled pixels; labels.tif holds every pixel.",
     )
     _add_cube_input(p)
     p.add_argument("-k", "--clusters", dest="k", type=_int_at_least(1), required=True, metavar="N",
@@ -171,6 +197,7 @@ def _build_parser():
     training = _add_training(p, defaults, note=" (without --model)")
     _add_model_format(training)
     _add_seed(training)
+    _add_chunks(p, sample=True)
     _add_general(p)
     p.set_defaults(func=_cmd_segment)
 
@@ -186,6 +213,7 @@ def _build_parser():
                    help="trained model from 'hsiae train'")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tif",
                    help="denoised cube to write (.tif)")
+    _add_chunks(p, sample=False)
     _add_general(p)
     p.set_defaults(func=_cmd_denoise)
 

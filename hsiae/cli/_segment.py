@@ -133,6 +133,10 @@ def _cmd_segment(args, out):
                 f"{', '.join(given)} only apply when segment trains a model, not with --model; "
                 f"drop {'them' if len(given) > 1 else 'it'} or drop --model"
             )
+    from hsiae.cli._chunked import _check_chunk_options, _segment_chunked
+
+    if _check_chunk_options(args):
+        return _segment_chunked(args, out)
     outdir = out.plan_dir(args.output)
     paths = _plan_segment_outputs(out, outdir)
     model_paths = None

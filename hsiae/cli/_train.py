@@ -130,6 +130,10 @@ def _write_model_outputs(out, paths, pipe, wavelengths):
 
 
 def _cmd_train(args, out):
+    from hsiae.cli._chunked import _check_chunk_options, _train_chunked
+
+    if _check_chunk_options(args):
+        return _train_chunked(args, out)
     paths = _plan_model_outputs(out, args.output)
     cube, info = _read(args, "training on", _training_needs("train", args))
     H, W, B = cube.shape
