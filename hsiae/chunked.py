@@ -135,6 +135,23 @@ def _spectra(block):
     return np.ascontiguousarray(block, dtype=np.float32).reshape(h * w, b)
 
 
+# Pixels a block is processed in at a time: the resampler and the encoder hold a few float32
+# copies of their input, which for a whole chunk of 512 x 512 pixels x 100 bands is 100 MiB each.
+_SLAB_PIXELS = 1 << 16
+
+
+def _slabs(block):
+    """Yield (first row, last row + 1, float32 spectra of those rows) over a block's rows."""
+    h, w, _ = block.shape
+    rows = max(1, _SLAB_PIXELS // max(w, 1))
+    for start in range(0, h, rows):
+        part = block[start : start + rows]
+        X = _spectra(part)
+        if np.shares_memory(X, block):  # never write into the cube's chunk
+            X = X.copy()
+        yield start, start + part.shape[0], X
+
+
 # -- sampling and fitting ---------------------------------------------------------------------
 
 
@@ -272,17 +289,16 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
 def _codes_block(block, head, nodata, fill):
     """Latent codes of a block's spectra, and a last column: 1 for usable pixels, 0 for others."""
     h, w, _ = block.shape
-    X = _spectra(block)
-    valid = _usable(X, nodata)
-    if not valid.all():
-        if np.shares_memory(X, block):  # never write into the cube's chunk
-            X = X.copy()
+    out = None
+    for start, stop, X in _slabs(block):
+        valid = _usable(X, nodata)
         X[~valid] = fill
-    Z = np.asarray(head.transform(X), dtype=np.float32)
-    out = np.empty((h * w, Z.shape[1] + 1), dtype=np.float32)
-    out[:, :-1] = Z
-    out[:, -1] = valid
-    return out.reshape(h, w, -1)
+        Z = np.asarray(head.transform(X), dtype=np.float32)
+        if out is None:
+            out = np.empty((h, w, Z.shape[1] + 1), dtype=np.float32)
+        out[start:stop, :, :-1] = Z.reshape(stop - start, w, -1)
+        out[start:stop, :, -1] = valid.reshape(stop - start, w)
+    return out
 
 
 def _label_dtype(n_clusters):
@@ -330,11 +346,11 @@ def _fill_spectrum(cube, nodata):
     """Mean usable spectrum of the whole cube (one pass over it), as pixel_spectra fills."""
 
     def partial(block):
-        X = _spectra(block)
-        valid = _usable(X, nodata)
-        out = np.zeros((1, 1, X.shape[1] + 1))
-        out[0, 0, :-1] = X[valid].sum(axis=0, dtype=np.float64)
-        out[0, 0, -1] = valid.sum()
+        out = np.zeros((1, 1, block.shape[2] + 1))
+        for _, _, X in _slabs(block):
+            valid = _usable(X, nodata)
+            out[0, 0, :-1] += X[valid].sum(axis=0, dtype=np.float64)
+            out[0, 0, -1] += valid.sum()
         return out
 
     B = cube.shape[2]
@@ -496,12 +512,13 @@ def _denoise_block(block, head, nodata):
     from hsiae.pipeline import denoise
 
     h, w, b = block.shape
-    X = _spectra(block)
-    valid = _usable(X, nodata)
-    out = X.copy() if np.shares_memory(X, block) else X
-    if valid.any():
-        out[valid] = denoise(head, X[valid])
-    return out.reshape(h, w, b)
+    out = np.empty((h, w, b), dtype=np.float32)
+    for start, stop, X in _slabs(block):
+        valid = _usable(X, nodata)
+        if valid.any():
+            X[valid] = denoise(head, X[valid])
+        out[start:stop] = X.reshape(stop - start, w, b)  # no-data pixels keep their values
+    return out
 
 
 def denoise_blocks(pipe, cube, *, nodata=None, chunks=None):

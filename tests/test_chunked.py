@@ -72,7 +72,10 @@ def exploding(shape=(H, W, B), chunks=(16, 16, -1)):
 
 
 @pytest.mark.parametrize("chunks", [(13, 17), 25, (36, 9), 3])
-def test_predict_blocks_labels_equal_whole_image(fitted, scene, chunks):
+def test_predict_blocks_labels_equal_whole_image(fitted, scene, chunks, monkeypatch):
+    import hsiae.chunked
+
+    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", 50)  # blocks are encoded a few rows at a time
     X = scene.cube.reshape(-1, B)
     expected = fitted.predict(X).reshape(H, W)
     labels = predict_blocks(fitted, scene.cube, chunks=chunks)
@@ -95,7 +98,11 @@ def test_halo_reproduces_the_mean_field_exactly(scene, spatial_iter, spatial_wei
     np.testing.assert_array_equal(labels, seg.predict(Z).reshape(H, W))
 
 
-def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitted, scene):
+def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitted, scene,
+                                                                           monkeypatch):
+    import hsiae.chunked
+
+    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", 30)
     cube = scene.cube.copy()
     cube[3:6, 10:30] = -9999.0
     cube[20, 5, 7] = np.nan
@@ -107,7 +114,11 @@ def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitt
     assert (labels == -1).sum() == 3 * 20 + 1
 
 
-def test_transform_and_denoise_blocks_equal_whole_image(fitted, scene):
+@pytest.mark.parametrize("slab_pixels", [50, 1 << 16])
+def test_transform_and_denoise_blocks_equal_whole_image(fitted, scene, slab_pixels, monkeypatch):
+    import hsiae.chunked
+
+    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", slab_pixels)
     X = scene.cube.reshape(-1, B)
     codes = transform_blocks(fitted, scene.cube, chunks=(11, 40)).compute()
     np.testing.assert_allclose(codes, fitted[:-1].transform(X).reshape(H, W, -1), rtol=0, atol=1e-5)
