@@ -16,8 +16,8 @@ _FLOAT64 = 8
 # Share of the available memory a run may plan to use: the estimate leaves out
 # small arrays, torch's own buffers and the figures.
 _USABLE_SHARE = 0.9
-_ADVICE = ("crop the cube (fewer rows, columns or bands) or run on a machine with more "
-           "memory")
+_ADVICE = ("process it in chunks with --chunks N (needs dask), crop the cube (fewer rows, "
+           "columns or bands) or run on a machine with more memory")
 
 
 def _available_memory():

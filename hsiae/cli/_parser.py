@@ -112,12 +112,13 @@ def _add_chunks(parser, *, sample):
 
     group = parser.add_argument_group(
         "large cubes (needs dask: pip install 'hsiae[dask]')",
-        "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory"
-        + (", the model is trained on a random sample of pixels drawn across the whole image"
+        "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory;\n"
+        + ("the model is trained on a random sample of pixels drawn across the whole image;\n"
            if sample else "")
-        + " and the results are written to disk as each chunk is computed.")
+        + "results are written to disk as each chunk is computed.")
     group.add_argument("--chunks", type=_int_at_least(1), metavar="N",
-                       help="process the cube in chunks of N x N pixels (all bands); e.g. 512")
+                       help="process the cube in chunks of N x N pixels (all bands), e.g. 256; "
+                            "each worker holds a few chunks of N*N*bands*4 bytes")
     group.add_argument("--scheduler", type=_scheduler_spec, metavar="SCHEDULER",
                        help="dask scheduler for --chunks: threads (default), processes, "
                             "synchronous, or the address of a dask.distributed scheduler "
@@ -177,7 +178,7 @@ def _build_parser():
                "examples:\n"
                "  hsiae segment scene.tif -k 6 -o segments\n"
                "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
-               "  hsiae segment flightline.tif -k 8 -o segments --chunks 512 --threads 1\n\n"
+               "  hsiae segment flightline.tif -k 8 -o segments --chunks 256 --threads 1\n\n"
                "With --chunks, the segment map figure and latent maps show the image\n"
                "downsampled to at most 600 pixels a side, and the mean spectra are those of\n"
                "the sampled pixels; labels.tif holds every pixel.",
