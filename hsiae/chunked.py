@@ -312,7 +312,10 @@ def _segment_block(block, seg, depth, proba, block_info=None):
     seg = copy.copy(seg)  # shallow: shares the fitted arrays, holds this block's image shape
     if depth:
         seg.image_shape = (h, w)
-    p = seg.predict_proba(Z).reshape(h, w, -1)
+    # No-data pixels do not vote for their neighbours, as in SpatialGMMSegmenter.fit with
+    # sample_weight 0 (what hsiae.segment_cube does on a whole image).
+    Z = seg._validated(Z)
+    p = seg._predict_proba(Z, seg._grid(len(Z)), valid.astype(np.float64)).reshape(h, w, -1)
     keep = valid.reshape(h, w)
     if depth:
         (i, j), (n_i, n_j) = block_info[0]["chunk-location"][:2], block_info[0]["num-chunks"][:2]

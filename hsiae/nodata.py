@@ -97,7 +97,9 @@ def segment_pixels(head, segmenter, X, valid, filled, *, fit_head=True):
         Resampler and encoder; fitted here when ``fit_head``.
     segmenter : SpatialGMMSegmenter
         Fitted here on the codes of every pixel (the spatial prior needs the
-        whole image); the filled rows only stand in for their pixels.
+        whole image) with the unusable pixels at ``sample_weight`` 0: their
+        filled rows only hold the image's place and take no part in the
+        mixture nor in their neighbours' spatial term.
     X, valid, filled : ndarray
         From :func:`pixel_spectra`.
     fit_head : bool, default=True
@@ -116,7 +118,7 @@ def segment_pixels(head, segmenter, X, valid, filled, *, fit_head=True):
     if fit_head:
         head.fit(X[valid])
     codes = head.transform(filled)
-    segmenter.fit(codes)
+    segmenter.fit(codes, sample_weight=valid.astype(np.float64))
     labels = segmenter.labels_.copy()
     labels[~valid] = -1
     pipeline = Pipeline(list(head.steps) + [("spatialgmmsegmenter", segmenter)])

@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = ["SpatialGMMSegmenter", "neighbour_sum"]
 
@@ -123,7 +123,7 @@ def _estimate_parameters(X, resp, reg_covar, covariance_type):
             cov[k] = (resp[:, k] * diff.T) @ diff / nk[k]
             cov[k].flat[:: d + 1] += reg_covar
     elif covariance_type == "tied":
-        cov = (X.T @ X - (nk * means.T) @ means) / nk.sum()
+        cov = ((X * resp.sum(axis=1)[:, None]).T @ X - (nk * means.T) @ means) / nk.sum()
         cov.flat[:: d + 1] += reg_covar
     else:
         avg_x2 = (resp.T @ (X * X)) / nk[:, None]
@@ -205,7 +205,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
     ----------
     labels_ : ndarray of shape (n_pixels,)
         Segment (0 .. n_clusters - 1) of each training pixel, equal to
-        ``predict(X)`` on the training data.
+        ``predict(X)`` on the training data when no ``sample_weight`` was
+        given (with weights, pixels of weight 0 do not vote for their
+        neighbours here, while ``predict`` has no weights and counts them).
     weights_ : ndarray of shape (n_clusters,)
     means_ : ndarray of shape (n_clusters, n_features_in_)
         Cluster centres in feature space, ready for
@@ -312,38 +314,46 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
     def _weighted_log_prob(self, X, weights, means, prec_chol):
         return _log_gaussian(X, means, prec_chol, self.covariance_type) + np.log(weights)[None, :]
 
-    def _smooth(self, log_p, grid):
-        """Mean-field posterior: spectral log-probabilities plus the Potts prior."""
+    def _smooth(self, log_p, grid, sample_weight=None):
+        """Mean-field posterior: spectral log-probabilities plus the Potts prior.
+
+        A neighbour's vote counts with its ``sample_weight``: pixels of weight
+        0 (no data) do not pull their neighbours.
+        """
         resp = _softmax_rows(log_p.copy())
         if grid is None:
             return resp
         for _ in range(self.spatial_iter):
-            resp = _softmax_rows(log_p + self.spatial_weight * neighbour_sum(resp, grid))
+            votes = resp if sample_weight is None else resp * sample_weight[:, None]
+            resp = _softmax_rows(log_p + self.spatial_weight * neighbour_sum(votes, grid))
         return resp
 
-    def _objective(self, log_p, resp, grid):
+    def _objective(self, log_p, resp, grid, sample_weight):
         """Per-pixel objective: the log-likelihood, or the mean-field free energy."""
+        w = sample_weight
         if grid is None:
-            return float(np.mean(logsumexp(log_p, axis=1)))
-        entropy = -np.sum(resp * np.log(np.maximum(resp, 1e-300)))
-        coupling = 0.5 * self.spatial_weight * np.sum(resp * neighbour_sum(resp, grid))
-        return float((np.sum(resp * log_p) + entropy + coupling) / len(log_p))
+            return float(np.sum(w * logsumexp(log_p, axis=1)) / w.sum())
+        entropy = -np.sum(w * np.sum(resp * np.log(np.maximum(resp, 1e-300)), axis=1))
+        wr = resp * w[:, None]
+        coupling = 0.5 * self.spatial_weight * np.sum(wr * neighbour_sum(wr, grid))
+        return float((np.sum(wr * log_p) + entropy + coupling) / w.sum())
 
-    def _fit_once(self, X, grid, seed):
+    def _fit_once(self, X, grid, seed, sample_weight):
         k = self.n_clusters
-        km = KMeans(k, n_init=1, random_state=seed).fit(X)
+        w = sample_weight
+        km = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w)
         resp = np.zeros((len(X), k))
         resp[np.arange(len(X)), km.labels_] = 1.0
-        weights, means, cov = _estimate_parameters(X, resp, self.reg_covar, self.covariance_type)
+        weights, means, cov = _estimate_parameters(X, resp * w[:, None], self.reg_covar, self.covariance_type)
         prec = _compute_precision_cholesky(cov, self.covariance_type)
         obj, converged, n_iter = -np.inf, False, 0
         for n_iter in range(1, self.max_iter + 1):
             log_p = self._weighted_log_prob(X, weights, means, prec)
-            resp = self._smooth(log_p, grid)
-            prev, obj = obj, self._objective(log_p, resp, grid)
+            resp = self._smooth(log_p, grid, w)
+            prev, obj = obj, self._objective(log_p, resp, grid, w)
             if self.verbose:
                 print(f"  iteration {n_iter}: objective {obj:.6f}")
-            weights, means, cov = _estimate_parameters(X, resp, self.reg_covar, self.covariance_type)
+            weights, means, cov = _estimate_parameters(X, resp * w[:, None], self.reg_covar, self.covariance_type)
             prec = _compute_precision_cholesky(cov, self.covariance_type)
             if abs(obj - prev) < self.tol:
                 converged = True
@@ -353,7 +363,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
     # -- public API ---------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture (and its spatial prior) to the pixels ``X``.
 
         Parameters
@@ -363,6 +373,13 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             ``image_shape`` when it is given.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_pixels,), default=None
+            Non-negative weight of each pixel in the mixture's estimates and
+            in its neighbours' spatial term; ``None`` weighs every pixel 1.
+            Weight 0 marks a pixel without data (a hole in the image): its row
+            holds the image's place but takes no part in the fit, and its
+            neighbours are segmented as if it were not there.
+            :func:`hsiae.segment_cube` passes the no-data mask this way.
 
         Returns
         -------
@@ -371,9 +388,12 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
         _check_magnitude(X)
         n = X.shape[0]
-        if self.n_clusters > n:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        n_used = int(np.count_nonzero(sample_weight))
+        if self.n_clusters > n_used:
+            what = f"n_samples={n}" if n_used == n else f"{n_used} pixels of non-zero sample_weight"
             raise ValueError(
-                f"n_clusters={self.n_clusters} must be <= the number of pixels, got n_samples={n}; "
+                f"n_clusters={self.n_clusters} must be <= the number of pixels, got {what}; "
                 f"pass more pixels or fewer clusters."
             )
         grid = self._grid(n, fitting=True)
@@ -383,7 +403,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             seed = random_state.randint(np.iinfo(np.int32).max)
             if self.verbose:
                 print(f"Initialisation {init + 1} of {self.n_init}")
-            result = self._fit_once(X, grid, seed)
+            result = self._fit_once(X, grid, seed, sample_weight)
             if best is None or result[0] > best[0]:
                 best = result
         obj, converged, n_iter, (weights, means, cov, prec) = best
@@ -395,7 +415,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = weights, means, cov, prec
         self.converged_, self.n_iter_, self.lower_bound_ = converged, n_iter, obj
-        self.labels_ = self._predict_proba(X, grid).argmax(axis=1)
+        self.labels_ = self._predict_proba(X, grid, sample_weight).argmax(axis=1)
         return self
 
     def _validated(self, X):
@@ -404,9 +424,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         _check_magnitude(X)
         return X
 
-    def _predict_proba(self, X, grid):
+    def _predict_proba(self, X, grid, sample_weight=None):
         log_p = self._weighted_log_prob(X, self.weights_, self.means_, self.precisions_cholesky_)
-        return self._smooth(log_p, grid)
+        return self._smooth(log_p, grid, sample_weight)
 
     def predict_proba(self, X):
         """Posterior probability of each segment for each pixel.

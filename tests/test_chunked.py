@@ -107,7 +107,11 @@ def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitt
     cube[3:6, 10:30] = -9999.0
     cube[20, 5, 7] = np.nan
     X, valid, filled = pixel_spectra(cube, nodata=-9999.0)
-    expected = fitted.predict(filled)
+    # the whole image with the holes at weight 0: they do not vote for their neighbours
+    seg = fitted[-1]
+    Z = fitted[:-1].transform(filled).astype(np.float64)
+    expected = seg._predict_proba(Z, (H, W), valid.astype(np.float64)).argmax(axis=1)
+    assert np.any(expected != fitted.predict(filled))  # which differs from counting them
     expected[~valid] = -1
     labels = predict_blocks(fitted, cube, nodata=-9999.0, chunks=10).compute()
     np.testing.assert_array_equal(labels, expected.reshape(H, W))

@@ -31,6 +31,13 @@ EXPECTED_FAILURES = {
             "check's tolerance for float64 input"
         ),
     },
+    "SpatialGMMSegmenter": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "starts from k-means++, which draws its seeds differently from a weighted row and from "
+            "repeated rows (scikit-learn lists the same failure for KMeans-type estimators); "
+            "weight 0 = removed pixel is tested in test_segmentation.py"
+        ),
+    },
 }
 
 

@@ -110,3 +110,24 @@ def test_segment_cube_is_reproducible_and_uses_a_fitted_head():
 def test_segment_cube_needs_a_segmenting_pipeline():
     with pytest.raises(TypeError, match="Pipeline ending in a SpatialGMMSegmenter"):
         segment_cube(_pipe()[:-1], _cube())
+
+
+def test_what_no_data_pixels_hold_does_not_change_the_other_labels():
+    # A hole across the boundary of the two halves: its filled rows only hold the image's place,
+    # so the usable pixels get the same segments whatever stands in for the hole.
+    from hsiae.nodata import segment_pixels
+
+    cube = _cube()
+    mask = np.ones((H, W), bool)
+    mask[3:6, 2:7] = False
+    X, valid, filled = pixel_spectra(cube, mask=mask)
+    garbage = filled.copy()
+    garbage[~valid] = 50.0
+    pipe = _pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe[:-1].fit(X[valid])
+        _, _, first = segment_pixels(pipe[:-1], pipe[-1], X, valid, filled, fit_head=False)
+        _, _, second = segment_pixels(pipe[:-1], pipe[-1], X, valid, garbage, fit_head=False)
+    np.testing.assert_array_equal(first, second)
+    assert np.all(first[~valid] == -1) and np.all(first[valid] >= 0)

@@ -288,3 +288,63 @@ def test_without_the_spatial_prior_any_subset_of_pixels_can_be_predicted():
     np.testing.assert_array_equal(seg.predict(X[:100]), seg.labels_[:100])
     with pytest.raises(ValueError, match="implies 1200 pixels"):
         seg.set_params(spatial_weight=1.0).predict(X[:100])
+
+
+# -- holes: pixels of sample_weight 0 ------------------------------------------------------
+
+
+def _holes():
+    """A block of no-data pixels across the quadrant boundary, and their weights."""
+    hole = np.zeros((H, W), dtype=bool)
+    hole[10:20, 12:28] = True
+    return hole.ravel(), (~hole.ravel()).astype(float)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_what_holes_hold_does_not_matter(covariance_type):
+    X, truth = _quadrant_image(noise=0.8)
+    hole, weight = _holes()
+    fits = []
+    for fill in (np.array([1.5, 1.5]), np.array([40.0, -40.0])):  # the mean spectrum, or garbage
+        Xf = X.copy()
+        Xf[hole] = fill
+        seg = SpatialGMMSegmenter(4, image_shape=(H, W), covariance_type=covariance_type, random_state=0)
+        fits.append(seg.fit(Xf, sample_weight=weight))
+    np.testing.assert_allclose(fits[0].means_, fits[1].means_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fits[0].covariances_, fits[1].covariances_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(fits[0].labels_[~hole], fits[1].labels_[~hole])
+    assert adjusted_rand_score(truth[~hole], fits[0].labels_[~hole]) > 0.9
+
+
+def test_without_weights_what_holes_hold_changes_the_segments():
+    # The same image as above with the holes counted: the garbage fill takes a cluster of its
+    # own, so the weights are what keeps the holes out.
+    X, truth = _quadrant_image(noise=0.8)
+    hole, _ = _holes()
+    labels = []
+    for fill in (np.array([1.5, 1.5]), np.array([40.0, -40.0])):
+        Xf = X.copy()
+        Xf[hole] = fill
+        labels.append(SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0).fit(Xf).labels_)
+    assert adjusted_rand_score(labels[0][~hole], labels[1][~hole]) < 0.9
+
+
+def test_unit_weights_equal_no_weights():
+    X, _ = _quadrant_image(noise=0.8)
+    a = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0).fit(X)
+    b = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0).fit(X, sample_weight=np.ones(H * W))
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_sample_weight_is_checked():
+    X, _ = _quadrant_image(noise=0.8)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0)
+    with pytest.raises(ValueError, match="Negative values"):
+        seg.fit(X, sample_weight=-np.ones(H * W))
+    with pytest.raises(ValueError, match="sample_weight"):
+        seg.fit(X, sample_weight=np.ones(5))
+    few = np.zeros(H * W)
+    few[:3] = 1
+    with pytest.raises(ValueError, match="n_clusters=4 must be <= .*3 pixels of non-zero sample_weight"):
+        seg.fit(X, sample_weight=few)
