@@ -348,3 +348,61 @@ def test_sample_weight_is_checked():
     few[:3] = 1
     with pytest.raises(ValueError, match="n_clusters=4 must be <= .*3 pixels of non-zero sample_weight"):
         seg.fit(X, sample_weight=few)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e8])
+def test_labels_do_not_depend_on_the_features_scale(scale):
+    # Small features run the E-step in float32, features beyond 1e6 in float64: same segments.
+    X, _ = _quadrant_image(noise=0.8)
+    kwargs = dict(image_shape=(H, W), covariance_type="full", random_state=0)
+    reference = SpatialGMMSegmenter(4, **kwargs).fit(X)
+    scaled = SpatialGMMSegmenter(4, reg_covar=1e-6 * scale**2, **kwargs).fit(X * scale)
+    assert adjusted_rand_score(reference.labels_, scaled.labels_) > 0.99
+    np.testing.assert_allclose(scaled.means_ / scale, reference.means_, rtol=1e-3, atol=1e-3)
+
+
+# -- fitting large images on a sub-grid ------------------------------------------------------
+
+
+def test_large_images_are_fitted_on_a_sub_grid_and_labelled_whole():
+    X, truth = _quadrant_image(noise=1.0)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=300, random_state=0, verbose=1)
+    seg.fit(X)
+    # 30 x 40 pixels, at most 300: every 2nd row and column (15 x 20)
+    assert seg.labels_.shape == (H * W,)
+    np.testing.assert_array_equal(seg.labels_, seg.predict(X))
+    assert adjusted_rand_score(truth, seg.labels_) > 0.95
+    whole = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=None, random_state=0).fit(X)
+    # the same four centres, in whatever order
+    gaps = np.linalg.norm(seg.means_[:, None] - whole.means_[None], axis=2)
+    assert sorted(gaps.argmin(axis=1)) == [0, 1, 2, 3] and gaps.min(axis=1).max() < 0.15
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sub_grid_fit_prints_its_step(capsys):
+    X, _ = _quadrant_image(noise=1.0)
+    SpatialGMMSegmenter(4, image_shape=(H, W), subsample=300, max_iter=2, verbose=1).fit(X)
+    assert "Fitting on every 2th row and column: 15 x 20 of 30 x 40 pixels" in capsys.readouterr().out
+
+
+def test_subsample_at_or_above_the_pixel_count_changes_nothing():
+    X, _ = _quadrant_image(noise=1.0)
+    a = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=H * W, random_state=0).fit(X)
+    b = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=None, random_state=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+
+
+def test_without_an_image_the_subsample_is_random_and_labels_cover_all_pixels():
+    X, truth = _quadrant_image(noise=0.6)
+    seg = SpatialGMMSegmenter(4, subsample=200, random_state=0).fit(X)
+    assert seg.labels_.shape == (H * W,)
+    assert adjusted_rand_score(truth, seg.labels_) > 0.9
+
+
+def test_a_subsample_without_enough_usable_pixels_is_refused():
+    X, _ = _quadrant_image(noise=1.0)
+    weight = np.zeros(H * W)
+    weight[1::2] = 1  # odd columns only: the sub-grid of even rows and columns has none
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=300, random_state=0)
+    with pytest.raises(ValueError, match="usable pixels in the subsample of 300 pixels"):
+        seg.fit(X, sample_weight=weight)
