@@ -1,6 +1,8 @@
 """AEDEncoder: a spectral autoencoder as a scikit-learn transformer, trained with skorch."""
 
+import math
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,7 +18,7 @@ from skorch.dataset import ValidSplit
 from torch.utils.data import Subset
 
 from hsiae.losses import SpectralLoss
-from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE
+from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
 
 __all__ = ["AEDEncoder"]
 
@@ -25,6 +27,26 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # the parameters are refused as a mistake rather than allocated.
 _MAX_TRAINING_BYTES = 4 << 30
 _ARCHITECTURES = {"conv": ConvAED, "dense": DenseAE, "lstm": LSTMAE, "transformer": TransformerAE}
+# Trained module -> (versions of its tensors, inference copy). Kept beside the module, not on the
+# estimator, so pickles and .hsiae files are unchanged and transform leaves the estimator as it was.
+_INFERENCE_COPIES = weakref.WeakKeyDictionary()
+# A training loss this many times above both its first value and the loss of the mean spectrum
+# is divergence, not learning (lr=1e6 reaches ~1e23 in one epoch, and rarely NaN).
+_DIVERGENCE_FACTOR = 1e6
+
+
+def _inference_module(module):
+    """The cached :func:`~hsiae.networks.inference_copy` of ``module``, rebuilt when its weights change.
+
+    Every in-place change of a tensor (an optimizer step, ``load_state_dict``)
+    bumps its version counter, so a copy made from other weights is never used.
+    """
+    key = tuple(t._version for t in (*module.parameters(), *module.buffers()))
+    cached = _INFERENCE_COPIES.get(module)
+    if cached is None or cached[0] != key:
+        cached = (key, inference_copy(module))
+        _INFERENCE_COPIES[module] = cached
+    return cached[1]
 
 
 def _dataset_tensor(dataset):
@@ -72,18 +94,44 @@ class _SliceIterator:
                 yield self.X.index_select(0, order[start:stop]), None
 
 
-class _AEDNet(NeuralNet):
-    """skorch net whose module returns ``(decoded, encoded)`` and whose target is its input."""
+class _TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite."""
 
-    def __init__(self, *args, latent_l1=0.0, **kwargs):
+
+class _AEDNet(NeuralNet):
+    """skorch net whose module returns ``(decoded, encoded)`` and whose target is its input.
+
+    Training stops at the first training loss that is NaN, infinite or
+    ``_DIVERGENCE_FACTOR`` times above both the first training loss and
+    ``baseline_loss`` (the loss of the mean spectrum), before the step that
+    would write it into the weights.
+    """
+
+    def __init__(self, *args, latent_l1=0.0, baseline_loss=0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.latent_l1 = latent_l1
+        self.baseline_loss = baseline_loss
+
+    def _check_training_loss(self, value):
+        first = self.__dict__.setdefault("_first_train_loss", value)
+        bound = _DIVERGENCE_FACTOR * max(first, self.baseline_loss)
+        if math.isfinite(value) and (not math.isfinite(bound) or value <= bound):
+            return
+        what = f"became {value}" if not math.isfinite(value) else f"grew from {first:.3g} to {value:.3g}"
+        raise _TrainingDiverged(
+            f"AEDEncoder's training loss {what} in epoch {len(self.history)} with "
+            f"lr={self.lr:g}: the optimizer's steps diverged. Training was stopped and the "
+            f"encoder left unfitted; lower lr (the default is 1e-3) or scale the data "
+            f"(SpectralResampler(scaling='range') does)."
+        )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         decoded, encoded = y_pred
         loss = self.criterion_(decoded, torch.as_tensor(X, device=decoded.device))
         if self.latent_l1:
             loss = loss + self.latent_l1 * encoded.abs().mean()
+        if training:
+            self._check_training_loss(loss.item())  # skorch reads it with .item() anyway
         return loss
 
 
@@ -539,7 +587,12 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             net = self._build_net(X.shape[1], seed)
             net.initialize()
             net.module_.fit_linear_path(Xt)
-            net.partial_fit(Xt, None)
+            net.baseline_loss = self._mean_spectrum_loss(net.criterion_, Xt)
+            try:
+                net.partial_fit(Xt, None)
+            except _TrainingDiverged as exc:
+                self._forget_fit()
+                raise ValueError(str(exc)) from None
         net.module_.eval()
 
         hist = net.history
@@ -555,11 +608,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         else:
             self.best_epoch_ = int(self.history_["epoch"][-1])
         self.n_epochs_ = len(hist)
-        if not np.all(np.isfinite(self.history_["train_loss"])):
-            raise FloatingPointError(
-                "The training loss became NaN or infinite; lower lr or scale the data "
-                "(SpectralResampler does by default)."
-            )
         if self.validation_fraction > 0 and self.n_epochs_ == self.max_epochs and (
             self.n_epochs_ - self.best_epoch_ < self.patience
         ):
@@ -572,12 +620,26 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self._n_features_out = self.zdims
         return self
 
+    @staticmethod
+    @torch.no_grad()
+    def _mean_spectrum_loss(criterion, Xt, max_rows=10_000):
+        """The loss of reconstructing every spectrum by the mean spectrum (on a row sample)."""
+        sample = Xt[:: max(1, -(-len(Xt) // max_rows))]
+        return float(criterion(sample.mean(dim=0).expand_as(sample), sample))
+
+    def _forget_fit(self):
+        """Remove every fitted attribute: a failed fit leaves an unfitted encoder, not a broken one."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+        self.__dict__.pop("_n_features_out", None)
+
     # -- inference ------------------------------------------------------------
 
     def _module(self):
+        """The inference copy of the trained module (BatchNorm folded; cached) and its device."""
         module = self.net_.module_
         module.eval()
-        return module, next(module.parameters()).device
+        return _inference_module(module), next(module.parameters()).device
 
     def _batches(self, n, desc):
         """Slices of ``inference_batch_size`` rows; a progress bar with ``verbose`` on a terminal."""

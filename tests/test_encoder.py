@@ -325,3 +325,64 @@ def test_linear_path_is_off_for_non_negative_or_sparse_codes():
     for params in ({"latent_activation": "relu"}, {"latent_l1": 0.1}):
         enc = AEDEncoder(zdims=3, max_epochs=1, **params, **TINY).fit(X)
         assert not enc.net_.module_.linear_path
+
+
+def test_inference_uses_the_current_weights_and_pickles_unchanged(tmp_path):
+    import joblib
+
+    X, _ = _spectra(n=200)
+    enc = AEDEncoder(zdims=2, max_epochs=2, validation_fraction=0, **TINY).fit(X)
+    module = enc.net_.module_
+    with torch.no_grad():
+        expected = module.decode(module.encode(torch.from_numpy(X))).numpy()
+    np.testing.assert_allclose(enc.reconstruct(X), expected, atol=1e-5)
+    Z = enc.transform(X)
+    # weights changed in place after a first transform: the cached inference copy is rebuilt
+    with torch.no_grad():
+        module.path_encoder.weight.mul_(2)
+    assert not np.allclose(enc.transform(X), Z, atol=1e-3)
+    with torch.no_grad():
+        module.path_encoder.weight.div_(2)
+    np.testing.assert_allclose(enc.transform(X), Z, atol=1e-6)
+    # a refit trains a new module: no stale copy
+    enc.set_params(random_state=1, max_epochs=3).fit(X)
+    with torch.no_grad():
+        expected = enc.net_.module_.encode(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(enc.transform(X), expected, atol=1e-5)
+    joblib.dump(enc, tmp_path / "enc.joblib")
+    loaded = joblib.load(tmp_path / "enc.joblib")
+    np.testing.assert_array_equal(loaded.transform(X), enc.transform(X))
+
+
+@pytest.mark.parametrize("already_fitted", [False, True])
+def test_a_diverging_learning_rate_stops_training_and_leaves_no_fitted_encoder(already_fitted):
+    from sklearn.exceptions import NotFittedError
+
+    X, _ = _spectra(n=300)
+    enc = AEDEncoder(zdims=2, max_epochs=50, **TINY)
+    if already_fitted:
+        enc.set_params(max_epochs=1, validation_fraction=0).fit(X)
+    enc.set_params(lr=1e6, max_epochs=50)
+    with pytest.raises(ValueError, match=r"training loss (grew|became).*epoch 1 with lr=1e\+06.*lower lr"):
+        enc.fit(X)
+    assert not hasattr(enc, "net_") and not hasattr(enc, "sam_offset_")
+    with pytest.raises(NotFittedError):
+        enc.transform(X)
+
+
+def test_a_nan_training_loss_stops_at_once(monkeypatch):
+    from hsiae import encoder as encoder_module
+
+    X, _ = _spectra(n=300)
+    calls = []
+
+    def nan_criterion(self, input, target):
+        calls.append(1)
+        return torch.tensor(float("nan")) if len(calls) >= 3 else ((input - target) ** 2).mean()
+
+    monkeypatch.setattr(encoder_module.SpectralLoss, "forward", nan_criterion)
+    enc = AEDEncoder(zdims=2, max_epochs=20, validation_fraction=0, **TINY)
+    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 with lr=0\.001"):
+        enc.fit(X)
+    assert len(calls) == 2 + 1  # the mean-spectrum baseline, the first batch, the NaN batch: no more
+    assert not hasattr(enc, "n_features_in_")
