@@ -132,10 +132,16 @@ class _Autoencoder(nn.Module):
         if not self.linear_path:
             return self
         step = max(1, -(-len(X) // max_rows))
-        sample = X[::step].to(torch.float64)
-        mean = sample.mean(dim=0)
-        centred = sample - mean
-        cov = centred.T @ centred / max(1, len(sample) - 1)
+        sample = X[::step]
+        # float64 in blocks of rows: a float64 copy of the whole sample would be
+        # 4x the float32 spectra it is taken from (200 MB at 512 bands).
+        blocks = range(0, len(sample), 4096)
+        mean = sum(sample[i : i + 4096].to(torch.float64).sum(dim=0) for i in blocks) / len(sample)
+        cov = sample.new_zeros((sample.shape[1], sample.shape[1]), dtype=torch.float64)
+        for i in blocks:
+            centred = sample[i : i + 4096].to(torch.float64) - mean
+            cov += centred.T @ centred
+        cov /= max(1, len(sample) - 1)
         _, vectors = torch.linalg.eigh(cov)
         zdims = self.path_encoder.out_features
         axes = vectors[:, -zdims:].flip(1)  # (n_bands, k), largest variance first
