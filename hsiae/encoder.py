@@ -104,7 +104,7 @@ class _SliceIterator:
 
 
 class _TrainingDiverged(ValueError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN, infinite or absurdly large."""
 
 
 class _AEDNet(NeuralNet):
@@ -123,7 +123,8 @@ class _AEDNet(NeuralNet):
 
     def _check_training_loss(self, value):
         first = self.__dict__.setdefault("_first_train_loss", value)
-        bound = _DIVERGENCE_FACTOR * max(first, self.baseline_loss)
+        # the floor keeps constant data (both reference losses 0) from tripping on rounding
+        bound = _DIVERGENCE_FACTOR * max(first, self.baseline_loss, 1e-6)
         if math.isfinite(value) and (not math.isfinite(bound) or value <= bound):
             return
         what = f"became {value}" if not math.isfinite(value) else f"grew from {first:.3g} to {value:.3g}"
@@ -237,7 +238,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         against MSE alone, for a 35-70 % higher RMSE; for denoising judged
         by RMSE alone, set ``sam_weight=0, gradient_weight=0``.
     lr : float, default=1e-3
-        Learning rate of the Adam optimizer.
+        Learning rate of the Adam optimizer. A learning rate that makes
+        training diverge (a training loss that turns NaN or infinite, or grows
+        a million-fold above both its first value and the loss of the mean
+        spectrum) stops :meth:`fit` at once with a ValueError.
     batch_size : int, default=256
         Spectra per training step.
     max_epochs : int, default=100

@@ -450,10 +450,20 @@ class TransformerAE(_Autoencoder):
 
 
 class _InplaceTanh(nn.Module):
-    """:class:`_Tanh` in place: for inference copies, where no graph keeps the input."""
+    """:class:`_Tanh` in place: for inference copies, where no graph keeps the input.
+
+    With ``doubled=True`` the layer before has had its weights and bias
+    doubled (exact in floating point), so the input already is ``2x``.
+    """
+
+    def __init__(self, doubled=False):
+        super().__init__()
+        self.doubled = doubled
 
     def forward(self, x):
-        return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+        if not self.doubled:
+            x = x.mul_(2)
+        return x.sigmoid_().mul_(2).sub_(1)
 
 
 class _PhaseConvTranspose1d(nn.Module):
@@ -489,9 +499,10 @@ class _PhaseConvTranspose1d(nn.Module):
         length_out = (length - 1) * s - 2 * p + k + op
         n_phase = -(-length_out // s)  # outputs per phase
         pad_left, pad_right = -self.d_min, max(0, n_phase + self.d_max - length)
-        if pad_left or pad_right:
-            x = nn.functional.pad(x, (pad_left, pad_right))
-        y = nn.functional.conv1d(x, self.weight, self.bias)
+        if pad_left == pad_right:  # the default geometry: the convolution pads, no copy
+            y = nn.functional.conv1d(x, self.weight, self.bias, padding=pad_left)
+        else:
+            y = nn.functional.conv1d(nn.functional.pad(x, (pad_left, pad_right)), self.weight, self.bias)
         y = y.view(n, s, c_out, -1)[..., :n_phase]
         return y.permute(0, 2, 3, 1).reshape(n, c_out, -1)[:, :, :length_out]
 
@@ -532,7 +543,8 @@ def inference_copy(module):
       affine map per channel): one pass over the activations less per layer;
     - each ``ConvTranspose1d`` runs as one stride-1 ``Conv1d`` over its output
       phases (:class:`_PhaseConvTranspose1d`);
-    - each ``Tanh`` works in place.
+    - each ``Tanh`` works in place, as ``2 sigmoid(2x) - 1`` with the ``2x``
+      folded into the layer before when there is one.
 
     Outputs equal the eval-mode outputs of ``module`` up to float32 rounding
     (tested within 1e-5). ``module`` is not modified; the copy is in eval
@@ -547,20 +559,24 @@ def inference_copy(module):
     copy : torch.nn.Module
     """
     folded = copy.deepcopy(module).eval()
+    affine = (nn.Conv1d, nn.ConvTranspose1d, nn.Linear)
     for seq in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
-        names = list(seq._modules)
-        for prev, name in zip([None, *names[:-1]], names):
-            layer = seq._modules[name]
-            before = None if prev is None else seq._modules[prev]
-            if (
-                isinstance(layer, nn.BatchNorm1d)
-                and layer.track_running_stats
-                and isinstance(before, (nn.Conv1d, nn.ConvTranspose1d, nn.Linear))
-            ):
-                _fold_into(before, layer)
+        last = None  # the affine layer whose output reaches this position unchanged
+        for name, layer in list(seq._modules.items()):
+            if isinstance(layer, nn.BatchNorm1d) and layer.track_running_stats and last is not None:
+                _fold_into(last, layer)
                 seq._modules[name] = nn.Identity()
             elif isinstance(layer, (nn.Tanh, _Tanh)):
-                seq._modules[name] = _InplaceTanh()
+                if last is not None:
+                    last.weight.mul_(2)
+                    if last.bias is not None:
+                        last.bias.mul_(2)
+                seq._modules[name] = _InplaceTanh(doubled=last is not None)
+                last = None
+            elif isinstance(layer, affine):
+                last = layer
+            elif not isinstance(layer, nn.Identity):
+                last = None
         for name, layer in seq._modules.items():
             if _plain_transposed(layer):
                 seq._modules[name] = _PhaseConvTranspose1d(layer)
