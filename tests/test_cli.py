@@ -103,6 +103,21 @@ def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
     assert type(pipe[1].net_.module_).__name__ == "DenseAE"
 
 
+@pytest.mark.parametrize("recipe, scaling, zdims", [(None, "standard", 8), ("segmentation", "standard", 8),
+                                                   ("denoising", "range", 16)])
+def test_train_for_sets_the_recipe_defaults(cube_path, tmp_path, recipe, scaling, zdims):
+    model = tmp_path / "m.hsiae"
+    fast = ["--epochs", "1", "--bands", "16"]
+    assert main(["train", cube_path, "-o", str(model), *fast, "-q"]
+                + ([] if recipe is None else ["--for", recipe])) == 0
+    pipe, _ = load_model(model)
+    assert pipe[0].scaling == scaling and pipe[1].zdims == zdims
+    # an explicit option still wins over the recipe
+    assert main(["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
+                + ([] if recipe is None else ["--for", recipe])) == 0
+    assert load_model(model)[0][1].zdims == 2
+
+
 def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):
     m1, m2 = tmp_path / "a.joblib", tmp_path / "b.joblib"
     assert main(["train", cube_path, "-o", str(m1), *FAST, "-q", "--seed", "3"]) == 0

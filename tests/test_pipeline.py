@@ -327,3 +327,24 @@ def test_salinas_a_segments_recover_the_fields(data_home):
     assert adjusted_rand_score(y[labelled], labels[labelled]) > 0.5
     spectra = representative_spectra(pipe)
     assert spectra.shape == (6, n_bands) and np.all(np.isfinite(spectra))
+
+
+def test_denoising_pipeline_reconstructs_at_least_as_well_as_pca_of_the_same_rank():
+    from sklearn.decomposition import PCA
+
+    from hsiae import denoise, make_denoising_pipeline
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 40)
+    abundances = rng.dirichlet(np.ones(3), size=600)
+    clean = abundances @ np.stack([np.sin(3 * t) + 1, np.exp(-t), t**2])
+    noisy = (clean + rng.normal(scale=0.02, size=clean.shape)).astype(np.float32)
+    pipe = make_denoising_pipeline(random_state=0, spectralresampler__n_bands=40,
+                                   aedencoder__zdims=3, aedencoder__max_epochs=3)
+    assert [name for name, _ in pipe.steps] == ["spectralresampler", "aedencoder"]
+    assert pipe[0].scaling == "range"
+    out = denoise(pipe.fit(noisy), noisy)
+    pca = PCA(3).fit(noisy)
+    rmse_pca = np.sqrt(np.mean((pca.inverse_transform(pca.transform(noisy)) - clean) ** 2))
+    rmse = np.sqrt(np.mean((out - clean) ** 2))
+    assert rmse <= rmse_pca * 1.02  # the fixed PCA path: never worse than PCA, up to float32 noise

@@ -13,7 +13,14 @@ import re
 
 import numpy as np
 
-from hsiae.cli._common import CLIError, _library_defaults, _save_figure, _pyplot, logger
+from hsiae.cli._common import (
+    CLIError,
+    _library_defaults,
+    _pyplot,
+    _recommended_segmenter,
+    _save_figure,
+    logger,
+)
 from hsiae.cli._memory import _check_memory, _needed_bytes
 
 DEFAULT_SAMPLE_SIZE = 100_000
@@ -157,7 +164,7 @@ def _stored_labels(path):
 def _segment_chunked(args, out):
     from sklearn.pipeline import Pipeline
 
-    from hsiae import SpatialGMMSegmenter, cluster_mean_spectra, representative_spectra
+    from hsiae import cluster_mean_spectra, representative_spectra
     from hsiae.chunked import predict_blocks, transform_blocks
     from hsiae.cli._segment import (
         _cluster_names,
@@ -204,7 +211,7 @@ def _segment_chunked(args, out):
     if args.model is not None:
         check_model_bands(model_info, B, info.wavelengths)
         head = Pipeline(model.steps[:2])
-        seg = SpatialGMMSegmenter(args.k, spatial_weight=spatial_weight, random_state=args.seed)
+        seg = _recommended_segmenter(args.k, None, spatial_weight, args.seed)
     else:
         full = _training_pipeline(args, B, info.wavelengths, n_clusters=args.k)
         head, seg = full[:-1], full[-1]

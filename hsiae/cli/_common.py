@@ -27,11 +27,14 @@ def _one_line(exc):
 _USER_ERRORS = (CLIError, OSError, ValueError, FloatingPointError)
 
 
-def _library_defaults():
-    """Training defaults of hsiae.make_segmentation_pipeline, the single source of truth."""
-    from hsiae import make_segmentation_pipeline
+def _library_defaults(recipe="segmentation"):
+    """Training defaults of hsiae.make_segmentation_pipeline (or make_denoising_pipeline), the
+    single source of truth."""
+    from hsiae import make_denoising_pipeline, make_segmentation_pipeline
 
     params = make_segmentation_pipeline(2).get_params()
+    if recipe == "denoising":
+        params = {**params, **make_denoising_pipeline().get_params()}
     return {
         "bands": params["spectralresampler__n_bands"],
         "zdims": params["aedencoder__zdims"],
@@ -42,6 +45,16 @@ def _library_defaults():
         "spatial_weight": params["spatialgmmsegmenter__spatial_weight"],
         "architecture": params["aedencoder__architecture"],
     }
+
+
+def _recommended_segmenter(k, image_shape, spatial_weight, seed):
+    """The segmenter of hsiae.make_segmentation_pipeline, for a model trained elsewhere."""
+    from hsiae import make_segmentation_pipeline
+
+    return make_segmentation_pipeline(
+        k, image_shape=image_shape, random_state=seed,
+        spatialgmmsegmenter__spatial_weight=spatial_weight,
+    )[-1]
 
 
 class _Outputs:

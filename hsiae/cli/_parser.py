@@ -156,13 +156,24 @@ def _build_parser():
                     "model file.",
         epilog="Writes MODEL, MODEL's stem + '_loss.png' (loss curves, linear and log scale) and\n"
                "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
-               "example:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60",
+               "examples:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60\n"
+               "  hsiae train scene.tif -o denoiser.hsiae --for denoising\n"
+               "  hsiae denoise scene.tif --model denoiser.hsiae -o scene_denoised.tif",
     )
     _add_cube_input(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write: model.hsiae (safe to share) or model.joblib "
                         "(a pickle)")
-    _add_seed(_add_training(p, defaults))
+    group = _add_training(p, defaults)
+    den = _library_defaults("denoising")
+    group.add_argument("--for", dest="recipe", choices=("segmentation", "denoising"),
+                       default="segmentation",
+                       help=f"what the model is for, which sets the defaults: segmentation "
+                            f"(spectra standardised per band, latent size {defaults['zdims']}) or "
+                            f"denoising (spectra scaled by the data's range, latent size "
+                            f"{den['zdims']}); 'hsiae denoise' works best with a denoising model "
+                            f"(default: segmentation)")
+    _add_seed(group)
     _add_chunks(p, sample=True)
     _add_general(p)
     p.set_defaults(func=_cmd_train)

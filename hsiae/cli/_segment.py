@@ -8,6 +8,7 @@ import numpy as np
 from hsiae.cli._common import (
     CLIError,
     _library_defaults,
+    _recommended_segmenter,
     _pixels,
     _pyplot,
     _read,
@@ -123,8 +124,6 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
 
 
 def _cmd_segment(args, out):
-    from hsiae import SpatialGMMSegmenter
-
     if args.model is not None:
         given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
                  if getattr(args, name) is not None]
@@ -166,8 +165,7 @@ def _cmd_segment(args, out):
 
         check_model_bands(model_info, B, info.wavelengths)
         head = Pipeline(model.steps[:2])
-        seg = SpatialGMMSegmenter(args.k, image_shape=(H, W), spatial_weight=spatial_weight,
-                                  random_state=args.seed)
+        seg = _recommended_segmenter(args.k, (H, W), spatial_weight, args.seed)
     else:
         full = _training_pipeline(args, B, info.wavelengths, n_clusters=args.k, image_shape=(H, W))
         head, seg = full[:-1], full[-1]

@@ -17,7 +17,8 @@ def _model_bands(args, n_bands_in):
 
 def _training_needs(command, args, n_clusters=0):
     """``needs(shape, dtype)`` for :func:`hsiae.cli._common._read` of a run that trains."""
-    zdims = args.zdims if args.zdims is not None else _library_defaults()["zdims"]
+    zdims = args.zdims if args.zdims is not None else _library_defaults(
+        getattr(args, "recipe", None) or "segmentation")["zdims"]
 
     def needs(shape, dtype):
         return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args, shape[2]),
@@ -29,9 +30,10 @@ def _training_needs(command, args, n_clusters=0):
 def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None,
                        extra=None):
     """resampler + encoder (+ segmenter when ``n_clusters``) with the CLI's options."""
-    from hsiae import make_segmentation_pipeline
+    from hsiae import make_denoising_pipeline, make_segmentation_pipeline
 
-    d = _library_defaults()
+    recipe = getattr(args, "recipe", None) or "segmentation"
+    d = _library_defaults(recipe)
     opt = {name: getattr(args, name, None) for name in d}
     opt = {name: d[name] if value is None else value for name, value in opt.items()}
     bands = _model_bands(args, n_bands_in)
@@ -48,6 +50,9 @@ def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_
         "spatialgmmsegmenter__spatial_weight": opt["spatial_weight"],
     }
     params.update(extra or {})
+    if recipe == "denoising":
+        params = {k: v for k, v in params.items() if not k.startswith("spatialgmmsegmenter__")}
+        return make_denoising_pipeline(random_state=args.seed, **params)
     pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape,
                                       random_state=args.seed, **params)
     return pipe if n_clusters else pipe[:-1]
