@@ -32,8 +32,9 @@ __all__ = [
 def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, **params):
     """The recommended resampler + encoder + segmenter pipeline for segment maps.
 
-    Spectra are resampled to 256 bands and standardised per band, encoded
-    into 8 latent dimensions, and clustered by a mixture with one shared
+    Spectra are resampled to at most 256 bands (fewer are kept as they
+    are) and standardised per band, encoded into 8 latent dimensions, and
+    clustered by a mixture with one shared
     (tied) covariance and the spatial prior. This is the configuration that
     scored best on average over Salinas-A, Samson and Jasper Ridge in
     ``benchmarks/quality.py`` (tables and every configuration tried in
@@ -67,7 +68,7 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
     """
     pipe = make_pipeline(
-        SpectralResampler(n_bands=256, scaling="standard"),
+        SpectralResampler(n_bands=256, scaling="standard", upsample=False),
         AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="tied", spatial_weight=1.0,
@@ -80,8 +81,9 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
 def make_denoising_pipeline(random_state=None, **params):
     """The recommended resampler + encoder pipeline for denoising.
 
-    Spectra are resampled to 256 bands and scaled by the data's range (one
-    offset and one divisor for all bands, so every band's error counts as in
+    Spectra are resampled to at most 256 bands (fewer are kept as they
+    are) and scaled by the data's range (one offset and one divisor for all
+    bands, so every band's error counts as in
     the PSNR), and encoded into 16 latent dimensions; the encoder's fixed
     PCA path makes the reconstruction at least as good as a PCA projection
     of the same rank, and the network improves on it. Apply it with
@@ -111,7 +113,7 @@ def make_denoising_pipeline(random_state=None, **params):
     (500, 40)
     """
     pipe = make_pipeline(
-        SpectralResampler(n_bands=256, scaling="range"),
+        SpectralResampler(n_bands=256, scaling="range", upsample=False),
         AEDEncoder(zdims=16, max_epochs=60, random_state=random_state),
     )
     return pipe.set_params(**params) if params else pipe

@@ -95,6 +95,14 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``"range"``: ``(x - mean) / (max - min)`` over all values of the
         resampled training data (one offset and one scale). ``"standard"``:
         per output band, ``(x - mean) / std``. ``None``: no scaling.
+    upsample : bool, default=True
+        ``False`` keeps the input's own bands when it has fewer than
+        ``n_bands`` (only the scaling applies), so ``n_bands`` acts as an upper
+        limit. Interpolating up adds no information, and it changes the
+        metric in which the encoder measures errors: on Jasper Ridge (198
+        bands) a 16-dimensional reconstruction through 256 interpolated bands
+        lost 0.17 dB PSNR against PCA in the cube's own bands. Ignored when
+        ``target_wavelengths`` is given.
 
     Attributes
     ----------
@@ -134,14 +142,19 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "target_wavelengths": ["array-like", None],
         "method": [StrOptions({"linear", "cubic"})],
         "scaling": [StrOptions({"range", "standard"}), None],
+        "upsample": ["boolean"],
     }
 
-    def __init__(self, n_bands=512, *, wavelengths=None, target_wavelengths=None, method="linear", scaling="range"):
+    def __init__(
+        self, n_bands=512, *, wavelengths=None, target_wavelengths=None, method="linear", scaling="range",
+        upsample=True,
+    ):
         self.n_bands = n_bands
         self.wavelengths = wavelengths
         self.target_wavelengths = target_wavelengths
         self.method = method
         self.scaling = scaling
+        self.upsample = upsample
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -166,6 +179,8 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             source = _check_positions(self.wavelengths, "wavelengths", n_in)
         targets = self.target_wavelengths
         n_out = self.n_bands if targets is None else np.size(targets)
+        if targets is None and not self.upsample:
+            n_out = min(n_out, n_in)
         needed = 2 * n_in * n_out * 8  # forward and backward matrices, float64
         if needed > _MAX_MATRIX_BYTES:
             raise ValueError(
@@ -173,7 +188,9 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"{needed / 2**30:.1f} GiB (more than {_MAX_MATRIX_BYTES >> 30} GiB); ask for "
                 f"fewer output bands (a few times the input's band count is plenty)."
             )
-        if self.target_wavelengths is None:
+        if self.target_wavelengths is None and not self.upsample and n_in <= self.n_bands:
+            target = source.copy()  # the input's own bands
+        elif self.target_wavelengths is None:
             target = np.linspace(source[0], source[-1], self.n_bands)
         else:
             target = _check_positions(self.target_wavelengths, "target_wavelengths")

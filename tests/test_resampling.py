@@ -134,3 +134,14 @@ def test_downsampling_goes_back_by_interpolation():
     rs = SpectralResampler(51, scaling=None).fit(x)
     back = rs.inverse_transform(rs.transform(x))
     assert np.max(np.abs(back - x)) < 1e-3
+
+
+def test_upsample_false_keeps_fewer_bands_and_only_scales():
+    X = _smooth_spectra(n_bands=40)
+    res = SpectralResampler(n_bands=64, upsample=False).fit(X)
+    assert res.n_bands_out_ == 40
+    np.testing.assert_allclose(res.transform(X), (X - res.offset_) / res.scale_, rtol=1e-12)
+    np.testing.assert_allclose(res.inverse_transform(res.transform(X)), X, rtol=1e-12, atol=1e-12)
+    # more bands than n_bands are still resampled down
+    assert SpectralResampler(n_bands=16, upsample=False).fit(X).n_bands_out_ == 16
+    assert SpectralResampler(n_bands=64).fit(X).n_bands_out_ == 64
