@@ -180,7 +180,8 @@ def cli_segment(cube, threads):
         if out.returncode:
             raise RuntimeError(f"hsiae segment failed ({out.returncode}): {out.stderr[-2000:]}")
         peak = next(int(line.split()[1]) for line in out.stderr.splitlines() if line.startswith("PEAK_KIB"))
-    return seconds, peak
+        trained = [line for line in out.stderr.splitlines() if "Trained" in line]
+    return seconds, peak, (trained[-1].strip() if trained else "")
 
 
 def _median_ratio(ours, ref, invert=False):
@@ -260,9 +261,9 @@ def main():
               f"{'within' if peak <= target else 'OVER'} target ({m['seconds']:.0f} s, 2 epochs)")
 
     if args.cli:
-        seconds, peak = cli_segment(cube, args.threads)
+        seconds, peak, trained = cli_segment(cube, args.threads)
         print(f"\nhsiae segment scene.tif -k {K} (default settings, --threads {args.threads}): "
-              f"{seconds:,.0f} s wall, peak resident memory {peak / 1024:,.0f} MiB")
+              f"{seconds:,.0f} s wall, peak resident memory {peak / 1024:,.0f} MiB; its log: {trained}")
 
 
 if __name__ == "__main__":
