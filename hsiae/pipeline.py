@@ -32,9 +32,8 @@ __all__ = [
 def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, **params):
     """The recommended resampler + encoder + segmenter pipeline for segment maps.
 
-    Spectra are resampled to at most 256 bands (fewer are kept as they
-    are) and standardised per band, encoded into 8 latent dimensions, and
-    clustered by a mixture with one shared
+    Spectra are resampled to 256 bands and standardised per band, encoded
+    into 8 latent dimensions, and clustered by a mixture with one shared
     (tied) covariance and the spatial prior. This is the configuration that
     scored best on average over Salinas-A, Samson and Jasper Ridge in
     ``benchmarks/quality.py`` (tables and every configuration tried in
@@ -68,7 +67,7 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
     """
     pipe = make_pipeline(
-        SpectralResampler(n_bands=256, scaling="standard", upsample=False),
+        SpectralResampler(n_bands=256, scaling="standard"),
         AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="tied", spatial_weight=1.0,
@@ -81,15 +80,17 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
 def make_denoising_pipeline(random_state=None, **params):
     """The recommended resampler + encoder pipeline for denoising.
 
-    Spectra are resampled to at most 256 bands (fewer are kept as they
-    are) and scaled by the data's range (one offset and one divisor for all
-    bands, so every band's error counts as in
-    the PSNR), and encoded into 16 latent dimensions; the encoder's fixed
-    PCA path makes the reconstruction at least as good as a PCA projection
-    of the same rank, and the network improves on it. Apply it with
-    :func:`denoise` (or ``hsiae train --for denoising`` and ``hsiae
-    denoise``). ``benchmarks/quality.py`` compares it with PCA and
-    Savitzky-Golay at 1 %, 5 % and 10 % noise.
+    Spectra are resampled to 256 bands and scaled by the data's range (one
+    offset and one divisor for all bands, so every band's error counts as in
+    the PSNR), encoded into 16 latent dimensions and decoded. The loss is
+    the mean squared error alone (``sam_weight=0, gradient_weight=0``):
+    the spectral-angle and gradient terms help segmentation but pull the
+    reconstruction away from the least-squares optimum. The encoder's fixed
+    PCA path starts the reconstruction at a PCA projection of the same rank,
+    and the network improves on it. Apply it with :func:`denoise` (or
+    ``hsiae train --for denoising`` and ``hsiae denoise``).
+    ``benchmarks/quality.py`` compares it with PCA and Savitzky-Golay at
+    1 %, 5 % and 10 % noise (tables in ``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
@@ -113,8 +114,8 @@ def make_denoising_pipeline(random_state=None, **params):
     (500, 40)
     """
     pipe = make_pipeline(
-        SpectralResampler(n_bands=256, scaling="range", upsample=False),
-        AEDEncoder(zdims=16, max_epochs=60, random_state=random_state),
+        SpectralResampler(n_bands=256, scaling="range"),
+        AEDEncoder(zdims=16, max_epochs=60, sam_weight=0.0, gradient_weight=0.0, random_state=random_state),
     )
     return pipe.set_params(**params) if params else pipe
 

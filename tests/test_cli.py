@@ -112,6 +112,7 @@ def test_train_for_sets_the_recipe_defaults(cube_path, tmp_path, recipe, scaling
                 + ([] if recipe is None else ["--for", recipe])) == 0
     pipe, _ = load_model(model)
     assert pipe[0].scaling == scaling and pipe[1].zdims == zdims
+    assert pipe[1].sam_weight == (0.0 if recipe == "denoising" else 0.1)
     # an explicit option still wins over the recipe
     assert main(["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
                 + ([] if recipe is None else ["--for", recipe])) == 0
@@ -587,7 +588,7 @@ def test_a_cube_larger_than_the_machine_is_refused_with_real_figures(tmp_path, c
         available = int(next(line for line in fh if line.startswith("MemAvailable:")).split()[1])
     if available * 1024 > 300 * 2**30:
         pytest.skip("this machine has the memory to train on the 64 GB cube")
-    assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae")]) == 2
+    assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--bands", "10"]) == 2
     line = assert_one_line_error(capsys, "40000 x 40000 x 10 float32 cube", "GiB of memory",
                                  "GiB is available")
     needed = float(line.split("needs about ")[1].split(" GiB")[0])

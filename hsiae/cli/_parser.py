@@ -84,7 +84,7 @@ def _add_training(parser, defaults, *, note=""):
                             f"loss stops improving (default: {defaults['epochs']})")
     group.add_argument("--bands", type=_int_at_least(2), metavar="N",
                        help=f"resample spectra to N evenly spaced bands before encoding "
-                            f"(default: the cube's band count, at most {defaults['bands']})")
+                            f"(default: {defaults['bands']}, as in hsiae.make_segmentation_pipeline)")
     group.add_argument("--batch-size", type=_int_at_least(2), metavar="N",
                        help=f"spectra per training batch (default: {defaults['batch_size']})")
     group.add_argument("--lr", type=_float_in(0, low_open=True), metavar="X",

@@ -12,7 +12,7 @@ from hsiae.cli._memory import _needed_bytes
 
 def _model_bands(args, n_bands_in):
     """Bands the resampler of a trained model gives the encoder."""
-    return args.bands if args.bands is not None else min(n_bands_in, _library_defaults()["bands"])
+    return args.bands if args.bands is not None else _library_defaults()["bands"]
 
 
 def _training_needs(command, args, n_clusters=0):
