@@ -20,6 +20,8 @@ _EPS = 10 * np.finfo(np.float64).eps
 _MAX_MAGNITUDE = 1e150
 # Features up to this magnitude keep squared distances far inside float32's range.
 _FLOAT32_SAFE = 1e6
+# A cluster holding fewer pixels than this share (or than n_features + 1) is re-seeded.
+_MIN_CLUSTER_FRACTION = 1e-3
 
 
 def _check_magnitude(X):
@@ -242,7 +244,10 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         ``spatial_iter`` steps away.
     n_init : int, default=1
         Restarts from different k-means initialisations; the best objective
-        is kept.
+        is kept. Within each, a start that leaves a cluster with fewer than
+        ``max(n_features + 1, 0.1 % of the pixels)`` pixels (k-means++ likes to
+        seed clusters on outliers, and with a tied covariance such a cluster
+        survives) is drawn again without those pixels.
     max_iter : int, default=100
         EM iterations per restart.
     tol : float, default=1e-3
@@ -434,26 +439,51 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         return float((np.sum(wr * field, dtype=np.float64) - np.dot(plogp, w)) / w.sum())
 
     def _fit_once(self, X, Xe, grid, seed, sample_weight):
-        """One EM run from a k-means start; ``Xe`` is X in the E-step's precision."""
+        """One EM run from a k-means start; ``Xe`` is X in the E-step's precision.
+
+        A run that ends with a cluster holding fewer pixels than a small floor (a few outlying
+        pixels that k-means++ picked as a seed) starts again from another k-means draw that leaves
+        those pixels out; at most ``n_clusters`` times.
+        """
         k = self.n_clusters
         w = sample_weight
         km = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w)
-        resp = np.zeros((k, len(X)))
-        resp[km.labels_, np.arange(len(X))] = 1.0
-        weights, means, cov = _estimate_parameters(X, resp * w, self.reg_covar, self.covariance_type)
-        prec = _compute_precision_cholesky(cov, self.covariance_type)
+        labels = km.labels_
+        floor = max(X.shape[1] + 1, _MIN_CLUSTER_FRACTION * float(w.sum()))
+        excluded = np.zeros(len(X), dtype=bool)
         obj, converged, n_iter = -np.inf, False, 0
-        for n_iter in range(1, self.max_iter + 1):
-            log_p = self._weighted_log_prob(Xe, weights, means, prec)
-            resp = self._smooth(log_p, grid, w)
-            prev, obj = obj, self._objective(log_p, resp, grid, w)
-            if self.verbose:
-                print(f"  iteration {n_iter}: objective {obj:.6f}")
+        for attempt in range(k + 1):
+            resp = np.zeros((k, len(X)))
+            resp[labels, np.arange(len(X))] = 1.0
             weights, means, cov = _estimate_parameters(X, resp * w, self.reg_covar, self.covariance_type)
             prec = _compute_precision_cholesky(cov, self.covariance_type)
-            if abs(obj - prev) < self.tol:
-                converged = True
+            obj, converged = -np.inf, False
+            for n_iter in range(1, self.max_iter + 1):
+                log_p = self._weighted_log_prob(Xe, weights, means, prec)
+                resp = self._smooth(log_p, grid, w)
+                prev, obj = obj, self._objective(log_p, resp, grid, w)
+                if self.verbose:
+                    print(f"  iteration {n_iter}: objective {obj:.6f}")
+                weights, means, cov = _estimate_parameters(X, resp * w, self.reg_covar, self.covariance_type)
+                prec = _compute_precision_cholesky(cov, self.covariance_type)
+                if abs(obj - prev) < self.tol:
+                    converged = True
+                    break
+            sizes = (resp * w).sum(axis=1)
+            small = int(np.argmin(sizes))
+            if sizes[small] >= floor or attempt == k or k == 1:
                 break
+            if self.verbose:
+                print(f"  cluster {small} holds {sizes[small]:.1f} pixels (fewer than {floor:.0f}): "
+                      f"starting again from another k-means draw")
+            # The next start leaves that cluster's pixels out of the k-means draw (they still join
+            # the nearest cluster), so a far outlier cannot seed a cluster again.
+            excluded |= resp.argmax(axis=0) == small
+            kept = np.where(excluded, 0.0, w)
+            if np.count_nonzero(kept) < 2 * k:
+                break  # too few pixels left to draw from: keep this run
+            start = KMeans(k, n_init=1, random_state=seed + attempt + 1)
+            labels = start.fit(X, sample_weight=kept).predict(X)
         return obj, converged, n_iter, (weights, means, cov, prec)
 
     # -- public API ---------------------------------------------------------------

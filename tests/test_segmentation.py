@@ -406,3 +406,16 @@ def test_a_subsample_without_enough_usable_pixels_is_refused():
     seg = SpatialGMMSegmenter(4, image_shape=(H, W), subsample=300, random_state=0)
     with pytest.raises(ValueError, match="usable pixels in the subsample of 300 pixels"):
         seg.fit(X, sample_weight=weight)
+
+
+def test_a_cluster_seeded_on_an_outlier_is_drawn_again():
+    # Three groups and one far outlier: k-means++ often seeds a cluster on the outlier, and with
+    # a tied covariance a one-pixel cluster survives EM; the segmenter starts again instead.
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 1.0, size=(300, 2)) for c in ((0, 0), (6, 0), (0, 6))])
+    X[0] = (400.0, 400.0)
+    sizes = []
+    for seed in range(8):
+        seg = SpatialGMMSegmenter(3, covariance_type="tied", random_state=seed).fit(X)
+        sizes.append(np.bincount(seg.labels_, minlength=3).min())
+    assert min(sizes) > 250, sizes
