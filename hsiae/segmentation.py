@@ -92,6 +92,12 @@ _BLOCK = 8192
 _MSTEP_BLOCK = 2048
 
 
+def _grid_neighbour_sum(values, grid):
+    """8-neighbour sums of (k, n) per-pixel values over an image of shape ``grid``, as (k, n)."""
+    k = len(values)
+    return _plane_neighbour_sum(values.reshape(k, *grid)).reshape(k, -1)
+
+
 def _softmax_columns(log_p):
     """Normalise each column of (k, n) log-probabilities into probabilities, in place."""
     log_p -= log_p.max(axis=0)
@@ -259,9 +265,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         fitted on a regular sub-grid (every 2nd, 3rd, ... row and column,
         the smallest step that fits), which keeps a neighbourhood for the
         spatial prior; without ``image_shape``, on a random sample. Either
-        way ``labels_`` and :meth:`predict` cover every pixel. On a 550 x 400
-        image this fits on 275 x 200 pixels, about four times faster
-        (``benchmarks/speed.py``). ``None`` fits on all pixels.
+        way ``labels_`` and :meth:`predict` cover every pixel. A 550 x 400
+        image is fitted on 275 x 200 pixels, which took the fit from 6.0 s to
+        1.6 s there (``benchmarks/RESULTS.md``). ``None`` fits on all pixels.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means initialisations (and the random sample).
     verbose : int, default=0
@@ -415,11 +421,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         resp = _softmax_columns(log_p.copy())
         if grid is None:
             return resp
-        k = len(log_p)
         w = None if sample_weight is None else sample_weight.astype(log_p.dtype)
         for _ in range(self.spatial_iter):
-            votes = resp if w is None else resp * w
-            field = _plane_neighbour_sum(votes.reshape(k, *grid)).reshape(k, -1)
+            field = _grid_neighbour_sum(resp if w is None else resp * w, grid)
             field *= self.spatial_weight
             field += log_p
             resp = _softmax_columns(field)
@@ -430,10 +434,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         w = sample_weight
         if grid is None:
             return float(np.dot(logsumexp(log_p, axis=0), w) / w.sum())
-        k = len(resp)
         plogp = np.sum(resp * np.log(np.maximum(resp, np.finfo(resp.dtype).tiny)), axis=0, dtype=np.float64)
         wr = resp * w.astype(resp.dtype)
-        field = _plane_neighbour_sum(wr.reshape(k, *grid)).reshape(k, -1)
+        field = _grid_neighbour_sum(wr, grid)
         field *= 0.5 * self.spatial_weight
         field += log_p
         return float((np.sum(wr * field, dtype=np.float64) - np.dot(plogp, w)) / w.sum())

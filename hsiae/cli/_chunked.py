@@ -146,7 +146,7 @@ def _train_chunked(args, out):
     cube, info = _open(args, "training on", _training_needs("train", args))
     with _scheduler(args.scheduler):
         X, _ = _sample(args, cube, info.nodata)
-    head = _training_pipeline(args, cube.shape[2], info.wavelengths)
+    head = _training_pipeline(args, info.wavelengths)
     _fit_head(head, X)
     _write_model_outputs(out, paths, head, info.wavelengths)
 
@@ -213,7 +213,7 @@ def _segment_chunked(args, out):
         head = Pipeline(model.steps[:2])
         seg = _recommended_segmenter(args.k, None, spatial_weight, args.seed)
     else:
-        full = _training_pipeline(args, B, info.wavelengths, n_clusters=args.k)
+        full = _training_pipeline(args, info.wavelengths, n_clusters=args.k)
         head, seg = full[:-1], full[-1]
 
     with _scheduler(args.scheduler):

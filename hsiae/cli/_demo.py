@@ -73,7 +73,7 @@ def _cmd_demo(args, out):
     )
     demo_training = {"zdims": d["zdims"], **_DEMO_TRAINING}
     full = _training_pipeline(
-        args, B, wl, n_clusters=k, image_shape=(H, W),
+        args, wl, n_clusters=k, image_shape=(H, W),
         extra={f"aedencoder__{key}": value for key, value in demo_training.items()},
     )
     X, valid, filled = _pixels(scene.cube, None)

@@ -167,7 +167,7 @@ def _cmd_segment(args, out):
         head = Pipeline(model.steps[:2])
         seg = _recommended_segmenter(args.k, (H, W), spatial_weight, args.seed)
     else:
-        full = _training_pipeline(args, B, info.wavelengths, n_clusters=args.k, image_shape=(H, W))
+        full = _training_pipeline(args, info.wavelengths, n_clusters=args.k, image_shape=(H, W))
         head, seg = full[:-1], full[-1]
     pipe, Z, labels = _segment(head, seg, X, valid, filled, (H, W), train=args.model is None)
     _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), info.wavelengths,

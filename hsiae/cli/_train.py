@@ -10,33 +10,37 @@ from hsiae.cli._common import _library_defaults, _pixels, _pyplot, _read, _save_
 from hsiae.cli._memory import _needed_bytes
 
 
-def _model_bands(args, n_bands_in):
+def _model_bands(args):
     """Bands the resampler of a trained model gives the encoder."""
     return args.bands if args.bands is not None else _library_defaults()["bands"]
 
 
+def _recipe(args):
+    """What the model is for: ``hsiae train --for``; segmentation for the other commands."""
+    return getattr(args, "recipe", None) or "segmentation"
+
+
 def _training_needs(command, args, n_clusters=0):
     """``needs(shape, dtype)`` for :func:`hsiae.cli._common._read` of a run that trains."""
-    zdims = args.zdims if args.zdims is not None else _library_defaults(
-        getattr(args, "recipe", None) or "segmentation")["zdims"]
+    zdims = args.zdims if args.zdims is not None else _library_defaults(_recipe(args))["zdims"]
 
     def needs(shape, dtype):
-        return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args, shape[2]),
+        return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args),
                              zdims=zdims, n_clusters=n_clusters)
 
     return needs
 
 
-def _training_pipeline(args, n_bands_in, wavelengths, *, n_clusters=None, image_shape=None,
+def _training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None,
                        extra=None):
     """resampler + encoder (+ segmenter when ``n_clusters``) with the CLI's options."""
     from hsiae import make_denoising_pipeline, make_segmentation_pipeline
 
-    recipe = getattr(args, "recipe", None) or "segmentation"
+    recipe = _recipe(args)
     d = _library_defaults(recipe)
     opt = {name: getattr(args, name, None) for name in d}
     opt = {name: d[name] if value is None else value for name, value in opt.items()}
-    bands = _model_bands(args, n_bands_in)
+    bands = _model_bands(args)
     params = {
         "spectralresampler__n_bands": bands,
         "spectralresampler__wavelengths": wavelengths,
@@ -143,6 +147,6 @@ def _cmd_train(args, out):
     cube, info = _read(args, "training on", _training_needs("train", args))
     H, W, B = cube.shape
     X, valid, _ = _pixels(cube, info.nodata)
-    head = _training_pipeline(args, B, info.wavelengths)
+    head = _training_pipeline(args, info.wavelengths)
     _fit_head(head, X[valid])
     _write_model_outputs(out, paths, head, info.wavelengths)
