@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -90,6 +91,17 @@ def _plane_neighbour_sum(r):
 # on whole image planes. Products with X go through blocks of rows small enough for the cache.
 _BLOCK = 8192
 _MSTEP_BLOCK = 2048
+
+
+def _blas_single_threaded():
+    """Run the mixture's matrix products on one BLAS thread.
+
+    Its products are small blocks (8,192 rows by a few dozen columns), where a
+    threaded BLAS spends more time waking and synchronising its threads than
+    computing: with two BLAS threads the fit + predict of 220,000 codes took
+    4.6 s, with one 1.7 s (2 cores; ``benchmarks/RESULTS.md``).
+    """
+    return threadpool_limits(1, user_api="blas")
 
 
 def _grid_neighbour_sum(values, grid):
@@ -537,13 +549,14 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             )
         Xe = _estep_precision(Xf)
         best = None
-        for init in range(self.n_init):
-            seed = random_state.randint(np.iinfo(np.int32).max)
-            if self.verbose:
-                print(f"Initialisation {init + 1} of {self.n_init}")
-            result = self._fit_once(Xf, Xe, fit_grid, seed, wf)
-            if best is None or result[0] > best[0]:
-                best = result
+        with _blas_single_threaded():
+            for init in range(self.n_init):
+                seed = random_state.randint(np.iinfo(np.int32).max)
+                if self.verbose:
+                    print(f"Initialisation {init + 1} of {self.n_init}")
+                result = self._fit_once(Xf, Xe, fit_grid, seed, wf)
+                if best is None or result[0] > best[0]:
+                    best = result
         obj, converged, n_iter, (weights, means, cov, prec) = best
         if not converged:
             warnings.warn(
@@ -564,8 +577,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
 
     def _predict_proba(self, X, grid, sample_weight=None):
         """Posterior of each cluster, shape (n, k)."""
-        log_p = self._weighted_log_prob(_estep_precision(X), self.weights_, self.means_, self.precisions_cholesky_)
-        proba = self._smooth(log_p, grid, sample_weight).T.astype(np.float64)
+        with _blas_single_threaded():
+            log_p = self._weighted_log_prob(_estep_precision(X), self.weights_, self.means_, self.precisions_cholesky_)
+            proba = self._smooth(log_p, grid, sample_weight).T.astype(np.float64)
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
