@@ -1,8 +1,11 @@
 """AEDEncoder: a spectral autoencoder as a scikit-learn transformer, trained with skorch."""
 
+import contextlib
 import math
+import threading
 import warnings
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -47,6 +50,35 @@ def _inference_module(module):
         cached = (key, inference_copy(module))
         _INFERENCE_COPIES[module] = cached
     return cached[1]
+
+
+def _inference_workers(device, n_batches):
+    """Threads for batched inference: torch's thread count on the CPU, one thread on a GPU.
+
+    Each worker runs whole batches with one intra-op thread. The convolutions
+    of this network are too small for torch's intra-op threads to pay: with
+    2 threads, encode + decode ran at 29,000 spectra/s in one batch loop and at
+    38,000 in two loops of one thread each (``benchmarks/RESULTS.md``).
+    """
+    if device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), n_batches))
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run this thread's torch operations on one intra-op thread; restore the count afterwards.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP team size (and
+    torch's default for threads it starts later), so a worker thread asking
+    for one does not change the caller's.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _dataset_rows(dataset):
@@ -667,17 +699,52 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         return ((start, min(start + step, n)) for start in starts)
 
     def _batched(self, X, fn, n_out, desc="inference"):
-        """Apply ``fn`` to float32 batches of ``X``; fill a preallocated output of X's dtype."""
+        """Apply ``fn`` to float32 batches of ``X``; fill a preallocated output of X's dtype.
+
+        On the CPU the batches are shared among :func:`_inference_workers`
+        threads of one torch thread each; every batch is computed exactly as
+        in a single loop, so the output does not depend on the thread count.
+        """
         module, device = self._module()
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
-        n_bad = 0
-        with torch.inference_mode():
-            for start, stop in self._batches(X.shape[0], desc):
-                xb = torch.from_numpy(np.ascontiguousarray(X[start:stop], dtype=np.float32))
-                result = fn(module, xb.to(device))
-                # checked per batch: a finiteness mask of the whole output is a large temporary
-                n_bad += int((~torch.isfinite(result)).any(dim=1).sum())
-                out[start:stop] = result.cpu().numpy()
+        batches = self._batches(X.shape[0], desc)
+        n_workers = _inference_workers(device, -(-X.shape[0] // self.inference_batch_size))
+
+        def run(bounds):
+            n_bad = 0
+            with torch.inference_mode():
+                for start, stop in bounds:
+                    xb = torch.from_numpy(np.ascontiguousarray(X[start:stop], dtype=np.float32))
+                    result = fn(module, xb.to(device))
+                    # checked per batch: a finiteness mask of the whole output is a large temporary
+                    n_bad += int((~torch.isfinite(result)).any(dim=1).sum())
+                    out[start:stop] = result.cpu().numpy()
+            return n_bad
+
+        if n_workers == 1:
+            n_bad = run(batches)
+        else:
+            n_bad = 0
+            # The batches are handed out one at a time, in order, so a progress bar advances
+            # steadily and the workers stay busy until the last one.
+            lock = threading.Lock()
+            batches = iter(batches)
+
+            def next_batches():
+                while True:
+                    with lock:
+                        bounds = next(batches, None)
+                    if bounds is None:
+                        return
+                    yield bounds
+
+            def worker():
+                with _one_torch_thread():
+                    return run(next_batches())
+
+            with ThreadPoolExecutor(n_workers, thread_name_prefix="hsiae-inference") as pool:
+                futures = [pool.submit(worker) for _ in range(n_workers)]
+                n_bad = sum(f.result() for f in futures)
         if n_bad:
             raise FloatingPointError(
                 f"The network gave NaN or inf for {n_bad} "

@@ -73,6 +73,52 @@ def test_inference_batches_do_not_change_the_result(fitted):
     np.testing.assert_allclose(small.transform(X), enc.transform(X), atol=1e-5)
 
 
+def test_inference_threads_give_the_single_thread_result_and_restore_the_thread_count(fitted):
+    enc, X, _ = fitted
+    before = torch.get_num_threads()
+    enc.set_params(inference_batch_size=50)  # 24 batches, shared among the workers
+    try:
+        torch.set_num_threads(1)
+        single = enc.reconstruct(X), enc.transform(X)
+        torch.set_num_threads(3)
+        threaded = enc.reconstruct(X), enc.transform(X)
+        assert torch.get_num_threads() == 3
+    finally:
+        enc.set_params(inference_batch_size=512)
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(threaded[0], single[0])
+    np.testing.assert_array_equal(threaded[1], single[1])
+
+
+def test_non_finite_rows_from_worker_threads_are_all_counted(fitted, monkeypatch):
+    import hsiae.encoder
+
+    enc, X, _ = fitted
+    real = hsiae.encoder._inference_module
+
+    class Broken:  # the real network, but NaN for every code whose first value is 1e4
+        def __init__(self, module):
+            self.module = module
+
+        def decode(self, z):
+            out = self.module.decode(z)
+            out[z[:, 0] == 1e4] = float("nan")
+            return out
+
+    Z = enc.transform(X)
+    monkeypatch.setattr(hsiae.encoder, "_inference_module", lambda module: Broken(real(module)))
+    Z[[3, 700, 1100], 0] = 1e4  # in three different batches
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        enc.set_params(inference_batch_size=100)
+        with pytest.raises(FloatingPointError, match="for 3 of 1200 rows"):
+            enc.inverse_transform(Z)
+    finally:
+        enc.set_params(inference_batch_size=512)
+        torch.set_num_threads(before)
+
+
 def test_same_seed_same_result_and_global_rng_untouched():
     X, _ = _spectra(n=200)
     torch.manual_seed(123)
