@@ -22,6 +22,17 @@ __all__ = ["pixel_spectra", "segment_cube", "segment_pixels"]
 
 logger = logging.getLogger(__name__)
 
+_ROW_BLOCK = 16384
+
+
+def _usable_rows(X, valid):
+    """``X[valid]``, but ``X`` itself, not a copy, when every row is usable.
+
+    Boolean indexing always copies; for a cube without no-data pixels that
+    copy would double the memory its spectra take.
+    """
+    return X if valid.all() else X[valid]
+
 
 def pixel_spectra(cube, *, nodata=None, mask=None):
     """Spectra of a cube, the mask of usable pixels, and the spectra with no-data filled.
@@ -63,9 +74,16 @@ def pixel_spectra(cube, *, nodata=None, mask=None):
         )
     H, W, B = cube.shape
     X = np.ascontiguousarray(cube, dtype=np.float32).reshape(H * W, B)
-    valid = np.all(np.isfinite(X), axis=1)
-    if nodata is not None and not math.isnan(nodata):
-        valid &= ~np.all(cube.reshape(H * W, B) == nodata, axis=1)
+    valid = np.empty(H * W, dtype=bool)
+    fill = nodata is not None and not math.isnan(nodata)
+    flat = cube.reshape(H * W, B)
+    # In blocks of rows: a mask of the whole cube would be one byte per value (57 MB for a
+    # 550 x 400 x 270 cube), the same again for the comparison with the fill value.
+    for start in range(0, H * W, _ROW_BLOCK):
+        rows = slice(start, start + _ROW_BLOCK)
+        valid[rows] = np.all(np.isfinite(X[rows]), axis=1)
+        if fill:
+            valid[rows] &= ~np.all(flat[rows] == nodata, axis=1)
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != (H, W) or mask.dtype != bool:
@@ -116,7 +134,7 @@ def segment_pixels(head, segmenter, X, valid, filled, *, fit_head=True):
         convention of :func:`hsiae.write_labels`).
     """
     if fit_head:
-        head.fit(X[valid])
+        head.fit(_usable_rows(X, valid))
     codes = head.transform(filled)
     segmenter.fit(codes, sample_weight=valid.astype(np.float64))
     labels = segmenter.labels_.copy()

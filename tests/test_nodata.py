@@ -45,6 +45,24 @@ def test_pixel_spectra_without_no_data_returns_the_spectra_themselves():
     assert valid.all() and filled is X
 
 
+def test_pixel_spectra_finds_no_data_in_every_block_of_a_large_cube():
+    # more pixels than one block of the validity check, with bad pixels on and around its edges
+    import hsiae.nodata
+
+    rng = np.random.default_rng(1)
+    cube = rng.random((150, 250, 3)).astype(np.float32)
+    flat = cube.reshape(-1, 3)
+    block = hsiae.nodata._ROW_BLOCK
+    bad_nan = [0, block - 1, block, 2 * block + 5, len(flat) - 1]
+    bad_fill = [1, block + 1, len(flat) - 2]
+    flat[bad_nan, 1] = np.nan
+    flat[bad_fill] = -9999.0
+    flat[7, 0] = -9999.0  # one band at the fill value is data
+    X, valid, filled = pixel_spectra(cube, nodata=-9999.0)
+    assert sorted(np.flatnonzero(~valid)) == sorted(bad_nan + bad_fill)
+    assert np.all(np.isfinite(filled))
+
+
 def test_pixel_spectra_integer_cube_with_a_fill_value():
     cube = (1000 * _cube()).astype(np.uint16)
     cube[3, 3] = 0

@@ -140,6 +140,7 @@ def _write_model_outputs(out, paths, pipe, wavelengths):
 
 def _cmd_train(args, out):
     from hsiae.cli._chunked import _check_chunk_options, _train_chunked
+    from hsiae.nodata import _usable_rows
 
     if _check_chunk_options(args):
         return _train_chunked(args, out)
@@ -148,5 +149,5 @@ def _cmd_train(args, out):
     H, W, B = cube.shape
     X, valid, _ = _pixels(cube, info.nodata)
     head = _training_pipeline(args, info.wavelengths)
-    _fit_head(head, X[valid])
+    _fit_head(head, _usable_rows(X, valid))
     _write_model_outputs(out, paths, head, info.wavelengths)
