@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from hsiae._stats import ROW_BLOCK, RunningMoments
 from hsiae.encoder import AEDEncoder
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
@@ -202,13 +203,16 @@ def cluster_mean_spectra(pipe, X, labels=None, *, return_std=False):
         raise ValueError(f"labels has {labels.shape[0]} values but X has {X.shape[0]} rows; pass one per row.")
     k = seg.means_.shape[0]
     _check_labels(labels, k)
-    means = np.zeros((k, X.shape[1]), dtype=np.float64)
-    std = np.zeros_like(means)
-    for c in range(k):
-        rows = X[labels == c]
-        if len(rows):
-            means[c] = rows.mean(axis=0)
-            std[c] = rows.std(axis=0)
+    labels = labels.astype(np.intp, copy=False)
+    # Streamed over blocks of rows: a copy of a large cluster's spectra (and numpy.std's
+    # deviations from their mean) would each be as large as that part of the image.
+    moments = [RunningMoments(X.shape[1]) for _ in range(k)]
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        block, block_labels = X[start : start + ROW_BLOCK], labels[start : start + ROW_BLOCK]
+        for c in np.unique(block_labels):
+            moments[c].update(block[block_labels == c])
+    means = np.stack([m.mean for m in moments])
+    std = np.stack([m.std for m in moments])
     return (means, std) if return_std else means
 
 

@@ -8,10 +8,38 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from hsiae._stats import ROW_BLOCK, RunningMoments
+
 __all__ = ["SpectralResampler"]
 
 # Interpolation matrices larger than this are refused as a mistake rather than allocated.
 _MAX_MATRIX_BYTES = 2 << 30
+
+
+def _resampled_statistics(X, M, *, moments=True):
+    """Per-band mean (and moments), minimum and maximum of ``X @ M``, over blocks of rows.
+
+    The resampled spectra are never held whole: for a 550 x 400 image at 256
+    bands they are 215 MB in float32, and the float64 deviations that
+    ``numpy.std`` makes of them twice that. With ``moments=False`` only the
+    mean is accumulated (no squares, which overflow beyond ~1e154).
+
+    Returns
+    -------
+    stats : RunningMoments or ndarray
+        The band moments, or with ``moments=False`` the band means.
+    lo, hi : float
+    """
+    stats = RunningMoments(M.shape[1]) if moments else np.zeros(M.shape[1])
+    lo, hi = np.inf, -np.inf
+    for start in range(0, len(X), ROW_BLOCK):
+        block = X[start : start + ROW_BLOCK] @ M
+        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        if moments:
+            stats.update(block)
+        else:
+            stats += block.sum(axis=0, dtype=np.float64) / len(X)
+    return stats, lo, hi
 
 
 def _interpolation_matrix(source, target, method):
@@ -217,17 +245,20 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         else:
             self._backward = None
 
-        R = X @ self._forward.astype(X.dtype, copy=False)
-        if self.scaling == "range":
-            self.offset_ = float(R.mean(dtype=np.float64))
-            span = float(R.max()) - float(R.min())
-            self.scale_ = span if span > 0 and np.isfinite(span) else 1.0
-        elif self.scaling == "standard":
-            self.offset_ = R.mean(axis=0, dtype=np.float64)
-            std = R.std(axis=0, dtype=np.float64)
-            self.scale_ = np.where(std > 0, std, 1.0)
-        else:
+        if self.scaling is None:
             self.offset_, self.scale_ = 0.0, 1.0
+        else:
+            forward = self._forward.astype(X.dtype, copy=False)
+            if self.scaling == "range":
+                band_means, lo, hi = _resampled_statistics(X, forward, moments=False)
+                self.offset_ = float(band_means.mean())
+                span = hi - lo
+                self.scale_ = span if span > 0 and np.isfinite(span) else 1.0
+            else:
+                moments, _, _ = _resampled_statistics(X, forward)
+                self.offset_ = moments.mean
+                std = moments.std
+                self.scale_ = np.where(std > 0, std, 1.0)
         self._n_features_out = self.n_bands_out_
         return self
 

@@ -82,6 +82,21 @@ def test_representative_spectra_decode_the_cluster_centres(fitted):
     np.testing.assert_allclose(spectra, fitted[0].inverse_transform(decoded))
 
 
+def test_cluster_mean_spectra_of_many_rows_far_from_zero(fitted):
+    # more rows than one streamed block, clusters interleaved, an empty cluster, a large offset
+    import hsiae._stats
+
+    rng = np.random.default_rng(3)
+    n = 2 * hsiae._stats.ROW_BLOCK + 77
+    labels = rng.integers(0, K - 1, size=n)  # cluster K - 1 stays empty
+    X = 5e3 + labels[:, None] + rng.normal(size=(n, 5)) * 0.01
+    means, std = cluster_mean_spectra(fitted, X, labels, return_std=True)
+    for c in range(K - 1):
+        np.testing.assert_allclose(means[c], X[labels == c].mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(std[c], X[labels == c].std(axis=0), rtol=1e-7)
+    assert np.all(means[K - 1] == 0) and np.all(std[K - 1] == 0)
+
+
 def test_cluster_mean_spectra_equal_a_groupby_mean_and_std(fitted, scene):
     X, _ = scene
     labels = fitted.predict(X)

@@ -145,3 +145,25 @@ def test_upsample_false_keeps_fewer_bands_and_only_scales():
     # more bands than n_bands are still resampled down
     assert SpectralResampler(n_bands=16, upsample=False).fit(X).n_bands_out_ == 16
     assert SpectralResampler(n_bands=64).fit(X).n_bands_out_ == 64
+
+
+@pytest.mark.parametrize("scaling", ["standard", "range"])
+def test_scaling_statistics_over_many_row_blocks_match_numpy(scaling):
+    # more rows than one block of the streamed statistics, on a large offset (where a naive
+    # sum of squares would lose the variance)
+    import hsiae._stats
+
+    rng = np.random.default_rng(0)
+    n = 2 * hsiae._stats.ROW_BLOCK + 123
+    X = 1e4 + rng.normal(size=(n, 9)) * np.linspace(0.01, 3, 9)
+    res = SpectralResampler(n_bands=7, scaling=scaling).fit(X)
+    R = X @ res._forward
+    if scaling == "standard":
+        np.testing.assert_allclose(res.offset_, R.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(res.scale_, R.std(axis=0), rtol=1e-9)
+        out = res.transform(X)
+        np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-9)
+        np.testing.assert_allclose(out.std(axis=0), 1, rtol=1e-9)
+    else:
+        assert res.offset_ == pytest.approx(R.mean(), rel=1e-12)
+        assert res.scale_ == pytest.approx(R.max() - R.min(), rel=1e-12)

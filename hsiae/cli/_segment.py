@@ -158,6 +158,9 @@ def _cmd_segment(args, out):
     if args.k > H * W:
         raise ValueError(f"-k {args.k} asks for more clusters than the cube has pixels ({H * W})")
     X, valid, filled = _pixels(cube, info.nodata)
+    # X is a copy whenever the file's layout is not pixel-major (a page per band): drop the
+    # cube, or both stay in memory through training.
+    del cube
     spatial_weight = args.spatial_weight
     if spatial_weight is None:
         spatial_weight = _library_defaults()["spatial_weight"]

@@ -148,6 +148,9 @@ def _cmd_train(args, out):
     cube, info = _read(args, "training on", _training_needs("train", args))
     H, W, B = cube.shape
     X, valid, _ = _pixels(cube, info.nodata)
+    # X is a copy whenever the file's layout is not pixel-major (a page per band): drop the
+    # cube, or both stay in memory through training.
+    del cube
     head = _training_pipeline(args, info.wavelengths)
     _fit_head(head, _usable_rows(X, valid))
     _write_model_outputs(out, paths, head, info.wavelengths)
