@@ -2,7 +2,7 @@
 
 import numpy as np
 
-# Rows per block: 8,192 rows of 512 float64 values are 32 MB.
+# Rows per block of the streamed computations: 8,192 rows of 512 float64 values are 32 MB.
 ROW_BLOCK = 8192
 
 

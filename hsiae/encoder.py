@@ -724,7 +724,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         if n_workers == 1:
             n_bad = run(batches)
         else:
-            n_bad = 0
             # The batches are handed out one at a time, in order, so a progress bar advances
             # steadily and the workers stay busy until the last one.
             lock = threading.Lock()

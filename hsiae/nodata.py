@@ -18,12 +18,11 @@ import numpy as np
 from sklearn.base import ClusterMixin
 from sklearn.pipeline import Pipeline
 
+from hsiae._stats import ROW_BLOCK
+
 __all__ = ["pixel_spectra", "segment_cube", "segment_pixels"]
 
 logger = logging.getLogger(__name__)
-
-_ROW_BLOCK = 16384
-
 
 def _usable_rows(X, valid):
     """``X[valid]``, but ``X`` itself, not a copy, when every row is usable.
@@ -79,8 +78,8 @@ def pixel_spectra(cube, *, nodata=None, mask=None):
     flat = cube.reshape(H * W, B)
     # In blocks of rows: a mask of the whole cube would be one byte per value (57 MB for a
     # 550 x 400 x 270 cube), the same again for the comparison with the fill value.
-    for start in range(0, H * W, _ROW_BLOCK):
-        rows = slice(start, start + _ROW_BLOCK)
+    for start in range(0, H * W, ROW_BLOCK):
+        rows = slice(start, start + ROW_BLOCK)
         valid[rows] = np.all(np.isfinite(X[rows]), axis=1)
         if fill:
             valid[rows] &= ~np.all(flat[rows] == nodata, axis=1)

@@ -47,12 +47,12 @@ def test_pixel_spectra_without_no_data_returns_the_spectra_themselves():
 
 def test_pixel_spectra_finds_no_data_in_every_block_of_a_large_cube():
     # more pixels than one block of the validity check, with bad pixels on and around its edges
-    import hsiae.nodata
+    import hsiae._stats
 
     rng = np.random.default_rng(1)
     cube = rng.random((150, 250, 3)).astype(np.float32)
     flat = cube.reshape(-1, 3)
-    block = hsiae.nodata._ROW_BLOCK
+    block = hsiae._stats.ROW_BLOCK
     bad_nan = [0, block - 1, block, 2 * block + 5, len(flat) - 1]
     bad_fill = [1, block + 1, len(flat) - 2]
     flat[bad_nan, 1] = np.nan
