@@ -20,7 +20,9 @@ Denoising: Gaussian noise of 1 %, 5 % and 10 % of the data range added to
 Salinas-A and Jasper Ridge; PSNR and mean spectral angle against the clean
 cube for hsiae's recommended denoiser, ``hsiae.make_denoising_pipeline``
 (trained on the noisy cube), the PCA projection at the same rank as its
-``zdims``, Savitzky-Golay along the bands, and nothing.
+``zdims`` (plain, and with the Wiener shrinkage that the denoiser's linear
+path applies, to show what the network adds), Savitzky-Golay along the
+bands, and nothing.
 
 Prints Markdown tables with the machine, versions and date::
 
@@ -179,12 +181,23 @@ def denoising_runs(name, seeds, overrides):
             zdims = head[-1].zdims
             t0 = time.perf_counter()
             pca = PCA(zdims, random_state=seed).fit(noisy)
-            pc = pca.inverse_transform(pca.transform(noisy))
+            scores = pca.transform(noisy)
+            pc = pca.inverse_transform(scores)
             t_pc = time.perf_counter() - t0
+            # The same projection with each component weighed by Wiener's gain (var - noise) / var, the
+            # noise variance taken as the median variance of the components beyond the rank: what the
+            # recommended denoiser's linear path does, without the network.
+            t0 = time.perf_counter()
+            variances = np.linalg.eigvalsh(np.cov(noisy, rowvar=False))[::-1]
+            noise = np.median(variances[zdims:])
+            gains = np.clip((variances[:zdims] - noise) / variances[:zdims], 0.0, 1.0)
+            pw = pca.inverse_transform(scores * gains)
+            t_pw = t_pc + time.perf_counter() - t0
             t0 = time.perf_counter()
             sg = savgol_filter(noisy, axis=1, **SAVGOL)
             t_sg = time.perf_counter() - t0
             for method, est, t in [("hsiae (encode + decode)", hs, t_hs), (f"PCA projection, rank {zdims}", pc, t_pc),
+                                   (f"PCA projection, rank {zdims}, Wiener-shrunk", pw, t_pw),
                                    (f"Savitzky-Golay ({SAVGOL['window_length']}, {SAVGOL['polyorder']})", sg, t_sg),
                                    ("noisy input", noisy, 0.0)]:
                 rows.setdefault((level, method), []).append({

@@ -443,7 +443,7 @@ def _check_weights_fit(encoder, state):
     _check(not too_long and encoder.n_layers <= n,
            f"AEDEncoder parameters {too_long or ['n_layers']} do not match the {n} stored tensors")
     try:
-        encoder._check_params(1 << 40)  # the geometry checks; any sample count passes
+        encoder._check_params(1 << 40, encoder.n_features_in_)  # the geometry checks; any sample count passes
         with torch.device("meta"):
             module = _ARCHITECTURES[encoder.architecture](
                 **encoder._module_params(encoder.n_features_in_)
@@ -451,6 +451,9 @@ def _check_weights_fit(encoder, state):
     except (ValueError, TypeError, RuntimeError, IndexError) as exc:
         raise _Damaged(f"the AEDEncoder parameters do not describe a network ({exc})") from None
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if "path_gains" in expected and "path_gains" not in state:
+        # Written before the decoder had gains (shrinkage): all gains were 1.
+        state["path_gains"] = torch.ones(expected["path_gains"])
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
         missing = sorted(set(expected) - set(got))

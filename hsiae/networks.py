@@ -108,7 +108,9 @@ class _Autoencoder(nn.Module):
     ``g`` starting at 0. :meth:`fit_linear_path` sets ``P`` to the principal
     axes of the training spectra, so training starts from the PCA
     reconstruction (the best any rank-``zdims`` linear map can do in mean
-    squared error) and the network learns what PCA misses.
+    squared error) and the network learns what PCA misses. The decoder's
+    linear part multiplies each code by a gain, ``P^T (gains * z)``; the
+    gains are 1 unless :meth:`wiener_gains` sets them (denoising).
     """
 
     def _init_linear_path(self, n_bands, zdims, linear_path):
@@ -121,6 +123,7 @@ class _Autoencoder(nn.Module):
             self.path_encoder.weight.requires_grad_(False)
             self.path_decoder.weight.requires_grad_(False)
             self.path_gates = nn.Parameter(torch.zeros(2))
+            self.register_buffer("path_gains", torch.ones(zdims))
 
     @torch.no_grad()
     def fit_linear_path(self, X, max_rows=50_000):
@@ -142,7 +145,8 @@ class _Autoencoder(nn.Module):
             centred = sample[i : i + 4096].to(torch.float64) - mean
             cov += centred.T @ centred
         cov /= max(1, len(sample) - 1)
-        _, vectors = torch.linalg.eigh(cov)
+        values, vectors = torch.linalg.eigh(cov)
+        self._path_variances = values.flip(0)  # largest first, for wiener_gains
         zdims = self.path_encoder.out_features
         axes = vectors[:, -zdims:].flip(1)  # (n_bands, k), largest variance first
         if axes.shape[1] < zdims:  # fewer bands than zdims: pad with zero axes
@@ -152,7 +156,31 @@ class _Autoencoder(nn.Module):
         self.path_encoder.weight.copy_(axes.T.to(dtype))
         self.path_decoder.weight.copy_(axes.to(dtype))
         self.path_gates.zero_()
+        if hasattr(self, "path_gains"):
+            self.path_gains.fill_(1.0)
         return self
+
+    @torch.no_grad()
+    def wiener_gains(self):
+        """Set the decoder's per-axis gains to Wiener's ``(var - noise) / var``; returns the noise variance.
+
+        ``var`` is the training spectra's variance along each principal axis
+        and ``noise`` the median variance along the axes left out, which is
+        the variance of white noise when the signal lives in the first
+        ``zdims`` axes (median: robust to the few axes beyond ``zdims`` that
+        still hold signal). Call after :meth:`fit_linear_path`.
+        """
+        variances = self._path_variances
+        zdims = self.path_encoder.out_features
+        tail = variances[zdims:]
+        # Exactly dependent bands (e.g. interpolated ones) give zero variances, not noise.
+        tail = tail[tail > variances[0] * 1e-10]
+        noise = float(tail.median()) if len(tail) else 0.0
+        kept = variances[:zdims].clamp(min=noise * 1e-12 + 1e-30)
+        gains = ((kept - noise) / kept).clamp(0.0, 1.0)
+        gains = torch.cat([gains, gains.new_ones(zdims - len(gains))]) if len(gains) < zdims else gains
+        self.path_gains.copy_(gains.to(self.path_gains.dtype))
+        return noise
 
     def encode(self, x):
         """Map spectra ``(n, n_bands)`` to latent codes ``(n, zdims)``."""
@@ -165,7 +193,8 @@ class _Autoencoder(nn.Module):
         """Map latent codes ``(n, zdims)`` back to spectra ``(n, n_bands)``."""
         x = self._decode(z)
         if self.linear_path:
-            x = self.path_decoder(z) + self.path_mean + self.path_gates[1] * x
+            gains = getattr(self, "path_gains", None)  # absent in modules pickled before gains existed
+            x = self.path_decoder(z if gains is None else z * gains) + self.path_mean + self.path_gates[1] * x
         return x
 
     def forward(self, x):

@@ -105,18 +105,29 @@ def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
 
 @pytest.mark.parametrize("recipe, scaling, zdims", [(None, "standard", 8), ("segmentation", "standard", 8),
                                                    ("denoising", "range", 16)])
-def test_train_for_sets_the_recipe_defaults(cube_path, tmp_path, recipe, scaling, zdims):
+def test_train_for_sets_the_recipe_defaults(tmp_path, recipe, scaling, zdims):
+    # 40 bands: the denoising recipe's shrinkage needs bands beyond its 16 latent dimensions.
+    cube_path = write(tmp_path / "cube40.tif", make_cube(n_bands=40))
     model = tmp_path / "m.hsiae"
-    fast = ["--epochs", "1", "--bands", "16"]
+    fast = ["--epochs", "1", "--bands", "40"]
     assert main(["train", cube_path, "-o", str(model), *fast, "-q"]
                 + ([] if recipe is None else ["--for", recipe])) == 0
     pipe, _ = load_model(model)
     assert pipe[0].scaling == scaling and pipe[1].zdims == zdims
     assert pipe[1].sam_weight == (0.0 if recipe == "denoising" else 0.1)
+    assert pipe[1].shrinkage == ("wiener" if recipe == "denoising" else None)
     # an explicit option still wins over the recipe
     assert main(["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
                 + ([] if recipe is None else ["--for", recipe])) == 0
     assert load_model(model)[0][1].zdims == 2
+
+
+def test_train_for_denoising_with_too_few_bands_says_what_to_lower(cube_path, tmp_path, capsys):
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising"]) == 2
+    err = capsys.readouterr().err
+    assert "20 bands with zdims=16 leave 4" in err and "lower zdims" in err
+    assert not model.exists()
 
 
 def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):

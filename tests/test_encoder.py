@@ -432,3 +432,58 @@ def test_a_nan_training_loss_stops_at_once(monkeypatch):
         enc.fit(X)
     assert len(calls) == 2 + 1  # the mean-spectrum baseline, the first batch, the NaN batch: no more
     assert not hasattr(enc, "n_features_in_")
+
+
+def _low_rank_with_noise(n=2000, n_bands=60, rank=3, sigma=0.05, seed=0):
+    """Spectra of ``rank`` smooth factors plus white noise of standard deviation ``sigma``: (noisy, clean)."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, n_bands)
+    basis = np.stack([np.sin(3 * t), np.exp(-(((t - 0.4) / 0.15) ** 2)), t**2][:rank])
+    clean = rng.random((n, rank)) @ basis
+    noisy = clean + sigma * rng.standard_normal(clean.shape)
+    return noisy.astype(np.float32), clean
+
+
+def test_wiener_shrinkage_estimates_the_noise_and_denoises_better_than_the_projection():
+    noisy, clean = _low_rank_with_noise(sigma=0.05)
+    params = dict(zdims=8, max_epochs=3, sam_weight=0, gradient_weight=0, **TINY)
+    plain = AEDEncoder(**params).fit(noisy)
+    shrunk = AEDEncoder(shrinkage="wiener", **params).fit(noisy)
+    assert shrunk.noise_variance_ == pytest.approx(0.05**2, rel=0.15)
+    gains = shrunk.shrinkage_gains_
+    assert gains.shape == (8,) and np.all((gains >= 0) & (gains <= 1))
+    # The 3 signal axes are kept, the 5 noise axes mostly removed (the largest noise variances of a
+    # sample covariance lie above the median one, so their gains are not quite 0).
+    assert np.all(gains[:3] > 0.9) and np.all(gains[3:] < 0.35)
+    # Same codes: shrinkage only changes the decoding.
+    np.testing.assert_array_equal(shrunk.transform(noisy), plain.transform(noisy))
+    err_plain = np.mean((plain.reconstruct(noisy) - clean) ** 2)
+    err_shrunk = np.mean((shrunk.reconstruct(noisy) - clean) ** 2)
+    # Projecting keeps 8 of 60 noise dimensions; shrinking removes most of the 5 pure-noise ones.
+    assert err_shrunk < 0.6 * err_plain
+    assert AEDEncoder().shrinkage is None
+
+
+def test_wiener_shrinkage_keeps_clean_signal():
+    _, clean = _low_rank_with_noise(sigma=0.0)
+    X = clean.astype(np.float32)
+    enc = AEDEncoder(zdims=3, max_epochs=2, shrinkage="wiener", sam_weight=0, gradient_weight=0, **TINY).fit(X)
+    np.testing.assert_allclose(enc.shrinkage_gains_, 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "params, n_bands, match",
+    [
+        (dict(shrinkage="wiener", zdims=8), 15, r"15 bands with zdims=8 leave 7 of them \(at least 8 needed\)"),
+        (dict(shrinkage="wiener", linear_path=False), 48, "linear_path=False"),
+        (dict(shrinkage="wiener", latent_activation="relu"), 48, "latent_activation='relu'"),
+        (dict(shrinkage="gauss"), 48, "shrinkage"),
+    ],
+)
+def test_shrinkage_without_what_it_needs_fails_before_training(params, n_bands, match, monkeypatch):
+    from hsiae import encoder as encoder_module
+
+    X, _ = _spectra(n=100, n_bands=n_bands)
+    monkeypatch.setattr(encoder_module.AEDEncoder, "_build_net", lambda *a: pytest.fail("training started"))
+    with pytest.raises(ValueError, match=match):
+        AEDEncoder(**{**TINY, **params}).fit(X)
