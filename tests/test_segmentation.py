@@ -419,3 +419,28 @@ def test_a_cluster_seeded_on_an_outlier_is_drawn_again():
         seg = SpatialGMMSegmenter(3, covariance_type="tied", random_state=seed).fit(X)
         sizes.append(np.bincount(seg.labels_, minlength=3).min())
     assert min(sizes) > 250, sizes
+
+
+def test_equal_weights_stop_a_large_cluster_from_taking_its_small_neighbours_tail():
+    # A large and a small cluster whose tails overlap, as where one material grades into another.
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0.0, 1.0, (8000, 1)), rng.normal(3.0, 1.0, (2000, 1))])
+    estimated = SpatialGMMSegmenter(2, covariance_type="tied", random_state=0).fit(X)
+    equal = SpatialGMMSegmenter(2, covariance_type="tied", equal_weights=True, random_state=0).fit(X)
+    np.testing.assert_allclose(equal.weights_, [0.5, 0.5])
+    assert estimated.weights_.min() == pytest.approx(0.2, abs=0.03)
+
+    def boundary(seg):
+        grid = np.linspace(-2, 5, 7001)[:, None]
+        return float(grid[np.flatnonzero(np.diff(seg.predict(grid)))[0], 0])
+
+    def expected(seg):
+        # Tied variance v: the log-odds are linear, zero at the midpoint shifted by v log(w0 / w1) / (m1 - m0).
+        (m0, m1), v, (w0, w1) = seg.means_.ravel(), float(seg.covariances_.ravel()[0]), seg.weights_
+        return (m0 + m1) / 2 + v * np.log(w0 / w1) / (m1 - m0)
+
+    assert boundary(equal) == pytest.approx(equal.means_.mean(), abs=2e-3)  # where the densities meet
+    assert boundary(estimated) == pytest.approx(expected(estimated), abs=2e-3)
+    assert boundary(estimated) > estimated.means_.mean() + 0.3  # pushed into the small cluster
+    small = lambda seg: np.bincount(seg.labels_)[np.argmax(seg.means_.ravel())]  # noqa: E731
+    assert small(estimated) < 2100 < 3000 < small(equal)
