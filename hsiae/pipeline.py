@@ -35,9 +35,10 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
 
     Spectra are resampled to 256 bands and standardised per band, encoded
     into 8 latent dimensions, and clustered by a mixture with one shared
-    (tied) covariance, equal mixing weights (so that a large cluster does not
-    take the mixed pixels at its border with a small one) and a light
-    spatial prior (``spatial_weight=0.25``). This is the configuration that
+    (tied) covariance and equal mixing weights (so that a large cluster does
+    not take the mixed pixels at its border with a small one); the spatial
+    prior (``spatial_weight=0.5``) smooths the labels but does not take part
+    in fitting the mixture (``spatial_fit=False``). This is the configuration that
     scored best on average over Salinas-A, Samson and Jasper Ridge in
     ``benchmarks/quality.py`` (tables and every configuration tried in
     ``benchmarks/RESULTS.md``); it reads no labels and is not tuned per
@@ -74,7 +75,7 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
         AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="tied", equal_weights=True,
-            spatial_weight=0.25, random_state=random_state,
+            spatial_weight=0.5, spatial_fit=False, random_state=random_state,
         ),
     )
     return pipe.set_params(**params) if params else pipe

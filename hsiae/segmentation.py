@@ -256,6 +256,15 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
         Form of the clusters' covariances, as in
         :class:`sklearn.mixture.GaussianMixture`.
+    spatial_fit : bool, default=True
+        Whether the spatial prior takes part in fitting the mixture
+        (neighbourhood EM) or only in labelling. ``False`` fits the mixture
+        to the features alone and applies the Potts sweeps to the labels
+        (``labels_``, :meth:`predict`, :meth:`predict_proba`): the maps are as
+        smooth, but the prior cannot steer the clusters themselves. On Jasper
+        Ridge, the prior in the fit sometimes led EM to a partition 0.05 OA
+        worse (one seed in three); in labelling only it never did
+        (``benchmarks/RESULTS.md``).
     equal_weights : bool, default=False
         Keep every cluster's mixing weight at ``1 / n_clusters`` instead of
         estimating it. Estimated weights move the boundary between two
@@ -356,6 +365,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         "image_shape": [tuple, list, None],
         "spatial_weight": [Interval(Real, 0, None, closed="left")],
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "spatial_fit": ["boolean"],
         "equal_weights": ["boolean"],
         "spatial_iter": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -374,6 +384,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         image_shape=None,
         spatial_weight=1.0,
         covariance_type="full",
+        spatial_fit=True,
         equal_weights=False,
         spatial_iter=5,
         n_init=1,
@@ -388,6 +399,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         self.image_shape = image_shape
         self.spatial_weight = spatial_weight
         self.covariance_type = covariance_type
+        self.spatial_fit = spatial_fit
         self.equal_weights = equal_weights
         self.spatial_iter = spatial_iter
         self.n_init = n_init
@@ -559,6 +571,8 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         grid = self._grid(n, fitting=True)
         random_state = check_random_state(self.random_state)
         rows, fit_grid = self._fit_rows(n, grid, random_state)
+        if not self.spatial_fit:
+            fit_grid = None  # the prior applies to the labels only
         Xf, wf = (X, sample_weight) if rows is None else (X[rows], sample_weight[rows])
         if rows is not None and np.count_nonzero(wf) < self.n_clusters:
             raise ValueError(

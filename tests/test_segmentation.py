@@ -444,3 +444,17 @@ def test_equal_weights_stop_a_large_cluster_from_taking_its_small_neighbours_tai
     assert boundary(estimated) > estimated.means_.mean() + 0.3  # pushed into the small cluster
     small = lambda seg: np.bincount(seg.labels_)[np.argmax(seg.means_.ravel())]  # noqa: E731
     assert small(estimated) < 2100 < 3000 < small(equal)
+
+
+def test_spatial_fit_false_fits_the_plain_mixture_and_smooths_only_the_labels():
+    X, truth = _quadrant_image(noise=1.5)
+    plain = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=0, random_state=0).fit(X)
+    seg = SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=2.0, spatial_fit=False, random_state=0).fit(X)
+    # The mixture is the one fitted without space ...
+    np.testing.assert_array_equal(seg.means_, plain.means_)
+    np.testing.assert_array_equal(seg.covariances_, plain.covariances_)
+    assert seg.lower_bound_ == plain.lower_bound_
+    # ... while the labels get the spatial prior: smoother and closer to the regions.
+    np.testing.assert_array_equal(seg.labels_, seg.predict(X))
+    assert _boundary_fraction(seg.labels_) < 0.5 * _boundary_fraction(plain.labels_)
+    assert adjusted_rand_score(truth, seg.labels_) > adjusted_rand_score(truth, plain.labels_) + 0.3
