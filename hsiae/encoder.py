@@ -677,7 +677,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             torch.manual_seed(seed)
             net = self._build_net(X.shape[1], seed)
             net.initialize()
-            net.module_.fit_linear_path(Xt)
+            variances = net.module_.fit_linear_path(Xt)
             net.baseline_loss = self._mean_spectrum_loss(net.criterion_, Xt)
             try:
                 net.partial_fit(Xt, None)
@@ -686,8 +686,11 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 raise ValueError(str(exc)) from None
         net.module_.eval()
         if self.shrinkage == "wiener":
-            self.noise_variance_ = net.module_.wiener_gains()
+            self.noise_variance_ = net.module_.wiener_gains(variances)
             self.shrinkage_gains_ = net.module_.path_gains.detach().cpu().numpy().astype(np.float64)
+        else:  # a refit without shrinkage leaves no gains of an earlier fit behind
+            self.__dict__.pop("noise_variance_", None)
+            self.__dict__.pop("shrinkage_gains_", None)
 
         hist = net.history
         self.history_ = {

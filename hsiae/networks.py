@@ -130,10 +130,12 @@ class _Autoencoder(nn.Module):
         """Set the linear path to the principal axes of spectra ``X`` (a 2-D tensor).
 
         Uses an evenly spaced subset of at most ``max_rows`` rows; the axes
-        come from the float64 covariance.
+        come from the float64 covariance. Returns the variances along all
+        principal axes, largest first (None without a linear path), for
+        :meth:`wiener_gains`.
         """
         if not self.linear_path:
-            return self
+            return None
         step = max(1, -(-len(X) // max_rows))
         sample = X[::step]
         # float64 in blocks of rows: a float64 copy of the whole sample would be
@@ -146,7 +148,6 @@ class _Autoencoder(nn.Module):
             cov += centred.T @ centred
         cov /= max(1, len(sample) - 1)
         values, vectors = torch.linalg.eigh(cov)
-        self._path_variances = values.flip(0)  # largest first, for wiener_gains
         zdims = self.path_encoder.out_features
         axes = vectors[:, -zdims:].flip(1)  # (n_bands, k), largest variance first
         if axes.shape[1] < zdims:  # fewer bands than zdims: pad with zero axes
@@ -156,21 +157,20 @@ class _Autoencoder(nn.Module):
         self.path_encoder.weight.copy_(axes.T.to(dtype))
         self.path_decoder.weight.copy_(axes.to(dtype))
         self.path_gates.zero_()
-        if hasattr(self, "path_gains"):
-            self.path_gains.fill_(1.0)
-        return self
+        self.path_gains.fill_(1.0)
+        return values.flip(0)
 
     @torch.no_grad()
-    def wiener_gains(self):
+    def wiener_gains(self, variances):
         """Set the decoder's per-axis gains to Wiener's ``(var - noise) / var``; returns the noise variance.
 
-        ``var`` is the training spectra's variance along each principal axis
-        and ``noise`` the median variance along the axes left out, which is
-        the variance of white noise when the signal lives in the first
-        ``zdims`` axes (median: robust to the few axes beyond ``zdims`` that
-        still hold signal). Call after :meth:`fit_linear_path`.
+        ``variances`` are those :meth:`fit_linear_path` returned: ``var`` is
+        the variance along each kept principal axis and ``noise`` the median
+        variance along the axes left out, which is the variance of white
+        noise when the signal lives in the first ``zdims`` axes (median:
+        robust to the few axes beyond ``zdims`` that still hold signal).
+        Needs more bands than ``zdims``.
         """
-        variances = self._path_variances
         zdims = self.path_encoder.out_features
         tail = variances[zdims:]
         # Exactly dependent bands (e.g. interpolated ones) give zero variances, not noise.
@@ -178,7 +178,6 @@ class _Autoencoder(nn.Module):
         noise = float(tail.median()) if len(tail) else 0.0
         kept = variances[:zdims].clamp(min=noise * 1e-12 + 1e-30)
         gains = ((kept - noise) / kept).clamp(0.0, 1.0)
-        gains = torch.cat([gains, gains.new_ones(zdims - len(gains))]) if len(gains) < zdims else gains
         self.path_gains.copy_(gains.to(self.path_gains.dtype))
         return noise
 

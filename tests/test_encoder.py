@@ -487,3 +487,12 @@ def test_shrinkage_without_what_it_needs_fails_before_training(params, n_bands, 
     monkeypatch.setattr(encoder_module.AEDEncoder, "_build_net", lambda *a: pytest.fail("training started"))
     with pytest.raises(ValueError, match=match):
         AEDEncoder(**{**TINY, **params}).fit(X)
+
+
+def test_a_refit_without_shrinkage_leaves_no_gains_behind():
+    noisy, _ = _low_rank_with_noise(n=300, sigma=0.05)
+    enc = AEDEncoder(zdims=4, max_epochs=1, shrinkage="wiener", **TINY).fit(noisy)
+    assert hasattr(enc, "shrinkage_gains_") and hasattr(enc, "noise_variance_")
+    enc.set_params(shrinkage=None).fit(noisy)
+    assert not hasattr(enc, "shrinkage_gains_") and not hasattr(enc, "noise_variance_")
+    np.testing.assert_array_equal(enc.net_.module_.path_gains.numpy(), 1.0)
