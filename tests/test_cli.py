@@ -126,8 +126,42 @@ def test_train_for_denoising_with_too_few_bands_says_what_to_lower(cube_path, tm
     model = tmp_path / "m.hsiae"
     assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising"]) == 2
     err = capsys.readouterr().err
-    assert "20 bands with zdims=16 leave 4" in err and "lower zdims" in err
+    # in the command line's words: options, not the library's keyword arguments
+    assert "20 bands with --zdims 16 leave 4" in err and "use --zdims 12 or less" in err
+    assert "zdims=" not in err and "shrinkage" not in err
     assert not model.exists()
+    # the bound it names is the right one: 12 trains
+    assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising",
+                 "--zdims", "12"]) == 0
+
+
+def test_train_for_denoising_on_a_cube_with_too_few_bands_points_to_segmentation(tmp_path, capsys):
+    path = write(tmp_path / "cube8.tif", make_cube(n_bands=8))
+    model = tmp_path / "m.hsiae"
+    assert main(["train", path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising", "--zdims", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "8 bands with --zdims 1 leave 7" in err and "use --for segmentation" in err
+    assert not model.exists()
+
+
+def test_warnings_name_the_options_not_the_keyword_arguments(cube_path, tmp_path, capsys):
+    # two epochs stop before the validation loss does: the convergence warning names --epochs and --lr
+    assert main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST, "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "hsiae: warning: The validation loss was still improving after --epochs 2; increase --epochs (or --lr)" in err
+    assert "max_epochs" not in err
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("after max_epochs=2; increase max_epochs (or lr)", "after --epochs 2; increase --epochs (or --lr)"),
+    ("lower zdims, batch_size=3, n_bands=4", "lower --zdims, --batch-size 3, --bands 4"),
+    ("aedencoder__zdims=3 and enc.zdims and --zdims 3 stay", "aedencoder__zdims=3 and enc.zdims and --zdims 3 stay"),
+    ("flr, lr_x, zdimsx", "flr, lr_x, zdimsx"),
+])
+def test_cli_words(text, expected):
+    from hsiae.cli._common import _cli_words
+
+    assert _cli_words(text) == expected
 
 
 def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):

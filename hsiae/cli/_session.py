@@ -5,7 +5,7 @@ import logging
 import sys
 import warnings
 
-from hsiae.cli._common import logger
+from hsiae.cli._common import _cli_words, logger
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -30,6 +30,13 @@ class _StderrHandler(_StdoutHandler):
         pass
 
 
+class _CLIFormatter(logging.Formatter):
+    """Warnings with the library's parameter names as the CLI's options (``max_epochs`` -> ``--epochs``)."""
+
+    def format(self, record):
+        return _cli_words(super().format(record))
+
+
 @contextlib.contextmanager
 def _logging(quiet):
     """INFO of the CLI on stdout (unless quiet); warnings of all of hsiae on stderr."""
@@ -40,7 +47,7 @@ def _logging(quiet):
     out.setFormatter(logging.Formatter("%(message)s"))
     err = _StderrHandler()
     err.setLevel(logging.WARNING)
-    err.setFormatter(logging.Formatter("hsiae: warning: %(message)s"))
+    err.setFormatter(_CLIFormatter("hsiae: warning: %(message)s"))
     saved = root.level, root.propagate
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
