@@ -167,7 +167,6 @@ def denoising_runs(name, seeds, overrides):
     H, W, B = scene.cube.shape
     clean = scene.cube.reshape(-1, B).astype(np.float64)
     data_range = float(clean.max() - clean.min())
-    k = SCENES[name]
     rows = {}
     for level in NOISE_LEVELS:
         for seed in seeds:

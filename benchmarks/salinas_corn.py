@@ -1,4 +1,4 @@
-"""Why unsupervised segmentation of Salinas-A stops near OA 0.84-0.90: the corn field holds two materials.
+"""Why clustering Salinas-A around cluster centres stops near OA 0.84-0.90: the corn field holds two materials.
 
 Reads the labels, which is the point: this is a diagnosis of the ground truth, not a
 method. The *Corn_senesced_green_weeds* field is split by the first principal
