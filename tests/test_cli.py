@@ -856,3 +856,65 @@ def test_unreachable_dask_scheduler_is_one_line_and_no_output(cube_path, trained
     assert main(args) == 2
     assert_one_line_error(capsys, "could not connect to the dask scheduler at tcp://127.0.0.1:9")
     assert listing(tmp_path) == ["cube.tif"]
+
+
+def _cgroup_files(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize("layout, expected", [
+    # cgroup v2, a limited job: limit - usage + inactive page cache
+    ({"proc": "0::/job.slice/job_42\n",
+      "sys/job.slice/job_42/memory.max": f"{8 * GiB}\n",
+      "sys/job.slice/job_42/memory.current": f"{3 * GiB}\n",
+      "sys/job.slice/job_42/memory.stat": f"anon 123\ninactive_file {GiB}\nactive_file 5\n"}, 6 * GiB),
+    # v2 without a limit anywhere
+    ({"proc": "0::/user.slice\n", "sys/user.slice/memory.max": "max\n",
+      "sys/user.slice/memory.current": f"{GiB}\n"}, None),
+    # v2: a tighter limit on the parent counts
+    ({"proc": "0::/a/b\n",
+      "sys/a/b/memory.max": f"{8 * GiB}\n", "sys/a/b/memory.current": f"{GiB}\n",
+      "sys/a/memory.max": f"{4 * GiB}\n", "sys/a/memory.current": f"{2 * GiB}\n"}, 2 * GiB),
+    # v1 inside a container: the recorded path is not mounted; the group is the mount's root
+    ({"proc": "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n",
+      "sys/memory/memory.limit_in_bytes": f"{2 * GiB}\n",
+      "sys/memory/memory.usage_in_bytes": f"{GiB}\n",
+      "sys/memory/memory.stat": f"inactive_file 7\ntotal_inactive_file {GiB // 2}\n"}, GiB + GiB // 2),
+    # v1 unlimited (2**63 rounded to a page), as on most desktops
+    ({"proc": "4:memory:/\n", "sys/memory/memory.limit_in_bytes": "9223372036854771712\n",
+      "sys/memory/memory.usage_in_bytes": f"{GiB}\n"}, None),
+    # no cgroup file at all (not Linux)
+    ({}, None),
+])
+def test_the_memory_check_reads_the_control_group_limit(tmp_path, layout, expected):
+    from hsiae.cli._memory import _cgroup_available
+
+    layout = dict(layout)
+    proc = layout.pop("proc", None)
+    _cgroup_files(tmp_path, layout)
+    if proc is not None:
+        (tmp_path / "cgroup").write_text(proc)
+    assert _cgroup_available(tmp_path / "cgroup", tmp_path / "sys") == expected
+
+
+def test_a_job_limit_smaller_than_the_machine_refuses_the_run_and_says_why(cube_path, tmp_path, capsys,
+                                                                            monkeypatch):
+    import hsiae.cli._memory
+
+    monkeypatch.setattr(hsiae.cli._memory, "_machine_available", lambda: 64 * GiB)
+    monkeypatch.setattr(hsiae.cli._memory, "_cgroup_available", lambda: 1000)
+    _forbid_work(monkeypatch)
+    assert main(["train", cube_path, "-o", str(tmp_path / "m.hsiae")]) == 2
+    assert_one_line_error(capsys, "but 1000 bytes is available under this process's control-group memory limit")
+    # and a machine with less free memory than the job's limit is judged by the machine
+    monkeypatch.setattr(hsiae.cli._memory, "_cgroup_available", lambda: 64 * GiB)
+    monkeypatch.setattr(hsiae.cli._memory, "_machine_available", lambda: 1000)
+    assert main(["train", cube_path, "-o", str(tmp_path / "m.hsiae")]) == 2
+    line = assert_one_line_error(capsys, "but 1000 bytes is available;")
+    assert "control-group" not in line

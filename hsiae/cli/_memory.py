@@ -10,6 +10,7 @@ kind of one-line error in :func:`hsiae.cli.main`.
 """
 
 import os
+from pathlib import Path
 
 _FLOAT32 = 4
 _FLOAT64 = 8
@@ -21,7 +22,20 @@ _ADVICE = ("process it in chunks with --chunks N (needs dask), crop the cube (fe
 
 
 def _available_memory():
-    """Bytes of memory that new allocations can get without swapping, or None if unknown."""
+    """Bytes of memory that new allocations can get without swapping, or None if unknown.
+
+    The machine's available memory, or less when the process runs in a control
+    group with a memory limit (a container, a Slurm or Kubernetes job), whose
+    limit is what the kernel enforces by killing the process.
+    """
+    machine = _machine_available()
+    group = _cgroup_available()
+    if machine is None or group is None:
+        return machine if group is None else group
+    return min(machine, group)
+
+
+def _machine_available():
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -39,6 +53,67 @@ def _available_memory():
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+# A limit this large is "no limit" (cgroup v1 writes 2**63 rounded down to a page).
+_NO_LIMIT = 2**60
+
+
+def _read_number(path):
+    try:
+        text = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
+
+
+def _read_stat(path, key):
+    try:
+        for line in Path(path).read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return 0
+
+
+def _cgroup_available(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
+    """Bytes this process's memory control group still allows, or None without a limit.
+
+    For cgroup v2 (the ``0::path`` line) and v1 (the ``memory`` controller's
+    line), every folder from the process's group up to the mount's root is
+    read, so the tightest ancestor limit counts, and a container that sees its
+    own group at the mount's root (where the recorded path does not exist) is
+    covered too. Free is ``limit - usage + inactive page cache``: the kernel
+    reclaims that cache before it kills.
+    """
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    free = None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            base, names = Path(root), ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            base = Path(root) / "memory"
+            names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        relative = Path(path.strip().lstrip("/"))
+        for folder in (base / relative, *(base / p for p in relative.parents)):
+            limit = _read_number(folder / names[0])
+            usage = _read_number(folder / names[1])
+            if limit is None or limit >= _NO_LIMIT or usage is None:
+                continue
+            left = max(limit - usage + _read_stat(folder / "memory.stat", names[2]), 0)
+            free = left if free is None else min(free, left)
+    return free
 
 
 def _format_bytes(n):
@@ -95,9 +170,11 @@ def _check_memory(what, needed, advice=_ADVICE):
     available = _available_memory()
     if available is None or needed <= _USABLE_SHARE * available:
         return
+    group = _cgroup_available()
+    where = " under this process's control-group memory limit" if group == available else ""
     raise _OutOfMemory(
         f"{what} needs about {_format_bytes(needed)} of memory, but "
-        f"{_format_bytes(available)} is available; {advice}"
+        f"{_format_bytes(available)} is available{where}; {advice}"
     )
 
 
