@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from hsiae import SpatialGMMSegmenter, load_scene, make_segmentation_pipeline
+from hsiae import SpatialGMMSegmenter, make_segmentation_pipeline
 from hsiae.metrics import cluster_accuracy
 
-SCENES = {"salinas_a": 6, "samson": 3, "jasper_ridge": 4}
+from _scenes import SCENES, scene_pixels
+
 
 
 def _log_gauss(Z, mean, cov):
@@ -73,11 +74,8 @@ def main():
     warnings.simplefilter("ignore")
     print("| scene | mixture on the recipe's codes | OA per seed | mean |\n|---|---|---|---|")
     for name in args.scenes:
-        k = SCENES[name]
-        scene = load_scene(name)
-        H, W, B = scene.cube.shape
-        X = scene.cube.reshape(-1, B).astype(np.float32)
-        y = scene.labels.ravel()
+        k, (H, W), X, y = scene_pixels(name)
+        B = X.shape[1]
         rows = {}
         for seed in args.seeds:
             pipe = make_segmentation_pipeline(k, image_shape=(H, W), random_state=seed)

@@ -30,10 +30,11 @@ from scipy import ndimage
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
-from hsiae import load_scene, make_segmentation_pipeline
+from hsiae import make_segmentation_pipeline
 from hsiae.metrics import cluster_accuracy
 
-SCENES = {"salinas_a": 6, "samson": 3, "jasper_ridge": 4}
+from _scenes import SCENES, scene_pixels
+
 _FOUR = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -87,11 +88,7 @@ def main():
     print("| scene | beta | start | mean log-likelihood | OA | rank by likelihood |")
     print("|---|---|---|---|---|---|")
     for name in args.scenes:
-        k = SCENES[name]
-        scene = load_scene(name)
-        H, W, B = scene.cube.shape
-        X = scene.cube.reshape(-1, B).astype(np.float64)
-        y = scene.labels.ravel()
+        k, (H, W), X, y = scene_pixels(name, np.float64)
         U = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         starts = {}
         for seed in range(3):
