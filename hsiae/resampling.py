@@ -190,6 +190,12 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.upsample = upsample
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def _n_output_bands(self, n_in):
+        """Bands that ``fit`` on spectra of ``n_in`` bands will produce."""
+        if self.target_wavelengths is not None:
+            return int(np.size(self.target_wavelengths))
+        return self.n_bands if self.upsample else min(self.n_bands, n_in)
+
     def fit(self, X, y=None):
         """Learn the band grids and the scaling from spectra ``X``.
 
@@ -210,10 +216,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             source = np.arange(n_in, dtype=np.float64)
         else:
             source = _check_positions(self.wavelengths, "wavelengths", n_in)
-        targets = self.target_wavelengths
-        n_out = self.n_bands if targets is None else np.size(targets)
-        if targets is None and not self.upsample:
-            n_out = min(n_out, n_in)
+        n_out = self._n_output_bands(n_in)
         needed = 2 * n_in * n_out * 8  # forward and backward matrices, float64
         if needed > _MAX_MATRIX_BYTES:
             raise ValueError(

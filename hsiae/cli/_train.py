@@ -69,7 +69,7 @@ def _check_noise_axes(head, n_bands_in):
     enc, resampler = head[-1], head[0]
     if enc.shrinkage is None:
         return
-    n_out = resampler.n_bands if resampler.upsample else min(resampler.n_bands, n_bands_in)
+    n_out = resampler._n_output_bands(n_bands_in)
     spare = n_out - enc.zdims
     if spare >= _MIN_NOISE_AXES:
         return
