@@ -189,13 +189,13 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.scaling = scaling
         self.upsample = upsample
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def _n_output_bands(self, n_in):
         """Bands that ``fit`` on spectra of ``n_in`` bands will produce."""
         if self.target_wavelengths is not None:
             return int(np.size(self.target_wavelengths))
         return self.n_bands if self.upsample else min(self.n_bands, n_in)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the band grids and the scaling from spectra ``X``.
 
