@@ -123,7 +123,13 @@ def _estep_precision(X):
     return X.astype(np.float32) if X.size and np.max(np.abs(X)) <= _FLOAT32_SAFE else X
 
 
+def _density_type(covariance_type):
+    """The covariance form the densities are computed in: a shaded mixture's covariances are full."""
+    return "full" if covariance_type == "shaded" else covariance_type
+
+
 def _compute_precision_cholesky(covariances, covariance_type):
+    covariance_type = _density_type(covariance_type)
     msg = (
         "A cluster's covariance is singular (a cluster collapsed onto too few distinct points); "
         "increase reg_covar, lower n_clusters, or scale the features."
@@ -150,13 +156,13 @@ def _compute_precision_cholesky(covariances, covariance_type):
     return 1.0 / np.sqrt(covariances)
 
 
-def _estimate_parameters(X, resp, reg_covar, covariance_type):
+def _estimate_parameters(X, resp, reg_covar, covariance_type, shade_point=None):
     """M-step from responsibilities ``resp`` of shape (k, n) (weights already applied), in float64."""
     resp = np.asarray(resp, dtype=np.float64)
     nk = resp.sum(axis=1) + _EPS
     means = (resp @ X) / nk[:, None]
     k, (n, d) = len(nk), X.shape
-    if covariance_type in ("full", "tied"):
+    if covariance_type in ("full", "tied", "shaded"):
         # Blocks of rows small enough for the cache: here about twice as fast as whole columns.
         cov = np.zeros((k, d, d))
         for lo in range(0, n, _MSTEP_BLOCK):
@@ -167,6 +173,8 @@ def _estimate_parameters(X, resp, reg_covar, covariance_type):
         if covariance_type == "full":
             cov /= nk[:, None, None]
             cov[:, np.arange(d), np.arange(d)] += reg_covar
+        elif covariance_type == "shaded":
+            cov = _shaded_covariances(cov, nk, means, shade_point, reg_covar)
         else:
             cov = cov.sum(axis=0) / nk.sum()
             cov.flat[:: d + 1] += reg_covar
@@ -178,12 +186,47 @@ def _estimate_parameters(X, resp, reg_covar, covariance_type):
     return nk / nk.sum(), means, cov
 
 
+def _shading_directions(means, shade_point):
+    """Unit vectors from the shade point to each mean, shape (k, d); zero where they coincide."""
+    v = means - shade_point
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norm, out=np.zeros_like(v), where=norm > _EPS * (1 + np.abs(means).max()))
+
+
+def _shaded_covariances(scatter, nk, means, shade_point, reg_covar):
+    """``S + a_c v_c v_c'`` per cluster from the clusters' scatter matrices (k, d, d), unnormalised.
+
+    ``v_c`` is the unit vector from the shade point to cluster c's mean; ``S`` is the shared
+    covariance of the residuals across those lines, and ``a_c`` the variance cluster c has along
+    its line beyond what ``S`` gives there (never negative).
+    """
+    k, d, _ = scatter.shape
+    V = _shading_directions(means, shade_point)
+    shared = np.zeros((d, d))
+    along = np.empty(k)
+    for c in range(k):
+        v = V[c]
+        sv = scatter[c] @ v
+        along[c] = v @ sv
+        # (I - vv') C (I - vv'): the scatter across the line.
+        shared += scatter[c] - np.outer(sv, v) - np.outer(v, sv) + along[c] * np.outer(v, v)
+    shared /= nk.sum()
+    shared.flat[:: d + 1] += reg_covar
+    cov = np.empty((k, d, d))
+    for c in range(k):
+        v = V[c]
+        extra = max(along[c] / nk[c] - v @ shared @ v, 0.0)
+        cov[c] = shared + extra * np.outer(v, v)
+    return cov
+
+
 def _log_gaussian(X, means, prec_chol, covariance_type):
     """Log-density of every row of X under every cluster, shape (k, n), in X's precision.
 
     The mixture passes X in float32: the products run about four times faster than in float64
     here, and the densities only feed posteriors.
     """
+    covariance_type = _density_type(covariance_type)
     n, d = X.shape
     k = len(means)
     dtype = X.dtype
@@ -364,7 +407,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
         "spatial_weight": [Interval(Real, 0, None, closed="left")],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical", "shaded"})],
         "spatial_fit": ["boolean"],
         "equal_weights": ["boolean"],
         "spatial_iter": [Interval(Integral, 1, None, closed="left")],
@@ -443,9 +486,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             print(f"Fitting on every {step}th row and column: {len(r)} x {len(c)} of {H} x {W} pixels")
         return (r[:, None] * W + c[None, :]).ravel(), (len(r), len(c))
 
-    def _weighted_log_prob(self, X, weights, means, prec_chol):
+    def _weighted_log_prob(self, X, weights, means, prec_chol, covariance_type=None):
         """Log of weight times density, shape (k, n), in X's precision."""
-        log_p = _log_gaussian(X, means, prec_chol, self.covariance_type)
+        log_p = _log_gaussian(X, means, prec_chol, covariance_type or self.covariance_type)
         log_p += np.log(weights).astype(log_p.dtype)[:, None]
         return log_p
 
@@ -478,13 +521,31 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         field += log_p
         return float((np.sum(wr * field, dtype=np.float64) - np.dot(plogp, w)) / w.sum())
 
-    def _m_step(self, X, resp):
-        weights, means, cov = _estimate_parameters(X, resp, self.reg_covar, self.covariance_type)
+    def _m_step(self, X, resp, covariance_type, shade_point):
+        weights, means, cov = _estimate_parameters(X, resp, self.reg_covar, covariance_type, shade_point)
         if self.equal_weights:
             weights = np.full_like(weights, 1.0 / len(weights))
         return weights, means, cov
 
-    def _fit_once(self, X, Xe, grid, seed, sample_weight):
+    def _em(self, X, Xe, grid, w, resp, covariance_type, shade_point):
+        """EM from the responsibilities ``resp`` (k, n): (objective, converged, n_iter, params, resp)."""
+        weights, means, cov = self._m_step(X, resp * w, covariance_type, shade_point)
+        prec = _compute_precision_cholesky(cov, covariance_type)
+        obj, converged, n_iter = -np.inf, False, 0
+        for n_iter in range(1, self.max_iter + 1):
+            log_p = self._weighted_log_prob(Xe, weights, means, prec, covariance_type)
+            resp = self._smooth(log_p, grid, w)
+            prev, obj = obj, self._objective(log_p, resp, grid, w)
+            if self.verbose:
+                print(f"  iteration {n_iter} ({covariance_type}): objective {obj:.6f}")
+            weights, means, cov = self._m_step(X, resp * w, covariance_type, shade_point)
+            prec = _compute_precision_cholesky(cov, covariance_type)
+            if abs(obj - prev) < self.tol:
+                converged = True
+                break
+        return obj, converged, n_iter, (weights, means, cov, prec), resp
+
+    def _fit_once(self, X, Xe, grid, seed, sample_weight, shade_point):
         """One EM run from a k-means start; ``Xe`` is X in the E-step's precision.
 
         A run that ends with a cluster holding fewer pixels than a small floor (a few outlying
@@ -497,24 +558,15 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         labels = km.labels_
         floor = max(X.shape[1] + 1, _MIN_CLUSTER_FRACTION * float(w.sum()))
         excluded = np.zeros(len(X), dtype=bool)
-        obj, converged, n_iter = -np.inf, False, 0
         for attempt in range(k + 1):
             resp = np.zeros((k, len(X)))
             resp[labels, np.arange(len(X))] = 1.0
-            weights, means, cov = self._m_step(X, resp * w)
-            prec = _compute_precision_cholesky(cov, self.covariance_type)
-            obj, converged = -np.inf, False
-            for n_iter in range(1, self.max_iter + 1):
-                log_p = self._weighted_log_prob(Xe, weights, means, prec)
-                resp = self._smooth(log_p, grid, w)
-                prev, obj = obj, self._objective(log_p, resp, grid, w)
-                if self.verbose:
-                    print(f"  iteration {n_iter}: objective {obj:.6f}")
-                weights, means, cov = self._m_step(X, resp * w)
-                prec = _compute_precision_cholesky(cov, self.covariance_type)
-                if abs(obj - prev) < self.tol:
-                    converged = True
-                    break
+            if self.covariance_type == "shaded":
+                # The shading lines need clusters to run along: a tied mixture finds them first.
+                resp = self._em(X, Xe, grid, w, resp, "tied", shade_point)[-1]
+            obj, converged, n_iter, params, resp = self._em(
+                X, Xe, grid, w, resp, self.covariance_type, shade_point
+            )
             sizes = (resp * w).sum(axis=1)
             small = int(np.argmin(sizes))
             if sizes[small] >= floor or attempt == k or k == 1:
@@ -530,12 +582,12 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 break  # too few pixels left to draw from: keep this run
             start = KMeans(k, n_init=1, random_state=seed + attempt + 1)
             labels = start.fit(X, sample_weight=kept).predict(X)
-        return obj, converged, n_iter, (weights, means, cov, prec)
+        return obj, converged, n_iter, params
 
     # -- public API ---------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, shade_point=None):
         """Fit the mixture (and its spatial prior) to the pixels ``X``.
 
         Parameters
@@ -552,6 +604,14 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             holds the image's place but takes no part in the fit, and its
             neighbours are segmented as if it were not there.
             :func:`hsiae.segment_cube` passes the no-data mask this way.
+        shade_point : array-like of shape (n_features,), default=None
+            With ``covariance_type="shaded"``: the features of a black
+            (all-zero) spectrum, towards which shading moves a pixel. For
+            codes, compute it with :func:`hsiae.shade_point` from the fitted
+            resampler and encoder (the pipeline of
+            :func:`hsiae.make_segmentation_pipeline` does this itself).
+            ``None`` takes the origin, which is right for features that are
+            raw spectra. Ignored by the other covariance types.
 
         Returns
         -------
@@ -561,6 +621,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         _check_magnitude(X)
         n = X.shape[0]
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        shade_point = self._check_shade_point(shade_point, X.shape[1])
         n_used = int(np.count_nonzero(sample_weight))
         if self.n_clusters > n_used:
             what = f"n_samples={n}" if n_used == n else f"{n_used} pixels of non-zero sample_weight"
@@ -587,7 +648,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 seed = random_state.randint(np.iinfo(np.int32).max)
                 if self.verbose:
                     print(f"Initialisation {init + 1} of {self.n_init}")
-                result = self._fit_once(Xf, Xe, fit_grid, seed, wf)
+                result = self._fit_once(Xf, Xe, fit_grid, seed, wf, shade_point)
                 if best is None or result[0] > best[0]:
                     best = result
         obj, converged, n_iter, (weights, means, cov, prec) = best
@@ -599,8 +660,28 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = weights, means, cov, prec
         self.converged_, self.n_iter_, self.lower_bound_ = converged, n_iter, obj
+        if self.covariance_type == "shaded":
+            self.shade_point_ = shade_point
         self.labels_ = self._predict_proba(X, grid, sample_weight).argmax(axis=1)
         return self
+
+    def _check_shade_point(self, shade_point, n_features):
+        """The shade point as float64 of shape (n_features,); zeros for None; None when unused."""
+        if self.covariance_type != "shaded":
+            return None
+        if shade_point is None:
+            return np.zeros(n_features)
+        point = np.asarray(shade_point, dtype=np.float64)
+        if point.ndim == 2 and point.shape[0] == 1:
+            point = point[0]
+        if point.shape != (n_features,) or not np.all(np.isfinite(point)):
+            found = f"shape {point.shape}" if point.shape != (n_features,) else "non-finite values"
+            raise ValueError(
+                f"shade_point must be {n_features} finite numbers (the features of a black "
+                f"spectrum, one per column of X), got {found}; compute it with "
+                f"hsiae.shade_point(pipe[:-1]) from the fitted resampler and encoder."
+            )
+        return point
 
     def _validated(self, X):
         check_is_fitted(self)
@@ -690,6 +771,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             "tied": d * (d + 1) / 2,
             "diag": k * d,
             "spherical": k,
+            "shaded": d * (d + 1) / 2 + k,
         }[self.covariance_type]
         return int(cov_params + k * d + k - 1)
 

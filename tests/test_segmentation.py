@@ -458,3 +458,109 @@ def test_spatial_fit_false_fits_the_plain_mixture_and_smooths_only_the_labels():
     np.testing.assert_array_equal(seg.labels_, seg.predict(X))
     assert _boundary_fraction(seg.labels_) < 0.5 * _boundary_fraction(plain.labels_)
     assert adjusted_rand_score(truth, seg.labels_) > adjusted_rand_score(truth, plain.labels_) + 0.3
+
+
+# -- the shaded mixture ------------------------------------------------------------------
+
+
+def _shaded_scene(n=2000, seed=0):
+    """A material seen at brightness 0.3-1 (a line towards the black point 0) and a compact one.
+
+    The dark end of the line lies nearer the compact cluster than the line's bright end: a
+    shared covariance cuts the line there.
+    """
+    rng = np.random.default_rng(seed)
+    line = rng.uniform(0.3, 1.0, n)[:, None] * np.array([1.0, 0.8]) + rng.normal(scale=0.02, size=(n, 2))
+    compact = np.array([0.2, 0.45]) + rng.normal(scale=0.04, size=(n, 2))
+    return np.vstack([line, compact]), np.repeat([0, 1], n)
+
+
+def test_shaded_mixture_keeps_a_shaded_material_together_where_a_tied_one_cuts_it():
+    X, truth = _shaded_scene()
+    kwargs = dict(equal_weights=True, random_state=0)
+    tied = SpatialGMMSegmenter(2, covariance_type="tied", **kwargs).fit(X)
+    shaded = SpatialGMMSegmenter(2, covariance_type="shaded", **kwargs).fit(X)
+    assert adjusted_rand_score(truth, tied.labels_) < 0.5
+    assert adjusted_rand_score(truth, shaded.labels_) > 0.99
+    np.testing.assert_array_equal(shaded.shade_point_, [0.0, 0.0])  # None: the origin
+    # The features moved away from the black point: told where it went, the same partition ...
+    offset = np.array([5.0, -2.0])
+    moved = SpatialGMMSegmenter(2, covariance_type="shaded", **kwargs).fit(X + offset, shade_point=offset)
+    np.testing.assert_array_equal(moved.labels_, shaded.labels_)
+    np.testing.assert_allclose(moved.means_, shaded.means_ + offset)
+    np.testing.assert_array_equal(moved.shade_point_, offset)
+    # ... not told, the lines point at the wrong place and the material is cut again.
+    lost = SpatialGMMSegmenter(2, covariance_type="shaded", **kwargs).fit(X + offset)
+    assert adjusted_rand_score(truth, lost.labels_) < 0.5
+
+
+def test_shaded_covariances_are_one_shared_matrix_plus_a_variance_along_each_shading_line():
+    rng = np.random.default_rng(1)
+    materials = np.array([[1.0, 0.6, 0.2, 0.1], [0.3, 0.6, 1.0, 0.8], [0.7, 0.9, 0.6, 0.3]])
+    truth = np.repeat(np.arange(3), 600)
+    shade = np.array([0.1, -0.2, 0.0, 0.3])
+    X = shade + rng.uniform(0.4, 1.0, (1800, 1)) * materials[truth] + rng.normal(scale=0.03, size=(1800, 4))
+    seg = SpatialGMMSegmenter(3, covariance_type="shaded", equal_weights=True, random_state=0)
+    seg.fit(X, shade_point=shade)
+    assert adjusted_rand_score(truth, seg.labels_) > 0.99
+    assert seg.covariances_.shape == seg.precisions_cholesky_.shape == (3, 4, 4)
+    v = seg.means_ - shade
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    # Across all three lines the covariances are the same matrix ...
+    Q, _ = np.linalg.qr(v.T, mode="complete")
+    across = Q[:, 3:]
+    for cov in seg.covariances_[1:]:
+        np.testing.assert_allclose(across.T @ cov @ across, across.T @ seg.covariances_[0] @ across, atol=1e-12)
+    # ... and two clusters' covariances differ by a_c v_c v_c' - a_j v_j v_j' only, a >= 0.
+    for c, j in ((0, 1), (0, 2), (1, 2)):
+        basis = np.stack([np.outer(v[c], v[c]).ravel(), -np.outer(v[j], v[j]).ravel()], axis=1)
+        diff = (seg.covariances_[c] - seg.covariances_[j]).ravel()
+        a, *_ = np.linalg.lstsq(basis, diff, rcond=None)
+        np.testing.assert_allclose(basis @ a, diff, atol=1e-10)
+        assert np.all(a > 0)  # every line carries a spread of brightness
+    # Along its line each cluster has the spread of its pixels there.
+    for c in range(3):
+        spread = np.var((X[seg.labels_ == c] - seg.means_[c]) @ v[c])
+        assert v[c] @ seg.covariances_[c] @ v[c] == pytest.approx(spread, rel=0.05)
+    np.testing.assert_allclose(
+        np.linalg.inv(seg.covariances_), np.einsum("kij,klj->kil", seg.precisions_cholesky_, seg.precisions_cholesky_),
+        rtol=1e-8, atol=1e-6,
+    )
+
+
+def test_shade_point_is_checked_and_used_only_by_the_shaded_mixture():
+    X, _ = _shaded_scene(n=200)
+    seg = SpatialGMMSegmenter(2, covariance_type="shaded", random_state=0)
+    for bad, found in (([0.0, 0.0, 0.0], r"shape \(3,\)"), ([0.0, np.nan], "non-finite")):
+        with pytest.raises(ValueError, match=r"shade_point must be 2 finite numbers .*" + found + r".*hsiae\.shade_point"):
+            seg.fit(X, shade_point=bad)
+    assert not hasattr(seg, "means_")  # refused before any work
+    seg.fit(X, shade_point=np.zeros((1, 2)))  # one row, as a transformer returns it
+    tied = SpatialGMMSegmenter(2, covariance_type="tied", random_state=0)
+    plain = SpatialGMMSegmenter(2, covariance_type="tied", random_state=0).fit(X)
+    np.testing.assert_array_equal(tied.fit(X, shade_point=[9.0, 9.0]).labels_, plain.labels_)
+    assert not hasattr(tied, "shade_point_")
+
+
+def test_shaded_mixture_ignores_what_holes_hold():
+    X, truth = _quadrant_image(noise=0.8)
+    X = X + 10.0  # away from the black point, so that the lines have directions
+    hole, weight = _holes()
+    fits = []
+    for fill in (np.array([11.5, 11.5]), np.array([40.0, -40.0])):
+        Xf = X.copy()
+        Xf[hole] = fill
+        seg = SpatialGMMSegmenter(4, image_shape=(H, W), covariance_type="shaded", random_state=0)
+        fits.append(seg.fit(Xf, sample_weight=weight))
+    np.testing.assert_allclose(fits[0].covariances_, fits[1].covariances_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(fits[0].labels_[~hole], fits[1].labels_[~hole])
+    assert adjusted_rand_score(truth[~hole], fits[0].labels_[~hole]) > 0.9
+
+
+def test_shaded_bic_counts_one_shared_covariance_and_a_variance_per_cluster():
+    X, _ = _shaded_scene(n=300)
+    shaded = SpatialGMMSegmenter(2, covariance_type="shaded", random_state=0).fit(X)
+    tied = SpatialGMMSegmenter(2, covariance_type="tied", random_state=0).fit(X)
+    assert shaded._n_parameters() == tied._n_parameters() + 2
+    expected = -2 * shaded.score(X) * len(X) + shaded._n_parameters() * np.log(len(X))
+    assert shaded.bic(X) == pytest.approx(expected)
