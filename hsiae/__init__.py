@@ -27,6 +27,7 @@ from hsiae.io import (
 from hsiae.nodata import pixel_spectra, segment_cube
 from hsiae.persistence import load_model, save_model
 from hsiae.pipeline import (
+    SegmentationPipeline,
     WholeImageSplit,
     cluster_mean_spectra,
     denoise,
@@ -35,6 +36,7 @@ from hsiae.pipeline import (
     make_segmentation_pipeline,
     make_silhouette_scorer,
     representative_spectra,
+    shade_point,
     silhouette_scorer,
 )
 from hsiae.resampling import SpectralResampler
@@ -46,6 +48,7 @@ __all__ = [
     "AEDEncoder",
     "CubeFormatError",
     "CubeInfo",
+    "SegmentationPipeline",
     "SpatialGMMSegmenter",
     "SpectralResampler",
     "WholeImageSplit",
@@ -70,6 +73,7 @@ __all__ = [
     "sample_pixels",
     "save_model",
     "segment_cube",
+    "shade_point",
     "silhouette_scorer",
     "store_cube",
     "store_labels",

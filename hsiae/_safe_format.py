@@ -373,7 +373,8 @@ def _check_encoder(est, n_in):
 
 
 def _covariance_shape(covariance_type, k, d):
-    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,),
+            "shaded": (k, d, d)}[covariance_type]
 
 
 def _check_segmenter(est, d):
@@ -517,6 +518,11 @@ def _rebuild(document, state):
     encoder.device = "cpu"  # so that the net, and refitting, work without CUDA
     _check_weights_fit(encoder, state)
     _rebuild_net(encoder, state, trained_on)
+    if len(built) == 3:
+        # A segmentation pipeline refits as it was fitted: with the shade point (hsiae.shade_point).
+        from hsiae.pipeline import SegmentationPipeline
+
+        return version, meta, SegmentationPipeline(built)
     return version, meta, Pipeline(built)
 
 

@@ -34,6 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from hsiae.io._lazy import _check_chunks, _import_dask
+from hsiae.pipeline import _fit_segmenter
 
 __all__ = [
     "denoise_blocks",
@@ -278,7 +279,7 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
     if fit_head:
         head.fit(X)
     seg.set_params(image_shape=None)
-    seg.fit(head.transform(X))
+    _fit_segmenter(seg, head, head.transform(X))
     seg.set_params(image_shape=(H, W))
     return pipe
 

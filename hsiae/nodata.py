@@ -19,6 +19,7 @@ from sklearn.base import ClusterMixin
 from sklearn.pipeline import Pipeline
 
 from hsiae._stats import ROW_BLOCK
+from hsiae.pipeline import SegmentationPipeline, _fit_segmenter
 
 __all__ = ["pixel_spectra", "segment_cube", "segment_pixels"]
 
@@ -135,10 +136,10 @@ def segment_pixels(head, segmenter, X, valid, filled, *, fit_head=True):
     if fit_head:
         head.fit(_usable_rows(X, valid))
     codes = head.transform(filled)
-    segmenter.fit(codes, sample_weight=valid.astype(np.float64))
+    _fit_segmenter(segmenter, head, codes, sample_weight=valid.astype(np.float64))
     labels = segmenter.labels_.copy()
     labels[~valid] = -1
-    pipeline = Pipeline(list(head.steps) + [("spatialgmmsegmenter", segmenter)])
+    pipeline = SegmentationPipeline(list(head.steps) + [("spatialgmmsegmenter", segmenter)])
     return pipeline, codes, labels
 
 

@@ -4,6 +4,8 @@ Representative and mean cluster spectra, denoising, scorers for model
 selection and a cross-validation splitter that keeps whole images.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 from sklearn.base import ClusterMixin
 from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -19,6 +21,8 @@ from hsiae.segmentation import SpatialGMMSegmenter
 
 __all__ = [
     "make_segmentation_pipeline",
+    "SegmentationPipeline",
+    "shade_point",
     "make_denoising_pipeline",
     "representative_spectra",
     "cluster_mean_spectra",
@@ -28,6 +32,81 @@ __all__ = [
     "make_clustering_scorer",
     "WholeImageSplit",
 ]
+
+
+def shade_point(head, n_features=None):
+    """The features of a black (all-zero) spectrum under a fitted transformer.
+
+    Shading scales a spectrum towards zero, so in feature space it moves a
+    pixel towards this point. ``SpatialGMMSegmenter(covariance_type="shaded")``
+    lets each cluster spread along the line from it to the cluster's centre.
+
+    Parameters
+    ----------
+    head : fitted transformer
+        For example the resampler and encoder of a fitted pipeline,
+        ``pipe[:-1]``.
+    n_features : int, default=None
+        Bands of the input spectra; by default ``head.n_features_in_``.
+
+    Returns
+    -------
+    point : ndarray of shape (n_output_features,)
+    """
+    if n_features is None:
+        check_is_fitted(head)
+        n_features = head.n_features_in_
+    return np.asarray(head.transform(np.zeros((1, n_features), dtype=np.float32)), dtype=np.float64)[0]
+
+
+def _shading_segmenter(step):
+    return isinstance(step, SpatialGMMSegmenter) and step.covariance_type == "shaded"
+
+
+def _fit_segmenter(segmenter, head, codes, **fit_params):
+    """``segmenter.fit(codes, **fit_params)``, with the shade point of ``head`` when it uses one."""
+    if _shading_segmenter(segmenter):
+        fit_params.setdefault("shade_point", shade_point(head))
+    return segmenter.fit(codes, **fit_params)
+
+
+class SegmentationPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` that gives its segmenter the shade point.
+
+    The same as ``Pipeline(steps)``, except that when the last step is a
+    ``SpatialGMMSegmenter(covariance_type="shaded")``, :meth:`fit` and
+    :meth:`fit_predict` pass it :func:`shade_point` of the steps before it,
+    once they are fitted: where a black spectrum lands depends on the fitted
+    resampler and encoder. :func:`make_segmentation_pipeline` returns one.
+    Prediction, slicing, ``set_params``, cloning and persistence are those
+    of ``Pipeline``.
+    """
+
+    @contextmanager
+    def _shading(self):
+        seg = self.steps[-1][1]
+        if not _shading_segmenter(seg):
+            yield
+            return
+        fit = seg.fit
+
+        def fit_with_shade_point(X, y=None, **params):
+            params.setdefault("shade_point", shade_point(self[:-1]))
+            return fit(X, y, **params)
+
+        seg.fit = fit_with_shade_point  # the Pipeline calls this once the head is fitted
+        try:
+            yield
+        finally:
+            del seg.fit
+
+    def fit(self, X, y=None, **params):
+        with self._shading():
+            return super().fit(X, y, **params)
+
+    def fit_predict(self, X, y=None, **params):
+        with self._shading():
+            return super().fit_predict(X, y, **params)
 
 
 def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, **params):
@@ -70,14 +149,14 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     >>> [name for name, _ in pipe.steps]
     ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
     """
-    pipe = make_pipeline(
+    pipe = SegmentationPipeline(make_pipeline(
         SpectralResampler(n_bands=256, scaling="standard"),
         AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="tied", equal_weights=True,
             spatial_weight=0.5, spatial_fit=False, random_state=random_state,
         ),
-    )
+    ).steps)
     return pipe.set_params(**params) if params else pipe
 
 

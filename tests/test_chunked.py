@@ -30,6 +30,7 @@ from hsiae import (  # noqa: E402
     predict_proba_blocks,
     read_cube,
     sample_pixels,
+    shade_point,
     silhouette_scorer,
     store_cube,
     store_labels,
@@ -157,12 +158,13 @@ def test_sample_leaves_out_nodata(scene):
 
 
 def test_fit_on_sample_then_predict_blocks_equals_whole_image_predict(scene):
-    pipe = make_segmentation_pipeline(3, random_state=0, **TINY)
+    pipe = make_segmentation_pipeline(3, random_state=0, spatialgmmsegmenter__covariance_type="shaded", **TINY)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit_on_sample(pipe, open_like(scene.cube), n_samples=500, random_state=0)
     seg = pipe[-1]
     assert seg.image_shape == (H, W) and seg.labels_.shape == (500,)
+    np.testing.assert_array_equal(seg.shade_point_, shade_point(pipe[:-1]))
     X = scene.cube.reshape(-1, B)
     labels = predict_blocks(pipe, scene.cube, chunks=12).compute()
     np.testing.assert_array_equal(labels, pipe.predict(X).reshape(H, W))

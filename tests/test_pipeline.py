@@ -3,7 +3,7 @@
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
@@ -13,15 +13,20 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from hsiae import (
     AEDEncoder,
+    SegmentationPipeline,
     SpatialGMMSegmenter,
     SpectralResampler,
     WholeImageSplit,
     cluster_mean_spectra,
     denoise,
+    load_model,
     make_clustering_scorer,
     make_segmentation_pipeline,
     make_silhouette_scorer,
     representative_spectra,
+    save_model,
+    segment_cube,
+    shade_point,
     silhouette_scorer,
 )
 from hsiae.datasets import load_scene, make_synthetic_scene
@@ -287,6 +292,72 @@ def test_joblib_round_trip_gives_identical_outputs(fitted, scene, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
     np.testing.assert_array_equal(loaded[:-1].transform(X), fitted[:-1].transform(X))
     np.testing.assert_array_equal(representative_spectra(loaded), representative_spectra(fitted))
+
+
+def _shaded_pipe():
+    steps = _make_pipe().steps
+    steps[-1][1].set_params(covariance_type="shaded", equal_weights=True)
+    return SegmentationPipeline(steps)
+
+
+def test_shade_point_is_the_code_of_a_black_spectrum(fitted):
+    point = shade_point(fitted[:-1])
+    np.testing.assert_array_equal(point, fitted[:-1].transform(np.zeros((1, N_BANDS), np.float32))[0])
+    assert point.dtype == np.float64 and point.shape == (3,)
+    np.testing.assert_array_equal(shade_point(fitted[:-1], N_BANDS), point)
+    with pytest.raises(NotFittedError):
+        shade_point(_make_pipe()[:-1])
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_predict"])
+def test_segmentation_pipeline_hands_its_shaded_segmenter_the_shade_point(scene, method):
+    X, truth = scene
+    pipe = _shaded_pipe()
+    labels = getattr(pipe, method)(X)
+    if method == "fit":
+        labels = pipe[-1].labels_
+    seg = pipe[-1]
+    np.testing.assert_array_equal(seg.shade_point_, shade_point(pipe[:-1]))
+    assert np.linalg.norm(seg.shade_point_) > 0.1  # not the origin the segmenter takes without it
+    assert "fit" not in vars(seg)  # the segmenter's own fit again
+    np.testing.assert_array_equal(pipe.predict(X), labels)
+    # The same steps in a plain Pipeline: the segmenter is not told, and takes the origin.
+    plain = Pipeline(clone(_shaded_pipe()).steps).fit(X)
+    np.testing.assert_array_equal(plain[-1].shade_point_, np.zeros(3))
+    np.testing.assert_array_equal(plain[:-1].transform(X), pipe[:-1].transform(X))
+    assert not np.array_equal(plain[-1].covariances_, seg.covariances_)
+
+
+def test_a_shade_point_passed_to_fit_wins(scene):
+    X, _ = scene
+    pipe = _shaded_pipe().fit(X, spatialgmmsegmenter__shade_point=np.ones(3))
+    np.testing.assert_array_equal(pipe[-1].shade_point_, np.ones(3))
+
+
+def test_segmentation_pipeline_clones_slices_and_persists_as_itself(scene, tmp_path):
+    X, _ = scene
+    pipe = _shaded_pipe().fit(X)
+    assert type(clone(pipe)) is SegmentationPipeline
+    assert type(pipe[:-1]) is SegmentationPipeline
+    for name in ("m.joblib", "m.hsiae"):
+        save_model(tmp_path / name, pipe)
+        loaded, _ = load_model(tmp_path / name)
+        assert type(loaded) is SegmentationPipeline
+        np.testing.assert_array_equal(loaded[-1].shade_point_, pipe[-1].shade_point_)
+        np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+        # Refitted, it finds the shade point of its new head.
+        loaded.set_params(aedencoder__random_state=1).fit(X)
+        np.testing.assert_array_equal(loaded[-1].shade_point_, shade_point(loaded[:-1]))
+
+
+def test_segment_cube_gives_a_shaded_segmenter_the_shade_point(scene):
+    X, _ = scene
+    cube = X.reshape(H, W, N_BANDS).copy()
+    cube[0, :3] = np.nan  # no-data pixels: the segmenter is fitted with weights
+    pipe = _shaded_pipe()
+    labels = segment_cube(pipe, cube)
+    assert labels[0, 0] == 0 and labels.min() == 0 and labels.max() == K
+    np.testing.assert_array_equal(pipe[-1].shade_point_, shade_point(pipe[:-1]))
 
 
 def test_make_segmentation_pipeline_steps_and_parameters():

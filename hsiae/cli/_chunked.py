@@ -181,6 +181,7 @@ def _segment_chunked(args, out):
         _write_model_outputs,
     )
     from hsiae.io import store_labels
+    from hsiae.pipeline import SegmentationPipeline, _fit_segmenter
     from hsiae.plotting import plot_latent_maps, plot_segment_map
 
     outdir = out.plan_dir(args.output)
@@ -221,9 +222,9 @@ def _segment_chunked(args, out):
         if args.model is None:
             _fit_head(head, X)
         logger.info("Fitting %d clusters on the codes of the sample", args.k)
-        seg.set_params(image_shape=None).fit(head.transform(X))
+        _fit_segmenter(seg.set_params(image_shape=None), head, head.transform(X))
         seg.set_params(image_shape=(H, W))
-        pipe = Pipeline(list(head.steps) + [("spatialgmmsegmenter", seg)])
+        pipe = SegmentationPipeline(list(head.steps) + [("spatialgmmsegmenter", seg)])
         fill = X.mean(axis=0)  # stands in for no-data pixels, as in the whole-image run
         logger.info("Segmenting %d x %d pixels chunk by chunk", H, W)
         labels_path = out.stage(paths["labels"])
