@@ -564,3 +564,28 @@ def test_shaded_bic_counts_one_shared_covariance_and_a_variance_per_cluster():
     assert shaded._n_parameters() == tied._n_parameters() + 2
     expected = -2 * shaded.score(X) * len(X) + shaded._n_parameters() * np.log(len(X))
     assert shaded.bic(X) == pytest.approx(expected)
+
+
+def test_shaded_m_step_recovers_the_covariances_data_were_drawn_from():
+    # Clusters drawn from N(m_c, S + a_c v_c v_c') exactly: the M-step finds S and a_c, where
+    # splitting each residual into its part along the line and the rest would not (it drops
+    # what S itself has along the lines).
+    from hsiae.segmentation import _shaded_covariances
+
+    rng = np.random.default_rng(0)
+    d, n = 5, 40_000
+    means = rng.uniform(1.0, 3.0, (3, d))
+    v = means / np.linalg.norm(means, axis=1, keepdims=True)
+    B = rng.normal(size=(d, d))
+    S = B @ B.T / d + 0.1 * np.eye(d)
+    a = np.array([4.0, 0.5, 9.0])
+    scatter = np.empty((3, d, d))
+    for c in range(3):
+        X = rng.multivariate_normal(means[c], S + a[c] * np.outer(v[c], v[c]), size=n)
+        r = X - X.mean(axis=0)
+        scatter[c] = r.T @ r
+    cov = _shaded_covariances(scatter, np.full(3, float(n)), means, np.zeros(d), 1e-6, max_iter=5000)
+    fitted_a = np.einsum("ki,kij,kj->k", v, cov, v) - np.einsum("ki,ij,kj->k", v, S, v)
+    np.testing.assert_allclose(fitted_a, a, rtol=0.05)
+    np.testing.assert_allclose(cov - fitted_a[:, None, None] * np.einsum("ki,kj->kij", v, v),
+                               np.broadcast_to(S, (3, d, d)), atol=0.03 * np.abs(S).max())
