@@ -114,8 +114,11 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
 
     Spectra are resampled to 256 bands and standardised per band, encoded
     into 8 latent dimensions, and clustered by a mixture with one shared
-    (tied) covariance and equal mixing weights (so that a large cluster does
-    not take the mixed pixels at its border with a small one); the spatial
+    covariance plus, per cluster, an extra variance along the line from the
+    codes of a black spectrum to the cluster's centre
+    (``covariance_type="shaded"``: a material in sun and in shadow stays one
+    cluster), and equal mixing weights (so that a large cluster does not
+    take the mixed pixels at its border with a small one); the spatial
     prior (``spatial_weight=0.5``) smooths the labels but does not take part
     in fitting the mixture (``spatial_fit=False``). This is the configuration that
     scored best on average over Salinas-A, Samson and Jasper Ridge in
@@ -139,8 +142,10 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
-        Steps ``spectralresampler``, ``aedencoder``, ``spatialgmmsegmenter``.
+    pipeline : SegmentationPipeline
+        Steps ``spectralresampler``, ``aedencoder``, ``spatialgmmsegmenter``;
+        a :class:`~sklearn.pipeline.Pipeline` whose ``fit`` hands the
+        segmenter the codes of a black spectrum (:func:`shade_point`).
 
     Examples
     --------
@@ -153,7 +158,7 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
         SpectralResampler(n_bands=256, scaling="standard"),
         AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
         SpatialGMMSegmenter(
-            n_clusters, image_shape=image_shape, covariance_type="tied", equal_weights=True,
+            n_clusters, image_shape=image_shape, covariance_type="shaded", equal_weights=True,
             spatial_weight=0.5, spatial_fit=False, random_state=random_state,
         ),
     ).steps)

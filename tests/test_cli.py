@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from hsiae import denoise
+from hsiae import denoise, make_segmentation_pipeline, shade_point
 from hsiae.cli import main
 from hsiae.io import read_cube, write_cube
 from hsiae.persistence import load_model
@@ -215,6 +215,9 @@ def test_segment_trains_and_saves_the_model_in_the_safe_format(cube_path, tmp_pa
     pipe, info = load_model(outdir / "model.hsiae")
     assert info.format == "hsiae"
     assert info.has_segmenter and pipe[-1].n_clusters == 3
+    # the recipe's shaded mixture, told where a black spectrum's codes lie
+    assert pipe[-1].covariance_type == "shaded"
+    np.testing.assert_array_equal(pipe[-1].shade_point_, shade_point(pipe[:-1]))
     # the saved model gives the labels segment wrote
     X = make_cube().reshape(-1, B)
     np.testing.assert_array_equal(pipe.predict(X).reshape(H, W) + 1, labels)
@@ -234,8 +237,15 @@ def test_segment_with_model(trained, cube_path, tmp_path):
     outdir = tmp_path / "seg"
     args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir), "-q"]
     assert main([*args, "--spatial-weight", "0.5"]) == 0
-    check_segment_outputs(outdir, 2)
+    labels = check_segment_outputs(outdir, 2)
     assert not any(name.startswith("model") for name in listing(outdir))  # nothing was trained
+    # the recipe's segmenter on the model's codes, with the model's shade point
+    head = load_model(trained)[0][:2]
+    seg = make_segmentation_pipeline(2, image_shape=(H, W), random_state=0,
+                                     spatialgmmsegmenter__spatial_weight=0.5)[-1]
+    X = make_cube().reshape(-1, B)
+    seg.fit(head.transform(X), shade_point=shade_point(head))
+    np.testing.assert_array_equal(seg.labels_.reshape(H, W) + 1, labels)
 
 
 @pytest.mark.parametrize("option", [["--epochs", "5"], ["--model-format", "joblib"]])
@@ -799,6 +809,7 @@ def test_segment_chunked_labels_equal_the_saved_model_on_the_whole_image(cube_pa
     np.testing.assert_array_equal(runs["3"], runs["16"])
     pipe, _ = load_model(tmp_path / "chunks3" / "model.hsiae")
     assert pipe[-1].image_shape == (H, W) and pipe[-1].labels_.shape == (50,)  # fitted on the sample
+    np.testing.assert_array_equal(pipe[-1].shade_point_, shade_point(pipe[:-1]))
     expected = pipe.predict(make_cube().reshape(-1, B)).reshape(H, W) + 1
     np.testing.assert_array_equal(runs["3"], expected)
 

@@ -362,7 +362,7 @@ def test_segment_cube_gives_a_shaded_segmenter_the_shade_point(scene):
 
 def test_make_segmentation_pipeline_steps_and_parameters():
     pipe = make_segmentation_pipeline(6, image_shape=(83, 86), random_state=7)
-    assert isinstance(pipe, Pipeline)
+    assert type(pipe) is SegmentationPipeline and isinstance(pipe, Pipeline)
     names = [name for name, _ in pipe.steps]
     assert names == ["spectralresampler", "aedencoder", "spatialgmmsegmenter"]
     assert isinstance(pipe[0], SpectralResampler)
@@ -372,6 +372,7 @@ def test_make_segmentation_pipeline_steps_and_parameters():
     assert seg.n_clusters == 6
     assert seg.image_shape == (83, 86)
     assert seg.spatial_weight > 0  # the spatial prior is on by default
+    assert seg.covariance_type == "shaded" and seg.equal_weights
     assert seg.random_state == 7
     assert pipe.named_steps["aedencoder"].random_state == 7
     assert make_segmentation_pipeline(4)[-1].image_shape is None
