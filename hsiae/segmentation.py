@@ -209,6 +209,7 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
     """
     k, d, _ = scatter.shape
     n = nk.sum()
+    floor = max(reg_covar, np.finfo(np.float64).tiny)  # a_c > 0 keeps 1 / a_c finite
     V = _shading_directions(means, shade_point)
     SV = np.einsum("kij,kj->ki", scatter, V)  # C_c v_c
     along = np.einsum("ki,ki->k", V, SV)  # v_c' C_c v_c
@@ -218,7 +219,7 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
     shared += np.einsum("k,ki,kj->ij", along, V, V)
     shared /= n
     shared.flat[:: d + 1] += reg_covar
-    extra = np.maximum(along / nk - np.einsum("ki,ij,kj->k", V, shared, V), reg_covar)
+    extra = np.maximum(along / nk - np.einsum("ki,ij,kj->k", V, shared, V), floor)
     if warm:
         shared, extra = warm["shared"], warm["extra"]
     for _ in range(max_iter):
@@ -227,8 +228,13 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
         CU = np.einsum("kij,kj->ki", scatter, U)
         uCu = np.einsum("ki,ki->k", U, CU)
         # Given S, each a_c has a closed form (the likelihood along the line, by the matrix
-        # determinant lemma and Sherman-Morrison); without it the EM for a_c near 0 crawls.
-        new_extra = np.maximum(uCu / (nk * q**2) - 1.0 / q, reg_covar)
+        # determinant lemma and Sherman-Morrison); without it the EM for a_c near 0 crawls. A
+        # cluster whose mean is the shade point has no line (v_c = 0, q_c = 0): a_c is moot.
+        on_line = q > 0
+        new_extra = np.full(k, floor)
+        new_extra[on_line] = np.maximum(
+            uCu[on_line] / (nk[on_line] * q[on_line] ** 2) - 1.0 / q[on_line], floor
+        )
         tau = 1.0 / (1.0 / new_extra + q)  # posterior variance of t
         # Then one EM step for S: sum_c (I - tau v u') C (I - u v' tau) + N_c tau v v'.
         new = scatter.sum(axis=0)

@@ -589,3 +589,12 @@ def test_shaded_m_step_recovers_the_covariances_data_were_drawn_from():
     np.testing.assert_allclose(fitted_a, a, rtol=0.05)
     np.testing.assert_allclose(cov - fitted_a[:, None, None] * np.einsum("ki,kj->kij", v, v),
                                np.broadcast_to(S, (3, d, d)), atol=0.03 * np.abs(S).max())
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("reg_covar", [1e-6, 0.0])
+def test_a_cluster_centred_on_the_shade_point_has_no_line_and_still_fits(reg_covar):
+    X = np.random.default_rng(0).normal(size=(500, 3))
+    seg = SpatialGMMSegmenter(1, covariance_type="shaded", reg_covar=reg_covar).fit(X, shade_point=X.mean(axis=0))
+    np.testing.assert_allclose(seg.covariances_[0], np.cov(X.T, bias=True) + reg_covar * np.eye(3), rtol=1e-6)
+    assert np.isfinite(seg.score(X))
