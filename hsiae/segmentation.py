@@ -339,7 +339,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         cluster and hands its dark pixels to a darker material. EM starts
         from the tied mixture's fit. The covariances are stored in full
         form, ``(n_clusters, n_features, n_features)``. On Samson this lifted
-        OA from 0.913 to 0.923 (``benchmarks/RESULTS.md``).
+        OA from 0.913 to 0.922 (``benchmarks/RESULTS.md``).
     spatial_fit : bool, default=True
         Whether the spatial prior takes part in fitting the mixture
         (neighbourhood EM) or only in labelling. ``False`` fits the mixture
