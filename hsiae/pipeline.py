@@ -101,10 +101,12 @@ class SegmentationPipeline(Pipeline):
             del seg.fit
 
     def fit(self, X, y=None, **params):
+        """Fit the steps as :meth:`Pipeline.fit <sklearn.pipeline.Pipeline.fit>`, with the shade point."""
         with self._shading():
             return super().fit(X, y, **params)
 
     def fit_predict(self, X, y=None, **params):
+        """Fit and label as :meth:`Pipeline.fit_predict <sklearn.pipeline.Pipeline.fit_predict>`, with the shade point."""
         with self._shading():
             return super().fit_predict(X, y, **params)
 

@@ -16,6 +16,7 @@ def _instances():
         AEDEncoder(zdims=2, architecture="lstm", d_model=4, max_epochs=2, random_state=0),
         AEDEncoder(zdims=2, architecture="transformer", d_model=4, n_heads=2, max_epochs=2, random_state=0),
         SpatialGMMSegmenter(n_clusters=3, random_state=0),
+        SpatialGMMSegmenter(n_clusters=3, covariance_type="shaded", equal_weights=True, random_state=0),
     ]
 
 
