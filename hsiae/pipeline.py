@@ -118,8 +118,8 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     into 8 latent dimensions, and clustered by a mixture with one shared
     covariance plus, per cluster, an extra variance along the line from the
     codes of a black spectrum to the cluster's centre
-    (``covariance_type="shaded"``: a material in sun and in shadow stays one
-    cluster), and equal mixing weights (so that a large cluster does not
+    (``covariance_type="shaded"``: brightness that varies within a material
+    does not split it), and equal mixing weights (so that a large cluster does not
     take the mixed pixels at its border with a small one); the spatial
     prior (``spatial_weight=0.5``) smooths the labels but does not take part
     in fitting the mixture (``spatial_fit=False``). This is the configuration that

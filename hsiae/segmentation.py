@@ -334,9 +334,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         shared covariance plus, for each cluster, one extra variance along
         the line from the *shade point* (the features of a black spectrum,
         given to :meth:`fit`) to the cluster's mean. Shading scales a
-        spectrum towards black, so a material seen in sun and in shadow
-        spreads along that line; a shared covariance alone cuts such a
-        cluster and hands its dark pixels to a darker material. EM starts
+        spectrum towards black, so a material under uneven light spreads
+        along that line; a shared covariance alone cuts such a cluster and
+        hands its dark pixels to a darker material. EM starts
         from the tied mixture's fit. The covariances are stored in full
         form, ``(n_clusters, n_features, n_features)``. On Samson this lifted
         OA from 0.913 to 0.922 (``benchmarks/RESULTS.md``).
