@@ -211,17 +211,18 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
     n = nk.sum()
     floor = max(reg_covar, np.finfo(np.float64).tiny)  # a_c > 0 keeps 1 / a_c finite
     V = _shading_directions(means, shade_point)
-    SV = np.einsum("kij,kj->ki", scatter, V)  # C_c v_c
-    along = np.einsum("ki,ki->k", V, SV)  # v_c' C_c v_c
-    # The start: the scatter across each line is shared, the rest along the line is the cluster's.
-    shared = scatter.sum(axis=0)
-    shared -= np.einsum("ki,kj->ij", SV, V) + np.einsum("ki,kj->ij", V, SV)
-    shared += np.einsum("k,ki,kj->ij", along, V, V)
-    shared /= n
-    shared.flat[:: d + 1] += reg_covar
-    extra = np.maximum(along / nk - np.einsum("ki,ij,kj->k", V, shared, V), floor)
+    total = scatter.sum(axis=0)
     if warm:
         shared, extra = warm["shared"], warm["extra"]
+    else:
+        # The start: the scatter across each line is shared, the rest along the line is the cluster's.
+        SV = np.einsum("kij,kj->ki", scatter, V)  # C_c v_c
+        along = np.einsum("ki,ki->k", V, SV)  # v_c' C_c v_c
+        shared = total - np.einsum("ki,kj->ij", SV, V) - np.einsum("ki,kj->ij", V, SV)
+        shared += np.einsum("k,ki,kj->ij", along, V, V)
+        shared /= n
+        shared.flat[:: d + 1] += reg_covar
+        extra = np.maximum(along / nk - np.einsum("ki,ij,kj->k", V, shared, V), floor)
     for _ in range(max_iter):
         U = linalg.solve(shared, V.T, assume_a="pos").T  # S^-1 v_c
         q = np.einsum("ki,ki->k", V, U)
@@ -237,8 +238,7 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
         )
         tau = 1.0 / (1.0 / new_extra + q)  # posterior variance of t
         # Then one EM step for S: sum_c (I - tau v u') C (I - u v' tau) + N_c tau v v'.
-        new = scatter.sum(axis=0)
-        new -= np.einsum("k,ki,kj->ij", tau, V, CU) + np.einsum("k,ki,kj->ij", tau, CU, V)
+        new = total - np.einsum("k,ki,kj->ij", tau, V, CU) - np.einsum("k,ki,kj->ij", tau, CU, V)
         new += np.einsum("k,ki,kj->ij", tau**2 * uCu + nk * tau, V, V)
         new /= n
         new.flat[:: d + 1] += reg_covar
