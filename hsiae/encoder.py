@@ -1,6 +1,5 @@
 """AEDEncoder: a spectral autoencoder as a scikit-learn transformer, trained with skorch."""
 
-import contextlib
 import math
 import threading
 import warnings
@@ -16,10 +15,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import ValidSplit
-from torch.utils.data import Subset
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import unpack_data
 
+from hsiae._training import (
+    CosineSchedule,
+    EpochProgress,
+    HoldOut,
+    ShardedSteps,
+    SliceIterator,
+    n_holdout,
+    SHARD_SIZE,
+    one_torch_thread,
+    still_improving,
+    worker_count,
+)
 from hsiae.losses import SpectralLoss
 from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
 
@@ -54,89 +64,6 @@ def _inference_module(module):
     return cached[1]
 
 
-def _inference_workers(device, n_batches):
-    """Threads for batched inference: torch's thread count on the CPU, one thread on a GPU.
-
-    Each worker runs whole batches with one intra-op thread. The convolutions
-    of this network are too small for torch's intra-op threads to pay: with
-    2 threads, encode + decode ran at 29,000 spectra/s in one batch loop and at
-    38,000 in two loops of one thread each (``benchmarks/RESULTS.md``).
-    """
-    if device.type != "cpu":
-        return 1
-    return max(1, min(torch.get_num_threads(), n_batches))
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run this thread's torch operations on one intra-op thread; restore the count afterwards.
-
-    ``torch.set_num_threads`` sets the calling thread's OpenMP team size (and
-    torch's default for threads it starts later), so a worker thread asking
-    for one does not change the caller's.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _dataset_rows(dataset):
-    """The tensor under a (possibly nested) ``Subset`` of a skorch ``Dataset``, and the subset's rows.
-
-    The rows are an index (None for the whole tensor), not a copy: a copy of
-    the training split would double the memory the spectra take.
-    """
-    indices = None
-    while isinstance(dataset, Subset):
-        idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
-        indices = idx if indices is None else idx[indices]
-        dataset = dataset.dataset
-    return torch.as_tensor(dataset.X), indices
-
-
-class _SliceIterator:
-    """Mini-batches cut from one pre-built tensor.
-
-    skorch's default ``DataLoader`` indexes and collates one sample at a time,
-    which dominates the cost of a small network. Slicing a tensor gives the
-    same batches at a fraction of the overhead. A last batch of a single
-    spectrum is merged into the one before, since BatchNorm cannot train on it.
-    """
-
-    def __init__(self, dataset, batch_size=256, shuffle=False):
-        self.X, self.rows = _dataset_rows(dataset)
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-
-    def _n(self):
-        return len(self.X) if self.rows is None else len(self.rows)
-
-    def _bounds(self):
-        n = self._n()
-        starts = list(range(0, n, self.batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
-            starts.pop()
-        return list(zip(starts, starts[1:] + [n]))
-
-    def __len__(self):
-        return len(self._bounds())
-
-    def __iter__(self):
-        # torch's global generator: seeded by AEDEncoder.fit inside fork_rng
-        order = torch.randperm(self._n()) if self.shuffle else None
-        for start, stop in self._bounds():
-            if order is None and self.rows is None:
-                yield self.X[start:stop], None
-                continue
-            rows = order[start:stop] if order is not None else None
-            if self.rows is not None:
-                rows = self.rows[start:stop] if rows is None else self.rows[rows]
-            yield self.X.index_select(0, rows), None
-
-
 class _TrainingDiverged(ValueError):
     """The training loss became NaN, infinite or absurdly large."""
 
@@ -165,7 +92,7 @@ class _AEDNet(NeuralNet):
         raise _TrainingDiverged(
             f"AEDEncoder's training loss {what} in epoch {len(self.history)} with "
             f"lr={self.lr:g}: the optimizer's steps diverged. Training was stopped and the "
-            f"encoder left unfitted; lower lr (the default is 1e-3) or scale the data "
+            f"encoder left unfitted; lower lr (the default is 2e-3) or scale the data "
             f"(SpectralResampler(scaling='range') does)."
         )
 
@@ -174,34 +101,38 @@ class _AEDNet(NeuralNet):
         loss = self.criterion_(decoded, torch.as_tensor(X, device=decoded.device))
         if self.latent_l1:
             loss = loss + self.latent_l1 * encoded.abs().mean()
-        if training:
-            self._check_training_loss(loss.item())  # skorch reads it with .item() anyway
         return loss
 
+    def train_step_single(self, batch, **fit_params):
+        """The loss and gradients of a batch, computed shard by shard (:class:`hsiae._training.ShardedSteps`)."""
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        x = torch.as_tensor(Xi, device=self.device)
+        steps = self.__dict__.get("_sharded")
+        if steps is None:  # closed by on_train_end, so that nothing of it is pickled
+            steps = ShardedSteps(self.module_, self._shard_loss, self.__dict__.get("_n_workers", 1))
+            self.__dict__["_sharded"] = steps
+        loss = steps.step(x)
+        self._check_training_loss(loss.item())  # skorch reads it with .item() anyway
+        return {"loss": loss, "y_pred": None}
 
-class _EpochProgress(Callback):
-    """A tqdm bar over epochs with the current losses (hidden when not on a terminal)."""
-
-    def __init__(self, total):
-        self.total = total
-
-    def on_train_begin(self, net, **kwargs):
-        from tqdm.auto import tqdm
-
-        self.bar_ = tqdm(total=self.total, desc="training", unit="epoch", disable=None, leave=False)
-
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        post = {"train": f"{row['train_loss']:.4g}"}
-        if "valid_loss" in row:
-            post["valid"] = f"{row['valid_loss']:.4g}"
-        self.bar_.set_postfix(post, refresh=False)
-        self.bar_.update(1)
+    def _shard_loss(self, decoded, encoded, x):
+        return self.get_loss((decoded, encoded), None, X=x)
 
     def on_train_end(self, net, **kwargs):
-        self.bar_.close()
-        # A tqdm bar holds its output stream, which cannot be pickled with the model.
-        del self.bar_
+        steps = self.__dict__.pop("_sharded", None)
+        if steps is not None:
+            steps.close()
+        super().on_train_end(net, **kwargs)
+
+    def fit_sharded(self, X, n_workers):
+        """``partial_fit(X)`` with each batch's shards shared among ``n_workers`` threads."""
+        self.__dict__["_n_workers"] = n_workers
+        try:
+            return self.partial_fit(X, None)
+        finally:
+            self.__dict__.pop("_n_workers", None)
+            self.on_train_end(self)
 
 
 class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -286,24 +217,46 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         defaults cut the spectral angle of the reconstructions by 30-60 %
         against MSE alone, for a 35-70 % higher RMSE; for denoising judged
         by RMSE alone, set ``sam_weight=0, gradient_weight=0``.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimizer. A learning rate that makes
+    lr : float, default=2e-3
+        Peak learning rate of the Adam optimizer. A learning rate that makes
         training diverge (a training loss that turns NaN or infinite, or grows
         a million-fold above both its first value and the loss of the mean
         spectrum) stops :meth:`fit` at once with a ValueError.
-    batch_size : int, default=256
-        Spectra per training step.
-    max_epochs : int, default=100
-        Upper bound on the passes over the training pixels.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        "cosine" ramps the learning rate up over the first 5 % of the
+        training budget (``max_epochs`` epochs of ``epoch_size`` spectra)
+        and then lowers it to zero along a half cosine, so that the budget
+        ends on a settled model; "constant" keeps ``lr`` throughout.
+    batch_size : int, default=512
+        Spectra per training step. A batch is computed in shards of 256
+        spectra, each with its own BatchNorm statistics; on the CPU the
+        shards of a batch run in parallel on up to ``torch.get_num_threads()``
+        threads, so a batch of 512 uses two cores. The result does not depend
+        on the number of threads.
+    max_epochs : int, default=20
+        Upper bound on the epochs.
+    epoch_size : int or None, default=20_000
+        Spectra drawn per epoch: the next ``epoch_size`` training pixels of
+        a random permutation, so every pixel is drawn once before any is
+        drawn twice. With the validation split also bounded by it, the cost
+        of a fit is at most ``max_epochs * epoch_size`` training spectra
+        (400,000 by default) whatever the number of pixels: a scene of
+        millions of pixels trains in the time of one of 20,000. Images with
+        fewer pixels go through all of them in each epoch. None makes every
+        epoch a pass over all training pixels.
     validation_fraction : float, default=0.1
-        Share of the pixels held out to monitor the validation loss; training
-        stops when it has not improved by a relative ``tol`` for ``patience``
-        epochs, and the weights of the best epoch are restored. ``0`` trains
-        on all pixels for ``max_epochs`` with no early stopping.
-    patience : int, default=10
+        Share held out to monitor the validation loss: of the pixels, or of
+        ``epoch_size`` when there are more pixels than that. Training stops
+        when the validation loss has not improved by a relative ``tol`` for
+        ``patience`` epochs, and the weights of the best epoch are restored.
+        ``0`` trains on all pixels for ``max_epochs`` with no early stopping.
+    patience : int, default=5
         Epochs without improvement before early stopping.
-    tol : float, default=1e-4
-        Relative improvement of the validation loss that counts.
+    tol : float, default=2e-3
+        Relative improvement of the validation loss that counts. When
+        training ends at ``max_epochs`` with the validation loss still
+        falling by more than ``tol`` over the last ``patience`` epochs, a
+        ConvergenceWarning says by how much.
     inference_batch_size : int, default=512
         Spectra per batch in :meth:`transform`, :meth:`inverse_transform`,
         :meth:`score` and the validation pass; bounds their memory whatever
@@ -391,8 +344,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         "sam_weight": [Interval(Real, 0, None, closed="left")],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "epoch_size": [Interval(Integral, 2, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -423,12 +378,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         mse_weight=1.0,
         sam_weight=0.1,
         gradient_weight=1.0,
-        lr=1e-3,
-        batch_size=256,
-        max_epochs=100,
+        lr=2e-3,
+        lr_schedule="cosine",
+        batch_size=512,
+        max_epochs=20,
+        epoch_size=20_000,
         validation_fraction=0.1,
-        patience=10,
-        tol=1e-4,
+        patience=5,
+        tol=2e-3,
         inference_batch_size=512,
         device="cpu",
         random_state=None,
@@ -453,8 +410,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.epoch_size = epoch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.tol = tol
@@ -512,7 +471,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 f"{n_samples} sample; pass more pixels."
             )
         if self.validation_fraction > 0:
-            n_valid = int(np.ceil(self.validation_fraction * n_samples))
+            n_valid = n_holdout(n_samples, self.validation_fraction, self.epoch_size)
             if n_samples - n_valid < 2:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction} of {n_samples} spectra leaves "
@@ -601,7 +560,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     # -- fitting --------------------------------------------------------------
 
-    def _build_net(self, n_features, seed):
+    def _build_net(self, n_features, seed, n_samples=None):
         callbacks = []
         if self.validation_fraction > 0:
             callbacks.append(
@@ -616,12 +575,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     ),
                 )
             )
+        if self.lr_schedule == "cosine" and n_samples is not None:
+            n_train = n_samples - n_holdout(n_samples, self.validation_fraction, self.epoch_size)
+            per_epoch = n_train if self.epoch_size is None else min(n_train, self.epoch_size)
+            callbacks.append(("lr_schedule", CosineSchedule(self.lr, self.max_epochs * per_epoch)))
         if self.verbose:
-            callbacks.append(("progress", _EpochProgress(self.max_epochs)))
+            callbacks.append(("progress", EpochProgress(self.max_epochs)))
         train_split = (
-            ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
-            if self.validation_fraction > 0
-            else None
+            HoldOut(self.validation_fraction, self.epoch_size, seed) if self.validation_fraction > 0 else None
         )
         return _AEDNet(
             module=_ARCHITECTURES[self.architecture],
@@ -636,9 +597,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            iterator_train=_SliceIterator,
+            iterator_train=SliceIterator,
             iterator_train__shuffle=True,
-            iterator_valid=_SliceIterator,
+            iterator_train__epoch_size=self.epoch_size,
+            iterator_valid=SliceIterator,
             iterator_valid__batch_size=self.inference_batch_size,
             train_split=train_split,
             callbacks=callbacks,
@@ -675,12 +637,15 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices, device_type="cuda" if devices else "cpu"):
             torch.manual_seed(seed)
-            net = self._build_net(X.shape[1], seed)
+            net = self._build_net(X.shape[1], seed, n_samples=X.shape[0])
             net.initialize()
             variances = net.module_.fit_linear_path(Xt)
             net.baseline_loss = self._mean_spectrum_loss(net.criterion_, Xt)
+            n_workers = worker_count(self.device, -(-self.batch_size // SHARD_SIZE))
             try:
-                net.partial_fit(Xt, None)
+                # one torch thread here and in each worker (see hsiae._training)
+                with one_torch_thread():
+                    net.fit_sharded(Xt, n_workers)
             except _TrainingDiverged as exc:
                 self._forget_fit()
                 raise ValueError(str(exc)) from None
@@ -705,14 +670,16 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         else:
             self.best_epoch_ = int(self.history_["epoch"][-1])
         self.n_epochs_ = len(hist)
-        if self.validation_fraction > 0 and self.n_epochs_ == self.max_epochs and (
-            self.n_epochs_ - self.best_epoch_ < self.patience
-        ):
-            warnings.warn(
-                f"The validation loss was still improving after max_epochs={self.max_epochs}; "
-                f"increase max_epochs (or lr) to train to convergence.",
-                ConvergenceWarning,
-            )
+        if self.validation_fraction > 0 and self.n_epochs_ == self.max_epochs:
+            falling = still_improving(self.history_["valid_loss"], self.patience, self.tol)
+            if falling is not None:
+                fall, window = falling
+                warnings.warn(
+                    f"Training stopped at max_epochs={self.max_epochs} with the validation loss still "
+                    f"falling: by {fall:.2%} over the last {window} epoch{'s' if window > 1 else ''}; "
+                    f"increase max_epochs (or lr) to train to convergence.",
+                    ConvergenceWarning,
+                )
         self.net_ = net
         self._n_features_out = self.zdims
         return self
@@ -751,14 +718,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     def _batched(self, X, fn, n_out, desc="inference"):
         """Apply ``fn`` to float32 batches of ``X``; fill a preallocated output of X's dtype.
 
-        On the CPU the batches are shared among :func:`_inference_workers`
+        On the CPU the batches are shared among :func:`hsiae._training.worker_count`
         threads of one torch thread each; every batch is computed exactly as
         in a single loop, so the output does not depend on the thread count.
         """
         module, device = self._module()
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         batches = self._batches(X.shape[0], desc)
-        n_workers = _inference_workers(device, -(-X.shape[0] // self.inference_batch_size))
+        n_workers = worker_count(device, -(-X.shape[0] // self.inference_batch_size))
 
         def run(bounds):
             n_bad = 0
@@ -788,7 +755,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     yield bounds
 
             def worker():
-                with _one_torch_thread():
+                with one_torch_thread():
                     return run(next_batches())
 
             with ThreadPoolExecutor(n_workers, thread_name_prefix="hsiae-inference") as pool:

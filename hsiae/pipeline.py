@@ -158,7 +158,7 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     """
     pipe = SegmentationPipeline(make_pipeline(
         SpectralResampler(n_bands=256, scaling="standard"),
-        AEDEncoder(zdims=8, max_epochs=60, random_state=random_state),
+        AEDEncoder(zdims=8, random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="shaded", equal_weights=True,
             spatial_weight=0.5, spatial_fit=False, random_state=random_state,
@@ -210,7 +210,7 @@ def make_denoising_pipeline(random_state=None, **params):
     pipe = make_pipeline(
         SpectralResampler(n_bands=256, upsample=False, scaling="range"),
         AEDEncoder(
-            zdims=16, max_epochs=60, sam_weight=0.0, gradient_weight=0.0, shrinkage="wiener",
+            zdims=16, sam_weight=0.0, gradient_weight=0.0, shrinkage="wiener",
             random_state=random_state,
         ),
     )

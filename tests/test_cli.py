@@ -145,10 +145,14 @@ def test_train_for_denoising_on_a_cube_with_too_few_bands_points_to_segmentation
 
 
 def test_warnings_name_the_options_not_the_keyword_arguments(cube_path, tmp_path, capsys):
-    # two epochs stop before the validation loss does: the convergence warning names --epochs and --lr
-    assert main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST, "-q"]) == 0
+    # a one-dimensional code trained in small batches for two epochs stops while its loss still falls:
+    # the convergence warning names --epochs and --lr
+    argv = ["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST, "-q"]
+    argv[argv.index("--zdims") + 1] = "1"
+    assert main([*argv, "--batch-size", "4"]) == 0
     err = capsys.readouterr().err
-    assert "hsiae: warning: The validation loss was still improving after --epochs 2; increase --epochs (or --lr)" in err
+    assert "hsiae: warning: Training stopped at --epochs 2 with the validation loss still falling: by " in err
+    assert "; increase --epochs (or --lr) to train to convergence." in err
     assert "max_epochs" not in err
 
 

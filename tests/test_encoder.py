@@ -40,8 +40,8 @@ def test_history_and_early_stopping_restore_the_best_epoch(fitted):
     enc, X, _ = fitted
     hist = enc.history_
     assert set(hist) == {"epoch", "train_loss", "valid_loss", "dur"}
-    assert len(hist["epoch"]) == enc.n_epochs_ <= 60
-    assert hist["train_loss"][-1] < hist["train_loss"][0]
+    # the PCA start already fits these 3-factor spectra: the loss settles and training stops early
+    assert len(hist["epoch"]) == enc.n_epochs_ < 60
     assert enc.best_epoch_ == hist["epoch"][np.argmin(hist["valid_loss"])]
     # the kept weights are those of the best epoch: the validation loss of
     # the restored model equals the best recorded one (score = -loss)
@@ -141,9 +141,7 @@ def test_validation_fraction_zero_trains_on_all_pixels_for_max_epochs():
 
 def test_validation_split_holds_out_the_requested_share():
     X, _ = _spectra(n=200)
-    enc = AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0.25, **TINY)
-    with pytest.warns(ConvergenceWarning, match="max_epochs"):
-        enc.fit(X)
+    enc = AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0.25, **TINY).fit(X)
     sizes = enc.net_.history[-1, "batches"]
     n_train = sum(b["train_batch_size"] for b in sizes if "train_batch_size" in b)
     n_valid = sum(b["valid_batch_size"] for b in sizes if "valid_batch_size" in b)
@@ -428,7 +426,7 @@ def test_a_nan_training_loss_stops_at_once(monkeypatch):
 
     monkeypatch.setattr(encoder_module.SpectralLoss, "forward", nan_criterion)
     enc = AEDEncoder(zdims=2, max_epochs=20, validation_fraction=0, **TINY)
-    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 with lr=0\.001"):
+    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 with lr=0\.002"):
         enc.fit(X)
     assert len(calls) == 2 + 1  # the mean-spectrum baseline, the first batch, the NaN batch: no more
     assert not hasattr(enc, "n_features_in_")
