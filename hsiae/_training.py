@@ -264,20 +264,21 @@ class ShardedSteps:
 def still_improving(valid_loss, patience, tol):
     """The relative fall of the validation loss over the last epochs, if training ended while it still fell.
 
-    Compares the best loss of the last ``patience`` epochs (of all but the
-    first when there are no more) with the best loss before them. Returns
-    ``(fall, n_epochs)`` when the loss fell by more than ``tol`` of its
-    earlier best over those ``n_epochs`` epochs, else None: it fell by less,
-    it rose, or a single epoch shows no trend.
+    Compares the loss of the last epoch with the best loss before the last
+    ``patience`` epochs (before the last ``n - 1`` when there are fewer).
+    Returns ``(fall, n_epochs)`` when the last loss is below that earlier
+    best by more than ``tol`` of it and is the best of the recent epochs
+    (within ``tol``), else None: the loss fell by less, rose at the end, or
+    a single epoch shows no trend.
     """
     valid_loss = np.asarray(valid_loss, dtype=float)
     window = min(patience, len(valid_loss) - 1)
-    if window < 1:
+    if window < 1 or not np.all(np.isfinite(valid_loss)):
         return None
-    before, recent = np.min(valid_loss[:-window]), np.min(valid_loss[-window:])
-    if not (np.isfinite(before) and np.isfinite(recent)) or before <= 0:
+    before, last = np.min(valid_loss[:-window]), valid_loss[-1]
+    if before <= 0 or last > np.min(valid_loss[-window:]) * (1 + tol):
         return None
-    fall = (before - recent) / before
+    fall = (before - last) / before
     return (float(fall), window) if fall > tol else None
 
 

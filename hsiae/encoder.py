@@ -252,7 +252,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         ``0`` trains on all pixels for ``max_epochs`` with no early stopping.
     patience : int, default=5
         Epochs without improvement before early stopping.
-    tol : float, default=2e-3
+    tol : float, default=5e-3
         Relative improvement of the validation loss that counts. When
         training ends at ``max_epochs`` with the validation loss still
         falling by more than ``tol`` over the last ``patience`` epochs, a
@@ -385,7 +385,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         epoch_size=20_000,
         validation_fraction=0.1,
         patience=5,
-        tol=2e-3,
+        tol=5e-3,
         inference_batch_size=512,
         device="cpu",
         random_state=None,
@@ -594,6 +594,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__sam_offset=getattr(self, "sam_offset_", 0.0),
             latent_l1=self.latent_l1,
             optimizer=torch.optim.Adam,
+            # one kernel for all parameters: a fifth of the time of the default loop over them
+            optimizer__fused=_fused_adam(self.device),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -862,6 +864,15 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
         return tags
+
+
+def _fused_adam(device):
+    """Whether torch has a fused Adam for ``device`` (CPU from torch 2.4)."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return None  # Adam's own choice
+    return True
 
 
 def _check_device(device):

@@ -494,3 +494,164 @@ def test_a_refit_without_shrinkage_leaves_no_gains_behind():
     enc.set_params(shrinkage=None).fit(noisy)
     assert not hasattr(enc, "shrinkage_gains_") and not hasattr(enc, "noise_variance_")
     np.testing.assert_array_equal(enc.net_.module_.path_gains.numpy(), 1.0)
+
+
+# -- training budget, threads, convergence and progress ---------------------------------------
+
+
+def test_an_epoch_draws_epoch_size_rows_and_every_row_once_before_any_twice():
+    from types import SimpleNamespace
+
+    from hsiae._training import SliceIterator
+
+    rows = torch.arange(970, dtype=torch.float32)[:, None]
+    it = SliceIterator(SimpleNamespace(X=rows), batch_size=64, shuffle=True, epoch_size=300)
+    torch.manual_seed(0)
+    epochs = [torch.cat([xb[:, 0] for xb, _ in it]).long() for _ in range(4)]
+    assert [len(e) for e in epochs] == [300] * 4
+    first_pass = torch.cat(epochs)[:970]
+    assert torch.equal(first_pass.sort().values, torch.arange(970))  # no row twice in the first 970 draws
+    # the fourth epoch takes the 70 rows not drawn yet, then continues with a new permutation
+    assert torch.equal(torch.cat([torch.cat(epochs)[:900], epochs[3][:70]]).sort().values, torch.arange(970))
+
+
+def _epoch_counts(enc):
+    sizes = enc.net_.history[-1, "batches"]
+    return (sum(b["train_batch_size"] for b in sizes if "train_batch_size" in b),
+            sum(b["valid_batch_size"] for b in sizes if "valid_batch_size" in b))
+
+
+def test_the_training_cost_does_not_grow_with_the_number_of_pixels():
+    params = dict(zdims=3, max_epochs=2, epoch_size=400, validation_fraction=0.1, **TINY)
+    small = AEDEncoder(**params).fit(_spectra(n=1000)[0])
+    large = AEDEncoder(**params).fit(_spectra(n=20_000)[0])
+    # 400 training spectra per epoch and a hold-out of 10 % of 400, whatever the image size
+    assert _epoch_counts(small) == _epoch_counts(large) == (400, 40)
+    # fewer pixels than epoch_size: every training pixel in each epoch
+    few = AEDEncoder(**params).fit(_spectra(n=300)[0])
+    assert _epoch_counts(few) == (270, 30)
+    assert AEDEncoder(**{**params, "epoch_size": None}).fit(_spectra(n=1000)[0]).n_epochs_ >= 1
+    assert _epoch_counts(AEDEncoder(**{**params, "epoch_size": None}).fit(_spectra(n=1000)[0])) == (900, 100)
+
+
+def test_training_gives_the_same_result_on_any_number_of_threads():
+    X, _ = _spectra(n=1500)
+    params = dict(zdims=3, max_epochs=2, channels=(2, 4), batch_size=1024, random_state=0)  # 4 shards
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for n_threads in (1, 2, 3):
+            torch.set_num_threads(n_threads)
+            enc = AEDEncoder(**params).fit(X)
+            assert torch.get_num_threads() == n_threads
+            results.append((enc.transform(X), enc.history_["valid_loss"]))
+    finally:
+        torch.set_num_threads(before)
+    for Z, valid in results[1:]:
+        np.testing.assert_array_equal(Z, results[0][0])
+        np.testing.assert_array_equal(valid, results[0][1])
+
+
+def test_batchnorm_statistics_are_the_average_of_the_shards():
+    from hsiae._training import ShardedSteps
+    from hsiae.networks import DenseAE
+
+    torch.manual_seed(0)
+    module = DenseAE(12, 2, hidden_sizes=(6,)).train()
+    x = torch.randn(512, 12)
+    steps = ShardedSteps(module, lambda d, e, xb: ((d - xb) ** 2).mean(), n_workers=2)
+    steps.step(x)
+    steps.close()
+    norm = next(m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    # each 256-spectrum shard updates the running mean from the same start (0) with momentum 0.1
+    first = module.encoder[0]
+    with torch.no_grad():
+        expected = torch.stack([0.1 * first(h).mean(dim=0) for h in x.tensor_split(2)]).mean(dim=0)
+    torch.testing.assert_close(norm.running_mean, expected)
+    assert int(norm.num_batches_tracked) == 1
+
+
+@pytest.mark.parametrize("valid, expected", [
+    ([1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57], ((0.8 - 0.57) / 0.8, 5)),  # still falling
+    ([1.0, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7], None),  # settled: early stopping would have fired
+    ([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], None),  # rising: not "still improving"
+    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.6], None),  # fell, then rose at the end
+    ([1.0, 0.99], (0.01, 1)),  # fewer epochs than patience: over the epochs there are
+    ([1.0], None),  # a single epoch shows no trend
+])
+def test_still_improving(valid, expected):
+    from hsiae._training import still_improving
+
+    got = still_improving(valid, patience=5, tol=2e-3)
+    if expected is None:
+        assert got is None
+    else:
+        assert got[1] == expected[1] and got[0] == pytest.approx(expected[0])
+
+
+def test_the_convergence_warning_says_how_much_the_loss_still_fell():
+    X, _ = _spectra(n=600)
+    # a network without the PCA start is far from trained after 3 epochs: 0.234, 0.167, 0.154
+    enc = AEDEncoder(zdims=2, max_epochs=3, channels=(2, 4), batch_size=16, linear_path=False, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"validation loss still falling: by 34\.\d\d% over the last 2 epochs"):
+        enc.fit(X)
+    # the same network trained one epoch more, whose loss rose at the end (0.276, 0.245, 0.224, 0.226): no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        enc.set_params(batch_size=32, max_epochs=4).fit(X)
+    assert enc.history_["valid_loss"][-1] > enc.history_["valid_loss"][-2]
+
+
+def test_no_convergence_warning_when_early_stopping_ends_training():
+    import warnings
+
+    X, _ = _spectra(n=1200)  # the PCA start already fits: the validation loss settles at once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        enc = AEDEncoder(zdims=3, max_epochs=60, **TINY).fit(X)
+    assert enc.n_epochs_ < 60
+
+
+def test_the_learning_rate_warms_up_then_falls_along_a_cosine():
+    from types import SimpleNamespace
+
+    from hsiae._training import CosineSchedule
+
+    group = {"lr": None}
+    net = SimpleNamespace(optimizer_=SimpleNamespace(param_groups=[group]))
+    schedule = CosineSchedule(lr=1.0, budget=1000)
+    schedule.on_train_begin(net)
+    rates = []
+    for _ in range(100):
+        schedule.on_batch_begin(net, batch=(torch.zeros(10, 3), None), training=True)
+        rates.append(group["lr"])
+    schedule.on_batch_begin(net, batch=(torch.zeros(10, 3), None), training=False)  # validation: no change
+    assert rates[0] == pytest.approx(0.1)
+    assert max(rates) == pytest.approx(np.cos(np.pi * 0.05) / 2 + 0.5, rel=1e-6)
+    assert rates[50] == pytest.approx(0.5)
+    assert rates[-1] < 0.001 and all(a >= b for a, b in zip(rates[5:], rates[6:]))
+
+
+def test_training_logs_progress_lines_when_standard_error_is_not_a_terminal(monkeypatch, caplog):
+    import io
+    import logging
+
+    from hsiae import _training
+
+    X, _ = _spectra(n=300)
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with caplog.at_level(logging.INFO, logger="hsiae.encoder"):
+        AEDEncoder(zdims=2, max_epochs=3, verbose=1, **TINY).fit(X)
+    lines = [r.getMessage() for r in caplog.records if r.name == "hsiae.encoder"]
+    # the first and the last epoch (the others fall within LOG_INTERVAL seconds)
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 3/3"]
+    assert "training loss" in lines[0] and "validation loss" in lines[0] and lines[0].endswith(" s")
+    caplog.clear()
+    monkeypatch.setattr(_training, "LOG_INTERVAL", 0.0)
+    with caplog.at_level(logging.INFO, logger="hsiae.encoder"):
+        AEDEncoder(zdims=2, max_epochs=3, verbose=1, **TINY).fit(X)
+        AEDEncoder(zdims=2, max_epochs=3, verbose=0, **TINY).fit(X)  # silent
+    lines = [r.getMessage() for r in caplog.records if r.name == "hsiae.encoder"]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]

@@ -21,10 +21,8 @@ from hsiae.cli._train import (
 )
 
 _DEMO_DEFAULTS = {
-    "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0, "threads": 1,
+    "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0,
 }  # fmt: skip
-# Demo training settings chosen so that it runs in well under 2 minutes on 2 cores.
-_DEMO_TRAINING = {"batch_size": 64, "lr": 3e-3, "patience": 5}
 _DEMO_NOISE = 0.03
 _DEMO_SCENE_BANDS = 128  # bands of make_synthetic_scene's cube
 
@@ -71,11 +69,7 @@ def _cmd_demo(args, out):
         "noise %g%% of the range",
         H, W, B, wl[0], wl[-1], k, _DEMO_NOISE * 100,
     )
-    demo_training = {"zdims": d["zdims"], **_DEMO_TRAINING}
-    full = _training_pipeline(
-        args, wl, n_clusters=k, image_shape=(H, W),
-        extra={f"aedencoder__{key}": value for key, value in demo_training.items()},
-    )
+    full = _training_pipeline(args, wl, n_clusters=k, image_shape=(H, W), extra={"aedencoder__zdims": d["zdims"]})
     X, valid, filled = _pixels(scene.cube, None)
     pipe, Z, labels = _segment(full[:-1], full[-1], X, valid, filled, (H, W), train=True)
     head = pipe[:-1]

@@ -48,15 +48,14 @@ def _float_in(low, high=math.inf, *, low_open=False, high_open=True):
     return parse
 
 
-def _add_general(parser, *, force=True, threads=None):
+def _add_general(parser, *, force=True):
     group = parser.add_argument_group("general options")
     if force:
         group.add_argument("--force", action="store_true", help="overwrite existing output files")
-    group.add_argument("--threads", type=_int_at_least(1), default=threads, metavar="N",
-                       help="CPU threads for torch (default: "
-                            + ("torch's own choice, usually one per core)" if threads is None else
-                               f"{threads}: the demo's small network runs fastest on one thread, "
-                               f"and much slower on threads other programs compete for)"))
+    group.add_argument("--threads", type=_int_at_least(1), metavar="N",
+                       help="CPU threads (default: torch's count, one per core). Training and "
+                            "encoding share their batches among N worker threads of one torch "
+                            "thread each, which stays fast when other programs compete for the cores")
     group.add_argument("-q", "--quiet", action="store_true",
                        help="print nothing but warnings and errors; no progress bar")
     group.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -251,6 +250,6 @@ def _build_parser():
     adv.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=d["seed"], metavar="N",
                      help=f"random seed (default: {d['seed']})")
     _add_model_format(adv)
-    _add_general(p, force=False, threads=d["threads"])
+    _add_general(p, force=False)
     p.set_defaults(func=_cmd_demo, force=True)
     return parser

@@ -39,11 +39,12 @@ class _CLIFormatter(logging.Formatter):
 
 @contextlib.contextmanager
 def _logging(quiet):
-    """INFO of the CLI on stdout (unless quiet); warnings of all of hsiae on stderr."""
+    """INFO of the CLI and the encoder's progress on stdout (unless quiet); warnings of all of hsiae on stderr."""
     root = logging.getLogger("hsiae")
     out = _StdoutHandler()
     out.setLevel(logging.INFO)
-    out.addFilter(lambda r: r.levelno < logging.WARNING and r.name == logger.name)
+    # the CLI's own messages, and the encoder's progress lines when standard error is not a terminal
+    out.addFilter(lambda r: r.levelno < logging.WARNING and r.name in (logger.name, "hsiae.encoder"))
     out.setFormatter(logging.Formatter("%(message)s"))
     err = _StderrHandler()
     err.setLevel(logging.WARNING)
