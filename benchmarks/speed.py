@@ -19,17 +19,34 @@ with the same torch thread count (``--threads``):
    against the target "interpreter with torch imported + 3x the float32 size of
    the resampled cube" (2 training epochs: memory does not grow with epochs);
 5. ``--cli``: wall time and peak memory of ``hsiae segment scene.tif -k 8``
-   with default settings, the scene written to a TIFF in a temporary folder.
+   with default settings, the scene written to a TIFF in a temporary folder,
+   and of ``hsiae segment`` on a 100 x 100 x 189 cube (Jasper Ridge's first
+   189 bands when ``$HSIAE_DATA`` has it, else a synthetic cube); with
+   ``--load``, also while another CPU-bound process runs;
+6. ``--time-to-quality``: the validation loss the reference loop reaches
+   after 20 epochs (on a 10 % hold-out, with hsiae's loss), and the wall time
+   ``AEDEncoder.fit`` with its defaults needs to reach it (the fit's set-up
+   plus its epochs up to the first at or below that loss);
+7. ``--threads``: training throughput of ``AEDEncoder.fit`` (defaults, 256
+   bands, one epoch of 20,000 spectra) with 1 and 2 torch threads and with
+   torch's default, on the idle machine and while another CPU-bound process
+   runs;
+8. ``--budget``: the wall time of ``AEDEncoder.fit`` with its defaults on
+   550 x 400 and on 4000 x 4000 pixels (64 bands, 4 GB), which the training
+   budget (``max_epochs * epoch_size`` spectra) should make about equal.
 
 Medians over ``--repeats`` runs; ratios > 1 mean hsiae is faster, and the
 ratio column is the median of the per-run ratios.
 
     OMP_NUM_THREADS=2 python benchmarks/speed.py --repeats 3 --threads 2
     python benchmarks/speed.py --memory --cli --skip-speed
+    python benchmarks/speed.py --skip-speed --time-to-quality --thread-rule --budget --cli --load
 """
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -161,13 +178,31 @@ def pipeline_memory(cube, threads):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cli_segment(cube, threads):
+@contextlib.contextmanager
+def competing_process(active=True):
+    """Another CPU-bound process (a busy loop) for as long as the block runs."""
+    if not active:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def cli_segment(cube, threads=None, k=K):
+    """Wall seconds, peak KiB and the 'Trained' log line of ``hsiae segment`` with default settings."""
     from hsiae import write_cube
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scene.tif"
         write_cube(path, cube, band_axis=2)
-        argv = ["hsiae", "segment", str(path), "-k", str(K), "-o", str(Path(tmp) / "out"), "--threads", str(threads)]
+        argv = ["hsiae", "segment", str(path), "-k", str(k), "-o", str(Path(tmp) / "out")]
+        if threads is not None:
+            argv += ["--threads", str(threads)]
         code = _PEAK + textwrap.dedent(
             f"""
             import atexit, runpy, sys
@@ -182,8 +217,85 @@ def cli_segment(cube, threads):
         if out.returncode:
             raise RuntimeError(f"hsiae segment failed ({out.returncode}): {out.stderr[-2000:]}")
         peak = next(int(line.split()[1]) for line in out.stderr.splitlines() if line.startswith("PEAK_KIB"))
-        trained = [line for line in out.stderr.splitlines() if "Trained" in line]
+        trained = [line for line in (out.stdout + out.stderr).splitlines() if "Trained" in line]
     return seconds, peak, (trained[-1].strip() if trained else "")
+
+
+def small_cube():
+    """A 100 x 100 x 189 cube: Jasper Ridge's first 189 bands if the scene is there, else synthetic."""
+    try:
+        return hsiae.load_scene("jasper_ridge").cube[:, :, :189].astype(np.float32), "Jasper Ridge, bands 1-189"
+    except (OSError, ValueError):
+        scene = make_synthetic_scene(n_bands=189, shape=(100, 100), n_segments=4, noise=0.02, random_state=0)
+        return scene.cube.astype(np.float32), "synthetic"
+
+
+def time_to_quality(X, seed=0, epochs=20):
+    """The reference's validation loss after ``epochs`` epochs, its time, and hsiae's time to reach it."""
+    rng = np.random.default_rng(seed)
+    valid = np.zeros(len(X), dtype=bool)
+    valid[rng.choice(len(X), size=len(X) // 10, replace=False)] = True
+    Xtr, Xva = torch.from_numpy(X[~valid]), torch.from_numpy(X[valid])
+    criterion = SpectralLoss(sam_offset=float(max(0.0, -float(X.min()))))  # AEDEncoder's loss on these spectra
+    torch.manual_seed(seed)
+    module = original_network(X.shape[1])
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(Xtr), batch_size=256, shuffle=True)
+    train_seconds, losses = 0.0, []
+    for epoch in range(epochs):
+        module.train()
+        start = time.perf_counter()
+        for (xb,) in loader:
+            optimizer.zero_grad()
+            loss = criterion(module(xb)[0], xb)
+            loss.backward()
+            optimizer.step()
+        train_seconds += time.perf_counter() - start
+        module.eval()
+        with torch.no_grad():
+            losses.append(float(sum(criterion(module(xb)[0], xb) * len(xb) for xb in Xva.split(1024)) / len(Xva)))
+        print(f"#   reference epoch {epoch + 1}: validation loss {losses[-1]:.5g}, {train_seconds:.0f} s", flush=True)
+    target = losses[-1]
+    start = time.perf_counter()
+    enc = AEDEncoder(zdims=ZDIMS, random_state=seed).fit(X)
+    wall = time.perf_counter() - start
+    setup = wall - float(enc.history_["dur"].sum())
+    elapsed = setup + np.cumsum(enc.history_["dur"])
+    reached = np.flatnonzero(enc.history_["valid_loss"] <= target)
+    return {
+        "target": target, "reference_s": train_seconds, "hsiae_fit_s": wall,
+        "hsiae_epoch": int(reached[0]) + 1 if reached.size else None,
+        "hsiae_s": float(elapsed[reached[0]]) if reached.size else None,
+        "hsiae_best": float(enc.history_["valid_loss"].min()), "hsiae_epochs": enc.n_epochs_,
+    }
+
+
+def training_throughput(X, threads, repeats):
+    """Spectra/s of one default epoch (20,000 spectra) of AEDEncoder.fit with ``threads`` torch threads."""
+    before = torch.get_num_threads()
+    out = []
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        for r in range(repeats):
+            enc = AEDEncoder(zdims=8, max_epochs=1, validation_fraction=0, random_state=r).fit(X)
+            out.append(min(len(X), enc.epoch_size) / float(enc.history_["dur"].sum()))
+    finally:
+        torch.set_num_threads(before)
+    return statistics.median(out)
+
+
+def fit_seconds(n_pixels, n_bands=64, seed=0):
+    """Wall seconds of AEDEncoder.fit (defaults) on ``n_pixels`` random low-rank spectra of ``n_bands`` bands."""
+    rng = np.random.default_rng(seed)
+    basis = rng.random((8, n_bands)).astype(np.float32)
+    X = np.empty((n_pixels, n_bands), dtype=np.float32)
+    for i in range(0, n_pixels, 1 << 20):  # in blocks: no float64 temporary of the whole array
+        stop = min(n_pixels, i + (1 << 20))
+        X[i:stop] = rng.random((stop - i, 8), dtype=np.float32) @ basis
+    start = time.perf_counter()
+    enc = AEDEncoder(zdims=8, random_state=seed).fit(X)
+    return time.perf_counter() - start, enc.n_epochs_, X.nbytes
 
 
 def _median_ratio(ours, ref, invert=False):
@@ -199,6 +311,13 @@ def main():
     parser.add_argument("--skip-gmm", action="store_true")
     parser.add_argument("--memory", action="store_true", help="peak memory of the pipeline in a subprocess")
     parser.add_argument("--cli", action="store_true", help="time 'hsiae segment' with default settings")
+    parser.add_argument("--load", action="store_true",
+                        help="with --cli and --thread-rule: also measure while another CPU-bound process runs")
+    parser.add_argument("--time-to-quality", action="store_true",
+                        help="time AEDEncoder.fit needs to reach the reference's 20-epoch validation loss")
+    parser.add_argument("--thread-rule", action="store_true",
+                        help="training throughput with 1, 2 and the default number of threads")
+    parser.add_argument("--budget", action="store_true", help="fit time on 550 x 400 against 4000 x 4000 pixels")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
@@ -266,10 +385,47 @@ def main():
               f"({m['resampled_bytes'] / 2**20:,.0f} MiB); input cube {m['cube_bytes'] / 2**20:,.0f} MiB; "
               f"{'within' if peak <= target else 'OVER'} target ({m['seconds']:.0f} s, 2 epochs)")
 
+    if args.time_to_quality:
+        print(f"\n# time to quality: the reference loop for 20 epochs, then AEDEncoder.fit (defaults), "
+              f"{torch.get_num_threads()} torch threads", flush=True)
+        q = time_to_quality(X)
+        ours = "not reached" if q["hsiae_s"] is None else f"{q['hsiae_s']:,.1f} s (epoch {q['hsiae_epoch']})"
+        ratio = "-" if q["hsiae_s"] is None else f"{q['reference_s'] / q['hsiae_s']:.1f}"
+        print("\n| | reference (20 epochs) | AEDEncoder.fit, defaults | ratio |\n|---|---|---|---|")
+        print(f"| time to validation loss {q['target']:.5g} | {q['reference_s']:,.1f} s | {ours} | {ratio} |")
+        print(f"| whole fit | | {q['hsiae_fit_s']:,.1f} s, {q['hsiae_epochs']} epochs, best validation loss "
+              f"{q['hsiae_best']:.5g} | |")
+
+    if args.thread_rule:
+        Xb = SpectralResampler(n_bands=256).fit_transform(cube.reshape(-1, BANDS)).astype(np.float32)
+        print(f"\n# training throughput, spectra/s (one epoch of the defaults, 256 bands, medians of "
+              f"{args.repeats}); torch's default here: {torch.get_num_threads()} threads\n")
+        print("| machine | --threads 1 | --threads 2 | default | default / best |\n|---|---|---|---|---|")
+        for loaded in ([False, True] if args.load else [False]):
+            with competing_process(loaded):
+                tp = {t: training_throughput(Xb, t, args.repeats) for t in (1, 2, None)}
+            best = max(tp[1], tp[2])
+            print(f"| {'one other CPU-bound process' if loaded else 'idle'} | {tp[1]:,.0f} | {tp[2]:,.0f} "
+                  f"| {tp[None]:,.0f} | {tp[None] / best:.2f} |", flush=True)
+
+    if args.budget:
+        print("\n# AEDEncoder.fit (defaults, zdims=8) on random low-rank spectra of 64 bands\n")
+        print("| pixels | data | epochs | fit wall time |\n|---|---|---|---|")
+        for h, w in ((550, 400), (4000, 4000)):
+            seconds, n_epochs, nbytes = fit_seconds(h * w)
+            print(f"| {h} x {w} | {nbytes / 2**30:.2f} GiB | {n_epochs} | {seconds:,.1f} s |", flush=True)
+
     if args.cli:
-        seconds, peak, trained = cli_segment(cube, args.threads)
-        print(f"\nhsiae segment scene.tif -k {K} (default settings, --threads {args.threads}): "
-              f"{seconds:,.0f} s wall, peak resident memory {peak / 1024:,.0f} MiB; its log: {trained}")
+        runs = [(cube, K, f"{H} x {W} x {BANDS} synthetic scene, -k {K}")]
+        small, what = small_cube()
+        runs.append((small, 4, f"{' x '.join(map(str, small.shape))} cube ({what}), -k 4"))
+        print("\n| hsiae segment, default settings | machine | wall | peak memory | training |\n|---|---|---|---|---|")
+        for data, k, what in runs:
+            for loaded in ([False, True] if args.load else [False]):
+                with competing_process(loaded):
+                    seconds, peak, trained = cli_segment(data, k=k)
+                print(f"| {what} | {'one other CPU-bound process' if loaded else 'idle'} | {seconds:,.1f} s "
+                      f"| {peak / 1024:,.0f} MiB | {trained} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -233,14 +233,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         shards of a batch run in parallel on up to ``torch.get_num_threads()``
         threads, so a batch of 512 uses two cores. The result does not depend
         on the number of threads.
-    max_epochs : int, default=20
+    max_epochs : int, default=30
         Upper bound on the epochs.
     epoch_size : int or None, default=20_000
         Spectra drawn per epoch: the next ``epoch_size`` training pixels of
         a random permutation, so every pixel is drawn once before any is
         drawn twice. With the validation split also bounded by it, the cost
         of a fit is at most ``max_epochs * epoch_size`` training spectra
-        (400,000 by default) whatever the number of pixels: a scene of
+        (600,000 by default) whatever the number of pixels: a scene of
         millions of pixels trains in the time of one of 20,000. Images with
         fewer pixels go through all of them in each epoch. None makes every
         epoch a pass over all training pixels.
@@ -381,7 +381,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         lr=2e-3,
         lr_schedule="cosine",
         batch_size=512,
-        max_epochs=20,
+        max_epochs=30,
         epoch_size=20_000,
         validation_fraction=0.1,
         patience=5,

@@ -177,6 +177,18 @@ def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, cap
     np.testing.assert_array_equal(load_model(m1)[0].transform(X), load_model(m2)[0].transform(X))
 
 
+def test_training_progress_reaches_a_log_file_unless_quiet(cube_path, tmp_path, capsys):
+    # standard error captured by pytest is not a terminal, as in a batch job writing to a log file
+    assert main(["train", cube_path, "-o", str(tmp_path / "a.hsiae"), *FAST]) == 0
+    out = capsys.readouterr().out.splitlines()
+    progress = [line for line in out if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in progress] == ["epoch 1/2", "epoch 2/2"]
+    assert all("training loss" in line and "validation loss" in line for line in progress)
+    assert out.index(progress[0]) > next(i for i, line in enumerate(out) if line.startswith("Training:"))
+    assert main(["train", cube_path, "-o", str(tmp_path / "b.hsiae"), *FAST, "--quiet"]) == 0
+    assert "epoch 1/2" not in capsys.readouterr().out
+
+
 def test_train_without_validation_leaves_valid_loss_empty(cube_path, tmp_path):
     model = tmp_path / "m.joblib"
     args = ["train", cube_path, "-o", str(model), *FAST, "-q", "--validation-fraction", "0"]

@@ -84,9 +84,11 @@ def _check_noise_axes(head, n_bands_in):
 def _fit_head(head, X):
     enc = head[-1]
     _check_noise_axes(head, X.shape[1])
+    per_epoch = X.shape[0] if enc.epoch_size is None else min(X.shape[0], enc.epoch_size)
     logger.info(
-        "Training: %d spectra, %d -> %d bands, latent size %d, up to %d epochs",
+        "Training: %d spectra, %d -> %d bands, latent size %d, up to %d epochs of %s spectra",
         X.shape[0], X.shape[1], head[0].n_bands, enc.zdims, enc.max_epochs,
+        f"{per_epoch:,}",
     )
     start = time.perf_counter()
     head.fit(X)
