@@ -19,6 +19,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.dataset import unpack_data
 
 from hsiae._training import (
+    Adam,
     CosineSchedule,
     EpochProgress,
     HoldOut,
@@ -503,25 +504,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         with torch.device("meta"):  # shapes only: nothing is allocated
             module = _ARCHITECTURES[self.architecture](**self._module_params(n_features))
         n_weights = sum(p.numel() for p in module.parameters())
-        activations = []
-        hooks = [
-            m.register_forward_hook(
-                lambda m, i, out: activations.extend(
-                    t.numel() for t in (out if isinstance(out, tuple) else (out,))
-                    if isinstance(t, torch.Tensor)
-                )
-            )
-            for m in module.modules()
-        ]
-        try:
-            module(torch.empty(min(self.batch_size, 1 << 20), n_features, device="meta"))
-        except (RuntimeError, NotImplementedError):  # an op without shape rules: weights only
-            activations.clear()
-        finally:
-            for hook in hooks:
-                hook.remove()
+        activations = module.activations_per_spectrum() * min(self.batch_size, 1 << 20)
         # float32: weights, gradients and Adam's two moments; activations kept for backward
-        needed = 4 * (4 * n_weights + 2 * sum(activations))
+        needed = 4 * (4 * n_weights + 2 * activations)
         if needed > _MAX_TRAINING_BYTES:
             raise ValueError(
                 f"These parameters make a {self.architecture!r} network of {n_weights:,} weights "
@@ -593,9 +578,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__gradient_weight=self.gradient_weight,
             criterion__sam_offset=getattr(self, "sam_offset_", 0.0),
             latent_l1=self.latent_l1,
-            optimizer=torch.optim.Adam,
-            # one kernel for all parameters: a fifth of the time of the default loop over them
-            optimizer__fused=_fused_adam(self.device),
+            optimizer=Adam,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -864,15 +847,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _fused_adam(device):
-    """Whether torch has a fused Adam for ``device`` (CPU from torch 2.4)."""
-    try:
-        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return None  # Adam's own choice
-    return True
 
 
 def _check_device(device):

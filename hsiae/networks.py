@@ -114,6 +114,7 @@ class _Autoencoder(nn.Module):
     """
 
     def _init_linear_path(self, n_bands, zdims, linear_path):
+        self.n_bands_in, self.zdims = int(n_bands), int(zdims)
         self.linear_path = bool(linear_path)
         if self.linear_path:
             self.register_buffer("path_mean", torch.zeros(n_bands))
@@ -180,6 +181,16 @@ class _Autoencoder(nn.Module):
         gains = ((kept - noise) / kept).clamp(0.0, 1.0)
         self.path_gains.copy_(gains.to(self.path_gains.dtype))
         return noise
+
+    def activations_per_spectrum(self):
+        """About how many values a forward pass keeps per spectrum for the backward pass.
+
+        Computed from the layer sizes, without running the network: a
+        forward pass on the ``meta`` device would import ``torch._dynamo``
+        (1.5 s). Counts each layer's output once, BatchNorm and Tanh
+        included, plus the input, the output and the linear path's.
+        """
+        return self._layer_activations() + 4 * self.n_bands_in
 
     def encode(self, x):
         """Map spectra ``(n, n_bands)`` to latent codes ``(n, zdims)``."""
@@ -270,6 +281,12 @@ class ConvAED(_Autoencoder):
             c_in = c_out
         self.decoder_conv = nn.Sequential(*dec)
 
+    def _layer_activations(self):
+        # each stage: convolution, BatchNorm and Tanh outputs, in the encoder and mirrored in the decoder
+        sizes = [m.out_channels for m in self.encoder_conv if isinstance(m, nn.Conv1d)]
+        per_stage = sum(c * stage[4] for c, stage in zip(sizes, self.stages))
+        return 6 * per_stage + 2 * sizes[-1] * self.stages[-1][4] + 2 * self.zdims
+
     def _encode(self, x):
         h = self.encoder_conv(x.unsqueeze(1))
         return self.latent_activation(self.encoder_fc(h.flatten(1)))
@@ -314,6 +331,10 @@ class DenseAE(_Autoencoder):
         for a, b in zip(rev[:-1], rev[1:]):
             dec += [nn.BatchNorm1d(a), _Tanh(), nn.Linear(a, b)]
         self.decoder = nn.Sequential(*dec)
+
+    def _layer_activations(self):
+        hidden = [m.out_features for m in self.encoder if isinstance(m, nn.Linear)][:-1]
+        return 6 * sum(hidden) + 2 * hidden[-1] + 4 * self.zdims
 
     def _encode(self, x):
         return self.latent_activation(self.encoder(x))
@@ -386,6 +407,12 @@ class LSTMAE(_Autoencoder):
         self._init_linear_path(n_bands, zdims, linear_path and latent_activation is None)
         self.decoder_lstm = nn.LSTM(int(zdims), hidden_size, n_layers, batch_first=True)
         self.to_bands = nn.Linear(hidden_size, token_size)
+
+    def _layer_activations(self):
+        # per step and layer: four gates, the cell and the hidden state, in both directions of
+        # the encoder and in the decoder
+        steps, hidden = self.tokens.n_tokens, self.encoder_lstm.hidden_size
+        return steps * hidden * (2 + 18 * self.encoder_lstm.num_layers) + 2 * self.zdims
 
     def _encode(self, x):
         h, _ = self.encoder_lstm(self.embed(self.tokens.tokenize(x)))
@@ -467,6 +494,15 @@ class TransformerAE(_Autoencoder):
         self.from_latent = nn.Linear(int(zdims), n_tok * self.d_model)
         self.decoder_blocks = blocks()
         self.to_bands = nn.Linear(self.d_model, token_size)
+
+    def _layer_activations(self):
+        # per block and token: queries, keys, values, attention output, two residual sums and norms,
+        # the feed-forward layer (2 * d_model) and its activation; per head, a row of attention
+        # scores and its softmax
+        tokens, d = self.tokens.n_tokens, self.d_model
+        heads = self.encoder_blocks.layers[0].self_attn.num_heads
+        per_block = tokens * (14 * d + 2 * heads * tokens)
+        return 2 * len(self.encoder_blocks.layers) * per_block + 4 * tokens * d + 2 * self.zdims
 
     def _encode(self, x):
         h = self.encoder_blocks(self.embed(self.tokens.tokenize(x)) + self.positions)
