@@ -188,7 +188,7 @@ def _pyplot():
 def _save_figure(fig, path):
     plt = _pyplot()
     try:
-        fig.savefig(path, dpi=_DPI, bbox_inches="tight", format="png")
+        fig.savefig(path, dpi=_DPI, format="png")  # every figure here has a constrained layout
     finally:
         plt.close(fig)
 
