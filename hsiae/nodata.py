@@ -169,10 +169,19 @@ def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
 
     Examples
     --------
-    >>> from hsiae import make_segmentation_pipeline, read_cube, segment_cube
-    >>> cube, info = read_cube("scene.tif")  # doctest: +SKIP
-    >>> pipe = make_segmentation_pipeline(6, image_shape=cube.shape[:2], random_state=0)
-    >>> labels = segment_cube(pipe, cube, nodata=info.nodata)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from hsiae import make_segmentation_pipeline, make_synthetic_scene, segment_cube
+    >>> cube = make_synthetic_scene(32, shape=(12, 12), random_state=0).cube
+    >>> cube[0, :3] = np.nan  # three pixels without data
+    >>> pipe = make_segmentation_pipeline(3, image_shape=cube.shape[:2], random_state=0,
+    ...                                   aedencoder__max_epochs=2)
+    >>> labels = segment_cube(pipe, cube)
+    >>> labels.shape, labels[0, :4].tolist()[:3], sorted(np.unique(labels[1:]).tolist())
+    ((12, 12), [0, 0, 0], [1, 2, 3])
+
+    For a cube read from a file, pass the file's no-data value:
+    ``cube, info = read_cube("scene.tif")``, then
+    ``segment_cube(pipe, cube, nodata=info.nodata)``.
     """
     if not isinstance(pipe, Pipeline) or not isinstance(pipe.steps[-1][1], ClusterMixin):
         raise TypeError(

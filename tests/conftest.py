@@ -1,24 +1,6 @@
-"""Shared pytest fixtures for the hsiae test suite."""
+"""Shared pytest fixtures for the hsiae test suite (the thread settings are in the root conftest.py)."""
 
 import pytest
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _single_threaded():
-    """Run torch and BLAS on one thread for the whole suite.
-
-    The networks and mixtures in the tests are tiny: extra threads buy little on
-    an idle machine and make them many times slower when other jobs compete for
-    the cores. No asserted behaviour depends on the thread count.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="session")
