@@ -2,83 +2,69 @@
 
 Latent features, denoised spectra and spatial segment maps from hyperspectral
 cubes, with estimators that compose in a scikit-learn ``Pipeline``.
+
+The names below are imported when first used (PEP 562), so that
+``import hsiae`` and the command line's ``--help`` do not load torch.
 """
 
-from hsiae.chunked import (
-    denoise_blocks,
-    fit_on_sample,
-    predict_blocks,
-    predict_proba_blocks,
-    sample_pixels,
-    transform_blocks,
-)
-from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
-from hsiae.encoder import AEDEncoder
-from hsiae.io import (
-    CubeFormatError,
-    CubeInfo,
-    open_cube,
-    read_cube,
-    store_cube,
-    store_labels,
-    write_cube,
-    write_labels,
-)
-from hsiae.nodata import pixel_spectra, segment_cube
-from hsiae.persistence import load_model, save_model
-from hsiae.pipeline import (
-    SegmentationPipeline,
-    WholeImageSplit,
-    cluster_mean_spectra,
-    denoise,
-    make_clustering_scorer,
-    make_denoising_pipeline,
-    make_segmentation_pipeline,
-    make_silhouette_scorer,
-    representative_spectra,
-    shade_point,
-    silhouette_scorer,
-)
-from hsiae.resampling import SpectralResampler
-from hsiae.segmentation import SpatialGMMSegmenter
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "AEDEncoder",
-    "CubeFormatError",
-    "CubeInfo",
-    "SegmentationPipeline",
-    "SpatialGMMSegmenter",
-    "SpectralResampler",
-    "WholeImageSplit",
-    "cluster_mean_spectra",
-    "denoise",
-    "denoise_blocks",
-    "fit_on_sample",
-    "get_data_home",
-    "load_model",
-    "load_scene",
-    "make_clustering_scorer",
-    "make_segmentation_pipeline",
-    "make_denoising_pipeline",
-    "make_silhouette_scorer",
-    "make_synthetic_scene",
-    "open_cube",
-    "pixel_spectra",
-    "predict_blocks",
-    "predict_proba_blocks",
-    "read_cube",
-    "representative_spectra",
-    "sample_pixels",
-    "save_model",
-    "segment_cube",
-    "shade_point",
-    "silhouette_scorer",
-    "store_cube",
-    "store_labels",
-    "transform_blocks",
-    "write_cube",
-    "write_labels",
-    "__version__",
-]
+# public name -> the module that defines it
+_NAMES = {
+    "AEDEncoder": "hsiae.encoder",
+    "CubeFormatError": "hsiae.io",
+    "CubeInfo": "hsiae.io",
+    "SegmentationPipeline": "hsiae.pipeline",
+    "SpatialGMMSegmenter": "hsiae.segmentation",
+    "SpectralResampler": "hsiae.resampling",
+    "WholeImageSplit": "hsiae.pipeline",
+    "cluster_mean_spectra": "hsiae.pipeline",
+    "denoise": "hsiae.pipeline",
+    "denoise_blocks": "hsiae.chunked",
+    "fit_on_sample": "hsiae.chunked",
+    "get_data_home": "hsiae.datasets",
+    "load_model": "hsiae.persistence",
+    "load_scene": "hsiae.datasets",
+    "make_clustering_scorer": "hsiae.pipeline",
+    "make_segmentation_pipeline": "hsiae.pipeline",
+    "make_denoising_pipeline": "hsiae.pipeline",
+    "make_silhouette_scorer": "hsiae.pipeline",
+    "make_synthetic_scene": "hsiae.datasets",
+    "open_cube": "hsiae.io",
+    "pixel_spectra": "hsiae.nodata",
+    "predict_blocks": "hsiae.chunked",
+    "predict_proba_blocks": "hsiae.chunked",
+    "read_cube": "hsiae.io",
+    "representative_spectra": "hsiae.pipeline",
+    "sample_pixels": "hsiae.chunked",
+    "save_model": "hsiae.persistence",
+    "segment_cube": "hsiae.nodata",
+    "shade_point": "hsiae.pipeline",
+    "silhouette_scorer": "hsiae.pipeline",
+    "store_cube": "hsiae.io",
+    "store_labels": "hsiae.io",
+    "transform_blocks": "hsiae.chunked",
+    "write_cube": "hsiae.io",
+    "write_labels": "hsiae.io",
+}
+# subpackages and modules reachable as attributes, e.g. hsiae.metrics after import hsiae
+_SUBMODULES = ("cli", "datasets", "io", "metrics", "plotting", "workflow")
+
+__all__ = [*_NAMES, "__version__"]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"hsiae.{name}")
+    else:
+        raise AttributeError(f"module 'hsiae' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_NAMES, *_SUBMODULES})

@@ -18,6 +18,7 @@ from hsiae._stats import ROW_BLOCK, RunningMoments
 from hsiae.encoder import AEDEncoder
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
+from hsiae.workflow.defaults import DENOISING, SEGMENTATION
 
 __all__ = [
     "make_segmentation_pipeline",
@@ -157,11 +158,11 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
     """
     pipe = SegmentationPipeline(make_pipeline(
-        SpectralResampler(n_bands=256, scaling="standard"),
-        AEDEncoder(zdims=8, random_state=random_state),
+        SpectralResampler(n_bands=SEGMENTATION["bands"], scaling="standard"),
+        AEDEncoder(zdims=SEGMENTATION["zdims"], random_state=random_state),
         SpatialGMMSegmenter(
             n_clusters, image_shape=image_shape, covariance_type="shaded", equal_weights=True,
-            spatial_weight=0.5, spatial_fit=False, random_state=random_state,
+            spatial_weight=SEGMENTATION["spatial_weight"], spatial_fit=False, random_state=random_state,
         ),
     ).steps)
     return pipe.set_params(**params) if params else pipe
@@ -208,9 +209,9 @@ def make_denoising_pipeline(random_state=None, **params):
     (500, 40)
     """
     pipe = make_pipeline(
-        SpectralResampler(n_bands=256, upsample=False, scaling="range"),
+        SpectralResampler(n_bands=DENOISING["bands"], upsample=False, scaling="range"),
         AEDEncoder(
-            zdims=16, sam_weight=0.0, gradient_weight=0.0, shrinkage="wiener",
+            zdims=DENOISING["zdims"], sam_weight=0.0, gradient_weight=0.0, shrinkage="wiener",
             random_state=random_state,
         ),
     )

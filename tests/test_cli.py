@@ -945,3 +945,21 @@ def test_a_job_limit_smaller_than_the_machine_refuses_the_run_and_says_why(cube_
     assert main(["train", cube_path, "-o", str(tmp_path / "m.hsiae")]) == 2
     line = assert_one_line_error(capsys, "but 1000 bytes is available;")
     assert "control-group" not in line
+
+
+def test_help_version_and_usage_errors_load_nothing_heavy():
+    # torch, scikit-learn and the file readers take seconds to import: a command line that only
+    # prints help or an error must answer without them
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hsiae.cli import main\n"
+        "codes = [main(['--help']), main(['--version']), main(['segment', 'x.tif', '-k', '0']), main(['train'])]\n"
+        "heavy = ('torch', 'skorch', 'sklearn', 'scipy', 'matplotlib', 'tifffile', 'h5py', 'dask', 'numpy')\n"
+        "print(codes, [m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[0, 0, 2, 2] []"
+

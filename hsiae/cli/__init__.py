@@ -10,6 +10,7 @@ line ``hsiae: error: ...`` on stderr and exit with status 2; ``--debug``
 shows the traceback instead.
 """
 
+import importlib
 import sys
 
 from hsiae.cli._common import _USER_ERRORS, CLIError, _one_line, _Outputs, logger
@@ -46,7 +47,9 @@ def main(argv=None):
     out = _Outputs(force=args.force)
     with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures():
         try:
-            summary = args.func(args, out)
+            # the command's module, imported only now: --help and usage errors never load torch
+            command = importlib.import_module(f"hsiae.cli._{args.command}")
+            summary = command.run(args, out)
             out.commit()
             for line in summary or ():
                 logger.info("%s", line)

@@ -9,38 +9,23 @@ a dask.distributed scheduler.
 
 import contextlib
 import math
-import re
 
 import numpy as np
 
 from hsiae.cli._common import (
     CLIError,
-    _library_defaults,
     _pyplot,
     _recommended_segmenter,
     _save_figure,
     logger,
 )
 from hsiae.cli._memory import _check_memory, _needed_bytes
+from hsiae.cli._parser import LOCAL_SCHEDULERS
+from hsiae.workflow.defaults import SAMPLE_SIZE, recipe_defaults
 
-DEFAULT_SAMPLE_SIZE = 100_000
-_LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
-_ADDRESS = re.compile(r"^((tcp|tls|ucx|inproc|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
 # Figures of a chunked run show the image downsampled to at most this many pixels a side.
 _PREVIEW_PIXELS = 600
 _CONNECT_TIMEOUT = "10s"
-
-
-def _scheduler_spec(text):
-    """argparse type of ``--scheduler``."""
-    import argparse
-
-    if text in _LOCAL_SCHEDULERS or _ADDRESS.match(text):
-        return text
-    raise argparse.ArgumentTypeError(
-        f"expected threads, processes, synchronous or the address of a dask scheduler "
-        f"(such as tcp://10.0.0.5:8786), got {text!r}"
-    )
 
 
 def _check_chunk_options(args):
@@ -70,7 +55,7 @@ def _scheduler(spec):
     import dask
 
     spec = spec or "threads"
-    if spec in _LOCAL_SCHEDULERS:
+    if spec in LOCAL_SCHEDULERS:
         with dask.config.set(scheduler=spec):
             yield
         return
@@ -111,7 +96,7 @@ def _open(args, verb, needs_per_pixel):
     needed = needs_per_pixel((rows, cols, B), cube.dtype) * (workers + 2)
     sample = getattr(args, "sample_size", None)
     if sample is not None or verb != "denoising":
-        n = min(sample or DEFAULT_SAMPLE_SIZE, H * W)
+        n = min(sample or SAMPLE_SIZE, H * W)
         needed += needs_per_pixel((n, 1, B), cube.dtype)
     _check_memory(f"{verb} the {H} x {W} x {B} {cube.dtype} cube '{args.cube}' in chunks of "
                   f"{rows} x {cols} pixels", needed,
@@ -127,7 +112,7 @@ def _open(args, verb, needs_per_pixel):
 def _sample(args, cube, nodata):
     from hsiae.chunked import sample_pixels
 
-    n = args.sample_size or DEFAULT_SAMPLE_SIZE
+    n = args.sample_size or SAMPLE_SIZE
     X, index = sample_pixels(cube, n, nodata=nodata, random_state=args.seed)
     logger.info("Sampled %d usable pixels across the image", len(X))
     return X, index
@@ -200,7 +185,7 @@ def _segment_chunked(args, out):
                                  zdims=model[1].zdims, n_clusters=args.k)
     cube, info = _open(args, "segmenting", needs)
     H, W, B = cube.shape
-    n_sample = min(args.sample_size or DEFAULT_SAMPLE_SIZE, H * W)
+    n_sample = min(args.sample_size or SAMPLE_SIZE, H * W)
     if args.k > n_sample:
         raise ValueError(
             f"-k {args.k} asks for more clusters than the pixels sampled ({n_sample}); raise "
@@ -208,7 +193,7 @@ def _segment_chunked(args, out):
         )
     spatial_weight = args.spatial_weight
     if spatial_weight is None:
-        spatial_weight = _library_defaults()["spatial_weight"]
+        spatial_weight = recipe_defaults()["spatial_weight"]
     if args.model is not None:
         check_model_bands(model_info, B, info.wavelengths)
         head = Pipeline(model.steps[:2])

@@ -53,26 +53,6 @@ def _cli_words(text):
 _USER_ERRORS = (CLIError, OSError, ValueError, FloatingPointError)
 
 
-def _library_defaults(recipe="segmentation"):
-    """Training defaults of hsiae.make_segmentation_pipeline (or make_denoising_pipeline), the
-    single source of truth."""
-    from hsiae import make_denoising_pipeline, make_segmentation_pipeline
-
-    params = make_segmentation_pipeline(2).get_params()
-    if recipe == "denoising":
-        params = {**params, **make_denoising_pipeline().get_params()}
-    return {
-        "bands": params["spectralresampler__n_bands"],
-        "zdims": params["aedencoder__zdims"],
-        "epochs": params["aedencoder__max_epochs"],
-        "batch_size": params["aedencoder__batch_size"],
-        "lr": params["aedencoder__lr"],
-        "validation_fraction": params["aedencoder__validation_fraction"],
-        "spatial_weight": params["spatialgmmsegmenter__spatial_weight"],
-        "architecture": params["aedencoder__architecture"],
-    }
-
-
 def _recommended_segmenter(k, image_shape, spatial_weight, seed):
     """The segmenter of hsiae.make_segmentation_pipeline, for a model trained elsewhere."""
     from hsiae import make_segmentation_pipeline

@@ -7,6 +7,7 @@ import numpy as np
 
 from hsiae.cli._common import _pixels, _pyplot, _save_figure, logger
 from hsiae.cli._memory import _check_memory, _needed_bytes
+from hsiae.cli._parser import DEMO_DEFAULTS
 from hsiae.cli._segment import (
     _cluster_names,
     _plan_segment_outputs,
@@ -20,14 +21,11 @@ from hsiae.cli._train import (
     _write_model_outputs,
 )
 
-_DEMO_DEFAULTS = {
-    "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0,
-}  # fmt: skip
 _DEMO_NOISE = 0.03
 _DEMO_SCENE_BANDS = 128  # bands of make_synthetic_scene's cube
 
 
-def _cmd_demo(args, out):
+def run(args, out):
     from sklearn.metrics import adjusted_rand_score
 
     from hsiae.datasets import make_synthetic_scene
@@ -41,7 +39,7 @@ def _cmd_demo(args, out):
         plot_spectrum,
     )
 
-    d = _DEMO_DEFAULTS
+    d = DEMO_DEFAULTS
     outdir = out.plan_dir(args.output)
     paths = _plan_segment_outputs(out, outdir)
     model_paths = _plan_model_outputs(out, outdir / _model_file_name(args))

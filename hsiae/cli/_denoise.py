@@ -17,7 +17,7 @@ def _cast_like(values, dtype):
     return np.clip(np.rint(values), limits.min, limits.max).astype(dtype)
 
 
-def _cmd_denoise(args, out):
+def run(args, out):
     from sklearn.pipeline import Pipeline
 
     from hsiae import denoise

@@ -2,12 +2,22 @@
 
 import argparse
 import math
+import re
 
-from hsiae.cli._common import CLIError, _library_defaults
-from hsiae.cli._demo import _DEMO_DEFAULTS, _cmd_demo
-from hsiae.cli._denoise import _cmd_denoise
-from hsiae.cli._segment import _cmd_segment
-from hsiae.cli._train import _cmd_train
+from hsiae import __version__
+from hsiae.cli._common import CLIError
+from hsiae.workflow.defaults import SAMPLE_SIZE, recipe_defaults
+
+# The parser imports nothing heavy: --help and usage errors answer without loading torch.
+# main() imports the module of the command to run, hsiae.cli._<command>, once the command line parsed.
+COMMANDS = ("train", "segment", "denoise", "demo")
+
+DEMO_DEFAULTS = {
+    "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0,
+}  # fmt: skip
+
+LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
+_ADDRESS = re.compile(r"^((tcp|tls|ucx|inproc|ws|wss)://)?[\w.\-\[\]:]+:\d+$")
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -106,9 +116,17 @@ def _add_seed(group):
                        help="random seed: the same seed and data give the same result (default: 0)")
 
 
-def _add_chunks(parser, *, sample):
-    from hsiae.cli._chunked import DEFAULT_SAMPLE_SIZE, _scheduler_spec
+def _scheduler_spec(text):
+    """argparse type of ``--scheduler``."""
+    if text in LOCAL_SCHEDULERS or _ADDRESS.match(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected threads, processes, synchronous or the address of a dask scheduler "
+        f"(such as tcp://10.0.0.5:8786), got {text!r}"
+    )
 
+
+def _add_chunks(parser, *, sample):
     group = parser.add_argument_group(
         "large cubes (needs dask: pip install 'hsiae[dask]')",
         "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory;\n"
@@ -125,11 +143,11 @@ def _add_chunks(parser, *, sample):
     if sample:
         group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
                            help=f"with --chunks: pixels drawn across the image to train on "
-                                f"(default: {DEFAULT_SAMPLE_SIZE:,})")
+                                f"(default: {SAMPLE_SIZE:,})")
 
 
 def _build_parser():
-    defaults = _library_defaults()
+    defaults = recipe_defaults()
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _ArgumentParser(
         prog="hsiae",
@@ -144,8 +162,6 @@ def _build_parser():
                "loaded: only load those from sources you trust).",
         formatter_class=fmt,
     )
-    from hsiae import __version__
-
     parser.add_argument("--version", action="version", version=f"hsiae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -164,7 +180,7 @@ def _build_parser():
                    help="model file to write: model.hsiae (safe to share) or model.joblib "
                         "(a pickle)")
     group = _add_training(p, defaults)
-    den = _library_defaults("denoising")
+    den = recipe_defaults("denoising")
     group.add_argument("--for", dest="recipe", choices=("segmentation", "denoising"),
                        default="segmentation",
                        help=f"what the model is for, which sets the defaults: segmentation "
@@ -175,7 +191,7 @@ def _build_parser():
     _add_seed(group)
     _add_chunks(p, sample=True)
     _add_general(p)
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(command="train")
 
     p = sub.add_parser(
         "segment", formatter_class=fmt,
@@ -210,7 +226,7 @@ def _build_parser():
     _add_seed(training)
     _add_chunks(p, sample=True)
     _add_general(p)
-    p.set_defaults(func=_cmd_segment)
+    p.set_defaults(command="segment")
 
     p = sub.add_parser(
         "denoise", formatter_class=fmt, help="denoise a cube with a trained model",
@@ -226,9 +242,9 @@ def _build_parser():
                    help="denoised cube to write (.tif)")
     _add_chunks(p, sample=False)
     _add_general(p)
-    p.set_defaults(func=_cmd_denoise)
+    p.set_defaults(command="denoise")
 
-    d = _DEMO_DEFAULTS
+    d = DEMO_DEFAULTS
     p = sub.add_parser(
         "demo", formatter_class=fmt, help="the whole pipeline on a built-in synthetic scene",
         description="Run the whole pipeline on a built-in synthetic scene and write every figure.",
@@ -251,5 +267,5 @@ def _build_parser():
                      help=f"random seed (default: {d['seed']})")
     _add_model_format(adv)
     _add_general(p, force=False)
-    p.set_defaults(func=_cmd_demo, force=True)
+    p.set_defaults(command="demo", force=True, zdims=d["zdims"], k=d["k"])
     return parser

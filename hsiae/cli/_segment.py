@@ -7,7 +7,6 @@ import numpy as np
 
 from hsiae.cli._common import (
     CLIError,
-    _library_defaults,
     _recommended_segmenter,
     _pixels,
     _pyplot,
@@ -16,6 +15,7 @@ from hsiae.cli._common import (
     logger,
 )
 from hsiae.cli._memory import _needed_bytes
+from hsiae.workflow.defaults import recipe_defaults
 from hsiae.cli._train import (
     _fit_head,
     _model_file_name,
@@ -124,7 +124,7 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
     return rep, means
 
 
-def _cmd_segment(args, out):
+def run(args, out):
     if args.model is not None:
         given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
                  if getattr(args, name) is not None]
@@ -163,7 +163,7 @@ def _cmd_segment(args, out):
     del cube
     spatial_weight = args.spatial_weight
     if spatial_weight is None:
-        spatial_weight = _library_defaults()["spatial_weight"]
+        spatial_weight = recipe_defaults()["spatial_weight"]
     if args.model is not None:
         from sklearn.pipeline import Pipeline
 

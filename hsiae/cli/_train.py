@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hsiae.cli._common import CLIError, _library_defaults, _pixels, _pyplot, _read, _save_figure, logger
+from hsiae.cli._common import CLIError, _pixels, _pyplot, _read, _save_figure, logger
 from hsiae.cli._memory import _needed_bytes
+from hsiae.workflow.defaults import recipe_defaults
 
 
 def _model_bands(args):
     """Bands the resampler of a trained model gives the encoder."""
-    return args.bands if args.bands is not None else _library_defaults()["bands"]
+    return args.bands if args.bands is not None else recipe_defaults()["bands"]
 
 
 def _recipe(args):
@@ -22,7 +23,7 @@ def _recipe(args):
 
 def _training_needs(command, args, n_clusters=0):
     """``needs(shape, dtype)`` for :func:`hsiae.cli._common._read` of a run that trains."""
-    zdims = args.zdims if args.zdims is not None else _library_defaults(_recipe(args))["zdims"]
+    zdims = args.zdims if args.zdims is not None else recipe_defaults(_recipe(args))["zdims"]
 
     def needs(shape, dtype):
         return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args),
@@ -37,7 +38,7 @@ def _training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None,
     from hsiae import make_denoising_pipeline, make_segmentation_pipeline
 
     recipe = _recipe(args)
-    d = _library_defaults(recipe)
+    d = recipe_defaults(recipe)
     opt = {name: getattr(args, name, None) for name in d}
     opt = {name: d[name] if value is None else value for name, value in opt.items()}
     bands = _model_bands(args)
@@ -160,7 +161,7 @@ def _write_model_outputs(out, paths, pipe, wavelengths):
     _write_history(pipe.steps[1][1], out.stage(history))
 
 
-def _cmd_train(args, out):
+def run(args, out):
     from hsiae.cli._chunked import _check_chunk_options, _train_chunked
     from hsiae.nodata import _usable_rows
 
