@@ -520,7 +520,7 @@ def _rebuild(document, state):
     _rebuild_net(encoder, state, trained_on)
     if len(built) == 3:
         # A segmentation pipeline refits as it was fitted: with the shade point (hsiae.shade_point).
-        from hsiae.pipeline import SegmentationPipeline
+        from hsiae.workflow.recipes import SegmentationPipeline
 
         return version, meta, SegmentationPipeline(built)
     return version, meta, Pipeline(built)

@@ -743,7 +743,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, sample_weight=None):
         """Posterior probability of each segment for each pixel.
 
         With ``image_shape`` and ``spatial_weight > 0`` this includes the
@@ -752,13 +752,19 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_pixels, n_features_in_)
+        sample_weight : array-like of shape (n_pixels,), default=None
+            As in :meth:`fit`: pixels of weight 0 (no data) get posteriors of
+            their own but do not vote for their neighbours in the spatial
+            prior. None weighs every pixel 1.
 
         Returns
         -------
         proba : ndarray of shape (n_pixels, n_clusters)
         """
         X = self._validated(X)
-        return self._predict_proba(X, self._grid(X.shape[0]))
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        return self._predict_proba(X, self._grid(X.shape[0]), sample_weight)
 
     def predict(self, X):
         """Segment of each pixel.

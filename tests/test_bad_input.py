@@ -317,8 +317,8 @@ def test_helpers_refuse_what_is_not_a_fitted_pipeline(fitted):
     pipe, X = fitted
     _check((TypeError, "Expected a fitted sklearn Pipeline"), lambda: representative_spectra(X))
     _check((TypeError, "Expected a fitted sklearn Pipeline"), lambda: denoise(pipe[1], X))
-    _check((TypeError, "not a clusterer"), lambda: representative_spectra(pipe[:-1]))
-    _check((TypeError, "not a clusterer"), lambda: cluster_mean_spectra(pipe[:-1], X))
+    _check((TypeError, "ending in a SpatialGMMSegmenter"), lambda: representative_spectra(pipe[:-1]))
+    _check((TypeError, "ending in a SpatialGMMSegmenter"), lambda: cluster_mean_spectra(pipe[:-1], X))
 
 
 def test_helpers_on_bad_arrays(fitted):

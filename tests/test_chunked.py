@@ -1,4 +1,4 @@
-"""Tests for out-of-core cubes: hsiae.open_cube, store_labels/store_cube and hsiae.chunked."""
+"""Tests for out-of-core cubes: hsiae.open_cube, store_labels/store_cube and hsiae.workflow.blocks and fitting."""
 
 import os
 import pickle
@@ -74,9 +74,9 @@ def exploding(shape=(H, W, B), chunks=(16, 16, -1)):
 
 @pytest.mark.parametrize("chunks", [(13, 17), 25, (36, 9), 3])
 def test_predict_blocks_labels_equal_whole_image(fitted, scene, chunks, monkeypatch):
-    import hsiae.chunked
+    import hsiae.workflow.blocks
 
-    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", 50)  # blocks are encoded a few rows at a time
+    monkeypatch.setattr(hsiae.workflow.blocks, "_SLAB_PIXELS", 50)  # blocks are encoded a few rows at a time
     X = scene.cube.reshape(-1, B)
     expected = fitted.predict(X).reshape(H, W)
     labels = predict_blocks(fitted, scene.cube, chunks=chunks)
@@ -101,9 +101,9 @@ def test_halo_reproduces_the_mean_field_exactly(scene, spatial_iter, spatial_wei
 
 def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitted, scene,
                                                                            monkeypatch):
-    import hsiae.chunked
+    import hsiae.workflow.blocks
 
-    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", 30)
+    monkeypatch.setattr(hsiae.workflow.blocks, "_SLAB_PIXELS", 30)
     cube = scene.cube.copy()
     cube[3:6, 10:30] = -9999.0
     cube[20, 5, 7] = np.nan
@@ -120,9 +120,9 @@ def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitt
 
 @pytest.mark.parametrize("slab_pixels", [50, 1 << 16])
 def test_transform_and_denoise_blocks_equal_whole_image(fitted, scene, slab_pixels, monkeypatch):
-    import hsiae.chunked
+    import hsiae.workflow.blocks
 
-    monkeypatch.setattr(hsiae.chunked, "_SLAB_PIXELS", slab_pixels)
+    monkeypatch.setattr(hsiae.workflow.blocks, "_SLAB_PIXELS", slab_pixels)
     X = scene.cube.reshape(-1, B)
     codes = transform_blocks(fitted, scene.cube, chunks=(11, 40)).compute()
     np.testing.assert_allclose(codes, fitted[:-1].transform(X).reshape(H, W, -1), rtol=0, atol=1e-5)
@@ -259,7 +259,7 @@ BAD_INPUT = [
     (lambda p, c: predict_blocks(p, c[:, :, :20]), ValueError, "fitted on spectra of 24 bands"),
     (lambda p, c: predict_blocks(p, c[:30]), ValueError, r"image_shape=\(36, 41\) does not match"),
     (lambda p, c: predict_blocks(p, c[..., 0]), ValueError, "shape \\(n_rows, n_cols, n_bands\\)"),
-    (lambda p, c: predict_blocks(p[:-1], c), TypeError, "not a segmenter"),
+    (lambda p, c: predict_blocks(p[:-1], c), TypeError, "ending in a SpatialGMMSegmenter"),
     (lambda p, c: predict_blocks(make_segmentation_pipeline(3), c), Exception, "not fitted"),
     (lambda p, c: transform_blocks("model", c), TypeError, "Expected a fitted sklearn Pipeline"),
     (lambda p, c: denoise_blocks(p, c[:, :, :5]), ValueError, "fitted on spectra of 24 bands"),
@@ -268,7 +268,7 @@ BAD_INPUT = [
      "n_samples must be an integer"),
     (lambda p, c: fit_on_sample(make_segmentation_pipeline(30), c, n_samples=20), ValueError,
      "n_clusters=30 must be <= the pixels sampled"),
-    (lambda p, c: fit_on_sample(p[:-1], c), TypeError, "Expected a Pipeline ending"),
+    (lambda p, c: fit_on_sample(p[:-1], c), TypeError, "Expected a Pipeline ending in a SpatialGMMSegmenter"),
     (lambda p, c: store_labels("labels.png", c[..., 0]), Exception, "suffix '.png'"),
     (lambda p, c: store_labels("labels.tif", c[..., 0]), ValueError, "integer labels"),
     (lambda p, c: store_cube("cube.tif", c, band_axis=1), ValueError, "band_axis must be 0"),
@@ -333,3 +333,17 @@ def test_grid_search_on_a_dask_cluster_equals_the_local_run(time_limit):
     np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
                                   local.cv_results_["mean_test_score"])
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+
+
+def test_the_in_memory_and_chunked_paths_share_one_no_data_rule():
+    # an int32 cube whose fill value float32 cannot tell from its neighbour: 2**24 + 1 and 2**24
+    from hsiae import pixel_spectra, sample_pixels
+
+    fill = 2**24 + 1
+    cube = np.arange(3 * 4 * 5, dtype=np.int32).reshape(3, 4, 5)
+    cube[0, 0] = fill
+    cube[1, 2] = fill - 1
+    _, valid, _ = pixel_spectra(cube, nodata=fill)
+    X, index = sample_pixels(cube, 12, nodata=fill, random_state=0)
+    assert valid.sum() == 11 and not valid[0] and valid[1 * 4 + 2]
+    np.testing.assert_array_equal(np.sort(index), np.flatnonzero(valid))

@@ -579,12 +579,13 @@ def test_errors_do_not_leak_logging_handlers(tmp_path, capsys):
 
 def _forbid_work(monkeypatch):
     """Make any use of the cube's pixels by the pipeline fail the test."""
-    import hsiae.nodata
+    import hsiae.workflow.usable
+    import hsiae.workflow.fitting
 
     def started(*args, **kwargs):
         raise AssertionError("the run started working on the pixels")
 
-    monkeypatch.setattr(hsiae.nodata, "pixel_spectra", started)
+    monkeypatch.setattr(hsiae.workflow.usable, "pixel_spectra", started)
 
 
 @pytest.mark.parametrize("command", ["train", "segment", "denoise"])
@@ -688,12 +689,13 @@ def _array_memory_error():
 def test_running_out_of_memory_during_a_run_is_one_line_without_outputs(
     error, fragment, cube_path, tmp_path, capsys, monkeypatch
 ):
-    import hsiae.nodata
+    import hsiae.workflow.usable
+    import hsiae.workflow.fitting
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(hsiae.nodata, "segment_pixels", fail)
+    monkeypatch.setattr(hsiae.workflow.fitting, "segment_pixels", fail)
     outdir = tmp_path / "seg"
     assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST]) == 2
     assert_one_line_error(capsys, "ran out of memory", fragment, "crop the cube", "more memory")
@@ -701,12 +703,13 @@ def test_running_out_of_memory_during_a_run_is_one_line_without_outputs(
 
 
 def test_other_runtime_errors_are_not_reported_as_memory(cube_path, tmp_path, monkeypatch):
-    import hsiae.nodata
+    import hsiae.workflow.usable
+    import hsiae.workflow.fitting
 
     def fail(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(hsiae.nodata, "segment_pixels", fail)
+    monkeypatch.setattr(hsiae.workflow.fitting, "segment_pixels", fail)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["segment", cube_path, "-k", "2", "-o", str(tmp_path / "seg"), *FAST])
     assert listing(tmp_path) == ["cube.tif"]

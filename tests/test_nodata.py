@@ -1,4 +1,4 @@
-"""Tests for hsiae.nodata: no-data pixels are found, left out of training and labelled 0."""
+"""Tests for hsiae.workflow.usable and fitting: no-data pixels are found, left out of training and labelled 0."""
 
 import warnings
 
@@ -134,7 +134,7 @@ def test_segment_cube_needs_a_segmenting_pipeline():
 def test_what_no_data_pixels_hold_does_not_change_the_other_labels():
     # A hole across the boundary of the two halves: its filled rows only hold the image's place,
     # so the usable pixels get the same segments whatever stands in for the hole.
-    from hsiae.nodata import segment_pixels
+    from hsiae.workflow.fitting import segment_pixels
 
     cube = _cube()
     mask = np.ones((H, W), bool)

@@ -1,4 +1,4 @@
-"""Tests for hsiae.pipeline: helpers on a fitted resampler -> encoder -> segmenter pipeline."""
+"""Tests for hsiae.workflow.recipes, spectra and selection: helpers on a fitted resampler -> encoder -> segmenter pipeline."""
 
 import joblib
 import numpy as np
@@ -154,7 +154,7 @@ def test_helpers_reject_what_is_not_a_fitted_segmentation_pipeline(fitted, scene
     with pytest.raises(TypeError, match="Expected a fitted sklearn Pipeline"):
         cluster_mean_spectra(encoder, X)
     # A pipeline that does not end in a segmenter has no centres to decode.
-    with pytest.raises(TypeError, match="last step AEDEncoder is not a clusterer"):
+    with pytest.raises(TypeError, match="ending in a SpatialGMMSegmenter, but its last step is AEDEncoder"):
         representative_spectra(fitted[:-1])
     with pytest.raises(NotFittedError):
         representative_spectra(_make_pipe())

@@ -110,7 +110,7 @@ def _open(args, verb, needs_per_pixel):
 
 
 def _sample(args, cube, nodata):
-    from hsiae.chunked import sample_pixels
+    from hsiae.workflow.fitting import sample_pixels
 
     n = args.sample_size or SAMPLE_SIZE
     X, index = sample_pixels(cube, n, nodata=nodata, random_state=args.seed)
@@ -150,7 +150,7 @@ def _segment_chunked(args, out):
     from sklearn.pipeline import Pipeline
 
     from hsiae import cluster_mean_spectra, representative_spectra
-    from hsiae.chunked import predict_blocks, transform_blocks
+    from hsiae.workflow.blocks import predict_blocks, transform_blocks
     from hsiae.cli._segment import (
         _cluster_names,
         _cluster_spectra_figure,
@@ -166,7 +166,7 @@ def _segment_chunked(args, out):
         _write_model_outputs,
     )
     from hsiae.io import store_labels
-    from hsiae.pipeline import SegmentationPipeline, _fit_segmenter
+    from hsiae.workflow.recipes import SegmentationPipeline, fit_segmenter
     from hsiae.plotting import plot_latent_maps, plot_segment_map
 
     outdir = out.plan_dir(args.output)
@@ -207,7 +207,7 @@ def _segment_chunked(args, out):
         if args.model is None:
             _fit_head(head, X)
         logger.info("Fitting %d clusters on the codes of the sample", args.k)
-        _fit_segmenter(seg.set_params(image_shape=None), head, head.transform(X))
+        fit_segmenter(seg.set_params(image_shape=None), head, head.transform(X))
         seg.set_params(image_shape=(H, W))
         pipe = SegmentationPipeline(list(head.steps) + [("spatialgmmsegmenter", seg)])
         fill = X.mean(axis=0)  # stands in for no-data pixels, as in the whole-image run
@@ -254,7 +254,7 @@ def _segment_chunked(args, out):
 def _denoise_chunked(args, out, target, model, model_info):
     from sklearn.pipeline import Pipeline
 
-    from hsiae.chunked import denoise_blocks
+    from hsiae.workflow.blocks import denoise_blocks
     from hsiae.cli._denoise import _cast_like
     from hsiae.io import store_cube
     from hsiae.persistence import check_model_bands

@@ -210,8 +210,8 @@ def _read(args, verb, needs):
 
 
 def _pixels(cube, nodata):
-    """:func:`hsiae.nodata.pixel_spectra`, saying how many pixels it leaves out."""
-    from hsiae.nodata import pixel_spectra
+    """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out."""
+    from hsiae.workflow.usable import pixel_spectra
 
     X, valid, filled = pixel_spectra(cube, nodata=nodata)
     n_bad = int((~valid).sum())

@@ -21,7 +21,7 @@ def run(args, out):
     from sklearn.pipeline import Pipeline
 
     from hsiae import denoise
-    from hsiae.nodata import _usable_rows
+    from hsiae.workflow.usable import usable_rows
     from hsiae.io import write_cube
     from hsiae.persistence import check_model_bands, load_model
 
@@ -53,7 +53,7 @@ def run(args, out):
     # A C-ordered copy in the input's dtype, so that flat is a view; no-data pixels stay as is.
     result = np.array(cube, order="C")
     flat = result.reshape(H * W, B)
-    flat[valid] = _cast_like(denoise(head, _usable_rows(X, valid)), cube.dtype)
+    flat[valid] = _cast_like(denoise(head, usable_rows(X, valid)), cube.dtype)
     band_axis = info.band_axis
     if band_axis not in (0, 2):
         logger.info("The input is band-interleaved by line, which TIFF cannot store; "

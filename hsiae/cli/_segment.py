@@ -81,10 +81,11 @@ def _write_cluster_csv(path, rep, means, std, wavelengths):
 
 def _segment(head, seg, X_fit, valid, filled, image_shape, *, train):
     """Fit the head (when ``train``) on usable pixels, then the segmenter on every pixel's code."""
-    from hsiae.nodata import segment_pixels, _usable_rows
+    from hsiae.workflow.fitting import segment_pixels
+    from hsiae.workflow.usable import usable_rows
 
     if train:
-        _fit_head(head, _usable_rows(X_fit, valid))
+        _fit_head(head, usable_rows(X_fit, valid))
     logger.info("Segmenting %d x %d pixels into %d clusters", *image_shape, seg.n_clusters)
     return segment_pixels(head, seg, X_fit, valid, filled, fit_head=False)
 
@@ -93,7 +94,7 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
                            *, value_label="Value", segments_fig=None):
     from hsiae import cluster_mean_spectra, representative_spectra
     from hsiae.io import write_labels
-    from hsiae.nodata import _usable_rows
+    from hsiae.workflow.usable import usable_rows
     from hsiae.plotting import plot_latent_maps, plot_segment_map
 
     H, W = image_shape
@@ -116,7 +117,7 @@ def _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, image_shape, w
     _save_figure(segments_fig, out.stage(paths["segments"]))
 
     rep = representative_spectra(pipe)
-    means, std = cluster_mean_spectra(pipe, _usable_rows(X, valid), labels[valid], return_std=True)
+    means, std = cluster_mean_spectra(pipe, usable_rows(X, valid), labels[valid], return_std=True)
     _save_figure(_cluster_spectra_figure(rep, means, std, wavelengths, units, value_label),
                  out.stage(paths["spectra_png"]))
     _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths)

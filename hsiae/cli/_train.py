@@ -163,7 +163,7 @@ def _write_model_outputs(out, paths, pipe, wavelengths):
 
 def run(args, out):
     from hsiae.cli._chunked import _check_chunk_options, _train_chunked
-    from hsiae.nodata import _usable_rows
+    from hsiae.workflow.usable import usable_rows
 
     if _check_chunk_options(args):
         return _train_chunked(args, out)
@@ -175,5 +175,5 @@ def run(args, out):
     # cube, or both stay in memory through training.
     del cube
     head = _training_pipeline(args, info.wavelengths)
-    _fit_head(head, _usable_rows(X, valid))
+    _fit_head(head, usable_rows(X, valid))
     _write_model_outputs(out, paths, head, info.wavelengths)

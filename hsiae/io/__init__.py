@@ -38,12 +38,13 @@ on disk. They need dask (``pip install 'hsiae[dask]'``).
 """
 
 from hsiae.io._common import CubeFormatError, CubeInfo
-from hsiae.io._lazy import open_cube
+from hsiae.io._lazy import as_lazy_cube, open_cube
 from hsiae.io._read import read_cube
 from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
 
 __all__ = [
+    "as_lazy_cube",
     "CubeFormatError",
     "CubeInfo",
     "open_cube",

@@ -11,6 +11,7 @@ from hsiae.io._common import _parse_nodata, _resolve_layout, logger
 from hsiae.io._sources import _RawSource, _TiffZarrSource
 
 _ZARR_SUFFIX = ".zarr"
+_DEFAULT_CHUNKS = 512
 
 
 def _import_dask(what):
@@ -37,6 +38,49 @@ def _check_chunks(chunks, name="chunks"):
             f"(rows, cols) of them, got {chunks!r}"
         )
     return int(rows), int(cols)
+
+
+def as_lazy_cube(cube, chunks=None):
+    """``cube`` as a 3-D numeric dask array chunked over space, with the band axis in one chunk.
+
+    Parameters
+    ----------
+    cube : dask.array.Array or array-like of shape (n_rows, n_cols, n_bands)
+        From :func:`open_cube`, for instance; a NumPy array is wrapped in
+        chunks of 512 x 512 pixels (or ``chunks``).
+    chunks : int or tuple (rows, cols) or None, default=None
+        Rechunk over space to these; None keeps a dask array's chunks.
+
+    Returns
+    -------
+    cube : dask.array.Array
+
+    Raises
+    ------
+    ValueError
+        If ``cube`` is not a non-empty numeric 3-D array, or ``chunks`` is
+        invalid.
+    """
+    da = _import_dask("a lazy cube")
+    if not isinstance(cube, da.Array):
+        array = np.asarray(cube)
+        if array.ndim == 3:
+            rows, cols = _check_chunks(_DEFAULT_CHUNKS if chunks is None else chunks)
+            cube = da.from_array(array, chunks=(rows, cols, -1))
+        else:
+            cube = array
+    if cube.ndim != 3 or cube.dtype.kind not in "biuf" or 0 in cube.shape:
+        raise ValueError(
+            f"Expected a non-empty numeric cube of shape (n_rows, n_cols, n_bands), got an "
+            f"array of shape {cube.shape} and dtype {cube.dtype}; open files with "
+            f"hsiae.open_cube"
+        )
+    if chunks is not None:
+        rows, cols = _check_chunks(chunks)
+        cube = cube.rechunk((rows, cols, -1))
+    elif len(cube.chunks[2]) > 1:
+        cube = cube.rechunk({2: -1})
+    return cube
 
 
 def _is_zarr(path):
@@ -87,7 +131,7 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     See Also
     --------
     read_cube : Read a cube as a NumPy array (memory-mapped where possible).
-    hsiae.chunked.predict_blocks : Segment a lazy cube chunk by chunk.
+    hsiae.predict_blocks : Segment a lazy cube chunk by chunk.
 
     Notes
     -----

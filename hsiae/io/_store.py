@@ -156,7 +156,7 @@ def store_labels(path, labels, *, force=False):
         all of them share.
     labels : dask.array.Array or array-like of shape (n_rows, n_cols)
         Integer labels, 0-based, negative for no data, such as
-        :func:`hsiae.chunked.predict_blocks` returns. The file's dtype is the
+        :func:`hsiae.predict_blocks` returns. The file's dtype is the
         unsigned integer of the same size (uint8 for int8 labels), so that it
         holds every label + 1.
     force : bool, default=False

@@ -1,0 +1,254 @@
+"""Fitting a segmentation pipeline on a whole image or on a sample of a cube's pixels.
+
+:func:`segment_pixels` and :func:`segment_cube` train on the usable pixels of
+an image held in memory and segment all of it, no-data pixels labelled 0;
+:func:`sample_pixels`, :func:`fit_on_pixels` and :func:`fit_on_sample` fit
+on a random sample of a cube's pixels, for cubes larger than memory (which
+:mod:`hsiae.workflow.blocks` then labels chunk by chunk).
+"""
+
+import logging
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from hsiae.io import as_lazy_cube
+from hsiae.workflow.recipes import fit_segmenter, join, pipeline_parts
+from hsiae.workflow.usable import check_nodata, pixel_spectra, usable_mask, usable_rows
+
+__all__ = ["segment_pixels", "segment_cube", "sample_pixels", "fit_on_pixels", "fit_on_sample"]
+
+logger = logging.getLogger(__name__)
+
+
+def segment_pixels(head, segmenter, X, valid, filled, *, fit_head=True):
+    """Fit ``head`` on the usable pixels, then ``segmenter`` on every pixel's code.
+
+    Parameters
+    ----------
+    head : Pipeline
+        Resampler and encoder; fitted here when ``fit_head``.
+    segmenter : SpatialGMMSegmenter
+        Fitted here on the codes of every pixel (the spatial prior needs the
+        whole image) with the unusable pixels at ``sample_weight`` 0: their
+        filled rows only hold the image's place and take no part in the
+        mixture nor in their neighbours' spatial term.
+    X, valid, filled : ndarray
+        From :func:`pixel_spectra`.
+    fit_head : bool, default=True
+        False uses an already fitted head (say, from a saved model).
+
+    Returns
+    -------
+    pipeline : Pipeline
+        ``head``'s steps followed by the fitted segmenter.
+    codes : ndarray of shape (n_pixels, zdims)
+        Latent codes of ``filled``.
+    labels : ndarray of int of shape (n_pixels,)
+        Segments ``0 .. n_clusters - 1``, and -1 for unusable pixels (the
+        convention of :func:`hsiae.write_labels`).
+    """
+    if fit_head:
+        head.fit(usable_rows(X, valid))
+    codes = head.transform(filled)
+    fit_segmenter(segmenter, head, codes, sample_weight=valid.astype(np.float64))
+    labels = segmenter.labels_.copy()
+    labels[~valid] = -1
+    return join(head, segmenter), codes, labels
+
+
+def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
+    """Segment a cube, training and clustering on its usable pixels only.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        Resampler, encoder and a final segmenter (for example
+        :func:`hsiae.make_segmentation_pipeline`) whose ``image_shape`` is the
+        cube's image or None. The segmenter is always fitted; the resampler
+        and encoder are fitted on the usable pixels when ``fit``.
+    cube : array-like of shape (n_rows, n_cols, n_bands)
+    nodata : float or None, default=None
+        Fill value marking missing pixels, as in :func:`pixel_spectra`.
+    mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where a pixel may be used.
+    fit : bool, default=True
+        False keeps the fitted resampler and encoder of ``pipe``.
+
+    Returns
+    -------
+    labels : ndarray of int of shape (n_rows, n_cols)
+        Segments ``1 .. n_clusters``, and 0 for no-data pixels, as in the
+        ``labels.tif`` that ``hsiae segment`` writes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hsiae import make_segmentation_pipeline, make_synthetic_scene, segment_cube
+    >>> cube = make_synthetic_scene(32, shape=(12, 12), random_state=0).cube
+    >>> cube[0, :3] = np.nan  # three pixels without data
+    >>> pipe = make_segmentation_pipeline(3, image_shape=cube.shape[:2], random_state=0,
+    ...                                   aedencoder__max_epochs=2)
+    >>> labels = segment_cube(pipe, cube)
+    >>> labels.shape, labels[0, :4].tolist()[:3], sorted(np.unique(labels[1:]).tolist())
+    ((12, 12), [0, 0, 0], [1, 2, 3])
+
+    For a cube read from a file, pass the file's no-data value:
+    ``cube, info = read_cube("scene.tif")``, then
+    ``segment_cube(pipe, cube, nodata=info.nodata)``.
+    """
+    head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
+    X, valid, filled = pixel_spectra(cube, nodata=nodata, mask=mask)
+    _, _, labels = segment_pixels(head, seg, X, valid, filled, fit_head=fit)
+    H, W = np.shape(cube)[:2]
+    return (labels + 1).reshape(H, W)
+
+
+def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
+    """The usable spectra of a random sample of pixels drawn across the whole cube.
+
+    Pixels are drawn uniformly without replacement from the whole image, so
+    every chunk contributes in proportion to its size; only the chunks that
+    hold drawn pixels are read, one at a time. The sample depends on the
+    cube's shape and ``random_state``, not on its chunks.
+
+    Parameters
+    ----------
+    cube : dask.array.Array or array-like of shape (n_rows, n_cols, n_bands)
+        From :func:`hsiae.open_cube`, for instance.
+    n_samples : int
+        Pixels to draw (all of them when the image has fewer). Drawn pixels
+        that are no data (non-finite, or ``nodata`` in every band) are left
+        out, so a few less may be returned.
+    nodata : float or None, default=None
+        Fill value marking missing pixels (``CubeInfo.nodata``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
+
+    Returns
+    -------
+    X : ndarray of shape (n_usable, n_bands), float32
+        Spectra of the usable drawn pixels, in row-major pixel order.
+    index : ndarray of int64 of shape (n_usable,)
+        Their row-major pixel index (``row * n_cols + col``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not a positive integer, or every drawn pixel is
+        no data.
+    """
+    if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    nodata = check_nodata(nodata)
+    cube = as_lazy_cube(cube)
+    H, W, _ = cube.shape
+    n_pixels = H * W
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    # Generator.choice draws without replacement without shuffling the whole population
+    index = np.sort(np.random.default_rng(seed).choice(n_pixels, min(n_samples, n_pixels),
+                                                       replace=False))
+    raw = np.asarray(cube.vindex[index // W, index % W].compute())
+    X = np.asarray(raw, dtype=np.float32)
+    valid = usable_mask(raw, nodata, float32=X)
+    if not valid.any():
+        raise ValueError(
+            f"all {len(index)} sampled pixels are no data (non-finite or {nodata} in every "
+            f"band); check nodata, or draw more pixels"
+        )
+    if not valid.all():
+        logger.info("%d of %d sampled pixels are no data: left out", int((~valid).sum()),
+                    len(index))
+    return X[valid], index[valid]
+
+
+def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
+                  random_state=None):
+    """Fit a segmentation pipeline on a random sample of a cube's pixels.
+
+    The resampler and the encoder (when ``fit_head``) and then the mixture
+    of the final :class:`~hsiae.SpatialGMMSegmenter` are fitted on the
+    spectra of :func:`sample_pixels`. The sampled pixels are scattered over
+    the image, so the mixture is fitted without the spatial prior
+    (``image_shape=None`` while fitting); its ``image_shape`` is then set to
+    the cube's image, so that :func:`predict_blocks` and ``pipe.predict`` on
+    the whole image apply the prior with the fitted clusters.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        Resampler, encoder and a final segmenter (for example
+        :func:`hsiae.make_segmentation_pipeline`), fitted in place.
+    cube : dask.array.Array or array-like of shape (n_rows, n_cols, n_bands)
+    n_samples : int, default=100_000
+        Pixels drawn; more fit better and cost more memory and time (the
+        encoder's training holds a few float32 copies of them).
+    nodata : float or None, default=None
+        Fill value marking missing pixels; they are never drawn.
+    fit_head : bool, default=True
+        False keeps the fitted resampler and encoder of ``pipe`` (from a
+        saved model, say) and fits only the mixture.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sample (the estimators keep their own ``random_state``).
+
+    Returns
+    -------
+    pipe : Pipeline
+        The same pipeline, fitted.
+
+    Raises
+    ------
+    TypeError
+        If ``pipe`` is not a Pipeline ending in a segmenter.
+    ValueError
+        For a bad cube, ``n_samples`` or ``nodata``, or a pipeline fitted on
+        another band count (with ``fit_head=False``); before any pixel is read.
+    """
+    head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
+    if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    cube = as_lazy_cube(cube)
+    H, W, B = cube.shape
+    if not fit_head:
+        pipeline_parts(head, n_bands=B)
+    if seg.n_clusters > min(n_samples, H * W):
+        raise ValueError(
+            f"n_clusters={seg.n_clusters} must be <= the pixels sampled "
+            f"({min(n_samples, H * W)}); draw more pixels or ask for fewer clusters"
+        )
+    X, _ = sample_pixels(cube, n_samples, nodata=nodata, random_state=random_state)
+    logger.info("Fitting on a sample of %d pixels of the %d x %d image", len(X), H, W)
+    fit_on_pixels(head, seg, X, (H, W), fit_head=fit_head)
+    return pipe
+
+
+def fit_on_pixels(head, segmenter, X, image_shape, *, fit_head=True):
+    """Fit ``head`` (when ``fit_head``) and then ``segmenter`` on pixels scattered over an image.
+
+    The mixture is fitted without the spatial prior (the pixels are not an
+    image), with the shade point of ``head`` when it needs one; its
+    ``image_shape`` is then set to the image's, so that labelling the whole
+    image applies the prior with the fitted clusters.
+
+    Parameters
+    ----------
+    head : Pipeline
+        Resampler and encoder.
+    segmenter : SpatialGMMSegmenter
+    X : ndarray of shape (n_samples, n_bands)
+        Usable spectra, e.g. from :func:`sample_pixels`.
+    image_shape : tuple (n_rows, n_cols)
+    fit_head : bool, default=True
+
+    Returns
+    -------
+    pipeline : SegmentationPipeline
+        ``head``'s steps followed by ``segmenter``.
+    """
+    if fit_head:
+        head.fit(X)
+    segmenter.set_params(image_shape=None)
+    fit_segmenter(segmenter, head, head.transform(X))
+    segmenter.set_params(image_shape=tuple(image_shape))
+    return join(head, segmenter)
