@@ -443,6 +443,22 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             )
 
     def _check_params(self, n_samples, n_features):
+        self._check_geometry(n_features)
+        if n_samples < 2:
+            raise ValueError(
+                f"AEDEncoder needs at least 2 spectra to train (BatchNorm needs a batch), got "
+                f"{n_samples} sample; pass more pixels."
+            )
+        if self.validation_fraction > 0:
+            n_valid = n_holdout(n_samples, self.validation_fraction, self.epoch_size)
+            if n_samples - n_valid < 2:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} of {n_samples} spectra leaves "
+                    f"{n_samples - n_valid} for training; pass more pixels or set validation_fraction=0."
+                )
+
+    def _check_geometry(self, n_features):
+        """The checks of the parameters that describe the network and its loss, for ``n_features`` bands."""
         for name, example in (("channels", "(4, 8, 12, 16)"), ("hidden_sizes", "(128, 64)")):
             sizes = tuple(getattr(self, name))
             if not sizes or not all(isinstance(c, Integral) and c >= 1 for c in sizes):
@@ -466,18 +482,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             )
         _check_device(self.device)
         self._check_shrinkage(n_features)
-        if n_samples < 2:
-            raise ValueError(
-                f"AEDEncoder needs at least 2 spectra to train (BatchNorm needs a batch), got "
-                f"{n_samples} sample; pass more pixels."
-            )
-        if self.validation_fraction > 0:
-            n_valid = n_holdout(n_samples, self.validation_fraction, self.epoch_size)
-            if n_samples - n_valid < 2:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} of {n_samples} spectra leaves "
-                    f"{n_samples - n_valid} for training; pass more pixels or set validation_fraction=0."
-                )
 
     @staticmethod
     def _check_magnitude(X, what="X"):
@@ -576,7 +580,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__mse_weight=self.mse_weight,
             criterion__sam_weight=self.sam_weight,
             criterion__gradient_weight=self.gradient_weight,
-            criterion__sam_offset=getattr(self, "sam_offset_", 0.0),
+            criterion__sam_offset=self.sam_offset_,  # set by fit (or a model file) before the net
             latent_l1=self.latent_l1,
             optimizer=Adam,
             lr=self.lr,
@@ -666,7 +670,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     ConvergenceWarning,
                 )
         self.net_ = net
-        self._n_features_out = self.zdims
         return self
 
     @staticmethod
@@ -680,7 +683,106 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         """Remove every fitted attribute: a failed fit leaves an unfitted encoder, not a broken one."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
-        self.__dict__.pop("_n_features_out", None)
+
+    # -- the trained network's weights ------------------------------------------
+
+    @property
+    def _n_features_out(self):
+        """Latent dimensions, for ``get_feature_names_out`` (AttributeError before fit)."""
+        self.net_  # noqa: B018 (raises AttributeError, so that unfitted encoders have no names)
+        return self.zdims
+
+    def get_weights(self):
+        """The trained network's tensors on the CPU, by name (the torch module's ``state_dict``).
+
+        With :meth:`set_weights`, what a model file needs besides the
+        parameters and the fitted attributes.
+
+        Returns
+        -------
+        weights : dict of str to torch.Tensor
+        """
+        check_is_fitted(self)
+        return {k: v.detach().cpu() for k, v in self.net_.module_.state_dict().items()}
+
+    def weight_shapes(self, n_features=None):
+        """The names and shapes of the tensors of this encoder's network, allocating nothing.
+
+        Parameters
+        ----------
+        n_features : int, default=None
+            Input bands; by default ``n_features_in_``.
+
+        Returns
+        -------
+        shapes : dict of str to tuple of int
+
+        Raises
+        ------
+        ValueError
+            If the parameters do not describe a network for that many bands.
+        """
+        n_features = self.n_features_in_ if n_features is None else n_features
+        self._check_geometry(n_features)
+        with torch.device("meta"):  # shapes only
+            module = _ARCHITECTURES[self.architecture](**self._module_params(n_features))
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+    def set_weights(self, weights):
+        """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.
+
+        For restoring a saved encoder: its parameters and fitted attributes
+        (``n_features_in_``, ``sam_offset_``, ...) set, the weights from
+        :meth:`get_weights`. The network is built on ``device``; the caller's
+        global torch random state is left untouched.
+
+        Parameters
+        ----------
+        weights : dict of str to torch.Tensor
+            Exactly the tensors of :meth:`weight_shapes`.
+
+        Returns
+        -------
+        self : AEDEncoder
+
+        Raises
+        ------
+        ValueError
+            If a tensor is missing, unexpected or of another shape.
+        """
+        expected = self.weight_shapes()
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if expected != got:
+            missing = sorted(set(expected) - set(got))
+            extra = sorted(set(got) - set(expected))
+            wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+            detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                      else f"{wrong[0]} has shape {got[wrong[0]]}, expected {expected[wrong[0]]}")
+            raise ValueError(f"The weights do not fit the encoder's network: {detail}.")
+        # Building the net draws random initial weights: keep the caller's global RNG untouched.
+        with torch.random.fork_rng(devices=[]):
+            net = self._build_net(self.n_features_in_, 0)
+            net.initialize()
+        net.module_.load_state_dict(weights, strict=True)
+        net.module_.eval()
+        self.net_ = net
+        return self
+
+    def to_cpu(self):
+        """Move a fitted encoder's network to the CPU and set ``device="cpu"``, so it runs and refits anywhere.
+
+        Returns
+        -------
+        self : AEDEncoder
+        """
+        check_is_fitted(self)
+        for name in ("module_", "criterion_"):
+            component = getattr(self.net_, name, None)
+            if isinstance(component, torch.nn.Module):
+                component.to("cpu")
+        self.net_.device = "cpu"
+        self.device = "cpu"
+        return self
 
     # -- inference ------------------------------------------------------------
 

@@ -203,8 +203,7 @@ class _Autoencoder(nn.Module):
         """Map latent codes ``(n, zdims)`` back to spectra ``(n, n_bands)``."""
         x = self._decode(z)
         if self.linear_path:
-            gains = getattr(self, "path_gains", None)  # absent in modules pickled before gains existed
-            x = self.path_decoder(z if gains is None else z * gains) + self.path_mean + self.path_gates[1] * x
+            x = self.path_decoder(z * self.path_gains) + self.path_mean + self.path_gates[1] * x
         return x
 
     def forward(self, x):

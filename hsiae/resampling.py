@@ -152,6 +152,11 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     scale_ : float or ndarray of shape (n_bands_out_,)
         Divisor after subtracting ``offset_`` (1 when ``scaling=None``;
         1 where the data are constant).
+    forward_matrix_ : ndarray of shape (n_features_in_, n_bands_out_)
+        The interpolation as a matrix: resampled spectra are ``X @ forward_matrix_``.
+    backward_matrix_ : ndarray of shape (n_bands_out_, n_features_in_) or None
+        The map back to the input bands used by :meth:`inverse_transform`;
+        None when the targets do not span the source bands.
 
     See Also
     --------
@@ -242,19 +247,19 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.source_positions_ = source
         self.target_positions_ = target
         self.n_bands_out_ = len(target)
-        self._forward = _interpolation_matrix(source, target, self.method)
+        self.forward_matrix_ = _interpolation_matrix(source, target, self.method)
         if n_in == 1:
             # A single band: every output band copies it; going back averages them.
-            self._backward = np.full((len(target), 1), 1.0 / len(target))
+            self.backward_matrix_ = np.full((len(target), 1), 1.0 / len(target))
         elif len(target) > 1 and target[0] <= source[0] and target[-1] >= source[-1]:
-            self._backward = _backward_matrix(self._forward, source, target, self.method)
+            self.backward_matrix_ = _backward_matrix(self.forward_matrix_, source, target, self.method)
         else:
-            self._backward = None
+            self.backward_matrix_ = None
 
         if self.scaling is None:
             self.offset_, self.scale_ = 0.0, 1.0
         else:
-            forward = self._forward.astype(X.dtype, copy=False)
+            forward = self.forward_matrix_.astype(X.dtype, copy=False)
             if self.scaling == "range":
                 band_means, lo, hi = _resampled_statistics(X, forward, moments=False)
                 self.offset_ = float(band_means.mean())
@@ -265,8 +270,12 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 self.offset_ = moments.mean
                 std = moments.std
                 self.scale_ = np.where(std > 0, std, 1.0)
-        self._n_features_out = self.n_bands_out_
         return self
+
+    @property
+    def _n_features_out(self):
+        """Output features, for ``get_feature_names_out`` (AttributeError before fit)."""
+        return self.n_bands_out_
 
     def transform(self, X):
         """Resample and scale spectra.
@@ -282,7 +291,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        R = X @ self._forward.astype(X.dtype, copy=False)
+        R = X @ self.forward_matrix_.astype(X.dtype, copy=False)
         R -= np.asarray(self.offset_, dtype=X.dtype)
         R /= np.asarray(self.scale_, dtype=X.dtype)
         return R
@@ -307,7 +316,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"X has {X.shape[1]} features, but {type(self).__name__}.inverse_transform expects "
                 f"{self.n_bands_out_} (the resampled bands, n_bands_out_); pass the output of transform."
             )
-        if self._backward is None:
+        if self.backward_matrix_ is None:
             raise ValueError(
                 f"The target positions [{self.target_positions_[0]:g}, {self.target_positions_[-1]:g}] do not "
                 f"cover the source range [{self.source_positions_[0]:g}, {self.source_positions_[-1]:g}], so "
@@ -316,7 +325,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
         X = X * np.asarray(self.scale_, dtype=X.dtype)
         X += np.asarray(self.offset_, dtype=X.dtype)
-        return X @ self._backward.astype(X.dtype, copy=False)
+        return X @ self.backward_matrix_.astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -69,7 +69,8 @@ def test_score_is_minus_the_mean_loss(fitted):
 def test_inference_batches_do_not_change_the_result(fitted):
     enc, X, _ = fitted
     small = AEDEncoder(**{**enc.get_params(), "inference_batch_size": 7})
-    small.net_, small.n_features_in_, small._n_features_out = enc.net_, enc.n_features_in_, enc.zdims
+    small.n_features_in_, small.sam_offset_ = enc.n_features_in_, enc.sam_offset_
+    small.set_weights(enc.get_weights())
     np.testing.assert_allclose(small.transform(X), enc.transform(X), atol=1e-5)
 
 
@@ -696,3 +697,23 @@ def test_training_does_not_import_torch_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_weights_round_trip_through_get_and_set_weights():
+    X, _ = _spectra(n=300)
+    enc = AEDEncoder(zdims=3, max_epochs=2, **TINY).fit(X)
+    state = torch.random.get_rng_state()
+    copy = AEDEncoder(**enc.get_params())
+    copy.n_features_in_, copy.sam_offset_ = enc.n_features_in_, enc.sam_offset_
+    copy.set_weights(enc.get_weights())
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG untouched
+    np.testing.assert_array_equal(copy.transform(X), enc.transform(X))
+    assert list(copy.get_feature_names_out()) == ["aedencoder0", "aedencoder1", "aedencoder2"]
+    assert enc.weight_shapes() == {k: tuple(v.shape) for k, v in enc.get_weights().items()}
+    wrong = dict(enc.get_weights())
+    wrong.pop("path_gates")
+    with pytest.raises(ValueError, match=r"do not fit the encoder's network: missing \['path_gates'\]"):
+        copy.set_weights(wrong)
+    with pytest.raises(AttributeError):
+        AEDEncoder().get_feature_names_out()  # not fitted: no names
+

@@ -74,7 +74,7 @@ def test_resampler_keeps_the_float_dtype(dtype, n_in, n_out, method, scaling):
     res = SpectralResampler(n_bands=n_out, method=method, scaling=scaling).fit(X)
     out = res.transform(X)
     assert out.dtype == dtype and out.shape == (4, n_out)
-    if res._backward is not None:
+    if res.backward_matrix_ is not None:
         back = res.inverse_transform(out)
         assert back.dtype == dtype and back.shape == X.shape
 
@@ -99,7 +99,7 @@ def test_resampler_output_is_finite_for_any_band_grid(wavelengths, n_out, n_pixe
     assert np.all(np.isfinite(out))
     if n_out > 1:  # the output grid spans the input range exactly
         np.testing.assert_array_equal(res.target_positions_[[0, -1]], wavelengths[[0, -1]])
-    if res._backward is not None:
+    if res.backward_matrix_ is not None:
         back = res.inverse_transform(out)
         assert back.shape == X.shape and np.all(np.isfinite(back))
 

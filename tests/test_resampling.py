@@ -157,7 +157,7 @@ def test_scaling_statistics_over_many_row_blocks_match_numpy(scaling):
     n = 2 * hsiae._stats.ROW_BLOCK + 123
     X = 1e4 + rng.normal(size=(n, 9)) * np.linspace(0.01, 3, 9)
     res = SpectralResampler(n_bands=7, scaling=scaling).fit(X)
-    R = X @ res._forward
+    R = X @ res.forward_matrix_
     if scaling == "standard":
         np.testing.assert_allclose(res.offset_, R.mean(axis=0), rtol=1e-12)
         np.testing.assert_allclose(res.scale_, R.std(axis=0), rtol=1e-9)

@@ -10,23 +10,22 @@ A ``.hsiae`` file is a zip archive with two members:
     every fitted attribute needed to rebuild it: the resampler's band
     positions, scaling and interpolation matrices (stored, not recomputed, so
     that a model gives bit-identical results under another scipy), the
-    encoder's ``n_features_in_``, ``history_``, ``best_epoch_`` and
-    ``n_epochs_``, and the segmenter's mixture (``weights_``, ``means_``,
+    encoder's ``n_features_in_``, ``sam_offset_``, ``history_``, ``best_epoch_``
+    and ``n_epochs_``, and the segmenter's mixture (``weights_``, ``means_``,
     ``covariances_``, ``precisions_cholesky_``, ``labels_``, ...). Arrays are
     nested lists tagged with their dtype and shape; tuples are tagged so that
     they come back as tuples; non-finite floats are written as strings.
 ``weights.pt``
-    The ``state_dict`` of the encoder's torch module (``net_.module_``),
-    written by :func:`torch.save` from CPU tensors and read with
+    The encoder's weights (:meth:`hsiae.AEDEncoder.get_weights`), written by
+    :func:`torch.save` from CPU tensors and read with
     ``torch.load(..., weights_only=True, map_location="cpu")``, which only
     rebuilds tensors and plain containers.
 
 Reading builds estimators only from the allow-list, with parameters checked
 by scikit-learn's parameter validation and attributes checked for type,
-shape and finiteness; the encoder's net is rebuilt with
-``AEDEncoder._build_net`` and ``initialize()``, its weights are checked
-against the shapes the parameters imply (on torch's ``meta`` device, which
-allocates nothing) and loaded strictly. Nothing in the file is ever
+shape and finiteness; the encoder's weights are checked against the shapes
+its parameters imply (:meth:`hsiae.AEDEncoder.weight_shapes`, which allocates
+nothing) and loaded strictly (:meth:`hsiae.AEDEncoder.set_weights`). Nothing in the file is ever
 unpickled or executed; anything unexpected is a ``ValueError``.
 
 The optimizer state is not stored: a loaded encoder transforms, decodes and
@@ -44,21 +43,21 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.pipeline import Pipeline
 
-from hsiae.encoder import _ARCHITECTURES, AEDEncoder
+from hsiae.encoder import AEDEncoder
+from hsiae.persistence._format import (
+    FORMAT_MARKER,
+    FORMAT_VERSION,
+    JSON_MEMBER,
+    WEIGHTS_MEMBER,
+    newer_version_message,
+)
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
+from hsiae.workflow.recipes import SegmentationPipeline
 
 logger = logging.getLogger("hsiae.persistence")
-
-#: File extension of the safe format.
-SUFFIX = ".hsiae"
-#: Version of the safe layout; bump it on an incompatible change.
-FORMAT_VERSION = 1
-FORMAT_MARKER = "hsiae-model"
-JSON_MEMBER = "model.json"
-WEIGHTS_MEMBER = "weights.pt"
-ZIP_MAGIC = b"PK\x03\x04"
 
 # Bounds on the uncompressed members, so that a crafted archive cannot fill the memory.
 _MAX_JSON_BYTES = 1 << 30
@@ -74,9 +73,9 @@ _STEP_ORDER = ("SpectralResampler", "AEDEncoder", "SpatialGMMSegmenter")
 _FITTED = {
     "SpectralResampler": (
         "n_features_in_", "source_positions_", "target_positions_", "n_bands_out_",
-        "offset_", "scale_", "_forward", "_backward", "_n_features_out",
+        "offset_", "scale_", "forward_matrix_", "backward_matrix_",
     ),
-    "AEDEncoder": ("n_features_in_", "history_", "best_epoch_", "n_epochs_", "_n_features_out"),
+    "AEDEncoder": ("n_features_in_", "sam_offset_", "history_", "best_epoch_", "n_epochs_"),
     "SpatialGMMSegmenter": (
         "n_features_in_", "weights_", "means_", "covariances_", "precisions_cholesky_",
         "converged_", "n_iter_", "lower_bound_", "labels_",
@@ -260,8 +259,7 @@ def write(fh, pipeline, metadata):
     }
     text = json.dumps(document, allow_nan=False, separators=(",", ":"))
     encoder = pipeline.steps[1][1]
-    # CPU tensors, so that the file loads anywhere whatever device trained it.
-    state = {k: v.detach().cpu() for k, v in encoder.net_.module_.state_dict().items()}
+    state = encoder.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
     weights = io.BytesIO()
     torch.save(state, weights)
     with zipfile.ZipFile(fh, "w") as zf:
@@ -343,13 +341,12 @@ def _check_resampler(est, n_bands):
     _check(_is_int(n_in, 1) and n_in == n_bands,
            f"SpectralResampler.n_features_in_ is {n_in!r}, but the model says {n_bands} "
            f"input bands")
-    _check(_is_int(n_out, 1) and est._n_features_out == n_out,
-           f"SpectralResampler.n_bands_out_ is {n_out!r}")
+    _check(_is_int(n_out, 1), f"SpectralResampler.n_bands_out_ is {n_out!r}")
     _check_array(est, "source_positions_", (n_in,))
     _check_array(est, "target_positions_", (n_out,))
-    _check_array(est, "_forward", (n_in, n_out))
-    if est._backward is not None:
-        _check_array(est, "_backward", (n_out, n_in))
+    _check_array(est, "forward_matrix_", (n_in, n_out))
+    if est.backward_matrix_ is not None:
+        _check_array(est, "backward_matrix_", (n_out, n_in))
     _check_scale(est, "offset_", n_out)
     _check_scale(est, "scale_", n_out)
 
@@ -358,7 +355,9 @@ def _check_encoder(est, n_in):
     _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
            f"AEDEncoder.n_features_in_ is {est.n_features_in_!r}, but the resampler gives "
            f"{n_in} bands")
-    _check(est._n_features_out == est.zdims, "AEDEncoder._n_features_out differs from zdims")
+    _check(isinstance(est.sam_offset_, Real) and not isinstance(est.sam_offset_, bool)
+           and math.isfinite(est.sam_offset_) and est.sam_offset_ >= 0,
+           "AEDEncoder.sam_offset_ should be a finite number >= 0")
     _check(_is_int(est.n_epochs_, 1) and _is_int(est.best_epoch_, 1)
            and est.best_epoch_ <= est.n_epochs_, "AEDEncoder.n_epochs_ or best_epoch_ is invalid")
     history = est.history_
@@ -444,17 +443,9 @@ def _check_weights_fit(encoder, state):
     _check(not too_long and encoder.n_layers <= n,
            f"AEDEncoder parameters {too_long or ['n_layers']} do not match the {n} stored tensors")
     try:
-        encoder._check_params(1 << 40, encoder.n_features_in_)  # the geometry checks; any sample count passes
-        with torch.device("meta"):
-            module = _ARCHITECTURES[encoder.architecture](
-                **encoder._module_params(encoder.n_features_in_)
-            )
+        expected = encoder.weight_shapes()
     except (ValueError, TypeError, RuntimeError, IndexError) as exc:
         raise _Damaged(f"the AEDEncoder parameters do not describe a network ({exc})") from None
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    if "path_gains" in expected and "path_gains" not in state:
-        # Written before the decoder had gains (shrinkage): all gains were 1.
-        state["path_gains"] = torch.ones(expected["path_gains"])
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
         missing = sorted(set(expected) - set(got))
@@ -469,21 +460,7 @@ def _check_weights_fit(encoder, state):
             f"{WEIGHTS_MEMBER}: tensor {key} is not finite float32 weights")
 
 
-def _rebuild_net(encoder, state, trained_on):
-    # Building the net draws random initial weights: keep the caller's global RNG untouched.
-    with torch.random.fork_rng(devices=[]):
-        net = encoder._build_net(encoder.n_features_in_, 0)
-        net.initialize()
-    net.module_.load_state_dict(state, strict=True)
-    net.module_.eval()
-    encoder.net_ = net
-    if str(trained_on) != "cpu":
-        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
-
-
 def _rebuild(document, state):
-    from sklearn.pipeline import Pipeline
-
     _check(isinstance(document, dict), "model.json does not hold a JSON object")
     _check(document.get("format") == FORMAT_MARKER, "model.json lacks the hsiae format marker")
     version = document.get("format_version")
@@ -517,11 +494,11 @@ def _rebuild(document, state):
     trained_on = encoder.device
     encoder.device = "cpu"  # so that the net, and refitting, work without CUDA
     _check_weights_fit(encoder, state)
-    _rebuild_net(encoder, state, trained_on)
+    encoder.set_weights(state)
+    if str(trained_on) != "cpu":
+        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
     if len(built) == 3:
         # A segmentation pipeline refits as it was fitted: with the shade point (hsiae.shade_point).
-        from hsiae.workflow.recipes import SegmentationPipeline
-
         return version, meta, SegmentationPipeline(built)
     return version, meta, Pipeline(built)
 
@@ -546,11 +523,7 @@ def read(path):
         state = _read_weights(weights)
         return _rebuild(document, state)
     except _NewerFormat as exc:
-        raise ValueError(
-            f"'{path}' was saved in model format version {exc.version} by a newer hsiae "
-            f"({exc.saved_by}), but this hsiae reads .hsiae versions up to {FORMAT_VERSION}; "
-            f"upgrade hsiae to load it."
-        ) from None
+        raise ValueError(newer_version_message(path, exc.version, exc.saved_by)) from None
     except _Damaged as exc:
         raise ValueError(
             f"'{path}' is not a valid .hsiae model file: {exc}; pass a model written by "

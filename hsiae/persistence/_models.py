@@ -12,7 +12,7 @@ name's extension picks one of two formats:
     network's weights, read with ``torch.load(weights_only=True)``. Loading
     builds only hsiae's own estimators and never unpickles anything, so a
     damaged or malicious file gives a ValueError, not code execution. See
-    :mod:`hsiae._safe_format` for the layout.
+    :mod:`hsiae.persistence._safe` for the layout.
 ``.joblib``, ``.pkl`` (and any other extension)
     A joblib file holding one dict: a format marker and version, the
     pipeline object and the metadata.
@@ -33,7 +33,6 @@ sets the encoder's ``device`` to ``"cpu"``, so the loaded pipeline works
 """
 
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -48,19 +47,16 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from hsiae import _safe_format
+from hsiae import __version__
 from hsiae.encoder import AEDEncoder
+from hsiae.persistence import _safe
+from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, SAFE_SUFFIX, ZIP_MAGIC, newer_version_message
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ModelInfo", "ModelVersionWarning", "check_model_bands", "load_model", "save_model"]
-
-#: Value of the ``"format"`` key that marks an hsiae model file.
-FORMAT_MARKER = "hsiae-model"
-#: Version of the file layout written by :func:`save_model`; bump it on an incompatible change.
-FORMAT_VERSION = 1
 
 # Libraries whose version changes can break an unpickled model: a mismatch warns.
 _CHECKED_LIBRARIES = ("torch", "scikit-learn")
@@ -115,10 +111,8 @@ def _versions():
     import skorch
     import torch
 
-    import hsiae
-
     return {
-        "hsiae": hsiae.__version__,
+        "hsiae": __version__,
         "torch": torch.__version__,
         "scikit-learn": sklearn.__version__,
         "skorch": skorch.__version__,
@@ -173,7 +167,7 @@ def _check_wavelengths(wavelengths, n_bands, resampler):
 
 
 def _is_safe_name(path):
-    return path.suffix.lower() == _safe_format.SUFFIX
+    return path.suffix.lower() == SAFE_SUFFIX
 
 
 def save_model(path, pipeline, *, wavelengths=None, force=False):
@@ -253,13 +247,11 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         "versions": dict(info.versions),
         "steps": list(info.steps),
     }
-    if info.format == "hsiae":
-        info = dataclasses.replace(info, format_version=_safe_format.FORMAT_VERSION)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as fh:
             if info.format == "hsiae":
-                _safe_format.write(fh, pipeline, metadata)
+                _safe.write(fh, pipeline, metadata)
             else:
                 payload = {
                     "format": FORMAT_MARKER,
@@ -292,25 +284,9 @@ def _public_version(version):
     return str(version).split("+", 1)[0]
 
 
-def _to_cpu(encoder):
-    """Put a loaded encoder's net on the CPU, whatever device it was trained on."""
-    import torch
-
-    net = encoder.net_
-    trained_on = str(encoder.device)
-    for name in ("module_", "criterion_"):
-        component = getattr(net, name, None)
-        if isinstance(component, torch.nn.Module):
-            component.to("cpu")
-    net.device = "cpu"
-    encoder.device = "cpu"  # so that refitting works without CUDA too
-    if trained_on != "cpu":
-        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
-
-
 def _looks_like_zip(path):
     with open(path, "rb") as fh:
-        return fh.read(4) == _safe_format.ZIP_MAGIC
+        return fh.read(4) == ZIP_MAGIC
 
 
 def load_model(path):
@@ -363,7 +339,7 @@ def load_model(path):
     if path.is_dir():
         raise IsADirectoryError(f"Expected a model file but '{path}' is a directory.")
     if _is_safe_name(path) or _looks_like_zip(path):
-        version, meta, pipeline = _safe_format.read(path)
+        version, meta, pipeline = _safe.read(path)
         fmt = "hsiae"
     else:
         version, meta, pipeline = _load_pickle(path)
@@ -381,7 +357,11 @@ def load_model(path):
                 ModelVersionWarning,
                 stacklevel=2,
             )
-    _to_cpu(pipeline.steps[1][1])
+    encoder = pipeline.steps[1][1]
+    trained_on = str(encoder.device)
+    encoder.to_cpu()
+    if trained_on != "cpu":
+        logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
     wavelengths = meta.get("wavelengths")
     info = ModelInfo(
         path=path,
@@ -406,7 +386,7 @@ def _load_pickle(path):
     with open(path, "rb") as fh:
         try:
             with warnings.catch_warnings():
-                # A CUDA-trained net is mapped to the CPU by skorch; _to_cpu says so below.
+                # A CUDA-trained net is mapped to the CPU by skorch; load_model says so.
                 warnings.simplefilter("ignore", DeviceWarning)
                 payload = joblib.load(fh)
         except (ImportError, AttributeError) as exc:
@@ -418,13 +398,13 @@ def _load_pickle(path):
             raise ValueError(
                 f"'{path}' is not a joblib/pickle file or is damaged "
                 f"({type(exc).__name__}: {exc}); "
-                f"pass a model written by 'hsiae train' or hsiae.persistence.save_model."
+                f"pass a model written by 'hsiae train' or hsiae.save_model."
             ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_MARKER:
         raise ValueError(
             f"'{path}' is not an hsiae model file (it holds a pickled {type(payload).__name__} "
             f"without the hsiae format marker); pass a model written by 'hsiae train' or "
-            f"hsiae.persistence.save_model."
+            f"hsiae.save_model."
         )
     version = payload.get("format_version")
     if not isinstance(version, int) or version < 1:
@@ -432,11 +412,7 @@ def _load_pickle(path):
             f"'{path}' has an invalid model format version {version!r}; the file is damaged."
         )
     if version > FORMAT_VERSION:
-        raise ValueError(
-            f"'{path}' was saved in model format version {version} by a newer hsiae "
-            f"({_saved_hsiae_version(payload)}), but this "
-            f"hsiae reads versions up to {FORMAT_VERSION}; upgrade hsiae to load it."
-        )
+        raise ValueError(newer_version_message(path, version, _saved_hsiae_version(payload)))
     meta = payload.get("metadata")
     pipeline = payload.get("pipeline")
     if not isinstance(meta, dict) or "n_bands" not in meta:

@@ -1,0 +1,23 @@
+"""Save and load fitted hsiae pipelines: the safe ``.hsiae`` format and joblib pickles.
+
+:func:`save_model` and :func:`load_model` (in :mod:`hsiae.persistence._models`)
+pick the format by the file name's extension; :mod:`hsiae.persistence._safe`
+reads and writes the safe format; :mod:`hsiae.persistence._format` holds the
+marker, version and names both formats share.
+"""
+
+from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, JSON_MEMBER, SAFE_SUFFIX, WEIGHTS_MEMBER
+from hsiae.persistence._models import ModelInfo, ModelVersionWarning, check_model_bands, load_model, save_model
+
+__all__ = [
+    "FORMAT_MARKER",
+    "FORMAT_VERSION",
+    "JSON_MEMBER",
+    "SAFE_SUFFIX",
+    "WEIGHTS_MEMBER",
+    "ModelInfo",
+    "ModelVersionWarning",
+    "check_model_bands",
+    "load_model",
+    "save_model",
+]
