@@ -81,29 +81,37 @@ def cluster_accuracy(y_true, y_pred, *, ignore=None):
 
 
 def spectral_angles(A, B):
-    """Spectral angle (radians) between matching rows of ``A`` and ``B``.
+    """Spectral angle (radians) between matching spectra of ``A`` and ``B`` (along the last axis).
+
+    Computed as Kahan's ``2 atan2(|u - v|, |u + v|)`` on the unit vectors,
+    which stays accurate for small angles, where the arccos of the cosine
+    loses half the digits (spectra 1e-9 rad apart come out as 1e-9, not 0).
 
     Parameters
     ----------
-    A, B : array-like of shape (n_spectra, n_bands)
+    A, B : array-like of shape (..., n_bands)
+        Spectra to compare, for example ``(n_spectra, n_bands)`` or a cube
+        ``(n_rows, n_cols, n_bands)``.
 
     Returns
     -------
-    angles : ndarray of shape (n_spectra,)
+    angles : ndarray of shape (...)
         In ``[0, pi]``; 0 for two all-zero spectra, ``pi / 2`` when one is.
+
+    See Also
+    --------
+    hsiae.losses.spectral_angle : The differentiable angle the encoder trains on.
     """
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     if A.shape != B.shape:
         raise ValueError(f"A has shape {A.shape} but B has {B.shape}; pass spectra of the same shape.")
-    dot = np.sum(A * B, axis=-1)
-    norms = np.sqrt(np.sum(A * A, axis=-1) * np.sum(B * B, axis=-1))
-    zero_a, zero_b = ~np.any(A, axis=-1), ~np.any(B, axis=-1)
-    cos = np.divide(dot, norms, out=np.zeros_like(dot), where=norms > 0)
-    angles = np.arccos(np.clip(cos, -1.0, 1.0))
-    return np.where(zero_a & zero_b, 0.0, angles)
-
-
+    unit = []
+    for v in (A, B):
+        norm = np.linalg.norm(v, axis=-1, keepdims=True)
+        unit.append(np.divide(v, norm, out=np.zeros_like(v), where=norm > 0))
+    return 2.0 * np.arctan2(np.linalg.norm(unit[0] - unit[1], axis=-1),
+                            np.linalg.norm(unit[0] + unit[1], axis=-1))
 def mean_spectral_angle(A, B):
     """Mean of :func:`spectral_angles` (radians)."""
     return float(np.mean(spectral_angles(A, B)))

@@ -371,7 +371,7 @@ def test_write_cube_bad_arguments(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
         write_cube(tmp_path / "missing" / "out.tif", make_cube())
     (tmp_path / "folder.tif").mkdir()
-    with pytest.raises(IsADirectoryError, match="is a directory"):
+    with pytest.raises(IsADirectoryError, match="it is a folder; pass a file name"):
         write_cube(tmp_path / "folder.tif", make_cube(), force=True)
     assert not path.exists()
 
@@ -877,3 +877,25 @@ def test_before_load_sees_shape_and_dtype_before_pixels_are_read(tmp_path, mmap)
         if seen:  # an exception in before_load stops the read and reaches the caller
             with pytest.raises(Refused):
                 _read_cube(path, band_axis=band_axis, mmap=mmap, before_load=refuse)
+
+
+def test_an_output_never_replaces_a_file_that_appears_while_it_is_written(tmp_path):
+    # two runs writing one name: the second to finish must not overwrite the first's file
+    from hsiae.io import atomic_output, commit, discard, temporary_beside
+
+    target = tmp_path / "labels.tif"
+    tmp = temporary_beside(target)
+    tmp.write_text("mine")
+    target.write_text("theirs")  # created by another process after the checks
+    with pytest.raises(FileExistsError, match="already exists"):
+        commit(tmp, target)
+    assert target.read_text() == "theirs"
+    discard(tmp)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.tif"]
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "other.tif") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed midway")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.tif"]  # nothing left behind
+    with atomic_output(target, force=True) as tmp:
+        tmp.write_text("replaced")
+    assert target.read_text() == "replaced" and temporary_beside(target).suffix == ".tif"

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from hsiae.metrics import (
     cluster_accuracy,
@@ -149,3 +150,22 @@ def test_psnr_rises_as_the_error_shrinks_and_is_inf_for_a_perfect_estimate():
 def test_psnr_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(4, 3\).*\(3, 4\)"):
         psnr(np.zeros((4, 3)), np.zeros((3, 4)))
+
+
+def test_spectral_angles_are_accurate_at_small_angles_and_work_on_cubes():
+    from hsiae.losses import spectral_angle
+
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 50)) + 0.5
+    # rotate each spectrum by a tiny angle within the plane of a and an orthogonal direction
+    ortho = rng.standard_normal((3, 50))
+    ortho -= (np.sum(ortho * a, axis=1) / np.sum(a * a, axis=1))[:, None] * a
+    ortho *= (np.linalg.norm(a, axis=1) / np.linalg.norm(ortho, axis=1))[:, None]
+    b = np.cos(1e-9) * a + np.sin(1e-9) * ortho
+    np.testing.assert_allclose(spectral_angles(a, b), 1e-9, rtol=1e-5)  # arccos gave 0 here
+    c = rng.random((3, 50))
+    np.testing.assert_allclose(spectral_angles(a, c),
+                               spectral_angle(torch.as_tensor(a), torch.as_tensor(c), reduction="none").numpy(),
+                               rtol=1e-6)
+    cube_a, cube_c = a.reshape(3, 1, 50), c.reshape(3, 1, 50)
+    assert spectral_angles(cube_a, cube_c).shape == (3, 1)

@@ -3,9 +3,7 @@
 import contextlib
 import logging
 import math
-import os
 import re
-import uuid
 from pathlib import Path
 
 
@@ -13,6 +11,7 @@ from pathlib import Path
 logger = logging.getLogger("hsiae.cli")
 
 _DPI = 120
+_OVERWRITE_HINT = "pass --force to overwrite it"
 
 
 class CLIError(Exception):
@@ -88,18 +87,11 @@ class _Outputs:
         return path
 
     def plan(self, path, what):
+        from hsiae.io import check_target
+
         path = Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(
-                f"Cannot write the {what} to '{path}': it is a folder; pass a file name"
-            )
-        if path.exists() and not self.force:
-            raise FileExistsError(f"'{path}' already exists; pass --force to overwrite it")
-        if not path.parent.is_dir() and path.parent not in self._dirs:
-            raise FileNotFoundError(
-                f"Cannot write the {what} to '{path}': the folder '{path.parent}' does not "
-                f"exist; create it first"
-            )
+        if not (path.parent in self._dirs and not path.parent.is_dir()):  # else: a folder to create
+            check_target(path, force=self.force, what=what, overwrite_hint=_OVERWRITE_HINT)
         self._planned[path] = what
         return path
 
@@ -115,25 +107,27 @@ class _Outputs:
                 self._made.append(p)
 
     def stage(self, path):
+        from hsiae.io import temporary_beside
+
         path = Path(path)
         if path not in self._planned:
             raise RuntimeError(f"output {path} was not planned")  # a bug, not a user error
         self._make_dirs()
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:10]}.tmp{path.suffix}")
+        tmp = temporary_beside(path)
         self._staged[path] = tmp
         return tmp
 
     def commit(self):
+        from hsiae.io import commit
+
         moved = []
         try:
             for final, tmp in self._staged.items():
                 existed = final.exists()
-                if existed and not self.force:
-                    raise FileExistsError(f"'{final}' already exists; pass --force to overwrite it")
-                os.replace(tmp, final)
+                commit(tmp, final, force=self.force, overwrite_hint=_OVERWRITE_HINT)
                 moved.append((final, existed))
         except BaseException:
-            for final, existed in moved:
+            for final, existed in moved:  # only what this run created
                 if not existed:
                     with contextlib.suppress(OSError):
                         final.unlink()
@@ -146,11 +140,12 @@ class _Outputs:
             logger.info("  %-*s  %s", width, self._planned[final], final)
 
     def discard(self):
+        from hsiae.io import discard
+
         if self._committed:
             return
         for tmp in self._staged.values():
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            discard(tmp)
         for folder in reversed(self._made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty

@@ -1,14 +1,12 @@
 """store_labels and store_cube: compute lazy results chunk by chunk into a TIFF or Zarr on disk."""
 
-import contextlib
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from hsiae.io._common import _GDAL_NODATA_TAG, _METADATA_KEY, _TIFF_SUFFIXES, CubeFormatError
+from hsiae.io._atomic import check_target, commit, discard, temporary_beside
 from hsiae.io._common import logger
 from hsiae.io._lazy import _ZARR_SUFFIX, _import_dask
 from hsiae.io._sources import _RawTarget
@@ -30,14 +28,7 @@ def _output(path, force):
             f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; use .tif, "
             f".tiff or .zarr"
         )
-    if kind == "tiff" and path.is_dir():
-        raise IsADirectoryError(f"Cannot write '{path}': it is a directory; pass a file name")
-    if path.exists() and not force:
-        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"Cannot write '{path}': the folder '{path.parent}' does not exist; create it first"
-        )
+    check_target(path, force=force)
     return path, kind
 
 
@@ -62,43 +53,10 @@ def _regular(array):
     return array.rechunk(first)
 
 
-def _tmp_beside(path):
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def _replace(tmp, path):
-    """Move ``tmp`` to ``path``; a folder in the way (an older Zarr array) is removed after."""
-    if path.is_dir() and not path.is_symlink():
-        old = _tmp_beside(path)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if tmp.is_dir() and path.exists():
-            path.unlink()
-        os.replace(tmp, path)
-
-
-def _discard(tmp):
-    with contextlib.suppress(OSError):
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-        else:
-            tmp.unlink()
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _store_tiff(da, array, path, file_shape, perm, meta, extratags, layout):
+def _store_tiff(da, array, path, force, file_shape, perm, meta, extratags, layout):
     import tifffile
 
-    tmp = _tmp_beside(path)
+    tmp = temporary_beside(path)
     dtype = np.dtype(array.dtype)
     nbytes = int(np.prod(file_shape, dtype=np.int64)) * dtype.itemsize
     try:
@@ -114,17 +72,16 @@ def _store_tiff(da, array, path, file_shape, perm, meta, extratags, layout):
             if offset is None or tuple(tif.series[0].shape) != tuple(file_shape):
                 raise RuntimeError("tifffile did not lay out the pixels contiguously")
         da.store(array, _RawTarget(tmp, dtype, file_shape, offset, perm), lock=False)
-        _fsync(tmp)
-        _replace(tmp, path)
+        commit(tmp, path, force=force)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 
-def _store_zarr(da, array, path, attributes):
+def _store_zarr(da, array, path, force, attributes):
     import zarr
 
-    tmp = _tmp_beside(path)
+    tmp = temporary_beside(path)
     array = _regular(array)
     try:
         target = zarr.create_array(
@@ -132,9 +89,9 @@ def _store_zarr(da, array, path, attributes):
             attributes={_METADATA_KEY: attributes}, zarr_format=3,
         )  # fmt: skip
         da.store(array, target, lock=False)
-        _replace(tmp, path)
+        commit(tmp, path, force=force)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 
@@ -192,9 +149,9 @@ def store_labels(path, labels, *, force=False):
 
     shifted = labels.map_blocks(shift, dtype=out_dtype)
     if kind == "zarr":
-        _store_zarr(da, shifted, path, {"labels": _LABELS_NOTE})
+        _store_zarr(da, shifted, path, force, {"labels": _LABELS_NOTE})
     else:
-        _store_tiff(da, shifted, path, labels.shape, (0, 1), {"labels": _LABELS_NOTE},
+        _store_tiff(da, shifted, path, force, labels.shape, (0, 1), {"labels": _LABELS_NOTE},
                     [(_GDAL_NODATA_TAG, "s", 0, "0", True)], {})
     logger.info("Stored %s labels %s to '%s'", np.dtype(out_dtype), labels.shape, path)
 
@@ -270,10 +227,10 @@ def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=No
         meta["nodata"] = nodata
         extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
     if kind == "zarr":
-        _store_zarr(da, cube.rechunk({2: -1}), path, meta)
+        _store_zarr(da, cube.rechunk({2: -1}), path, force, meta)
     elif band_axis == 0:
-        _store_tiff(da, cube, path, (n_bands, *cube.shape[:2]), (1, 2, 0), meta, extratags, {})
+        _store_tiff(da, cube, path, force, (n_bands, *cube.shape[:2]), (1, 2, 0), meta, extratags, {})
     else:
         layout = {"planarconfig": "contig"} if n_bands > 1 else {}
-        _store_tiff(da, cube, path, cube.shape, (0, 1, 2), meta, extratags, layout)
+        _store_tiff(da, cube, path, force, cube.shape, (0, 1, 2), meta, extratags, layout)
     logger.info("Stored cube %s %s to '%s'", cube.shape, cube.dtype, path)

@@ -1,13 +1,12 @@
 """write_cube and write_labels: uncompressed TIFF files, written atomically."""
 
-import contextlib
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
+from hsiae.io._atomic import atomic_output
 from hsiae.io._common import (
     _GDAL_NODATA_TAG,
     _METADATA_KEY,
@@ -243,24 +242,8 @@ def _tiff_output_path(path):
 
 
 def _atomic_write(path, force, write):
-    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    if path.is_dir():
-        raise IsADirectoryError(f"Cannot write '{path}': it is a directory; pass a file name")
-    if path.exists() and not force:
-        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"Cannot write '{path}': the folder '{path.parent}' does not exist; create it first"
-        )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+    """Call ``write(fh)`` on a new temporary file beside ``path``, then move it to ``path``."""
+    with atomic_output(path, force=force) as tmp:
         # "x" creates the file exclusively and, unlike tempfile.mkstemp, honours the umask
         with open(tmp, "xb") as fh:
             write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -32,11 +32,9 @@ sets the encoder's ``device`` to ``"cpu"``, so the loaded pipeline works
 (and can be refitted) anywhere.
 """
 
-import contextlib
 import logging
 import os
 import sys
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from hsiae import __version__
 from hsiae.encoder import AEDEncoder
+from hsiae.io import atomic_output, check_target
 from hsiae.persistence import _safe
 from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, SAFE_SUFFIX, ZIP_MAGIC, newer_version_message
 from hsiae.resampling import SpectralResampler
@@ -219,17 +218,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     resampler = pipeline.steps[0][1]
     n_bands = int(resampler.n_features_in_)
     wavelengths = _check_wavelengths(wavelengths, n_bands, resampler)
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"Cannot write the model to '{path}': it is a directory; pass a file name."
-        )
-    if path.exists() and not force:
-        raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it.")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"Cannot write the model to '{path}': the folder '{path.parent}' does not exist; "
-            f"create it first."
-        )
+    check_target(path, force=force, what="model")
     info = ModelInfo(
         path=path,
         format_version=FORMAT_VERSION,
@@ -247,28 +236,17 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         "versions": dict(info.versions),
         "steps": list(info.steps),
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            if info.format == "hsiae":
-                _safe.write(fh, pipeline, metadata)
-            else:
-                payload = {
-                    "format": FORMAT_MARKER,
-                    "format_version": FORMAT_VERSION,
-                    "pipeline": pipeline,
-                    "metadata": metadata,
-                }
-                joblib.dump(payload, fh, compress=3)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists() and not force:  # appeared while we were writing
-            raise FileExistsError(f"'{path}' already exists; pass force=True to overwrite it.")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, force=force, what="model") as tmp, open(tmp, "xb") as fh:
+        if info.format == "hsiae":
+            _safe.write(fh, pipeline, metadata)
+        else:
+            payload = {
+                "format": FORMAT_MARKER,
+                "format_version": FORMAT_VERSION,
+                "pipeline": pipeline,
+                "metadata": metadata,
+            }
+            joblib.dump(payload, fh, compress=3)
     logger.info("Saved model (%s, %d input bands) to '%s'", " -> ".join(info.steps), n_bands, path)
     return info
 

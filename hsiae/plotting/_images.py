@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from hsiae.metrics import spectral_angles
 from hsiae.plotting._common import (
     NODATA_COLOR,
     _check_cube,
@@ -118,23 +119,6 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
     return fig
 
 
-def _spectral_angle(a, b):
-    """Angle in radians between the last-axis vectors of a and b.
-
-    Kahan's ``2 atan2(|u - v|, |u + v|)`` on unit vectors stays accurate for small
-    angles, where ``arccos`` of the cosine loses half the digits. A zero vector
-    has unit vector 0, which gives 0 for two zero spectra and pi/2 for a zero
-    against a non-zero spectrum: finite in every case.
-    """
-    unit = []
-    for v in (a, b):
-        v = np.asarray(v, dtype=np.float64)
-        norm = np.linalg.norm(v, axis=-1, keepdims=True)
-        unit.append(np.divide(v, norm, out=np.zeros_like(v), where=norm > 0))
-    return 2.0 * np.arctan2(np.linalg.norm(unit[0] - unit[1], axis=-1),
-                            np.linalg.norm(unit[0] + unit[1], axis=-1))
-
-
 def plot_reconstruction_error(cube, reconstruction, *, metric="rmse", cmap="magma", ax=None):
     """Map the reconstruction error of every pixel.
 
@@ -172,7 +156,7 @@ def plot_reconstruction_error(cube, reconstruction, *, metric="rmse", cmap="magm
         error = np.sqrt(np.mean(diff**2, axis=-1))
         label, name, unit = "RMSE (data units)", "RMSE", ""
     elif metric == "sam":
-        error = np.degrees(_spectral_angle(cube, reconstruction))
+        error = np.degrees(spectral_angles(cube, reconstruction))
         label, name, unit = "Spectral angle (degrees)", "spectral angle", "\u00b0"
     else:
         raise ValueError(f"metric must be 'rmse' or 'sam', but got {metric!r}.")
