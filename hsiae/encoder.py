@@ -31,6 +31,7 @@ from hsiae._training import (
     still_improving,
     worker_count,
 )
+from hsiae.exceptions import Param, ParameterError, ParameterMessage
 from hsiae.losses import SpectralLoss
 from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
 
@@ -65,8 +66,12 @@ def _inference_module(module):
     return cached[1]
 
 
-class _TrainingDiverged(ValueError):
+class _TrainingDiverged(ParameterError):
     """The training loss became NaN, infinite or absurdly large."""
+
+
+class _StillFalling(ParameterMessage, ConvergenceWarning):
+    """Training stopped at max_epochs with the validation loss still falling."""
 
 
 class _AEDNet(NeuralNet):
@@ -91,10 +96,10 @@ class _AEDNet(NeuralNet):
             return
         what = f"became {value}" if not math.isfinite(value) else f"grew from {first:.3g} to {value:.3g}"
         raise _TrainingDiverged(
-            f"AEDEncoder's training loss {what} in epoch {len(self.history)} with "
-            f"lr={self.lr:g}: the optimizer's steps diverged. Training was stopped and the "
-            f"encoder left unfitted; lower lr (the default is 2e-3) or scale the data "
-            f"(SpectralResampler(scaling='range') does)."
+            "AEDEncoder's training loss {what} in epoch {epoch} with {lr}: the optimizer's steps "
+            "diverged. Training was stopped and the encoder left unfitted; lower {lr_name} (the "
+            "default is 2e-3) or scale the data (SpectralResampler(scaling='range') does).",
+            what=what, epoch=len(self.history), lr=Param("lr", float(self.lr)), lr_name=Param("lr"),
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -436,10 +441,15 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 "or shrinkage=None."
             )
         if n_features - self.zdims < _MIN_NOISE_AXES:
-            raise ValueError(
-                f"shrinkage={self.shrinkage!r} estimates the noise from the principal axes beyond zdims, and "
-                f"{n_features} bands with zdims={self.zdims} leave {max(0, n_features - self.zdims)} of them "
-                f"(at least {_MIN_NOISE_AXES} needed); lower zdims or use shrinkage=None."
+            bound = n_features - _MIN_NOISE_AXES
+            raise ParameterError(
+                "{shrinkage} estimates the noise from the principal axes beyond {zdims_name}, and "
+                "{n_features} bands with {zdims} leave {spare} of them (at least {needed} needed); "
+                + ("use {bound} or less, or {no_shrinkage}." if bound >= 1 else
+                   "this data has too few bands for it; use {no_shrinkage}."),
+                shrinkage=Param("shrinkage", self.shrinkage), zdims_name=Param("zdims"),
+                n_features=n_features, zdims=Param("zdims", self.zdims), spare=max(0, n_features - self.zdims),
+                needed=_MIN_NOISE_AXES, bound=Param("zdims", bound), no_shrinkage=Param("shrinkage", None),
             )
 
     def _check_params(self, n_samples, n_features):
@@ -452,9 +462,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         if self.validation_fraction > 0:
             n_valid = n_holdout(n_samples, self.validation_fraction, self.epoch_size)
             if n_samples - n_valid < 2:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} of {n_samples} spectra leaves "
-                    f"{n_samples - n_valid} for training; pass more pixels or set validation_fraction=0."
+                raise ParameterError(
+                    "{fraction} of {n} spectra leaves {left} for training; pass more pixels or set "
+                    "{zero}.", fraction=Param("validation_fraction", float(self.validation_fraction)),
+                    n=n_samples, left=n_samples - n_valid, zero=Param("validation_fraction", 0),
                 )
 
     def _check_geometry(self, n_features):
@@ -512,11 +523,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         # float32: weights, gradients and Adam's two moments; activations kept for backward
         needed = 4 * (4 * n_weights + 2 * activations)
         if needed > _MAX_TRAINING_BYTES:
-            raise ValueError(
-                f"These parameters make a {self.architecture!r} network of {n_weights:,} weights "
-                f"for {n_features} features, whose training needs about {needed / 2**30:.1f} GiB "
-                f"with batch_size={self.batch_size} (more than {_MAX_TRAINING_BYTES >> 30} GiB); "
-                f"lower zdims, channels, hidden_sizes, d_model, n_layers or batch_size."
+            raise ParameterError(
+                "These parameters make a {architecture} network of {n_weights} weights for "
+                "{n_features} features, whose training needs about {gib} GiB with {batch_size} "
+                "(more than {limit} GiB); lower {zdims}, channels, hidden_sizes, d_model, n_layers "
+                "or {batch}.", architecture=repr(self.architecture), n_weights=f"{n_weights:,}",
+                n_features=n_features, gib=f"{needed / 2**30:.1f}",
+                batch_size=Param("batch_size", self.batch_size), limit=_MAX_TRAINING_BYTES >> 30,
+                zdims=Param("zdims"), batch=Param("batch_size"),
             )
 
     def _module_params(self, n_features):
@@ -637,7 +651,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     net.fit_sharded(Xt, n_workers)
             except _TrainingDiverged as exc:
                 self._forget_fit()
-                raise ValueError(str(exc)) from None
+                raise exc.with_traceback(None) from None  # the message says it all
         net.module_.eval()
         if self.shrinkage == "wiener":
             self.noise_variance_ = net.module_.wiener_gains(variances)
@@ -663,12 +677,13 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             falling = still_improving(self.history_["valid_loss"], self.patience, self.tol)
             if falling is not None:
                 fall, window = falling
-                warnings.warn(
-                    f"Training stopped at max_epochs={self.max_epochs} with the validation loss still "
-                    f"falling: by {fall:.2%} over the last {window} epoch{'s' if window > 1 else ''}; "
-                    f"increase max_epochs (or lr) to train to convergence.",
-                    ConvergenceWarning,
-                )
+                warnings.warn(_StillFalling(
+                    "Training stopped at {max_epochs} with the validation loss still falling: by "
+                    "{fall} over the last {window}; increase {epochs} (or {lr}) to train to convergence.",
+                    max_epochs=Param("max_epochs", self.max_epochs), fall=f"{fall:.2%}",
+                    window=f"{window} epoch{'s' if window > 1 else ''}", epochs=Param("max_epochs"),
+                    lr=Param("lr"),
+                ))
         self.net_ = net
         return self
 

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from hsiae._stats import ROW_BLOCK, RunningMoments
+from hsiae.exceptions import Param, ParameterError
 
 __all__ = ["SpectralResampler"]
 
@@ -224,10 +225,11 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         n_out = self._n_output_bands(n_in)
         needed = 2 * n_in * n_out * 8  # forward and backward matrices, float64
         if needed > _MAX_MATRIX_BYTES:
-            raise ValueError(
-                f"Resampling {n_in} bands to n_bands={n_out} needs interpolation matrices of "
-                f"{needed / 2**30:.1f} GiB (more than {_MAX_MATRIX_BYTES >> 30} GiB); ask for "
-                f"fewer output bands (a few times the input's band count is plenty)."
+            raise ParameterError(
+                "Resampling {n_in} bands to {n_bands} needs interpolation matrices of {gib} GiB "
+                "(more than {limit} GiB); ask for fewer output bands (a few times the input's band "
+                "count is plenty).", n_in=n_in, n_bands=Param("n_bands", n_out),
+                gib=f"{needed / 2**30:.1f}", limit=_MAX_MATRIX_BYTES >> 30,
             )
         if self.target_wavelengths is None and not self.upsample and n_in <= self.n_bands:
             target = source.copy()  # the input's own bands

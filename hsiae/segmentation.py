@@ -14,6 +14,8 @@ from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from hsiae.exceptions import Param, ParameterError
+
 __all__ = ["SpatialGMMSegmenter", "neighbour_sum"]
 
 _EPS = 10 * np.finfo(np.float64).eps
@@ -670,10 +672,10 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         shade_point = self._check_shade_point(shade_point, X.shape[1])
         n_used = int(np.count_nonzero(sample_weight))
         if self.n_clusters > n_used:
-            what = f"n_samples={n}" if n_used == n else f"{n_used} pixels of non-zero sample_weight"
-            raise ValueError(
-                f"n_clusters={self.n_clusters} must be <= the number of pixels, got {what}; "
-                f"pass more pixels or fewer clusters."
+            what = f"{n}" if n_used == n else f"{n_used} pixels of non-zero sample_weight"
+            raise ParameterError(
+                "{n_clusters} must be <= the number of pixels, got {what}; pass more pixels or "
+                "fewer clusters.", n_clusters=Param("n_clusters", self.n_clusters), what=what,
             )
         grid = self._grid(n, fitting=True)
         random_state = check_random_state(self.random_state)
@@ -682,10 +684,10 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             fit_grid = None  # the prior applies to the labels only
         Xf, wf = (X, sample_weight) if rows is None else (X[rows], sample_weight[rows])
         if rows is not None and np.count_nonzero(wf) < self.n_clusters:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} must be <= the number of usable pixels in the "
-                f"subsample of {len(rows)} pixels the mixture is fitted on; raise subsample or set "
-                f"it to None."
+            raise ParameterError(
+                "{n_clusters} must be <= the number of usable pixels in the subsample of {n} pixels "
+                "the mixture is fitted on; raise subsample or set it to None.",
+                n_clusters=Param("n_clusters", self.n_clusters), n=len(rows),
             )
         Xe = _estep_precision(Xf)
         best = None

@@ -156,16 +156,23 @@ def test_warnings_name_the_options_not_the_keyword_arguments(cube_path, tmp_path
     assert "max_epochs" not in err
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("after max_epochs=2; increase max_epochs (or lr)", "after --epochs 2; increase --epochs (or --lr)"),
-    ("lower zdims, batch_size=3, n_bands=4", "lower --zdims, --batch-size 3, --bands 4"),
-    ("aedencoder__zdims=3 and enc.zdims and --zdims 3 stay", "aedencoder__zdims=3 and enc.zdims and --zdims 3 stay"),
-    ("flr, lr_x, zdimsx", "flr, lr_x, zdimsx"),
-])
-def test_cli_words(text, expected):
-    from hsiae.cli._common import _cli_words
+def test_library_messages_name_the_options_and_keep_everything_else():
+    # the library's text is never edited: only the parameters it names are spelled as options
+    from hsiae.cli._errors import one_line
+    from hsiae.exceptions import Param, ParameterError
+    from hsiae.io import CubeFormatError
 
-    assert _cli_words(text) == expected
+    err = ParameterError("after {epochs}; increase {name} (or {lr}); shape (n_rows, n_cols, n_bands); "
+                         "the HSIAE_DATA environment variable; {none}",
+                         epochs=Param("max_epochs", 2), name=Param("max_epochs"), lr=Param("lr"),
+                         none=Param("shrinkage", None))
+    assert str(err) == ("after max_epochs=2; increase max_epochs (or lr); shape (n_rows, n_cols, n_bands); "
+                        "the HSIAE_DATA environment variable; shrinkage=None")
+    assert one_line(err) == ("after --epochs 2; increase --epochs (or --lr); shape (n_rows, n_cols, "
+                             "n_bands); the HSIAE_DATA environment variable; --for segmentation")
+    mat = CubeFormatError("pass {option} naming an array", option=Param("variable", placeholder="NAME"))
+    assert (str(mat), one_line(mat)) == ("pass variable=NAME naming an array", "pass --variable NAME naming an array")
+    assert one_line(ValueError("zdims=3 stays as it is")) == "zdims=3 stays as it is"
 
 
 def test_train_quiet_prints_nothing_and_is_reproducible(cube_path, tmp_path, capsys):
@@ -765,7 +772,7 @@ DAMAGED_INPUTS = {
     "envi inconsistent sizes": (lambda f: _envi(f, lines=H + 1), [],
                                 ["Expected 6480 bytes", "it has 5760", "check samples, lines"]),
     "mat without the variable": (_mat_without, ["--variable", "scene"],
-                                 ["variable 'scene'", "it has: cube (8, 9, 20)", "variable="]),
+                                 ["variable 'scene'", "it has: cube (8, 9, 20)", "--variable NAME"]),
 }
 
 

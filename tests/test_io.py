@@ -108,7 +108,7 @@ def test_explicit_band_axis_overrides_tiff_layout(tmp_path, caplog):
     # the stored (B, H, W) array is taken as (rows, cols, bands), as asked
     np.testing.assert_array_equal(got, stored)
     assert info.band_axis == 2
-    assert "band_axis=2 overrides" in caplog.text
+    assert "read from axis 2, as asked, against the layout recorded in" in caplog.text
 
 
 def test_read_ome_emission_wavelengths(tmp_path):

@@ -13,7 +13,8 @@ shows the traceback instead.
 import importlib
 import sys
 
-from hsiae.cli._common import _USER_ERRORS, CLIError, _one_line, _Outputs, logger
+from hsiae.cli._common import _Outputs, logger
+from hsiae.cli._errors import CLIError, USER_ERRORS, one_line
 from hsiae.cli._memory import _is_out_of_memory, _out_of_memory_message
 from hsiae.cli._parser import _build_parser
 from hsiae.cli._session import _closing_new_figures, _logging, _torch_threads
@@ -39,7 +40,7 @@ def main(argv=None):
         parser = _build_parser()
         args = parser.parse_args(argv)
     except CLIError as exc:
-        print(f"hsiae: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"hsiae: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
@@ -54,10 +55,10 @@ def main(argv=None):
             for line in summary or ():
                 logger.info("%s", line)
             return 0
-        except _USER_ERRORS as exc:
+        except USER_ERRORS as exc:
             if args.debug:
                 raise
-            print(f"hsiae: error: {_one_line(exc)}", file=sys.stderr)
+            print(f"hsiae: error: {one_line(exc)}", file=sys.stderr)
             return 2
         except (MemoryError, RuntimeError) as exc:
             if args.debug or not _is_out_of_memory(exc):

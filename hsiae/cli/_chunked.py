@@ -12,13 +12,8 @@ import math
 
 import numpy as np
 
-from hsiae.cli._common import (
-    CLIError,
-    _pyplot,
-    _recommended_segmenter,
-    _save_figure,
-    logger,
-)
+from hsiae.cli._common import _pyplot, _recommended_segmenter, _save_figure, logger
+from hsiae.cli._errors import CLIError
 from hsiae.cli._memory import _check_memory, _needed_bytes
 from hsiae.cli._parser import LOCAL_SCHEDULERS
 from hsiae.workflow.defaults import SAMPLE_SIZE, recipe_defaults

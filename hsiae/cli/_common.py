@@ -3,7 +3,6 @@
 import contextlib
 import logging
 import math
-import re
 from pathlib import Path
 
 
@@ -12,44 +11,6 @@ logger = logging.getLogger("hsiae.cli")
 
 _DPI = 120
 _OVERWRITE_HINT = "pass --force to overwrite it"
-
-
-class CLIError(Exception):
-    """An impossible option or command line; printed as one line, exit status 2."""
-
-
-def _one_line(exc):
-    text = " ".join(str(exc).split())
-    return _cli_words(text) or type(exc).__name__
-
-
-# Estimator parameters that a CLI option sets, in the words of the command line.
-_FLAGS = {
-    "max_epochs": "--epochs",
-    "zdims": "--zdims",
-    "lr": "--lr",
-    "batch_size": "--batch-size",
-    "validation_fraction": "--validation-fraction",
-    "n_bands": "--bands",
-    "band_axis": "--band-axis",
-    "spatial_weight": "--spatial-weight",
-}
-_FLAG_PATTERN = re.compile(r"(?<![\w.-])(" + "|".join(_FLAGS) + r")\b(=)?")
-
-
-def _cli_words(text):
-    """``text`` from the library with its parameter names as the CLI's options.
-
-    ``"after max_epochs=2; increase max_epochs (or lr)"`` becomes ``"after
-    --epochs 2; increase --epochs (or --lr)"``: a command-line user sets
-    options, not keyword arguments. Names inside longer identifiers
-    (``aedencoder__zdims``, ``enc.zdims``) are left alone.
-    """
-    return _FLAG_PATTERN.sub(lambda m: _FLAGS[m.group(1)] + (" " if m.group(2) else ""), text)
-
-
-# Errors a user can fix: printed as one line without a traceback.
-_USER_ERRORS = (CLIError, OSError, ValueError, FloatingPointError)
 
 
 def _recommended_segmenter(k, image_shape, spatial_weight, seed):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hsiae.cli._common import CLIError, _pixels, _read, logger
+from hsiae.cli._common import _pixels, _read, logger
+from hsiae.cli._errors import CLIError
 from hsiae.cli._memory import _needed_bytes
 
 

@@ -5,7 +5,7 @@ import math
 import re
 
 from hsiae import __version__
-from hsiae.cli._common import CLIError
+from hsiae.cli._errors import CLIError
 from hsiae.workflow.defaults import SAMPLE_SIZE, recipe_defaults
 
 # The parser imports nothing heavy: --help and usage errors answer without loading torch.

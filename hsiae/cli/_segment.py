@@ -5,15 +5,8 @@ import warnings
 
 import numpy as np
 
-from hsiae.cli._common import (
-    CLIError,
-    _recommended_segmenter,
-    _pixels,
-    _pyplot,
-    _read,
-    _save_figure,
-    logger,
-)
+from hsiae.cli._common import _recommended_segmenter, _pixels, _pyplot, _read, _save_figure, logger
+from hsiae.cli._errors import CLIError
 from hsiae.cli._memory import _needed_bytes
 from hsiae.workflow.defaults import recipe_defaults
 from hsiae.cli._train import (

@@ -5,7 +5,8 @@ import logging
 import sys
 import warnings
 
-from hsiae.cli._common import _cli_words, logger
+from hsiae.cli._common import logger
+from hsiae.cli._errors import render
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -30,13 +31,6 @@ class _StderrHandler(_StdoutHandler):
         pass
 
 
-class _CLIFormatter(logging.Formatter):
-    """Warnings with the library's parameter names as the CLI's options (``max_epochs`` -> ``--epochs``)."""
-
-    def format(self, record):
-        return _cli_words(super().format(record))
-
-
 @contextlib.contextmanager
 def _logging(quiet):
     """INFO of the CLI and the encoder's progress on stdout (unless quiet); warnings of all of hsiae on stderr."""
@@ -48,7 +42,7 @@ def _logging(quiet):
     out.setFormatter(logging.Formatter("%(message)s"))
     err = _StderrHandler()
     err.setLevel(logging.WARNING)
-    err.setFormatter(_CLIFormatter("hsiae: warning: %(message)s"))
+    err.setFormatter(logging.Formatter("hsiae: warning: %(message)s"))
     saved = root.level, root.propagate
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
@@ -58,7 +52,7 @@ def _logging(quiet):
         with warnings.catch_warnings():
             # Python warnings (e.g. ConvergenceWarning) as one line each, without source lines.
             def show(message, category, filename, lineno, file=None, line=None):
-                logger.warning("%s", " ".join(str(message).split()))
+                logger.warning("%s", " ".join(render(message).split()))
 
             warnings.showwarning = show
             yield

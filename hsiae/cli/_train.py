@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsiae.cli._common import CLIError, _pixels, _pyplot, _read, _save_figure, logger
+from hsiae.cli._common import _pixels, _pyplot, _read, _save_figure, logger
 from hsiae.cli._memory import _needed_bytes
 from hsiae.workflow.defaults import recipe_defaults
 
@@ -63,28 +63,8 @@ def _training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None,
     return pipe if n_clusters else pipe[:-1]
 
 
-def _check_noise_axes(head, n_bands_in):
-    """``--for denoising`` needs bands to spare beyond ``--zdims``: say so in the CLI's words, before training."""
-    from hsiae.encoder import _MIN_NOISE_AXES
-
-    enc, resampler = head[-1], head[0]
-    if enc.shrinkage is None:
-        return
-    n_out = resampler._n_output_bands(n_bands_in)
-    spare = n_out - enc.zdims
-    if spare >= _MIN_NOISE_AXES:
-        return
-    fix = (f"use --zdims {n_out - _MIN_NOISE_AXES} or less" if n_out > _MIN_NOISE_AXES
-           else "this cube has too few bands for it; use --for segmentation")
-    raise CLIError(
-        f"--for denoising estimates the noise from the principal axes beyond --zdims, and {n_out} bands "
-        f"with --zdims {enc.zdims} leave {max(spare, 0)} of them (at least {_MIN_NOISE_AXES} needed); {fix}"
-    )
-
-
 def _fit_head(head, X):
     enc = head[-1]
-    _check_noise_axes(head, X.shape[1])
     per_epoch = X.shape[0] if enc.epoch_size is None else min(X.shape[0], enc.epoch_size)
     logger.info(
         "Training: %d spectra, %d -> %d bands, latent size %d, up to %d epochs of %s spectra",

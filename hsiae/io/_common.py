@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy.io.matlab import MatReadError
 
+from hsiae.exceptions import Param, ParameterMessage
+
 # One logger for all of hsiae.io, so records keep the name "hsiae.io" that callers filter on.
 logger = logging.getLogger("hsiae.io")
 
@@ -50,7 +52,7 @@ _UNIT_ALIASES = {
 }  # fmt: skip
 
 
-class CubeFormatError(ValueError):
+class CubeFormatError(ParameterMessage, ValueError):
     """A file cannot be read as a hyperspectral cube, or written as asked.
 
     Raised for unsupported suffixes, damaged or truncated files, inconsistent
@@ -196,9 +198,10 @@ def _band_axis_from_shape(path, shape):
     if n0 == n1 != n2:
         return 2
     raise CubeFormatError(
-        f"Cannot tell which axis of the {tuple(shape)} array in '{path}' holds the bands: "
-        f"the file does not record its layout and the shape does not settle it; pass "
-        f"band_axis=0 for (bands, rows, cols) or band_axis=2 for (rows, cols, bands)"
+        "Cannot tell which axis of the {shape} array in '{path}' holds the bands: the file does "
+        "not record its layout and the shape does not settle it; pass {first} for (bands, rows, "
+        "cols) or {last} for (rows, cols, bands)", shape=tuple(shape), path=path,
+        first=Param("band_axis", 0), last=Param("band_axis", 2),
     )
 
 
@@ -217,8 +220,8 @@ def _resolve_layout(path, shape, explicit, found, found_from):
     if explicit is not None:
         if found is not None and found[0] != explicit:
             logger.warning(
-                "band_axis=%d overrides the layout recorded in '%s' (%s puts the bands on "
-                "axis %d)", explicit, path, found_from, found[0],
+                "the bands are read from axis %d, as asked, against the layout recorded in '%s' "
+                "(%s puts them on axis %d)", explicit, path, found_from, found[0],
             )  # fmt: skip
         return explicit, _permutation(explicit)
     if found is not None:

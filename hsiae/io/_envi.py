@@ -125,7 +125,8 @@ def _read_envi(path, band_axis, mmap, before_load):
         )
     if band_axis is not None and band_axis != _ENVI_LAYOUTS[interleave][1]:
         logger.warning(
-            "band_axis=%d overrides 'interleave = %s' in '%s'", band_axis, interleave, header_path
+            "the bands are read from axis %d, as asked, against 'interleave = %s' in '%s'",
+            band_axis, interleave, header_path,
         )
         interleave = "bsq" if band_axis == 0 else "bip"
     perm, axis = _ENVI_LAYOUTS[interleave]

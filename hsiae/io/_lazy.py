@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsiae.exceptions import Param, ParameterError
 from hsiae.io._common import CubeFormatError, CubeInfo, _checked_wavelengths, _normalise_units
 from hsiae.io._common import _parse_nodata, _resolve_layout, logger
 from hsiae.io._sources import _RawSource, _TiffZarrSource
@@ -33,9 +34,9 @@ def _check_chunks(chunks, name="chunks"):
     except (TypeError, ValueError):
         rows = cols = None
     if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in (rows, cols)):
-        raise ValueError(
-            f"{name} must be a positive number of pixels n (chunks of n x n pixels) or a pair "
-            f"(rows, cols) of them, got {chunks!r}"
+        raise ParameterError(
+            "{name} must be a positive number of pixels n (chunks of n x n pixels) or a pair "
+            "(rows, cols) of them, got {chunks!r}", name=Param(name), chunks=chunks,
         )
     return int(rows), int(cols)
 

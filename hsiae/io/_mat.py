@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from hsiae.exceptions import Param
 from hsiae.io._common import CubeFormatError, CubeInfo, _library_errors, _memmap, _resolve_layout
 
 _MATLAB_NUMERIC = {
@@ -45,24 +46,26 @@ def _pick_variable(path, variable, described):
     if variable is not None:
         if variable not in described:
             raise CubeFormatError(
-                f"Expected a variable {variable!r} in '{path}' but it has: {listing}; "
-                f"pass one of these as variable="
+                "Expected a variable {variable} in '{path}' but it has: {listing}; pass one of "
+                "these as {option}", variable=repr(variable), path=path, listing=listing,
+                option=Param("variable", placeholder="NAME"),
             )
         return variable
     cubes = [n for n, (s, c) in described.items() if len(s) == 3 and c in _MATLAB_NUMERIC]
     if len(cubes) == 1:
         return cubes[0]
     if cubes:
-        found, what_to_do = f"{len(cubes)} 3-D numeric variables", "pass variable= to choose one"
+        found, what_to_do = f"{len(cubes)} 3-D numeric variables", "pass {option} to choose one"
     else:
         found = "none"
         what_to_do = (
-            "pass variable= if one of them is the cube, or reshape a (bands, pixels) "
+            "pass {option} if one of them is the cube, or reshape a (bands, pixels) "
             "matrix to (rows, cols, bands) first"
         )
     raise CubeFormatError(
-        f"Expected exactly one 3-D numeric variable in '{path}' but found {found} "
-        f"(variables: {listing}); {what_to_do}"
+        "Expected exactly one 3-D numeric variable in '{path}' but found {found} (variables: "
+        "{listing}); " + what_to_do, path=path, found=found, listing=listing,
+        option=Param("variable", placeholder="NAME"),
     )
 
 
@@ -73,8 +76,9 @@ def _read_mat5(path, variable, check):
     shape, cls = described[name]
     if cls not in _MATLAB_NUMERIC and cls != "logical":
         raise CubeFormatError(
-            f"Expected a numeric array in variable {name!r} of '{path}' but found MATLAB class "
-            f"{cls!r}; pass variable= naming a real numeric array"
+            "Expected a numeric array in variable {name} of '{path}' but found MATLAB class "
+            "{cls}; pass {option} naming a real numeric array", name=repr(name), path=path,
+            cls=repr(cls), option=Param("variable", placeholder="NAME"),
         )
     _check_mat5_data(path, name)
     if cls in _MATLAB_NUMERIC:
@@ -85,9 +89,10 @@ def _read_mat5(path, variable, check):
     data = scipy.io.loadmat(path, variable_names=[name])[name]
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
         raise CubeFormatError(
-            f"Expected a numeric array in variable {name!r} of '{path}' but found "
-            f"{type(data).__name__} of {getattr(data, 'dtype', 'unknown type')}; "
-            f"pass variable= naming a real numeric array"
+            "Expected a numeric array in variable {name} of '{path}' but found {found}; pass "
+            "{option} naming a real numeric array", name=repr(name), path=path,
+            found=f"{type(data).__name__} of {getattr(data, 'dtype', 'unknown type')}",
+            option=Param("variable", placeholder="NAME"),
         )
     return name, data
 
@@ -228,8 +233,9 @@ def _read_mat73(path, variable, mmap, check):
             or described[name][1] not in _MATLAB_NUMERIC
         ):
             raise CubeFormatError(
-                f"Expected a numeric array in variable {name!r} of '{path}' but found "
-                f"MATLAB class {described[name][1]!r}; pass variable= naming a numeric array"
+                "Expected a numeric array in variable {name} of '{path}' but found MATLAB class "
+                "{cls}; pass {option} naming a numeric array", name=repr(name), path=path,
+                cls=repr(described[name][1]), option=Param("variable", placeholder="NAME"),
             )
         offset = dataset.id.get_offset()
         if mmap and dataset.chunks is None and dataset.compression is None and offset:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsiae.exceptions import Param, ParameterError
 from hsiae.io._common import _TIFF_SUFFIXES, CubeFormatError, logger
 from hsiae.io._envi import (
     _ENVI_DATA_SUFFIXES,
@@ -97,9 +98,9 @@ def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=No
         )
     fmt = _format_from_suffix(path)
     if variable is not None and fmt != "mat":
-        raise ValueError(
-            f"variable={variable!r} only applies to .mat files, but '{path}' is read as "
-            f"{fmt}; drop variable="
+        raise ParameterError(
+            "{given} only applies to .mat files, but '{path}' is read as {fmt}; drop {option}",
+            given=Param("variable", variable), path=path, fmt=fmt, option=Param("variable"),
         )
     reader = {"tiff": _read_tiff, "mat": _read_mat, "npy": _read_npy, "envi": _read_envi}[fmt]
     if before_load is None:

@@ -13,6 +13,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from hsiae.exceptions import Param, ParameterError
 from hsiae.io import as_lazy_cube
 from hsiae.workflow.recipes import fit_segmenter, join, pipeline_parts
 from hsiae.workflow.usable import check_nodata, pixel_spectra, usable_mask, usable_rows
@@ -140,7 +141,8 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
         no data.
     """
     if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        raise ParameterError("{name} must be a positive integer, got {value!r}",
+                             name=Param("n_samples"), value=n_samples)
     nodata = check_nodata(nodata)
     cube = as_lazy_cube(cube)
     H, W, _ = cube.shape
@@ -207,15 +209,16 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
     """
     head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
     if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+        raise ParameterError("{name} must be an integer >= 2, got {value!r}",
+                             name=Param("n_samples"), value=n_samples)
     cube = as_lazy_cube(cube)
     H, W, B = cube.shape
     if not fit_head:
         pipeline_parts(head, n_bands=B)
     if seg.n_clusters > min(n_samples, H * W):
-        raise ValueError(
-            f"n_clusters={seg.n_clusters} must be <= the pixels sampled "
-            f"({min(n_samples, H * W)}); draw more pixels or ask for fewer clusters"
+        raise ParameterError(
+            "{n_clusters} must be <= the pixels sampled ({n}); draw more pixels or ask for fewer "
+            "clusters", n_clusters=Param("n_clusters", seg.n_clusters), n=min(n_samples, H * W),
         )
     X, _ = sample_pixels(cube, n_samples, nodata=nodata, random_state=random_state)
     logger.info("Fitting on a sample of %d pixels of the %d x %d image", len(X), H, W)
