@@ -884,9 +884,9 @@ def test_chunk_options_are_checked_before_any_work(cube_path, tmp_path, capsys, 
 def test_unreachable_dask_scheduler_is_one_line_and_no_output(cube_path, trained, tmp_path,
                                                               capsys, monkeypatch):
     pytest.importorskip("distributed")
-    import hsiae.cli._chunked
+    import hsiae.cli._inputs
 
-    monkeypatch.setattr(hsiae.cli._chunked, "_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(hsiae.cli._inputs, "_CONNECT_TIMEOUT", "1s")
     target = tmp_path / "den.tif"
     args = ["denoise", cube_path, "--model", str(trained), "-o", str(target), "--chunks", "4",
             "--scheduler", "tcp://127.0.0.1:9"]

@@ -13,7 +13,7 @@ shows the traceback instead.
 import importlib
 import sys
 
-from hsiae.cli._common import _Outputs, logger
+from hsiae.cli._staging import Outputs, logger
 from hsiae.cli._errors import CLIError, USER_ERRORS, one_line
 from hsiae.cli._memory import _is_out_of_memory, _out_of_memory_message
 from hsiae.cli._parser import _build_parser
@@ -45,7 +45,7 @@ def main(argv=None):
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
 
-    out = _Outputs(force=args.force)
+    out = Outputs(force=args.force)
     with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures():
         try:
             # the command's module, imported only now: --help and usage errors never load torch

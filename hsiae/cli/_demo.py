@@ -5,21 +5,21 @@ import time
 
 import numpy as np
 
-from hsiae.cli._common import _pixels, _pyplot, _save_figure, logger
+from hsiae.cli._inputs import pixels
 from hsiae.cli._memory import _check_memory, _needed_bytes
+from hsiae.cli._models import segment_in_memory, training_pipeline
+from hsiae.cli._outputs import (
+    cluster_names,
+    model_file_name,
+    plan_model_outputs,
+    plan_segment_outputs,
+    pyplot,
+    save_figure,
+    write_model_outputs,
+    write_segment_outputs,
+)
 from hsiae.cli._parser import DEMO_DEFAULTS
-from hsiae.cli._segment import (
-    _cluster_names,
-    _plan_segment_outputs,
-    _segment,
-    _write_segment_outputs,
-)
-from hsiae.cli._train import (
-    _model_file_name,
-    _plan_model_outputs,
-    _training_pipeline,
-    _write_model_outputs,
-)
+from hsiae.cli._staging import logger
 
 _DEMO_NOISE = 0.03
 _DEMO_SCENE_BANDS = 128  # bands of make_synthetic_scene's cube
@@ -31,6 +31,7 @@ def run(args, out):
     from hsiae.datasets import make_synthetic_scene
     from hsiae.io import write_cube
     from hsiae.metrics import match_clusters, psnr
+    from hsiae.workflow.recipes import pipeline_parts
     from hsiae.plotting import (
         plot_band_image,
         plot_latent_traversal,
@@ -41,8 +42,8 @@ def run(args, out):
 
     d = DEMO_DEFAULTS
     outdir = out.plan_dir(args.output)
-    paths = _plan_segment_outputs(out, outdir)
-    model_paths = _plan_model_outputs(out, outdir / _model_file_name(args))
+    paths = plan_segment_outputs(out, outdir)
+    model_paths = plan_model_outputs(out, outdir / model_file_name(args))
     scene_path = out.plan(outdir / "scene.tif", "input cube (noisy)")
     extra = {name: out.plan(outdir / f"{name}.png", what) for name, what in [
         ("band_image", "band image"), ("spectrum", "pixel spectrum"),
@@ -67,10 +68,11 @@ def run(args, out):
         "noise %g%% of the range",
         H, W, B, wl[0], wl[-1], k, _DEMO_NOISE * 100,
     )
-    full = _training_pipeline(args, wl, n_clusters=k, image_shape=(H, W), extra={"aedencoder__zdims": d["zdims"]})
-    X, valid, filled = _pixels(scene.cube, None)
-    pipe, Z, labels = _segment(full[:-1], full[-1], X, valid, filled, (H, W), train=True)
-    head = pipe[:-1]
+    full = training_pipeline(args, wl, n_clusters=k, image_shape=(H, W),
+                             extra={"aedencoder__zdims": d["zdims"]})
+    head, seg = pipeline_parts(full, fitted=False)
+    X, valid, filled = pixels(scene.cube, None)
+    pipe, Z, labels = segment_in_memory(head, seg, X, valid, filled, (H, W), train=True)
     recon = head.inverse_transform(head.transform(X)).reshape(H, W, B)
 
     truth = scene.labels.ravel()
@@ -78,22 +80,22 @@ def run(args, out):
     psnr_in, psnr_out = psnr(scene.clean, scene.cube), psnr(scene.clean, recon)
 
     # Known segments in the colour of the cluster each is matched with, beside the result.
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     to_cluster = {cls: cluster for cluster, cls in match_clusters(truth, labels).items()}
     matched = np.array([to_cluster.get(t, -1) for t in truth]).reshape(H, W)
-    plot_segment_map(matched, names=_cluster_names(k), ax=left, legend=False)
+    plot_segment_map(matched, names=cluster_names(k), ax=left, legend=False)
     left.set_title("Known segments (coloured as their matched cluster)")
-    plot_segment_map(labels.reshape(H, W), names=_cluster_names(k), ax=right)
+    plot_segment_map(labels.reshape(H, W), names=cluster_names(k), ax=right)
     right.set_title(f"hsiae segments (adjusted Rand index {ari:.2f})")
-    _write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), wl, "nm",
+    write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), wl, "nm",
                            value_label="Reflectance", segments_fig=fig)
-    _write_model_outputs(out, model_paths, pipe, wl)
+    write_model_outputs(out, model_paths, pipe, wl)
     write_cube(out.stage(scene_path), scene.cube, band_axis=0, wavelengths=wl,
                wavelength_units="nm")
 
     fig = plot_band_image(scene.cube, recon, wavelengths=wl, value_label="Reflectance")
-    _save_figure(fig, out.stage(extra["band_image"]))
+    save_figure(fig, out.stage(extra["band_image"]))
 
     pixel = (H // 2, W // 2)
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
@@ -101,18 +103,18 @@ def run(args, out):
                   wavelengths=wl, value_label="Reflectance", ax=ax)
     ax.set_title(f"Spectrum of pixel (row {pixel[0]}, col {pixel[1]}): "
                  f"noisy input, clean and reconstruction")
-    _save_figure(fig, out.stage(extra["spectrum"]))
+    save_figure(fig, out.stage(extra["spectrum"]))
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     plot_reconstruction_error(scene.cube, recon, ax=left)
     left.set_title("Against the noisy input\n" + left.get_title())
     plot_reconstruction_error(scene.clean, recon, ax=right)
     right.set_title("Against the clean cube\n" + right.get_title())
-    _save_figure(fig, out.stage(extra["reconstruction_error"]))
+    save_figure(fig, out.stage(extra["reconstruction_error"]))
 
     fig = plot_latent_traversal(head.inverse_transform, Z, wavelengths=wl,
                                 value_label="Reflectance")
-    _save_figure(fig, out.stage(extra["latent_traversal"]))
+    save_figure(fig, out.stage(extra["latent_traversal"]))
 
     # printed after the list of files, as the last word
     return [

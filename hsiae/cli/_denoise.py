@@ -4,9 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hsiae.cli._common import _pixels, _read, logger
 from hsiae.cli._errors import CLIError
-from hsiae.cli._memory import _needed_bytes
+from hsiae.cli._inputs import SavedModel, chunked, open_lazy, pixels, read, scheduler
+from hsiae.cli._outputs import tiff_band_axis
+from hsiae.cli._staging import logger
 
 
 def _cast_like(values, dtype):
@@ -18,14 +19,27 @@ def _cast_like(values, dtype):
     return np.clip(np.rint(values), limits.min, limits.max).astype(dtype)
 
 
+def _merged(original, denoised, valid):
+    """``original`` (rows, cols, bands) with its ``valid`` pixels replaced by ``denoised`` rows.
+
+    The result has the input's dtype; every other pixel (no data) is copied
+    bit for bit from the input.
+    """
+    result = np.array(original, order="C")  # a C-ordered copy, so that the reshape is a view
+    result.reshape(-1, result.shape[-1])[valid] = _cast_like(denoised, result.dtype)
+    return result
+
+
+def _merge_block(original, denoised, nodata):
+    from hsiae.workflow.usable import usable_mask
+
+    B = original.shape[-1]
+    raw = np.ascontiguousarray(original).reshape(-1, B)
+    valid = usable_mask(raw, nodata)
+    return _merged(original, denoised.reshape(-1, B)[valid], valid)
+
+
 def run(args, out):
-    from sklearn.pipeline import Pipeline
-
-    from hsiae import denoise
-    from hsiae.workflow.usable import usable_rows
-    from hsiae.io import write_cube
-    from hsiae.persistence import check_model_bands, load_model
-
     target = Path(args.output)
     if target.suffix.lower() not in (".tif", ".tiff"):
         raise CLIError(
@@ -33,32 +47,35 @@ def run(args, out):
         )
     if target.exists() and target.resolve() == Path(args.cube).resolve():
         raise CLIError(f"-o '{target}' is the input cube; write the denoised cube to another file")
-    from hsiae.cli._chunked import _check_chunk_options, _denoise_chunked
-
-    chunked = _check_chunk_options(args)
+    lazy = chunked(args)
     out.plan(target, "denoised cube")
-    model, model_info = load_model(args.model)
-    if chunked:
-        return _denoise_chunked(args, out, target, model, model_info)
-
-    def needs(shape, dtype):
-        return _needed_bytes("denoise", shape, dtype, n_bands_model=model[0].n_bands_out_,
-                             zdims=model[1].zdims)
-
-    cube, info = _read(args, "denoising", needs)
+    model = SavedModel(args.model)
+    cube, info = (open_lazy if lazy else read)(args, "denoising", model.needs("denoise"))
     H, W, B = cube.shape
-    check_model_bands(model_info, B, info.wavelengths)
-    X, valid, _ = _pixels(cube, info.nodata)
-    head = Pipeline(model.steps[:2])
+    model.check_bands(B, info.wavelengths)
+
+    def keywords():
+        return dict(band_axis=tiff_band_axis(info), wavelengths=info.wavelengths,
+                    wavelength_units=info.wavelength_units, nodata=info.nodata)
+
+    if lazy:
+        from hsiae.io import store_cube
+        from hsiae.workflow.blocks import denoise_blocks
+        from hsiae.workflow.usable import check_nodata
+
+        denoised = denoise_blocks(model.head, cube, nodata=info.nodata)
+        result = cube.map_blocks(_merge_block, denoised, nodata=check_nodata(info.nodata),
+                                 dtype=cube.dtype)
+        where = keywords()
+        logger.info("Denoising %d x %d pixels chunk by chunk", H, W)
+        with scheduler(args.scheduler):
+            store_cube(out.stage(target), result, force=True, **where)
+        return
+    from hsiae.io import write_cube
+    from hsiae.workflow.spectra import denoise
+    from hsiae.workflow.usable import usable_rows
+
+    X, valid, _ = pixels(cube, info.nodata)
     logger.info("Denoising %d spectra", int(valid.sum()))
-    # A C-ordered copy in the input's dtype, so that flat is a view; no-data pixels stay as is.
-    result = np.array(cube, order="C")
-    flat = result.reshape(H * W, B)
-    flat[valid] = _cast_like(denoise(head, usable_rows(X, valid)), cube.dtype)
-    band_axis = info.band_axis
-    if band_axis not in (0, 2):
-        logger.info("The input is band-interleaved by line, which TIFF cannot store; "
-                    "writing one page per band")
-        band_axis = 0
-    write_cube(out.stage(target), result, band_axis=band_axis, wavelengths=info.wavelengths,
-               wavelength_units=info.wavelength_units, nodata=info.nodata)
+    result = _merged(cube, denoise(model.head, usable_rows(X, valid)), valid)
+    write_cube(out.stage(target), result, **keywords())

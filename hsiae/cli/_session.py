@@ -5,7 +5,7 @@ import logging
 import sys
 import warnings
 
-from hsiae.cli._common import logger
+from hsiae.cli._staging import logger
 from hsiae.cli._errors import render
 
 

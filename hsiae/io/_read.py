@@ -20,7 +20,7 @@ from hsiae.io._tiff import _read_tiff
 _READ_SUFFIXES = (*_TIFF_SUFFIXES, ".mat", ".npy", ".hdr", *_ENVI_DATA_SUFFIXES)
 
 
-def read_cube(path, *, band_axis=None, variable=None, mmap=True):
+def read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=None):
     """Read a hyperspectral cube as an array of shape (n_rows, n_cols, n_bands).
 
     Parameters
@@ -40,6 +40,12 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True):
     mmap : bool, default=True
         Memory-map the data when the file stores it raw and contiguous (not
         for MAT v5 files, which are always read). False reads it into memory.
+    before_load : callable, default=None
+        Called as ``before_load(shape, dtype)`` with the cube's
+        ``(n_rows, n_cols, n_bands)`` and dtype once the header is read and
+        before the pixels are copied into memory (not for memory-mapped
+        data, which are paged in as they are used). It may raise to stop the
+        read, for instance when the pixels would not fit in memory.
 
     Returns
     -------
@@ -69,20 +75,16 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True):
     >>> cube.shape, info.wavelengths[:2]  # doctest: +SKIP
     ((83, 86, 204), array([400., 410.]))
     """
-    return _read_cube(path, band_axis=band_axis, variable=variable, mmap=mmap)
+    return _read_cube(path, band_axis=band_axis, variable=variable, mmap=mmap,
+                      before_load=before_load)
 
 
 def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=None):
-    """:func:`read_cube`, calling ``before_load(shape, dtype)`` before pixels are loaded.
+    """:func:`read_cube`; also for :func:`hsiae.open_cube`.
 
     ``mmap="lazy"`` (for :func:`hsiae.open_cube`) maps what can be mapped and
     returns a compressed or non-contiguous TIFF as a ``_TiffZarrSource``, whose
     pixels are decoded box by box, instead of loading it.
-
-    ``before_load`` gets the cube's ``(n_rows, n_cols, n_bands)`` and dtype
-    once the header is read and before a reader copies the pixels into memory
-    (not for memory-mapped data, which are read lazily); it may raise to stop
-    the read, e.g. when the pixels would not fit in memory.
     """
     path = Path(os.fspath(path))
     if band_axis not in (None, 0, 2):

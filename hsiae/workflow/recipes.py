@@ -123,8 +123,22 @@ class SegmentationPipeline(Pipeline):
         return self._fit_shaded(X, y, params).labels_
 
 
-PipelineParts = namedtuple("PipelineParts", ["head", "segmenter"])
-PipelineParts.__doc__ = """The steps of a pipeline: ``head`` (resampler and encoder, a Pipeline) and its segmenter or None."""
+class PipelineParts(namedtuple("PipelineParts", ["head", "segmenter"])):
+    """The steps of a pipeline: ``head`` (resampler and encoder, a Pipeline) and its segmenter or None.
+
+    ``resampler`` and ``encoder`` name the head's first and last steps
+    (``resampler`` is None when the head is the encoder alone).
+    """
+
+    __slots__ = ()
+
+    @property
+    def resampler(self):
+        return self.head.steps[0][1] if len(self.head.steps) > 1 else None
+
+    @property
+    def encoder(self):
+        return self.head.steps[-1][1]
 
 
 def pipeline_parts(pipe, *, segmenter="optional", n_bands=None, fitted=True):

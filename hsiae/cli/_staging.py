@@ -1,29 +1,24 @@
-"""What every command of :mod:`hsiae.cli` shares: errors, staged outputs, reading a cube."""
+"""Staged outputs: planned before any work, written beside their targets, moved in place at the end.
+
+Every output is planned before any work (:meth:`Outputs.plan` checks its
+target), written to a temporary file beside it (:meth:`Outputs.stage`) and
+moved in place only when the whole run has succeeded (:meth:`Outputs.commit`);
+a failed run leaves nothing (:meth:`Outputs.discard`). This module imports
+nothing heavy: :func:`hsiae.cli.main` creates the outputs before it knows
+which command runs.
+"""
 
 import contextlib
 import logging
-import math
 from pathlib import Path
-
 
 # One logger for all of hsiae.cli: main() prints the INFO records of this logger name only.
 logger = logging.getLogger("hsiae.cli")
 
-_DPI = 120
 _OVERWRITE_HINT = "pass --force to overwrite it"
 
 
-def _recommended_segmenter(k, image_shape, spatial_weight, seed):
-    """The segmenter of hsiae.make_segmentation_pipeline, for a model trained elsewhere."""
-    from hsiae import make_segmentation_pipeline
-
-    return make_segmentation_pipeline(
-        k, image_shape=image_shape, random_state=seed,
-        spatialgmmsegmenter__spatial_weight=spatial_weight,
-    )[-1]
-
-
-class _Outputs:
+class Outputs:
     """Outputs of one run: planned first, written to temporary files, moved in place at the end.
 
     ``plan`` checks a target before any work is done; ``stage`` returns the
@@ -110,68 +105,3 @@ class _Outputs:
         for folder in reversed(self._made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI never opens a window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_figure(fig, path):
-    plt = _pyplot()
-    try:
-        fig.savefig(path, dpi=_DPI, format="png")  # every figure here has a constrained layout
-    finally:
-        plt.close(fig)
-
-
-def _read(args, verb, needs):
-    """Read the cube of ``args`` after checking that the run fits in memory.
-
-    ``needs(shape, dtype)`` gives the bytes the run will hold for a cube of
-    that shape (see :func:`hsiae.cli._memory._needed_bytes`); ``verb``
-    ("segmenting", ...) names the run in the error. Pixels read whole into
-    memory (compressed TIFF, MAT v5) count too, and are checked before the read.
-    """
-    from hsiae.cli._memory import _check_memory
-    from hsiae.io._read import _read_cube
-
-    def check(shape, dtype, loaded=0):
-        H, W, B = shape
-        what = f"{verb} the {H} x {W} x {B} {dtype} cube '{args.cube}'"
-        _check_memory(what, needs(shape, dtype) + loaded)
-
-    def before_load(shape, dtype):
-        checked.append(shape)
-        check(shape, dtype, loaded=math.prod(shape) * dtype.itemsize)
-
-    checked = []
-    cube, info = _read_cube(args.cube, band_axis=args.band_axis, variable=args.variable,
-                            before_load=before_load)
-    if not checked:  # memory-mapped: the pixels are paged in as needed
-        check(cube.shape, cube.dtype)
-    H, W, B = cube.shape
-    wl = ""
-    if info.wavelengths is not None:
-        unit = f" {info.wavelength_units}" if info.wavelength_units else ""
-        wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
-    logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
-    if B < 2:
-        raise ValueError(f"'{args.cube}' has {B} band; hsiae needs spectra of at least 2 bands")
-    return cube, info
-
-
-def _pixels(cube, nodata):
-    """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out."""
-    from hsiae.workflow.usable import pixel_spectra
-
-    X, valid, filled = pixel_spectra(cube, nodata=nodata)
-    n_bad = int((~valid).sum())
-    if n_bad:
-        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
-                    n_bad, valid.size)
-    return X, valid, filled

@@ -1,0 +1,190 @@
+"""What the commands read: a cube in memory or opened lazily in chunks, its usable spectra, a saved model.
+
+Both ways of reading check, before any pixel is read, that the run fits in
+memory (:mod:`hsiae.cli._memory`); ``--chunks`` and its options are checked
+here once for every command.
+"""
+
+import contextlib
+import math
+
+from hsiae.cli._errors import CLIError
+from hsiae.cli._memory import _check_memory, _needed_bytes
+from hsiae.cli._staging import logger
+from hsiae.cli._parser import LOCAL_SCHEDULERS
+from hsiae.workflow.defaults import SAMPLE_SIZE
+
+_CONNECT_TIMEOUT = "10s"
+
+
+def _check_bands(path, n_bands):
+    if n_bands < 2:
+        raise ValueError(f"'{path}' has {n_bands} band; hsiae needs spectra of at least 2 bands")
+
+
+def read(args, verb, needs):
+    """Read the cube of ``args`` after checking that the run fits in memory.
+
+    ``needs(shape, dtype)`` gives the bytes the run will hold for a cube of
+    that shape (see :func:`hsiae.cli._memory._needed_bytes`); ``verb``
+    ("segmenting", ...) names the run in the error. Pixels read whole into
+    memory (compressed TIFF, MAT v5) count too, and are checked before the read.
+    """
+    from hsiae.io import read_cube
+
+    def check(shape, dtype, loaded=0):
+        H, W, B = shape
+        what = f"{verb} the {H} x {W} x {B} {dtype} cube '{args.cube}'"
+        _check_memory(what, needs(shape, dtype) + loaded)
+
+    def before_load(shape, dtype):
+        checked.append(shape)
+        check(shape, dtype, loaded=math.prod(shape) * dtype.itemsize)
+
+    checked = []
+    cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable,
+                           before_load=before_load)
+    if not checked:  # memory-mapped: the pixels are paged in as needed
+        check(cube.shape, cube.dtype)
+    H, W, B = cube.shape
+    wl = ""
+    if info.wavelengths is not None:
+        unit = f" {info.wavelength_units}" if info.wavelength_units else ""
+        wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
+    logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
+    _check_bands(args.cube, B)
+    return cube, info
+
+
+def pixels(cube, nodata):
+    """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out."""
+    from hsiae.workflow.usable import pixel_spectra
+
+    X, valid, filled = pixel_spectra(cube, nodata=nodata)
+    n_bad = int((~valid).sum())
+    if n_bad:
+        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
+                    n_bad, valid.size)
+    return X, valid, filled
+
+
+def chunked(args):
+    """Whether the run goes chunk by chunk (``--chunks``); refuses the chunked options without it."""
+    if args.chunks is None:
+        given = [name for name, value in (("--scheduler", args.scheduler),
+                                          ("--sample-size", getattr(args, "sample_size", None)))
+                 if value is not None]
+        if given:
+            raise CLIError(
+                f"{' and '.join(given)} only apply with --chunks N (chunked processing of large "
+                f"cubes); add --chunks or drop {'them' if len(given) > 1 else 'it'}"
+            )
+        return False
+    try:
+        import dask  # noqa: F401  (only whether it is installed)
+    except ImportError:
+        raise CLIError(
+            "--chunks needs dask; install it with: pip install 'hsiae[dask]'"
+        ) from None
+    return True
+
+
+def sample_size(args, n_pixels):
+    """Pixels a chunked run trains on: ``--sample-size``, at most the image's."""
+    return min(args.sample_size or SAMPLE_SIZE, n_pixels)
+
+
+def open_lazy(args, verb, needs):
+    """Open the cube of ``args`` lazily in chunks; check that a chunk and the sample fit in memory."""
+    import dask
+
+    from hsiae.io import open_cube
+
+    cube, info = open_cube(args.cube, chunks=args.chunks, band_axis=args.band_axis,
+                           variable=args.variable)
+    H, W, B = cube.shape
+    rows, cols = cube.chunksize[:2]
+    workers = 1 if args.scheduler == "synchronous" else (dask.system.CPU_COUNT or 1)
+    # Each worker holds about one chunk's run at a time (and dask a few chunks more).
+    needed = needs((rows, cols, B), cube.dtype) * (workers + 2)
+    if getattr(args, "sample_size", None) is not None or verb != "denoising":
+        needed += needs((sample_size(args, H * W), 1, B), cube.dtype)
+    _check_memory(f"{verb} the {H} x {W} x {B} {cube.dtype} cube '{args.cube}' in chunks of "
+                  f"{rows} x {cols} pixels", needed,
+                  advice="use smaller --chunks, a smaller --sample-size, or a machine with more "
+                         "memory")
+    logger.info("Opened %s lazily: %d x %d pixels, %d bands, %s, in chunks of %d x %d pixels",
+                args.cube, H, W, B, cube.dtype, rows, cols)
+    _check_bands(args.cube, B)
+    return cube, info
+
+
+def sample(args, cube, nodata):
+    """The usable spectra of ``--sample-size`` pixels drawn across a lazy cube, and their index."""
+    from hsiae.workflow.fitting import sample_pixels
+
+    X, index = sample_pixels(cube, sample_size(args, math.inf), nodata=nodata,
+                             random_state=args.seed)
+    logger.info("Sampled %d usable pixels across the image", len(X))
+    return X, index
+
+
+@contextlib.contextmanager
+def scheduler(spec):
+    """Run the dask computations inside on the scheduler ``spec`` names (``--scheduler``)."""
+    import dask
+
+    spec = spec or "threads"
+    if spec in LOCAL_SCHEDULERS:
+        with dask.config.set(scheduler=spec):
+            yield
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise CLIError(
+            "--scheduler ADDRESS needs dask.distributed; install it with: pip install "
+            "'hsiae[dask]'"
+        ) from None
+    try:
+        client = Client(spec, timeout=_CONNECT_TIMEOUT)
+    except OSError as exc:
+        raise OSError(
+            f"could not connect to the dask scheduler at {spec} ({exc}); check the address "
+            f"and that the scheduler runs ('dask scheduler'), or use --scheduler threads"
+        ) from None
+    logger.info("Computing on the dask cluster at %s (%d workers)", spec,
+                len(client.scheduler_info().get("workers", {})))
+    try:
+        yield
+    finally:
+        client.close()
+
+
+class SavedModel:
+    """A model given with ``--model``: its head (resampler and encoder) and what it needs."""
+
+    def __init__(self, path):
+        from hsiae.persistence import load_model
+        from hsiae.workflow.recipes import pipeline_parts
+
+        model, self.info = load_model(path)
+        self.parts = pipeline_parts(model)
+
+    @property
+    def head(self):
+        return self.parts.head
+
+    def needs(self, command, n_clusters=0):
+        """``needs(shape, dtype)`` for :func:`read` and :func:`open_lazy` of a run with this model."""
+        def needs(shape, dtype):
+            return _needed_bytes(command, shape, dtype,
+                                 n_bands_model=self.parts.resampler.n_bands_out_,
+                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters)
+
+        return needs
+
+    def check_bands(self, n_bands, wavelengths):
+        from hsiae.persistence import check_model_bands
+
+        check_model_bands(self.info, n_bands, wavelengths)

@@ -1,0 +1,221 @@
+"""What the commands write: figures, and the files more than one command writes.
+
+Each file is planned and staged through :class:`hsiae.cli._staging.Outputs`,
+so it appears only when the whole run has succeeded. The model files
+(model, loss curves, history) and the segmentation files (labels, segment
+map, cluster spectra, latent maps) are written here once for every command
+that writes them, whether it held the image in memory or went chunk by chunk.
+"""
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from hsiae.cli._staging import logger
+
+_DPI = 120
+
+SEGMENT_FILES = {
+    "labels": ("labels.tif", "segment labels"),
+    "segments": ("segments.png", "segment map"),
+    "spectra_png": ("cluster_spectra.png", "cluster spectra"),
+    "spectra_csv": ("cluster_spectra.csv", "cluster spectra table"),
+    "latent": ("latent_maps.png", "latent maps"),
+}
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI never opens a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path):
+    plt = pyplot()
+    try:
+        fig.savefig(path, dpi=_DPI, format="png")  # every figure here has a constrained layout
+    finally:
+        plt.close(fig)
+
+
+# -- model files: written by train, and by segment and demo when they train -------------------
+
+def model_file_name(args):
+    """``model.hsiae`` (the safe format) unless ``--model-format joblib`` asks for a pickle."""
+    return f"model.{args.model_format or 'hsiae'}"
+
+
+def plan_model_outputs(out, model_path):
+    model_path = Path(model_path)
+    loss = model_path.with_name(f"{model_path.stem}_loss.png")
+    history = model_path.with_name(f"{model_path.stem}_history.csv")
+    out.plan(model_path, "model")
+    out.plan(loss, "loss curves")
+    out.plan(history, "training history")
+    return model_path, loss, history
+
+
+def _loss_figure(encoder):
+    from hsiae.plotting import plot_loss_curves
+
+    plt = pyplot()
+    history = encoder.history_
+    best = encoder.best_epoch_ if "valid_loss" in history else None
+    fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    plot_loss_curves(history, best_epoch=best, ax=lin)
+    lin.set_title("Loss curves (linear scale)")
+    losses = np.concatenate([history[k] for k in ("train_loss", "valid_loss") if k in history])
+    if np.all(losses[np.isfinite(losses)] > 0):
+        plot_loss_curves(history, log=True, best_epoch=best, ax=log)
+        log.set_title("Loss curves (log scale)")
+    else:
+        log.set_axis_off()
+        log.text(0.5, 0.5, "no log scale: some losses are <= 0", ha="center", va="center")
+    return fig
+
+
+def _write_history(encoder, path):
+    h = encoder.history_
+    n = len(h["epoch"])
+    valid = h.get("valid_loss")
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["epoch", "train_loss", "valid_loss", "dur"])
+        for i in range(n):
+            writer.writerow([
+                int(h["epoch"][i]), f"{h['train_loss'][i]:.9g}",
+                "" if valid is None else f"{valid[i]:.9g}", f"{h['dur'][i]:.6g}",
+            ])
+
+
+def write_model_outputs(out, paths, pipe, wavelengths):
+    from hsiae.persistence import save_model
+    from hsiae.workflow.recipes import pipeline_parts
+
+    model_path, loss, history = paths
+    save_model(out.stage(model_path), pipe, wavelengths=wavelengths, force=True)
+    encoder = pipeline_parts(pipe).encoder
+    save_figure(_loss_figure(encoder), out.stage(loss))
+    _write_history(encoder, out.stage(history))
+
+
+# -- segmentation files: written by segment (in memory or chunk by chunk) and demo ------------
+
+def plan_segment_outputs(out, outdir):
+    return {key: out.plan(outdir / name, what) for key, (name, what) in SEGMENT_FILES.items()}
+
+
+def cluster_names(k):
+    return [f"Cluster {c + 1}" for c in range(k)]
+
+
+def segment_map_figure(label_image, k, *, every=1):
+    """The segment map (labels 0..k-1, -1 = no data), showing every ``every``-th pixel."""
+    from hsiae.plotting import plot_segment_map
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
+    plot_segment_map(label_image, names=cluster_names(k), ax=ax)
+    shown = "" if every == 1 else f", every {every}th pixel shown"
+    ax.set_title(f"Segment map ({k} clusters; file values 1..{k}, 0 = no data{shown})")
+    return fig
+
+
+def _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, means_title):
+    from hsiae.plotting import plot_cluster_spectra
+
+    plt = pyplot()
+    k = rep.shape[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained", sharey=True)
+    names = cluster_names(k)
+    plot_cluster_spectra(rep, wavelengths=wavelengths, wavelength_units=units, names=names,
+                         value_label=value_label, ax=left)
+    left.set_title("Representative spectra (decoded cluster centres)")
+    left.get_legend().remove()  # one legend for both panels, on the right
+    plot_cluster_spectra(means, wavelengths=wavelengths, wavelength_units=units, names=names,
+                         spread=std, value_label=value_label, ax=right)
+    right.set_title(means_title)
+    right.tick_params(labelleft=True)
+    return fig
+
+
+def _write_cluster_csv(path, rep, means, std, wavelengths):
+    k, n_bands = rep.shape
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["band", "wavelength"]
+            + [f"cluster_{c + 1}" for c in range(k)]
+            + [f"mean_{c + 1}" for c in range(k)]
+            + [f"std_{c + 1}" for c in range(k)]
+        )
+        for b in range(n_bands):
+            wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
+            values = [f"{v:.9g}" for v in (*rep[:, b], *means[:, b], *std[:, b])]
+            writer.writerow([b, wl, *values])
+
+
+def report_cluster_sizes(counts):
+    """Log the pixels per cluster; warn of empty clusters. ``counts[c]`` for clusters 0..k-1."""
+    for c in np.flatnonzero(counts == 0):
+        warnings.warn(f"cluster {c + 1} has no pixels; its mean spectrum is shown as 0",
+                      UserWarning)
+    logger.info("Pixels per cluster: %s", ", ".join(f"{c + 1}: {n}" for c, n in enumerate(counts)))
+
+
+def write_segment_figures(out, paths, pipe, segments_fig, X, labels, codes, wavelengths, units,
+                          *, value_label="Value", sampled=False):
+    """Segment map, cluster spectra (figure and table) and latent maps.
+
+    ``X`` and ``labels`` are the usable spectra the cluster means are taken
+    over, with their labels 0..k-1 (a sample of the image when ``sampled``);
+    ``codes`` are the latent codes of the image (or its preview), shaped
+    ``(n_rows, n_cols, zdims)``.
+    """
+    from hsiae.plotting import plot_latent_maps
+    from hsiae.workflow.spectra import cluster_mean_spectra, representative_spectra
+
+    save_figure(segments_fig, out.stage(paths["segments"]))
+    rep = representative_spectra(pipe)
+    means, std = cluster_mean_spectra(pipe, X, labels, return_std=True)
+    title = (f"Mean input spectra of {len(X)} sampled pixels (\u00b1 1 std)" if sampled
+             else "Mean input spectra (shaded: \u00b1 1 standard deviation)")
+    save_figure(_cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
+                out.stage(paths["spectra_png"]))
+    _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths)
+    save_figure(plot_latent_maps(codes), out.stage(paths["latent"]))
+    return rep, means
+
+
+def tiff_band_axis(info):
+    """The band axis to write a cube read with ``info`` in: its own, unless TIFF cannot store it."""
+    if info.band_axis in (0, 2):
+        return info.band_axis
+    logger.info("The input is band-interleaved by line, which TIFF cannot store; "
+                "writing one page per band")
+    return 0
+
+
+def write_segment_outputs(out, paths, pipe, X, valid, codes, labels, image_shape, wavelengths,
+                          units, *, value_label="Value", segments_fig=None):
+    """Every segmentation file of an image segmented in memory (labels -1 for no data)."""
+    from hsiae.io import write_labels
+    from hsiae.workflow.recipes import pipeline_parts
+    from hsiae.workflow.usable import usable_rows
+
+    H, W = image_shape
+    k = pipeline_parts(pipe, segmenter="required").segmenter.n_clusters
+    report_cluster_sizes(np.bincount(labels[valid], minlength=k))
+    label_image = labels.reshape(H, W)
+    write_labels(out.stage(paths["labels"]), np.maximum(label_image, 0),
+                 nodata_mask=label_image < 0)
+    if segments_fig is None:
+        segments_fig = segment_map_figure(label_image, k)
+    return write_segment_figures(out, paths, pipe, segments_fig, usable_rows(X, valid),
+                                 labels[valid], codes.reshape(H, W, -1), wavelengths, units,
+                                 value_label=value_label)
