@@ -57,8 +57,8 @@ class Adam(torch.optim.Optimizer):
 
     The update is Kingma and Ba's, with bias correction, as ``torch.optim.Adam``
     computes it without weight decay or AMSGrad. It exists because creating a
-    torch optimizer imports ``torch._dynamo``, which took 1.5 s and 67 MiB
-    in every process that trains (``benchmarks/RESULTS.md``), and because one
+    torch optimizer imports ``torch._dynamo``, which costs every process
+    that trains seconds and tens of MiB, and because one
     flat update is faster than torch's loop over the parameters. Parameters
     without a gradient in a step are treated as having a zero gradient.
 

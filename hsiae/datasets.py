@@ -57,12 +57,8 @@ def _resolve_data_home(data_home=None):
     env = os.environ.get(_ENV_VAR, "")
     if env:
         return Path(env).expanduser(), f"from the {_ENV_VAR} environment variable"
-    cwd_default = (Path.cwd() / _DEFAULT_DATA_HOME).resolve()
-    checkout_default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    for candidate in (cwd_default, checkout_default):
-        if candidate.is_dir():
-            return candidate, "the default ../shared/data"
-    return cwd_default, "the default ../shared/data, relative to the working directory"
+    return (Path.cwd() / _DEFAULT_DATA_HOME).resolve(), (
+        "the default ../shared/data, relative to the working directory")
 
 
 def get_data_home(data_home=None):
@@ -72,11 +68,10 @@ def get_data_home(data_home=None):
 
     1. ``data_home``, if given;
     2. the environment variable ``HSIAE_DATA``, if set and not empty;
-    3. the default ``../shared/data``, first relative to the current working
-       directory, then relative to the source checkout (the ``shared/data``
-       folder beside the project folder). The first of the two that exists is
-       returned; if neither exists, the one relative to the working directory
-       is returned so that error messages can name it.
+    3. the default ``../shared/data``, relative to the current working
+       directory (the layout of the project's development checkout, whose
+       ``shared/data`` folder sits beside the project folder). Anywhere
+       else, set ``HSIAE_DATA`` or pass ``data_home``.
 
     The folder is not created and, for cases 1 and 2, not checked;
     :func:`load_scene` reports a missing folder or file.

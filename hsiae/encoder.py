@@ -194,8 +194,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         the principal axes of the training spectra: training starts from the
         PCA reconstruction at rank ``zdims`` and the network adds what a
         linear map misses. Without it, the network alone has to learn to
-        reproduce the spectra and, in a few dozen epochs, stays well above
-        PCA's error on clean data (benchmarks/RESULTS.md). Not used with a
+        reproduce the spectra, and in a few dozen epochs it does not get
+        down to PCA's error. Not used with a
         ``latent_activation`` or ``latent_l1``: codes that must be
         non-negative or sparse cannot sit on fixed principal axes.
     shrinkage : {None, "wiener"}, default=None
@@ -208,9 +208,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         :meth:`transform` are not changed. Needs the linear path and at
         least 8 bands more than ``zdims``, and assumes noise that is white
         in the bands the encoder sees: keep the scene's own bands (no
-        interpolation) when denoising. On Salinas-A and Jasper Ridge with
-        1-10 % noise it gave 0.3-7 dB over the same-rank PCA projection
-        (benchmarks/RESULTS.md). Reconstructions then estimate the clean
+        interpolation) when denoising. The gain is largest where the noise
+        is strong against the signal's variance along the kept axes, which
+        a same-rank PCA projection keeps in full. Reconstructions then estimate the clean
         spectra, so their loss against the noisy input, and :meth:`score`,
         are worse by design.
     latent_l1 : float, default=0.0
@@ -219,10 +219,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     mse_weight, sam_weight, gradient_weight : float, default=(1.0, 0.1, 1.0)
         Weights of the mean squared error, the mean spectral angle (radians)
         and the squared error of the first differences along the bands.
-        Measured on Salinas-A and Samson (benchmarks/RESULTS.md), the
-        defaults cut the spectral angle of the reconstructions by 30-60 %
-        against MSE alone, for a 35-70 % higher RMSE; for denoising judged
-        by RMSE alone, set ``sam_weight=0, gradient_weight=0``.
+        The angle and gradient terms keep the shape of the spectra, which is
+        what tells materials apart, at the cost of a higher squared error;
+        for denoising judged by RMSE alone, set ``sam_weight=0,
+        gradient_weight=0``.
     lr : float, default=2e-3
         Peak learning rate of the Adam optimizer. A learning rate that makes
         training diverge (a training loss that turns NaN or infinite, or grows
@@ -266,10 +266,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     inference_batch_size : int, default=512
         Spectra per batch in :meth:`transform`, :meth:`inverse_transform`,
         :meth:`score` and the validation pass; bounds their memory whatever
-        the image size. Measured for the default network at 512 bands:
-        encode + decode ran at ~27,000 spectra/s per core in batches of 256
-        to 1024 and at half that in batches of 2048, whose activations no
-        longer fit the CPU caches.
+        the image size. Batches much larger than the default run slower on
+        a CPU: their activations no longer fit the caches.
     device : str, default="cpu"
         Torch device, e.g. "cpu", "cuda" or "cuda:1".
     random_state : int, RandomState instance or None, default=None

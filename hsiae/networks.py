@@ -85,10 +85,8 @@ class _Tanh(nn.Module):
     """``tanh(x)`` computed as ``2 sigmoid(2x) - 1``, with tanh's own backward.
 
     The same function as :class:`torch.nn.Tanh` (within 2e-7), but torch's CPU
-    ``tanh`` kernel was measured at ~0.3 G values/s against ~1.3 G for
-    ``sigmoid`` (torch 2.13, one AVX-512 core): 3x faster forward + backward,
-    and a quarter of the default network's training time spent in ``tanh``
-    with :class:`torch.nn.Tanh`. No parameters: the ``state_dict`` is that of
+    ``tanh`` kernel is several times slower than its ``sigmoid`` kernel, and
+    the network's activations are a large share of its training time. No parameters: the ``state_dict`` is that of
     ``nn.Tanh``.
     """
 
@@ -536,8 +534,8 @@ class _PhaseConvTranspose1d(nn.Module):
     ``s`` receives the inputs ``m + d`` through the kernel taps ``kk`` with
     ``s * d = r + p - kk``: for each phase ``r`` that is an ordinary
     convolution. The ``s`` phases become the ``s * out_channels`` outputs of one
-    ``Conv1d``, interleaved afterwards. torch's CPU transposed convolution was
-    measured 1-2.5x slower than this for the default network's decoder.
+    ``Conv1d``, interleaved afterwards; on the CPU this is faster than torch's
+    transposed convolution for the default network's decoder.
     """
 
     def __init__(self, conv_t):

@@ -100,8 +100,7 @@ def _blas_single_threaded():
 
     Its products are small blocks (8,192 rows by a few dozen columns), where a
     threaded BLAS spends more time waking and synchronising its threads than
-    computing: with two BLAS threads the fit + predict of 220,000 codes took
-    4.6 s, with one 1.7 s (2 cores; ``benchmarks/RESULTS.md``).
+    computing.
     """
     return threadpool_limits(1, user_api="blas")
 
@@ -205,9 +204,8 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
     factor model with fixed loadings (Rubin & Thayer, 1982) whose residuals are ``t v_c + e``,
     ``t ~ N(0, a_c)``, ``e ~ N(0, S)``. Both raise the likelihood. It starts from the split of
     each residual into its part along the line and the rest (or from the previous M-step's
-    ``S`` and ``a``, kept in the dict ``warm``). That split alone is far from the maximum: on
-    the codes of Jasper Ridge the mixture's likelihood then fell during EM, to a partition
-    0.05 OA worse.
+    ``S`` and ``a``, kept in the dict ``warm``). That split alone is far from the maximum:
+    with it, the mixture's likelihood can fall during EM.
     """
     k, d, _ = scatter.shape
     n = nk.sum()
@@ -340,17 +338,15 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         along that line; a shared covariance alone cuts such a cluster and
         hands its dark pixels to a darker material. EM starts
         from the tied mixture's fit. The covariances are stored in full
-        form, ``(n_clusters, n_features, n_features)``. On Samson this lifted
-        OA from 0.913 to 0.922 (``benchmarks/RESULTS.md``).
+        form, ``(n_clusters, n_features, n_features)``.
     spatial_fit : bool, default=True
         Whether the spatial prior takes part in fitting the mixture
         (neighbourhood EM) or only in labelling. ``False`` fits the mixture
         to the features alone and applies the Potts sweeps to the labels
         (``labels_``, :meth:`predict`, :meth:`predict_proba`): the maps are as
-        smooth, but the prior cannot steer the clusters themselves. On Jasper
-        Ridge, the prior in the fit sometimes led EM to a partition 0.05 OA
-        worse (one seed in three); in labelling only it never did
-        (``benchmarks/RESULTS.md``).
+        smooth, but the prior cannot steer the clusters themselves, neither
+        towards a better partition nor, from a poor start, towards a worse
+        one.
     equal_weights : bool, default=False
         Keep every cluster's mixing weight at ``1 / n_clusters`` instead of
         estimating it. Estimated weights move the boundary between two
@@ -358,9 +354,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         where one material grades into another the larger cluster takes the
         mixed pixels; with equal weights the boundary lies where the two
         densities meet, and a small class keeps more of its pixels. The
-        recommended pipeline uses it: on Jasper Ridge, whose classes are each
-        pixel's most abundant material, OA went from 0.84 to 0.90
-        (``benchmarks/RESULTS.md``).
+        recommended pipeline uses it.
     spatial_iter : int, default=5
         Mean-field sweeps of the spatial prior in each E-step and in
         :meth:`predict`. A pixel's label depends on pixels at most
@@ -382,9 +376,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         fitted on a regular sub-grid (every 2nd, 3rd, ... row and column,
         the smallest step that fits), which keeps a neighbourhood for the
         spatial prior; without ``image_shape``, on a random sample. Either
-        way ``labels_`` and :meth:`predict` cover every pixel. A 550 x 400
-        image is fitted on 275 x 200 pixels, which took the fit from 6.0 s to
-        1.6 s there (``benchmarks/RESULTS.md``). ``None`` fits on all pixels.
+        way ``labels_`` and :meth:`predict` cover every pixel; a 550 x 400
+        image, for instance, is fitted on 275 x 200 pixels. ``None`` fits on
+        all pixels.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means initialisations (and the random sample).
     verbose : int, default=0

@@ -1,14 +1,12 @@
 """Tests for hsiae.datasets: the synthetic scene generator and the real-scene loaders."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LinearRegression
 
-import hsiae.datasets as datasets
 from hsiae.datasets import get_data_home, load_scene, make_synthetic_scene
 
 # --------------------------------------------------------------------------- #
@@ -241,20 +239,16 @@ def test_get_data_home_order(tmp_path, monkeypatch):
     assert get_data_home(tmp_path / "arg") == tmp_path / "arg"
     assert get_data_home() == tmp_path / "from_env"
 
-    # Without the variable, ../shared/data relative to the working directory wins...
+    # Without the variable, ../shared/data relative to the working directory, whether or not
+    # it exists (never a folder found relative to where the package is installed)
     monkeypatch.delenv("HSIAE_DATA")
     (tmp_path / "shared" / "data").mkdir(parents=True)
     (tmp_path / "project").mkdir()
     monkeypatch.chdir(tmp_path / "project")
     assert get_data_home() == (tmp_path / "shared" / "data").resolve()
-
-    # ...then the one beside the source checkout, else the cwd-relative one anyway.
-    monkeypatch.delenv("HSIAE_DATA", raising=False)
     (tmp_path / "deep" / "er").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "deep" / "er")
-    checkout = Path(datasets.__file__).resolve().parents[2] / "shared" / "data"
-    cwd_default = (tmp_path / "deep" / "shared" / "data").resolve()
-    assert get_data_home() == (checkout if checkout.is_dir() else cwd_default)
+    assert get_data_home() == (tmp_path / "deep" / "shared" / "data").resolve()
 
 
 def test_get_data_home_ignores_empty_variable(tmp_path, monkeypatch):

@@ -216,11 +216,10 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     does not split it), and equal mixing weights (so that a large cluster does not
     take the mixed pixels at its border with a small one); the spatial
     prior (``spatial_weight=0.5``) smooths the labels but does not take part
-    in fitting the mixture (``spatial_fit=False``). This is the configuration that
-    scored best on average over Salinas-A, Samson and Jasper Ridge in
-    ``benchmarks/quality.py`` (tables and every configuration tried in
-    ``benchmarks/RESULTS.md``); it reads no labels and is not tuned per
-    scene. For denoising use :func:`make_denoising_pipeline`: per-band
+    in fitting the mixture (``spatial_fit=False``). One configuration for
+    every scene: it reads no labels and is not tuned per scene (the
+    project's ``benchmarks/quality.py`` scores it on scenes with ground
+    truth). For denoising use :func:`make_denoising_pipeline`: per-band
     standardisation weighs noisy low-signal bands as much as bright ones,
     which helps to tell materials apart but costs reconstruction accuracy.
 
@@ -275,10 +274,8 @@ def make_denoising_pipeline(random_state=None, **params):
     terms help segmentation but pull the reconstruction away from the
     least-squares optimum. Apply it with :func:`denoise` (or
     ``hsiae train --for denoising`` and ``hsiae denoise``).
-    ``benchmarks/quality.py`` compares it with PCA and Savitzky-Golay at
-    1 %, 5 % and 10 % noise (tables in ``benchmarks/RESULTS.md``): the
-    shrinkage is what puts it 0.3-7 dB above the same-rank PCA projection;
-    the network adds little to the linear path there.
+    The shrinkage is what sets it above the same-rank PCA projection; the
+    network adds little to the linear path for denoising.
 
     Parameters
     ----------
