@@ -52,6 +52,7 @@ from hsiae.persistence import _safe
 from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, SAFE_SUFFIX, ZIP_MAGIC, newer_version_message
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
+from hsiae.workflow.recipes import pipeline_parts
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
 
     path = Path(os.fspath(path))
     _check_pipeline(pipeline, "pipeline")
-    resampler = pipeline.steps[0][1]
+    resampler = pipeline_parts(pipeline).resampler
     n_bands = int(resampler.n_features_in_)
     wavelengths = _check_wavelengths(wavelengths, n_bands, resampler)
     check_target(path, force=force, what="model")
@@ -335,7 +336,7 @@ def load_model(path):
                 ModelVersionWarning,
                 stacklevel=2,
             )
-    encoder = pipeline.steps[1][1]
+    encoder = pipeline_parts(pipeline).encoder
     trained_on = str(encoder.device)
     encoder.to_cpu()
     if trained_on != "cpu":

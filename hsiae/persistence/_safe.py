@@ -55,7 +55,7 @@ from hsiae.persistence._format import (
 )
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
-from hsiae.workflow.recipes import SegmentationPipeline
+from hsiae.workflow.recipes import SegmentationPipeline, pipeline_parts
 
 logger = logging.getLogger("hsiae.persistence")
 
@@ -258,8 +258,7 @@ def write(fh, pipeline, metadata):
         "steps": [_step_document(name, est) for name, est in pipeline.steps],
     }
     text = json.dumps(document, allow_nan=False, separators=(",", ":"))
-    encoder = pipeline.steps[1][1]
-    state = encoder.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
+    state = pipeline_parts(pipeline).encoder.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
     weights = io.BytesIO()
     torch.save(state, weights)
     with zipfile.ZipFile(fh, "w") as zf:
