@@ -741,6 +741,33 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             module = _ARCHITECTURES[self.architecture](**self._module_params(n_features))
         return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
+    def weight_mismatch(self, weights):
+        """What keeps ``weights`` from fitting this encoder's network, or None when they fit.
+
+        Parameters
+        ----------
+        weights : dict of str to tensor-like
+            Tensors by name, as :meth:`get_weights` returns them.
+
+        Returns
+        -------
+        mismatch : str or None
+            The first tensors missing or unexpected, or the first one whose
+            shape differs from :meth:`weight_shapes`; None when all match.
+        """
+        expected = self.weight_shapes()
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if expected == got:
+            return None
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        if missing:
+            return f"missing {missing[:3]}"
+        if extra:
+            return f"unexpected {extra[:3]}"
+        wrong = sorted(k for k in expected if expected[k] != got[k])[0]
+        return f"{wrong} has shape {got[wrong]}, expected {expected[wrong]}"
+
     def set_weights(self, weights):
         """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.
 
@@ -763,15 +790,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         ValueError
             If a tensor is missing, unexpected or of another shape.
         """
-        expected = self.weight_shapes()
-        got = {k: tuple(v.shape) for k, v in weights.items()}
-        if expected != got:
-            missing = sorted(set(expected) - set(got))
-            extra = sorted(set(got) - set(expected))
-            wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-            detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                      else f"{wrong[0]} has shape {got[wrong[0]]}, expected {expected[wrong[0]]}")
-            raise ValueError(f"The weights do not fit the encoder's network: {detail}.")
+        mismatch = self.weight_mismatch(weights)
+        if mismatch is not None:
+            raise ValueError(f"The weights do not fit the encoder's network: {mismatch}.")
         # Building the net draws random initial weights: keep the caller's global RNG untouched.
         with torch.random.fork_rng(devices=[]):
             net = self._build_net(self.n_features_in_, 0)

@@ -710,10 +710,17 @@ def test_weights_round_trip_through_get_and_set_weights():
     np.testing.assert_array_equal(copy.transform(X), enc.transform(X))
     assert list(copy.get_feature_names_out()) == ["aedencoder0", "aedencoder1", "aedencoder2"]
     assert enc.weight_shapes() == {k: tuple(v.shape) for k, v in enc.get_weights().items()}
+    assert enc.weight_mismatch(enc.get_weights()) is None
     wrong = dict(enc.get_weights())
     wrong.pop("path_gates")
     with pytest.raises(ValueError, match=r"do not fit the encoder's network: missing \['path_gates'\]"):
         copy.set_weights(wrong)
+    extra = {**enc.get_weights(), "bonus": torch.zeros(2)}
+    assert enc.weight_mismatch(extra) == "unexpected ['bonus']"
+    name, tensor = next(iter(enc.get_weights().items()))
+    reshaped = {**enc.get_weights(), name: torch.zeros(*tensor.shape, 2)}
+    assert enc.weight_mismatch(reshaped) == (
+        f"{name} has shape {(*tensor.shape, 2)}, expected {tuple(tensor.shape)}")
     with pytest.raises(AttributeError):
         AEDEncoder().get_feature_names_out()  # not fitted: no names
 

@@ -257,6 +257,37 @@ def _checked_wavelengths(path, values, n_bands, source):
     return array
 
 
+def _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata):
+    """The metadata hsiae stores with a cube it writes, and the TIFF tag of its no-data value.
+
+    Returns ``(meta, extratags)``: the dict written as JSON beside the
+    pixels, and tifffile's ``extratags`` (GDAL's no-data tag when ``nodata``
+    is given). Raises ValueError for wavelengths that are not one per band
+    or a no-data value that is not a number.
+    """
+    meta = {"band_axis": band_axis}
+    if wavelengths is not None:
+        wavelengths = np.asarray(wavelengths, dtype=np.float64)
+        if wavelengths.shape != (n_bands,):
+            raise ValueError(
+                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
+                f"{wavelengths.shape}; pass the band centres of this cube"
+            )
+        meta["wavelengths"] = wavelengths.tolist()
+        meta["wavelength_units"] = wavelength_units
+    extratags = []
+    if nodata is not None:
+        try:
+            nodata = float(nodata)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
+            ) from None
+        meta["nodata"] = nodata
+        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+    return meta, extratags
+
+
 def _parse_nodata(path, value):
     if value is None:
         return None

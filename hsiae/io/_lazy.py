@@ -9,7 +9,7 @@ import numpy as np
 from hsiae.exceptions import Param, ParameterError
 from hsiae.io._common import CubeFormatError, CubeInfo, _checked_wavelengths, _normalise_units
 from hsiae.io._common import _parse_nodata, _resolve_layout, logger
-from hsiae.io._sources import _RawSource, _TiffZarrSource
+from hsiae.io._sources import _RawSource
 
 _ZARR_SUFFIX = ".zarr"
 _DEFAULT_CHUNKS = 512

@@ -5,9 +5,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hsiae.io._common import _GDAL_NODATA_TAG, _METADATA_KEY, _TIFF_SUFFIXES, CubeFormatError
 from hsiae.io._atomic import check_target, commit, discard, temporary_beside
-from hsiae.io._common import logger
+from hsiae.io._common import (
+    _GDAL_NODATA_TAG,
+    _METADATA_KEY,
+    _TIFF_SUFFIXES,
+    CubeFormatError,
+    _cube_metadata,
+    logger,
+)
 from hsiae.io._lazy import _ZARR_SUFFIX, _import_dask
 from hsiae.io._sources import _RawTarget
 from hsiae.io._write import _BIGTIFF_BYTES
@@ -206,26 +212,8 @@ def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=No
             f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}"
         )
     n_bands = cube.shape[2]
-    meta = {"band_axis": band_axis if kind == "tiff" else 2}
-    if wavelengths is not None:
-        wavelengths = np.asarray(wavelengths, dtype=np.float64)
-        if wavelengths.shape != (n_bands,):
-            raise ValueError(
-                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
-                f"{wavelengths.shape}; pass the band centres of this cube"
-            )
-        meta["wavelengths"] = wavelengths.tolist()
-        meta["wavelength_units"] = wavelength_units
-    extratags = []
-    if nodata is not None:
-        try:
-            nodata = float(nodata)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
-            ) from None
-        meta["nodata"] = nodata
-        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+    meta, extratags = _cube_metadata(band_axis if kind == "tiff" else 2, n_bands, wavelengths,
+                                     wavelength_units, nodata)
     if kind == "zarr":
         _store_zarr(da, cube.rechunk({2: -1}), path, force, meta)
     elif band_axis == 0:

@@ -12,6 +12,7 @@ from hsiae.io._common import (
     _METADATA_KEY,
     _TIFF_SUFFIXES,
     CubeFormatError,
+    _cube_metadata,
     logger,
 )
 
@@ -100,26 +101,7 @@ def write_cube(
             f"got {band_axis!r}"
         )
     n_bands = cube.shape[2]
-    meta = {"band_axis": band_axis}
-    if wavelengths is not None:
-        wavelengths = np.asarray(wavelengths, dtype=np.float64)
-        if wavelengths.shape != (n_bands,):
-            raise ValueError(
-                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
-                f"{wavelengths.shape}; pass the band centres of this cube"
-            )
-        meta["wavelengths"] = wavelengths.tolist()
-        meta["wavelength_units"] = wavelength_units
-    extratags = []
-    if nodata is not None:
-        try:
-            nodata = float(nodata)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
-            ) from None
-        meta["nodata"] = nodata
-        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+    meta, extratags = _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata)
 
     # Feed tifffile one page or strip at a time: given a whole array that is not
     # C-contiguous (a transposed memmap, say), it would copy all of it first.

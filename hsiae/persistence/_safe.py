@@ -442,17 +442,11 @@ def _check_weights_fit(encoder, state):
     _check(not too_long and encoder.n_layers <= n,
            f"AEDEncoder parameters {too_long or ['n_layers']} do not match the {n} stored tensors")
     try:
-        expected = encoder.weight_shapes()
+        mismatch = encoder.weight_mismatch(state)
     except (ValueError, TypeError, RuntimeError, IndexError) as exc:
         raise _Damaged(f"the AEDEncoder parameters do not describe a network ({exc})") from None
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if expected != got:
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                  else f"{wrong[0]} has shape {got[wrong[0]]}, expected {expected[wrong[0]]}")
-        raise _Damaged(f"{WEIGHTS_MEMBER} does not fit the encoder's network: {detail}")
+    if mismatch is not None:
+        raise _Damaged(f"{WEIGHTS_MEMBER} does not fit the encoder's network: {mismatch}")
     for key, tensor in state.items():
         _check(tensor.dtype in (torch.float32, torch.int64) and (
             not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())),
