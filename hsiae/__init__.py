@@ -14,6 +14,7 @@ __version__ = "0.1.0.dev0"
 # public name -> the module that defines it
 _NAMES = {
     "AEDEncoder": "hsiae.encoder",
+    "AEUnmixer": "hsiae.unmixer",
     "CubeFormatError": "hsiae.io",
     "CubeInfo": "hsiae.io",
     "SegmentationPipeline": "hsiae.workflow.recipes",

@@ -27,7 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
 
@@ -38,6 +40,7 @@ __all__ = [
     "HoldOut",
     "n_holdout",
     "ShardedSteps",
+    "ShardedNet",
     "EpochProgress",
     "one_torch_thread",
     "worker_count",
@@ -343,6 +346,51 @@ class ShardedSteps:
                 norm.running_var.copy_(var / len(results))
                 norm.num_batches_tracked += 1
         return loss
+
+
+class ShardedNet(NeuralNet):
+    """skorch net whose module returns ``(decoded, encoded)``, whose target is its input, trained in shards.
+
+    Each training batch goes through :class:`ShardedSteps`; the loss of a
+    shard is ``get_loss((decoded, encoded), None, X=x)``, which subclasses
+    override. :meth:`check_training_loss` sees every batch's loss before the
+    optimizer step that would write it into the weights (a subclass may
+    raise there); :meth:`fit_sharded` trains.
+    """
+
+    def check_training_loss(self, value):
+        """Called with each training batch's loss before the step; does nothing here."""
+
+    def train_step_single(self, batch, **fit_params):
+        """The loss and gradients of a batch, computed shard by shard (:class:`ShardedSteps`)."""
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        x = torch.as_tensor(Xi, device=self.device)
+        steps = self.__dict__.get("_sharded")
+        if steps is None:  # closed by on_train_end, so that nothing of it is pickled
+            steps = ShardedSteps(self.module_, self._shard_loss, self.__dict__.get("_n_workers", 1))
+            self.__dict__["_sharded"] = steps
+        loss = steps.step(x)
+        self.check_training_loss(loss.item())  # skorch reads it with .item() anyway
+        return {"loss": loss, "y_pred": None}
+
+    def _shard_loss(self, decoded, encoded, x):
+        return self.get_loss((decoded, encoded), None, X=x)
+
+    def on_train_end(self, net, **kwargs):
+        steps = self.__dict__.pop("_sharded", None)
+        if steps is not None:
+            steps.close()
+        super().on_train_end(net, **kwargs)
+
+    def fit_sharded(self, X, n_workers):
+        """``partial_fit(X)`` with each batch's shards shared among ``n_workers`` threads."""
+        self.__dict__["_n_workers"] = n_workers
+        try:
+            return self.partial_fit(X, None)
+        finally:
+            self.__dict__.pop("_n_workers", None)
+            self.on_train_end(self)
 
 
 def still_improving(valid_loss, patience, tol):
