@@ -33,6 +33,7 @@ _NAMES = {
     "make_denoising_pipeline": "hsiae.workflow.recipes",
     "make_silhouette_scorer": "hsiae.workflow.selection",
     "make_synthetic_scene": "hsiae.datasets",
+    "make_unmixing_scene": "hsiae.datasets",
     "open_cube": "hsiae.io",
     "pixel_spectra": "hsiae.workflow.usable",
     "predict_blocks": "hsiae.workflow.blocks",

@@ -3,7 +3,9 @@
 Three small public scenes with ground truth are read from a local data folder
 (:func:`get_data_home`, :func:`load_scene`); nothing is ever downloaded. A
 synthetic scene with a known, nonlinear generating function and discrete
-ground-truth segments is made from an RGB image by :func:`make_synthetic_scene`.
+ground-truth segments is made from an RGB image by :func:`make_synthetic_scene`;
+a linear mixture with known endmembers and abundances by
+:func:`make_unmixing_scene` (from :mod:`hsiae.synthetic_mixing`).
 """
 
 import logging
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["get_data_home", "load_scene", "make_synthetic_scene"]
+from hsiae.synthetic_mixing import make_unmixing_scene
+
+__all__ = ["get_data_home", "load_scene", "make_synthetic_scene", "make_unmixing_scene"]
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from hsiae._training import (
     worker_count,
 )
 from hsiae.losses import spectral_angle
-from hsiae.unmixing import vca
+from hsiae.unmixing import simplex_volume, vca
 
 __all__ = ["AEUnmixer"]
 
@@ -30,6 +30,8 @@ __all__ = ["AEUnmixer"]
 _NEGATIVE_TOLERANCE = 0.05
 # Pixels VCA initialises the endmembers from at most (it reads every pixel it is given).
 _VCA_SAMPLE = 100_000
+# VCA runs (random directions) among which the start with the largest simplex is kept.
+_VCA_RUNS = 10
 
 
 class _UnmixingNetwork(nn.Module):
@@ -57,8 +59,10 @@ class _UnmixingNetwork(nn.Module):
 
     def endmembers(self):
         E = self.weight.abs()
-        if self.unit_norm:
+        if self.unit_norm == "l2":
             E = E / E.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        elif self.unit_norm == "l1":
+            E = E / E.sum(dim=1, keepdim=True).clamp_min(1e-12)
         return E
 
     def encode(self, x):
@@ -88,7 +92,7 @@ class _UnmixingNet(ShardedNet):
         if not math.isfinite(value):
             raise FloatingPointError(
                 f"AEUnmixer's training loss became {value} in epoch {len(self.history)} with "
-                f"lr={self.lr:g}; lower lr (the default is 1e-3)."
+                f"lr={self.lr:g}; lower lr (the default is 1e-2)."
             )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -140,8 +144,10 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         endmembers in the data's units, where an abundance is the share of
         the signal, not of the area; endmembers then keep their own scale.
     init : {"vca", "random"}, default="vca"
-        Starting endmembers: those :func:`~hsiae.unmixing.vca` finds (on at
-        most 100,000 pixels), or randomly drawn pixels.
+        Starting endmembers: of 10 runs of :func:`~hsiae.unmixing.vca` (on
+        at most 100,000 pixels), the one whose endmembers span the largest
+        simplex (:func:`~hsiae.unmixing.simplex_volume`); or randomly drawn
+        pixels.
     mse_weight : float, default=10.0
         Weight of the squared error relative to the data's mean power,
         ``mean((x_hat - x)**2) / mean(x**2)``.
@@ -155,9 +161,11 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Weight of a minimum-volume term, the spread of the endmembers around
         their mean relative to the data's power; it pulls endmembers in when
         the data have no pure pixels and the simplex would otherwise grow.
-    lr : float, default=1e-3
+    lr : float, default=1e-2
         Peak learning rate of Adam; it warms up over the first 5 % of the
-        training budget and falls to zero along a half cosine.
+        training budget and falls to zero along a half cosine. On Jasper
+        Ridge, 1e-3 and 3e-3 left the endmembers further from the ground
+        truth, and varied more between seeds (benchmarks/RESULTS.md).
     batch_size : int, default=256
         Spectra per training step.
     max_epochs : int, default=60
@@ -234,7 +242,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     _parameter_constraints = {
         "n_endmembers": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list, None],
-        "normalize": [StrOptions({"l2"}), None],
+        "normalize": [StrOptions({"l1", "l2"}), None],
         "init": [StrOptions({"vca", "random"})],
         "mse_weight": [Interval(Real, 0, None, closed="left")],
         "sam_weight": [Interval(Real, 0, None, closed="left")],
@@ -261,7 +269,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         sam_weight=1.0,
         sparsity_weight=0.05,
         volume_weight=0.0,
-        lr=1e-3,
+        lr=1e-2,
         batch_size=256,
         max_epochs=60,
         epoch_size=20_000,
@@ -358,7 +366,10 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X32 = np.asarray(X, dtype=np.float32)
         if self.normalize is None:
             return np.ascontiguousarray(X32)
-        norms = np.sqrt(np.einsum("ij,ij->i", X32, X32, dtype=np.float64))
+        if self.normalize == "l1":
+            norms = np.abs(X32).sum(axis=1, dtype=np.float64)
+        else:
+            norms = np.sqrt(np.einsum("ij,ij->i", X32, X32, dtype=np.float64))
         norms[norms == 0] = 1.0
         return (X32 / norms[:, None]).astype(np.float32)
 
@@ -368,7 +379,9 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             rows = np.arange(len(Xn))
             if len(Xn) > _VCA_SAMPLE:
                 rows = np.sort(random_state.choice(len(Xn), _VCA_SAMPLE, replace=False))
-            E, _ = vca(Xn[rows].astype(np.float64), k, random_state=random_state)
+            Y = Xn[rows].astype(np.float64)
+            runs = [vca(Y, k, random_state=random_state)[0] for _ in range(_VCA_RUNS)]
+            E = runs[int(np.argmax([simplex_volume(E, Y) for E in runs]))]
         else:
             E = Xn[random_state.choice(len(Xn), k, replace=False)].astype(np.float64)
         E = np.abs(E)
@@ -376,6 +389,8 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         E[~np.any(E > 0, axis=1)] = 1.0
         if self.normalize == "l2":
             E = E / np.linalg.norm(E, axis=1, keepdims=True)
+        elif self.normalize == "l1":
+            E = E / E.sum(axis=1, keepdims=True)
         return E
 
     # -- fitting --------------------------------------------------------------------------------
@@ -390,7 +405,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             module__n_bands=n_features,
             module__n_endmembers=self.n_endmembers,
             module__hidden_sizes=self._hidden_sizes(),
-            module__unit_norm=self.normalize == "l2",
+            module__unit_norm=self.normalize,
             module__endmembers=E0,
             criterion=nn.MSELoss,  # unused: get_loss computes the loss; skorch requires one
             mse_weight=self.mse_weight,
@@ -454,8 +469,9 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.n_epochs_ = len(hist)
         self.net_ = net
         # one common scale: the median brightness of the training spectra (see endmembers_)
-        if self.normalize == "l2":
-            norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+        if self.normalize is not None:
+            norms = (np.abs(X).sum(axis=1) if self.normalize == "l1"
+                     else np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64)))
             self.scale_ = float(np.median(norms)) or 1.0
         else:
             self.scale_ = 1.0
@@ -541,7 +557,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
         mixed = self._abundances(X) @ self.endmembers_.astype(X.dtype)
-        if self.normalize == "l2":
+        if self.normalize is not None:
             dot = np.einsum("ij,ij->i", mixed, X)
             power = np.einsum("ij,ij->i", mixed, mixed)
             mixed *= np.divide(dot, power, out=np.zeros_like(dot), where=power > 0)[:, None]

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-__all__ = ["vca", "fcls", "estimate_snr"]
+__all__ = ["vca", "fcls", "estimate_snr", "simplex_volume"]
 
 # Pixels solved at a time by fcls: bounds its temporaries (a few floats per pixel and subset).
 _FCLS_BLOCK = 65_536
@@ -179,6 +179,40 @@ def vca(X, n_endmembers, *, snr=None, random_state=None):
         indices[i] = int(np.argmax(np.abs(points @ f)))
         found[:, i] = points[indices[i]]
     return projected[indices].astype(dtype), indices
+
+
+def simplex_volume(endmembers, X):
+    """Volume of the simplex of ``n_endmembers`` endmembers in the data's ``n_endmembers - 1`` principal axes.
+
+    Under the linear mixing model the pixels fill the simplex of the
+    endmembers, and the true endmembers span the smallest simplex that holds
+    them (Winter's N-FINDR criterion reads it the other way: among pixels,
+    the largest simplex). Comparing the volumes of candidate endmember sets,
+    e.g. of several :func:`vca` runs, picks the one that reaches furthest
+    into the corners of the data.
+
+    Parameters
+    ----------
+    endmembers : array-like of shape (n_endmembers, n_bands)
+    X : array-like of shape (n_pixels, n_bands)
+        The spectra whose principal axes (around their mean) are used.
+
+    Returns
+    -------
+    volume : float
+        ``|det|`` of the edges from the first endmember, without the
+        ``1 / (k - 1)!`` factor (a constant for a given ``k``); 0 for one
+        endmember.
+    """
+    X = _check_spectra(X).astype(np.float64, copy=False)
+    E = _check_endmembers(endmembers, X.shape[1])
+    k = E.shape[0]
+    if k < 2:
+        return 0.0
+    mean = X.mean(axis=0)
+    U = _principal_axes(X - mean, k - 1, centred=True)
+    P = (E - mean) @ U
+    return float(abs(np.linalg.det(P[1:] - P[0])))
 
 
 def _check_endmembers(endmembers, n_features):

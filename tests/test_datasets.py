@@ -421,3 +421,69 @@ def test_jasper_ridge_pixel_order(jasper, data_home):
 def test_jasper_ridge_uncorrected_is_not_available(data_home):
     with pytest.raises(ValueError, match=r"only distributed with its 198 corrected bands"):
         load_scene("jasper", data_home=data_home, corrected=False)
+
+
+# --------------------------------------------------------------------------- #
+# make_unmixing_scene
+# --------------------------------------------------------------------------- #
+
+
+def test_unmixing_scene_is_a_linear_mixture_of_its_endmembers():
+    from hsiae.datasets import make_unmixing_scene
+
+    s = make_unmixing_scene(3, n_bands=40, shape=(20, 24), snr=None, random_state=0)
+    assert s.cube.shape == (20, 24, 40) and s.abundances.shape == (20, 24, 3) and s.endmembers.shape == (40, 3)
+    assert np.all(s.abundances >= 0)
+    assert_allclose(s.abundances.sum(axis=-1), 1.0, atol=1e-12)
+    assert_allclose(s.cube, s.abundances @ s.endmembers.T, atol=1e-6)
+    assert_array_equal(s.labels, np.argmax(s.abundances, axis=-1) + 1)
+    # pure regions (at the default size): every endmember has pixels that are (almost) only it
+    default = make_unmixing_scene(3, n_bands=10, random_state=0)
+    assert np.all(default.abundances.reshape(-1, 3).max(axis=0) > 0.99)
+
+
+def test_unmixing_scene_noise_has_the_requested_snr():
+    from hsiae.datasets import make_unmixing_scene
+
+    s = make_unmixing_scene(4, n_bands=64, shape=(32, 32), snr=20, random_state=1)
+    noise = s.cube.astype(np.float64) - s.clean
+    snr = 10 * np.log10(np.mean(s.clean.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert snr == pytest.approx(20, abs=0.2)
+
+
+def test_unmixing_scene_bilinear_term_adds_products_of_endmember_pairs():
+    from hsiae.datasets import make_unmixing_scene
+
+    linear = make_unmixing_scene(2, n_bands=10, shape=(8, 8), snr=None, random_state=2)
+    bilinear = make_unmixing_scene(2, n_bands=10, shape=(8, 8), snr=None, bilinear=0.5, random_state=2)
+    A, M = linear.abundances, linear.endmembers
+    expected = A @ M.T + 0.5 * (A[..., 0] * A[..., 1])[..., None] * (M[:, 0] * M[:, 1])
+    assert_allclose(bilinear.clean, expected, atol=1e-6)
+
+
+def test_unmixing_scene_is_reproducible_and_regions_mix_at_their_borders():
+    from hsiae.datasets import make_unmixing_scene
+
+    a = make_unmixing_scene(3, n_bands=8, shape=(30, 30), random_state=7)
+    b = make_unmixing_scene(3, n_bands=8, shape=(30, 30), random_state=7)
+    assert_array_equal(a.cube, b.cube)
+    sharp = make_unmixing_scene(3, n_bands=8, shape=(30, 30), smoothness=0, random_state=7)
+    assert np.mean(sharp.abundances.max(axis=-1) < 0.9) < np.mean(a.abundances.max(axis=-1) < 0.9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_endmembers": 1}, "n_endmembers must be an integer >= 2"),
+        ({"shape": (1, 5)}, r"shape must be a pair of integers"),
+        ({"concentration": 0}, "concentration must be a finite number > 0"),
+        ({"snr": float("nan")}, "snr must be a finite number"),
+        ({"wavelengths": (900, 400)}, "first < last"),
+        ({"pure_regions": "yes"}, "pure_regions must be True or False"),
+    ],
+)
+def test_unmixing_scene_refuses_bad_parameters(kwargs, match):
+    from hsiae.datasets import make_unmixing_scene
+
+    with pytest.raises(ValueError, match=match):
+        make_unmixing_scene(**kwargs)
