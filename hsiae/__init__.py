@@ -48,6 +48,7 @@ _NAMES = {
     "store_cube": "hsiae.io",
     "store_labels": "hsiae.io",
     "transform_blocks": "hsiae.workflow.blocks",
+    "unmix_cube": "hsiae.cube_unmixing",
     "write_cube": "hsiae.io",
     "write_labels": "hsiae.io",
 }

@@ -22,7 +22,7 @@ from hsiae._training import (
     worker_count,
 )
 from hsiae.losses import spectral_angle
-from hsiae.unmixing import simplex_volume, vca
+from hsiae.unmixing import fcls, simplex_volume, vca
 
 __all__ = ["AEUnmixer"]
 
@@ -148,6 +148,14 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         at most 100,000 pixels), the one whose endmembers span the largest
         simplex (:func:`~hsiae.unmixing.simplex_volume`); or randomly drawn
         pixels.
+    solver : {"encoder", "fcls"}, default="encoder"
+        How :meth:`transform` finds abundances: the trained encoder (one
+        forward pass), or fully constrained least squares with the learned
+        endmembers (:func:`~hsiae.unmixing.fcls`, on the spectra as the model
+        sees them: L2-normalised with ``normalize="l2"``), the best
+        abundances the endmembers allow for each pixel. Only used after
+        fitting, so it can be changed on a fitted unmixer with
+        ``set_params(solver="fcls")``.
     mse_weight : float, default=10.0
         Weight of the squared error relative to the data's mean power,
         ``mean((x_hat - x)**2) / mean(x**2)``.
@@ -244,6 +252,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         "hidden_sizes": [tuple, list, None],
         "normalize": [StrOptions({"l1", "l2"}), None],
         "init": [StrOptions({"vca", "random"})],
+        "solver": [StrOptions({"encoder", "fcls"})],
         "mse_weight": [Interval(Real, 0, None, closed="left")],
         "sam_weight": [Interval(Real, 0, None, closed="left")],
         "sparsity_weight": [Interval(Real, 0, None, closed="left")],
@@ -265,6 +274,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         hidden_sizes=None,
         normalize="l2",
         init="vca",
+        solver="encoder",
         mse_weight=10.0,
         sam_weight=1.0,
         sparsity_weight=0.05,
@@ -282,6 +292,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.hidden_sizes = hidden_sizes
         self.normalize = normalize
         self.init = init
+        self.solver = solver
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.sparsity_weight = sparsity_weight
@@ -484,7 +495,18 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     # -- inference ------------------------------------------------------------------------------
 
+    def _model_endmembers(self):
+        """The endmembers as the model mixes them: at unit norm with ``normalize``, else as they are."""
+        E = self.endmembers_
+        if self.normalize == "l2":
+            return E / np.linalg.norm(E, axis=1, keepdims=True).clip(1e-300)
+        if self.normalize == "l1":
+            return E / E.sum(axis=1, keepdims=True).clip(1e-300)
+        return E
+
     def _abundances(self, X):
+        if self.solver == "fcls":
+            return fcls(self._prepare(X), self._model_endmembers()).astype(X.dtype, copy=False)
         module = self.net_.module_
         module.eval()
         device = next(module.parameters()).device
