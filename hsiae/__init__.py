@@ -48,7 +48,8 @@ _NAMES = {
     "store_cube": "hsiae.io",
     "store_labels": "hsiae.io",
     "transform_blocks": "hsiae.workflow.blocks",
-    "unmix_cube": "hsiae.cube_unmixing",
+    "unmix_blocks": "hsiae.workflow.unmixing",
+    "unmix_cube": "hsiae.workflow.unmixing",
     "write_cube": "hsiae.io",
     "write_labels": "hsiae.io",
 }

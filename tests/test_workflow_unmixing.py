@@ -1,11 +1,11 @@
-"""Tests for hsiae.unmix_cube: fit on a sample, abundances for every pixel in blocks, no-data honoured."""
+"""Tests for hsiae.workflow.unmixing: fit on a sample, abundances for every pixel chunk by chunk, no-data honoured."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.pipeline import make_pipeline
 
-from hsiae import AEUnmixer, SpectralResampler, unmix_cube
+from hsiae import AEUnmixer, SpectralResampler, unmix_blocks, unmix_cube
 from hsiae.datasets import make_unmixing_scene
 
 
@@ -14,21 +14,21 @@ def scene():
     return make_unmixing_scene(3, n_bands=30, shape=(40, 36), snr=35, random_state=0)
 
 
-def test_blocks_give_the_same_abundances_as_one_transform(scene):
+def test_chunks_give_the_same_abundances_as_one_transform(scene):
     unmixer = AEUnmixer(3, max_epochs=3, random_state=0)
-    A = unmix_cube(unmixer, scene.cube, n_samples=600, block_pixels=100, random_state=0)
+    A = unmix_cube(unmixer, scene.cube, n_samples=600, chunks=(7, 10), random_state=0)
     assert A.shape == (40, 36, 3) and A.dtype == np.float32
     assert_allclose(A.reshape(-1, 3), unmixer.transform(scene.cube.reshape(-1, 30)), atol=1e-6)
 
 
 def test_no_data_pixels_are_never_fitted_on_and_get_nan(scene):
     cube = scene.cube.copy()
-    cube[:3] = -9999.0  # three rows of fill value, a whole block with block_pixels=36
+    cube[:3] = -9999.0  # three rows of fill value, a whole chunk with chunks=(3, 36)
     cube[10, 5, 4] = np.nan
     mask = np.ones((40, 36), dtype=bool)
     mask[20, 20] = False
     unmixer = AEUnmixer(3, max_epochs=2, random_state=0)
-    A = unmix_cube(unmixer, cube, n_samples=5000, nodata=-9999, mask=mask, block_pixels=36, random_state=0)
+    A = unmix_cube(unmixer, cube, n_samples=5000, nodata=-9999, mask=mask, chunks=(3, 36), random_state=0)
     bad = np.zeros((40, 36), dtype=bool)
     bad[:3] = True
     bad[10, 5] = bad[20, 20] = True
@@ -54,6 +54,29 @@ def test_fcls_solver_gives_abundances_on_the_simplex(scene):
     assert A.min() >= 0 and np.allclose(A.sum(axis=-1), 1.0, atol=1e-5)
     assert not np.allclose(A, unmixer.set_params(solver="encoder").transform(
         scene.cube.reshape(-1, 30)).reshape(40, 36, 3), atol=1e-3)
+
+
+def test_unmix_blocks_is_lazy_and_equals_transform(scene):
+    unmixer = AEUnmixer(3, max_epochs=2, random_state=0).fit(scene.cube.reshape(-1, 30))
+    cube = scene.cube.copy()
+    cube[5, 6] = np.nan
+    lazy = unmix_blocks(unmixer, cube, chunks=(16, 16))
+    assert lazy.shape == (40, 36, 3) and lazy.dtype == np.float32 and lazy.chunks[0] == (16, 16, 8)
+    A = lazy.compute()
+    assert np.isnan(A[5, 6]).all() and np.isnan(A).sum() == 3
+    expected = unmixer.transform(scene.cube.reshape(-1, 30)).reshape(40, 36, 3)
+    expected[5, 6] = np.nan
+    assert_allclose(A, expected, atol=1e-6)
+
+
+def test_unmix_blocks_refuses_another_band_count_and_an_unfitted_unmixer(scene):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        unmix_blocks(AEUnmixer(3), scene.cube)
+    unmixer = AEUnmixer(3, max_epochs=1, random_state=0).fit(scene.cube.reshape(-1, 30))
+    with pytest.raises(ValueError, match="fitted on spectra of 30 bands but the cube has 29"):
+        unmix_blocks(unmixer, scene.cube[..., :29])
 
 
 @pytest.mark.parametrize(
