@@ -33,6 +33,8 @@ from skorch.dataset import unpack_data
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
 
+from hsiae.exceptions import Param, ParameterError
+
 __all__ = [
     "Adam",
     "SHARD_SIZE",
@@ -45,6 +47,7 @@ __all__ = [
     "one_torch_thread",
     "worker_count",
     "still_improving",
+    "check_device",
 ]
 
 # Spectra per shard of a training batch: the BatchNorm batch of each replica.
@@ -498,3 +501,26 @@ class CosineSchedule(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.__dict__.pop("seen_", None)
+
+
+def check_device(device):
+    """Raise a clear error for a ``device`` torch cannot use here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ParameterError("{device} is not a torch device; use 'cpu' or 'cuda'.",
+                             device=Param("device", device)) from exc
+    cpu = Param("device", "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(
+            "{device} was requested, but torch has no CUDA device here (torch.cuda.is_available() is "
+            "False); use {cpu}.", device=Param("device", device), cpu=cpu,
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ParameterError("{device} was requested, but only {n} CUDA device(s) exist.",
+                             device=Param("device", device), n=torch.cuda.device_count())
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError("{device} is not supported; use 'cpu' or 'cuda'.", device=Param("device", device))
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError("{device} was requested, but MPS is not available; use {cpu}.",
+                             device=Param("device", device), cpu=cpu)

@@ -23,6 +23,7 @@ from hsiae._training import (
     HoldOut,
     ShardedNet,
     SliceIterator,
+    check_device,
     n_holdout,
     SHARD_SIZE,
     one_torch_thread,
@@ -458,7 +459,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 "mse_weight, sam_weight and gradient_weight are all 0, so there is nothing to train "
                 "against; give at least one of them a positive weight."
             )
-        _check_device(self.device)
+        check_device(self.device)
         self._check_shrinkage(n_features)
 
     @staticmethod
@@ -931,24 +932,3 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _check_device(device):
-    """Raise a clear error for a device torch cannot use here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda'.") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested, but torch has no CUDA device here "
-            f"(torch.cuda.is_available() is False); use device='cpu'."
-        )
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={device!r} was requested, but only {torch.cuda.device_count()} CUDA device(s) exist."
-        )
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested, but MPS is not available; use device='cpu'.")

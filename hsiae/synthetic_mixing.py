@@ -13,6 +13,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from sklearn.utils import Bunch, check_random_state
 
+from hsiae.exceptions import Param, ParameterError
+
 __all__ = ["make_unmixing_scene", "make_endmembers"]
 
 # Smallest spectral angle (radians) between two drawn endmembers; closer draws are redrawn.
@@ -21,7 +23,8 @@ _MIN_ANGLE = 0.15
 
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise ParameterError("{name} must be an integer >= {minimum}, got {value!r}.",
+                             name=Param(name), minimum=minimum, value=value)
     return int(value)
 
 
@@ -31,8 +34,9 @@ def _check_real(value, name, minimum, *, allow_none=False, closed=True):
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not ok or value < minimum or (not closed and value == minimum):
         bound = ">=" if closed else ">"
-        raise ValueError(f"{name} must be a finite number {bound} {minimum}{' or None' if allow_none else ''}, "
-                         f"got {value!r}.")
+        raise ParameterError("{name} must be a finite number {bound} {minimum}{none}, got {value!r}.",
+                             name=Param(name), bound=bound, minimum=minimum,
+                             none=" or None" if allow_none else "", value=value)
     return float(value)
 
 
@@ -183,17 +187,20 @@ def make_unmixing_scene(
     n_bands = _check_int(n_bands, "n_bands", 2)
     if (not isinstance(shape, (tuple, list)) or len(shape) != 2
             or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2 for s in shape)):
-        raise ValueError(f"shape must be a pair of integers (n_rows, n_cols), each >= 2, got {shape!r}.")
+        raise ParameterError("{name} must be a pair of integers (n_rows, n_cols), each >= 2, got {value!r}.",
+                             name=Param("shape"), value=shape)
     snr = _check_real(snr, "snr", -np.inf, allow_none=True)
     concentration = _check_real(concentration, "concentration", 0.0, closed=False)
     n_regions = 4 * k if n_regions is None else _check_int(n_regions, "n_regions", 1)
     if not isinstance(pure_regions, (bool, np.bool_)):
-        raise ValueError(f"pure_regions must be True or False, got {pure_regions!r}.")
+        raise ParameterError("{name} must be True or False, got {value!r}.", name=Param("pure_regions"),
+                             value=pure_regions)
     smoothness = _check_real(smoothness, "smoothness", 0.0)
     bilinear = _check_real(bilinear, "bilinear", 0.0)
     w = np.asarray(wavelengths, dtype=np.float64)
     if w.shape != (2,) or not np.all(np.isfinite(w)) or w[0] >= w[1]:
-        raise ValueError(f"wavelengths must be a (first, last) pair with first < last, got {wavelengths!r}.")
+        raise ParameterError("{name} must be a (first, last) pair with first < last, got {value!r}.",
+                             name=Param("wavelengths"), value=wavelengths)
     rng = check_random_state(random_state)
     H, W = int(shape[0]), int(shape[1])
 

@@ -18,10 +18,13 @@ from hsiae._training import (
     EpochProgress,
     ShardedNet,
     SliceIterator,
+    check_device,
     one_torch_thread,
     worker_count,
 )
+from hsiae.exceptions import Param, ParameterError
 from hsiae.losses import spectral_angle
+from hsiae.metrics import spectral_angles
 from hsiae.unmixing import fcls, simplex_volume, vca
 
 __all__ = ["AEUnmixer"]
@@ -76,6 +79,10 @@ class _UnmixingNetwork(nn.Module):
         return self.decode(a), a
 
 
+class _TrainingDiverged(ParameterError):
+    """The training loss became NaN or infinite."""
+
+
 class _UnmixingNet(ShardedNet):
     """The skorch net of :class:`AEUnmixer`: its loss, and a stop at a non-finite training loss."""
 
@@ -90,9 +97,10 @@ class _UnmixingNet(ShardedNet):
 
     def check_training_loss(self, value):
         if not math.isfinite(value):
-            raise FloatingPointError(
-                f"AEUnmixer's training loss became {value} in epoch {len(self.history)} with "
-                f"lr={self.lr:g}; lower lr (the default is 1e-2)."
+            raise _TrainingDiverged(
+                "AEUnmixer's training loss became {value} in epoch {epoch} with {lr}: training was "
+                "stopped and the unmixer left unfitted; lower {lr_name} (the default is 1e-2).",
+                value=value, epoch=len(self.history), lr=Param("lr", float(self.lr)), lr_name=Param("lr"),
             )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -313,17 +321,18 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             return tuple(m * self.n_endmembers for m in (9, 6, 3))
         sizes = tuple(self.hidden_sizes)
         if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"hidden_sizes must be a sequence of positive integers or None, got {self.hidden_sizes!r}; "
-                f"for example hidden_sizes=(27, 18, 9)."
+            raise ParameterError(
+                "{name} must be a sequence of positive integers or None, got {value!r}; for example "
+                "{example}.", name=Param("hidden_sizes"), value=self.hidden_sizes,
+                example=Param("hidden_sizes", (27, 18, 9)),
             )
         return sizes
 
     def _check_params(self, n_samples, n_features):
         if self.mse_weight == 0 and self.sam_weight == 0:
-            raise ValueError(
-                "mse_weight and sam_weight are both 0, so nothing ties the endmembers to the data; "
-                "give at least one of them a positive weight."
+            raise ParameterError(
+                "{mse} and {sam} are both 0, so nothing ties the endmembers to the data; give at least "
+                "one of them a positive weight.", mse=Param("mse_weight"), sam=Param("sam_weight"),
             )
         if n_samples < 2:
             raise ValueError(
@@ -331,24 +340,17 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"{n_samples} sample(s); pass more pixels."
             )
         if self.n_endmembers > n_features:
-            raise ValueError(
-                f"n_endmembers={self.n_endmembers} needs at least as many bands, but X has {n_features} "
-                f"feature(s); ask for fewer endmembers."
+            raise ParameterError(
+                "{k} needs at least as many bands, but X has {n} feature(s); ask for fewer endmembers.",
+                k=Param("n_endmembers", self.n_endmembers), n=n_features,
             )
         if self.n_endmembers > n_samples:
-            raise ValueError(
-                f"n_endmembers={self.n_endmembers} needs at least as many pixels, but X has {n_samples} "
-                f"sample(s); pass more pixels or ask for fewer endmembers."
+            raise ParameterError(
+                "{k} needs at least as many pixels, but X has {n} sample(s); pass more pixels or ask "
+                "for fewer endmembers.", k=Param("n_endmembers", self.n_endmembers), n=n_samples,
             )
         self._hidden_sizes()
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"device={self.device!r} is not a torch device; use 'cpu' or 'cuda'.") from exc
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested, but torch has no CUDA device here; use device='cpu'."
-            )
+        check_device(self.device)
 
     @staticmethod
     def _check_values(X):
@@ -606,12 +608,9 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
         total, step = 0.0, self.inference_batch_size
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], step):
-                xb = X[start : start + step]
-                rec = torch.from_numpy(np.asarray(self.reconstruct(xb), dtype=np.float64))
-                total += float(spectral_angle(rec, torch.from_numpy(np.asarray(xb, dtype=np.float64)),
-                                              reduction="none").sum())
+        for start in range(0, X.shape[0], step):
+            xb = X[start : start + step]
+            total += float(spectral_angles(xb, self.reconstruct(xb)).sum())
         return -total / X.shape[0]
 
     def __sklearn_tags__(self):

@@ -21,6 +21,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from hsiae.exceptions import Param, ParameterError
+
 __all__ = ["vca", "fcls", "estimate_snr", "simplex_volume"]
 
 # Pixels solved at a time by fcls: bounds its temporaries (a few floats per pixel and subset).
@@ -45,11 +47,13 @@ def _check_spectra(X, what="X"):
 
 def _check_n_endmembers(n_endmembers, n_samples, n_features):
     if isinstance(n_endmembers, bool) or not isinstance(n_endmembers, Integral) or n_endmembers < 1:
-        raise ValueError(f"n_endmembers must be a positive integer, got {n_endmembers!r}.")
+        raise ParameterError("{name} must be a positive integer, got {value!r}.",
+                             name=Param("n_endmembers"), value=n_endmembers)
     if n_endmembers > min(n_samples, n_features):
-        raise ValueError(
-            f"n_endmembers={n_endmembers} needs at least that many pixels and bands, but X has "
-            f"{n_samples} pixels and {n_features} bands; ask for fewer endmembers or pass more data."
+        raise ParameterError(
+            "{k} needs at least that many pixels and bands, but X has {n} pixels and {b} bands; ask "
+            "for fewer endmembers or pass more data.", k=Param("n_endmembers", int(n_endmembers)),
+            n=n_samples, b=n_features,
         )
 
 
@@ -362,7 +366,8 @@ def fcls(X, endmembers, *, method="auto", max_iter=2000, tol=1e-7):
     X = _check_spectra(X)
     E = _check_endmembers(endmembers, X.shape[1])
     if method not in ("auto", "exact", "projected_gradient"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'projected_gradient', got {method!r}.")
+        raise ParameterError("{name} must be 'auto', 'exact' or 'projected_gradient', got {value!r}.",
+                             name=Param("method"), value=method)
     if not np.all(np.isfinite(E)):
         raise ValueError("endmembers have NaN or infinite values; pass finite endmember spectra.")
     k = E.shape[0]

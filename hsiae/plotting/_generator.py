@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from hsiae.exceptions import Param, ParameterError
+
 
 def plot_generated_spectra(function="tutorial", *, n_bands=100, n_values=5, image=None, fig=None):
     """Plot the spectra a generating function makes as each colour factor varies alone.
@@ -38,7 +40,8 @@ def plot_generated_spectra(function="tutorial", *, n_bands=100, n_values=5, imag
     name, generate = generating_function(function)
     for label, value, low in (("n_bands", n_bands, 2), ("n_values", n_values, 2)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}.")
+            raise ParameterError("{name} must be an integer >= {low}, got {value!r}.",
+                                 name=Param(label), low=low, value=value)
     if image is not None:
         image = np.asarray(image, dtype=np.float64)
         if image.ndim != 3 or image.shape[2] != 3:
