@@ -11,7 +11,8 @@ seed). Methods, each with the same seeds:
   AEUnmixer uses (``normalize="l2"``), to show what the network adds beyond
   that normalisation;
 - ``NMF``: scikit-learn's NMF (``init="random"``, ``max_iter=1000``) with
-  as many components as endmembers, the activations scaled to sum to one;
+  as many components as endmembers, the activations scaled to sum to one
+  (negative values, from the synthetic scene's noise, clipped to 0 first);
 - ``AEUnmixer``: one configuration, the defaults, for every scene;
   abundances from its encoder;
 - ``AEUnmixer + FCLS``: the same fit, abundances by FCLS with its endmembers
@@ -92,7 +93,7 @@ def _run(method, X, k, seed):
         return E, A, rec * scale[:, None]
     if method == "NMF":
         nmf = NMF(k, init="random", max_iter=1000, random_state=seed)
-        W = nmf.fit_transform(X)
+        W = nmf.fit_transform(np.clip(X, 0, None))  # NMF refuses the noise's negative values
         return nmf.components_, W / W.sum(axis=1, keepdims=True).clip(1e-300), W @ nmf.components_
     raise ValueError(f"unknown method {method!r}")
 

@@ -40,14 +40,14 @@ def test_abundances_are_non_negative_and_sum_to_one(fitted, X):
 def test_endmembers_are_non_negative_in_the_input_bands_and_near_the_truth(fitted, scene, X):
     E = fitted.endmembers_
     assert E.shape == (3, 40) and np.all(E >= 0)
-    assert mean_endmember_angle(scene.endmembers.T, E) < 0.08  # 0.049 measured (VCA: 0.014)
+    assert mean_endmember_angle(scene.endmembers.T, E) < 0.08  # 0.060 measured (VCA: 0.014)
     # in the input's units: a typical pixel's brightness, not unit norm
     assert np.linalg.norm(E, axis=1) == pytest.approx(np.median(np.linalg.norm(X, axis=1)), rel=1e-6)
 
 
 def test_abundances_follow_the_truth(fitted, scene, X):
     order = match_endmembers(scene.endmembers.T, fitted.endmembers_)
-    assert abundance_rmse(scene.abundances, fitted.transform(X), order=order) < 0.15  # 0.086 measured
+    assert abundance_rmse(scene.abundances, fitted.transform(X), order=order) < 0.15  # 0.123 measured
 
 
 def test_inverse_transform_mixes_the_endmembers(fitted):
