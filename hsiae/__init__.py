@@ -14,6 +14,7 @@ __version__ = "0.1.0.dev0"
 # public name -> the module that defines it
 _NAMES = {
     "AEDEncoder": "hsiae.encoder",
+    "AEUnmixer": "hsiae.unmixer",
     "CubeFormatError": "hsiae.io",
     "CubeInfo": "hsiae.io",
     "SegmentationPipeline": "hsiae.workflow.recipes",
@@ -32,6 +33,7 @@ _NAMES = {
     "make_denoising_pipeline": "hsiae.workflow.recipes",
     "make_silhouette_scorer": "hsiae.workflow.selection",
     "make_synthetic_scene": "hsiae.datasets",
+    "make_unmixing_scene": "hsiae.datasets",
     "open_cube": "hsiae.io",
     "pixel_spectra": "hsiae.workflow.usable",
     "predict_blocks": "hsiae.workflow.blocks",
@@ -46,6 +48,8 @@ _NAMES = {
     "store_cube": "hsiae.io",
     "store_labels": "hsiae.io",
     "transform_blocks": "hsiae.workflow.blocks",
+    "unmix_blocks": "hsiae.workflow.unmixing",
+    "unmix_cube": "hsiae.workflow.unmixing",
     "write_cube": "hsiae.io",
     "write_labels": "hsiae.io",
 }

@@ -27,9 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
+
+from hsiae.exceptions import Param, ParameterError
 
 __all__ = [
     "Adam",
@@ -38,10 +42,12 @@ __all__ = [
     "HoldOut",
     "n_holdout",
     "ShardedSteps",
+    "ShardedNet",
     "EpochProgress",
     "one_torch_thread",
     "worker_count",
     "still_improving",
+    "check_device",
 ]
 
 # Spectra per shard of a training batch: the BatchNorm batch of each replica.
@@ -345,6 +351,51 @@ class ShardedSteps:
         return loss
 
 
+class ShardedNet(NeuralNet):
+    """skorch net whose module returns ``(decoded, encoded)``, whose target is its input, trained in shards.
+
+    Each training batch goes through :class:`ShardedSteps`; the loss of a
+    shard is ``get_loss((decoded, encoded), None, X=x)``, which subclasses
+    override. :meth:`check_training_loss` sees every batch's loss before the
+    optimizer step that would write it into the weights (a subclass may
+    raise there); :meth:`fit_sharded` trains.
+    """
+
+    def check_training_loss(self, value):
+        """Called with each training batch's loss before the step; does nothing here."""
+
+    def train_step_single(self, batch, **fit_params):
+        """The loss and gradients of a batch, computed shard by shard (:class:`ShardedSteps`)."""
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        x = torch.as_tensor(Xi, device=self.device)
+        steps = self.__dict__.get("_sharded")
+        if steps is None:  # closed by on_train_end, so that nothing of it is pickled
+            steps = ShardedSteps(self.module_, self._shard_loss, self.__dict__.get("_n_workers", 1))
+            self.__dict__["_sharded"] = steps
+        loss = steps.step(x)
+        self.check_training_loss(loss.item())  # skorch reads it with .item() anyway
+        return {"loss": loss, "y_pred": None}
+
+    def _shard_loss(self, decoded, encoded, x):
+        return self.get_loss((decoded, encoded), None, X=x)
+
+    def on_train_end(self, net, **kwargs):
+        steps = self.__dict__.pop("_sharded", None)
+        if steps is not None:
+            steps.close()
+        super().on_train_end(net, **kwargs)
+
+    def fit_sharded(self, X, n_workers):
+        """``partial_fit(X)`` with each batch's shards shared among ``n_workers`` threads."""
+        self.__dict__["_n_workers"] = n_workers
+        try:
+            return self.partial_fit(X, None)
+        finally:
+            self.__dict__.pop("_n_workers", None)
+            self.on_train_end(self)
+
+
 def still_improving(valid_loss, patience, tol):
     """The relative fall of the validation loss over the last epochs, if training ended while it still fell.
 
@@ -450,3 +501,26 @@ class CosineSchedule(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.__dict__.pop("seen_", None)
+
+
+def check_device(device):
+    """Raise a clear error for a ``device`` torch cannot use here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ParameterError("{device} is not a torch device; use 'cpu' or 'cuda'.",
+                             device=Param("device", device)) from exc
+    cpu = Param("device", "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(
+            "{device} was requested, but torch has no CUDA device here (torch.cuda.is_available() is "
+            "False); use {cpu}.", device=Param("device", device), cpu=cpu,
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ParameterError("{device} was requested, but only {n} CUDA device(s) exist.",
+                             device=Param("device", device), n=torch.cuda.device_count())
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError("{device} is not supported; use 'cpu' or 'cuda'.", device=Param("device", device))
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError("{device} was requested, but MPS is not available; use {cpu}.",
+                             device=Param("device", device), cpu=cpu)

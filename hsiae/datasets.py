@@ -3,7 +3,9 @@
 Three small public scenes with ground truth are read from a local data folder
 (:func:`get_data_home`, :func:`load_scene`); nothing is ever downloaded. A
 synthetic scene with a known, nonlinear generating function and discrete
-ground-truth segments is made from an RGB image by :func:`make_synthetic_scene`.
+ground-truth segments is made from an RGB image by :func:`make_synthetic_scene`;
+a linear mixture with known endmembers and abundances by
+:func:`make_unmixing_scene` (from :mod:`hsiae.synthetic_mixing`).
 """
 
 import logging
@@ -14,7 +16,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["get_data_home", "load_scene", "make_synthetic_scene"]
+from hsiae.synthetic_mixing import make_unmixing_scene
+
+__all__ = ["get_data_home", "load_scene", "make_synthetic_scene", "make_unmixing_scene", "tutorial_function",
+           "generating_function"]
 
 logger = logging.getLogger(__name__)
 
@@ -446,8 +451,8 @@ def _gaussian(t, centre, width):
     return np.exp(-0.5 * ((t - centre) / width) ** 2)
 
 
-def _tutorial_function(factors, wavelengths):
-    """The default generator; the formula is documented in :func:`make_synthetic_scene`."""
+def _gaussian_peaks_function(factors, wavelengths):
+    """The default generator, "gaussian_peaks"; the formula is documented in :func:`make_synthetic_scene`."""
     w = np.asarray(wavelengths, dtype=np.float64)
     span = w.max() - w.min()
     t = (w - w.min()) / span  # (n_bands,) in [0, 1]
@@ -462,7 +467,85 @@ def _tutorial_function(factors, wavelengths):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-_FUNCTIONS = {"tutorial": _tutorial_function}
+# SELU's constants (Klambauer et al., 2017), as torch.nn.SELU uses them.
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def _selu(x):
+    return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+
+
+def tutorial_function(factors, wavelengths):
+    r"""The generator of the tutorial "Unsupervised Spectral Unmixing with Autoencoders", as written there.
+
+    With factors :math:`(x, y, z)` (the red, green and blue values in
+    [0, 1]) and the band position ``t`` running evenly over [-1, 1]:
+
+    .. math::
+
+        f(t) = \tanh(20 (t - 2 (x - 0.5))) + \mathrm{SELU}(t - 2 (y - 0.5))
+               + \sigma(-20 (t - (z - 0.5)))
+
+    Red places a steep rising step, green shifts a SELU ramp, blue places a
+    steep falling step. Values lie in about [-2.6, 4.2], not in a
+    reflectance range. Only the order of the bands matters; their
+    wavelengths do not enter.
+
+    Parameters
+    ----------
+    factors : ndarray of shape (n_pixels, 3)
+    wavelengths : ndarray of shape (n_bands,)
+
+    Returns
+    -------
+    spectra : ndarray of shape (n_pixels, n_bands)
+
+    References
+    ----------
+    J. C. Agar and S. Qin, "Unsupervised Spectral Unmixing with Autoencoders",
+    tutorial in the m3_learning package (``default_nl_function`` and
+    ``generate_data`` with ``range_=[-1, 1]``).
+    """
+    factors = np.asarray(factors, dtype=np.float64)
+    t = np.linspace(-1.0, 1.0, np.asarray(wavelengths).shape[0])
+    x, y, z = (factors[:, i : i + 1] for i in range(3))
+    return (np.tanh(20 * (t - 2 * (x - 0.5))) + _selu(t - 2 * (y - 0.5))
+            + 1.0 / (1.0 + np.exp(20 * (t - (z - 0.5)))))
+
+
+_FUNCTIONS = {"gaussian_peaks": _gaussian_peaks_function, "tutorial": tutorial_function}
+
+
+def generating_function(function):
+    """The name and the callable of a synthetic scene's generating function.
+
+    Parameters
+    ----------
+    function : {"gaussian_peaks", "tutorial"} or callable
+        As in :func:`make_synthetic_scene`.
+
+    Returns
+    -------
+    name : str
+        The name, or the callable's ``__name__``.
+    function : callable
+        ``function(factors of shape (n_pixels, 3), wavelengths of shape (n_bands,))``
+        returning spectra of shape ``(n_pixels, n_bands)``.
+    """
+    if isinstance(function, str):
+        if function not in _FUNCTIONS:
+            raise ValueError(
+                f"Unknown function {function!r}; use one of {sorted(_FUNCTIONS)} or a "
+                f"callable f(factors, wavelengths) -> spectra."
+            )
+        return function, _FUNCTIONS[function]
+    if callable(function):
+        return getattr(function, "__name__", repr(function)), function
+    raise ValueError(
+        f"function must be 'gaussian_peaks', 'tutorial' or a callable f(factors, wavelengths) -> spectra, "
+        f"got {function!r}."
+    )
 
 
 def _resize_axis(a, n_out, axis):
@@ -553,7 +636,7 @@ def make_synthetic_scene(
     shape=(64, 64),
     n_segments=6,
     noise=0.01,
-    function="tutorial",
+    function="gaussian_peaks",
     wavelengths=(400.0, 1000.0),
     random_state=None,
 ):
@@ -588,8 +671,13 @@ def make_synthetic_scene(
         Standard deviation of the additive Gaussian noise, as a fraction of
         the range (max - min) of the noise-free cube. ``0`` gives
         ``cube == clean``. The noisy cube is not clipped.
-    function : "tutorial" or callable, default="tutorial"
-        Map from factors to spectra. A callable is called as
+    function : {"gaussian_peaks", "tutorial"} or callable, default="gaussian_peaks"
+        Map from factors to spectra. "gaussian_peaks" makes
+        reflectance-like spectra in (0, 1) (see Notes). "tutorial" is the
+        tutorial's own generator, :func:`tutorial_function` (tanh, SELU and
+        sigmoid steps along the bands; values in about [-2.6, 4.2]); hsiae
+        called "gaussian_peaks" "tutorial" before, which it is not. A
+        callable is called as
         ``function(factors, wavelengths)`` with ``factors`` of shape
         ``(n_pixels, 3)`` in [0, 1] and ``wavelengths`` of shape
         ``(n_bands,)``, and must return finite spectra of shape
@@ -620,7 +708,7 @@ def make_synthetic_scene(
             on the factors, numbered by increasing brightness (sum of the
             centre's factors). Every pixel is labelled.
         function : str
-            ``"tutorial"`` or the callable's ``__name__``.
+            ``"gaussian_peaks"``, ``"tutorial"`` or the callable's ``__name__``.
         name : str
             ``"synthetic"``.
         description : str
@@ -634,7 +722,7 @@ def make_synthetic_scene(
     -----
     With factors :math:`(r, g, b)` and the band position
     :math:`t = (\lambda - \lambda_{min}) / (\lambda_{max} - \lambda_{min})`
-    in [0, 1], the ``"tutorial"`` function is
+    in [0, 1], the ``"gaussian_peaks"`` function is
 
     .. math::
 
@@ -680,20 +768,7 @@ def make_synthetic_scene(
             f"{noise!r}; use noise=0 for a noise-free cube."
         )
 
-    if isinstance(function, str):
-        if function not in _FUNCTIONS:
-            raise ValueError(
-                f"Unknown function {function!r}; use one of {sorted(_FUNCTIONS)} or a "
-                f"callable f(factors, wavelengths) -> spectra."
-            )
-        function_name, generate = function, _FUNCTIONS[function]
-    elif callable(function):
-        function_name, generate = getattr(function, "__name__", repr(function)), function
-    else:
-        raise ValueError(
-            f"function must be 'tutorial' or a callable f(factors, wavelengths) -> spectra, "
-            f"got {function!r}."
-        )
+    function_name, generate = generating_function(function)
 
     centres = np.asarray(wavelengths, dtype=np.float64)
     if centres.ndim == 1 and centres.size == 2:

@@ -14,17 +14,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
-from skorch.dataset import unpack_data
 
 from hsiae._training import (
     Adam,
     CosineSchedule,
     EpochProgress,
     HoldOut,
-    ShardedSteps,
+    ShardedNet,
     SliceIterator,
+    check_device,
     n_holdout,
     SHARD_SIZE,
     one_torch_thread,
@@ -74,7 +73,7 @@ class _StillFalling(ParameterMessage, ConvergenceWarning):
     """Training stopped at max_epochs with the validation loss still falling."""
 
 
-class _AEDNet(NeuralNet):
+class _AEDNet(ShardedNet):
     """skorch net whose module returns ``(decoded, encoded)`` and whose target is its input.
 
     Training stops at the first training loss that is NaN, infinite or
@@ -88,7 +87,7 @@ class _AEDNet(NeuralNet):
         self.latent_l1 = latent_l1
         self.baseline_loss = baseline_loss
 
-    def _check_training_loss(self, value):
+    def check_training_loss(self, value):
         first = self.__dict__.setdefault("_first_train_loss", value)
         # the floor keeps constant data (both reference losses 0) from tripping on rounding
         bound = _DIVERGENCE_FACTOR * max(first, self.baseline_loss, 1e-6)
@@ -108,37 +107,6 @@ class _AEDNet(NeuralNet):
         if self.latent_l1:
             loss = loss + self.latent_l1 * encoded.abs().mean()
         return loss
-
-    def train_step_single(self, batch, **fit_params):
-        """The loss and gradients of a batch, computed shard by shard (:class:`hsiae._training.ShardedSteps`)."""
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        x = torch.as_tensor(Xi, device=self.device)
-        steps = self.__dict__.get("_sharded")
-        if steps is None:  # closed by on_train_end, so that nothing of it is pickled
-            steps = ShardedSteps(self.module_, self._shard_loss, self.__dict__.get("_n_workers", 1))
-            self.__dict__["_sharded"] = steps
-        loss = steps.step(x)
-        self._check_training_loss(loss.item())  # skorch reads it with .item() anyway
-        return {"loss": loss, "y_pred": None}
-
-    def _shard_loss(self, decoded, encoded, x):
-        return self.get_loss((decoded, encoded), None, X=x)
-
-    def on_train_end(self, net, **kwargs):
-        steps = self.__dict__.pop("_sharded", None)
-        if steps is not None:
-            steps.close()
-        super().on_train_end(net, **kwargs)
-
-    def fit_sharded(self, X, n_workers):
-        """``partial_fit(X)`` with each batch's shards shared among ``n_workers`` threads."""
-        self.__dict__["_n_workers"] = n_workers
-        try:
-            return self.partial_fit(X, None)
-        finally:
-            self.__dict__.pop("_n_workers", None)
-            self.on_train_end(self)
 
 
 class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -489,7 +457,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 "mse_weight, sam_weight and gradient_weight are all 0, so there is nothing to train "
                 "against; give at least one of them a positive weight."
             )
-        _check_device(self.device)
+        check_device(self.device)
         self._check_shrinkage(n_features)
 
     @staticmethod
@@ -983,24 +951,3 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _check_device(device):
-    """Raise a clear error for a device torch cannot use here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda'.") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested, but torch has no CUDA device here "
-            f"(torch.cuda.is_available() is False); use device='cpu'."
-        )
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={device!r} was requested, but only {torch.cuda.device_count()} CUDA device(s) exist."
-        )
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested, but MPS is not available; use device='cpu'.")

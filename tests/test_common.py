@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler
+from hsiae import AEDEncoder, AEUnmixer, SpatialGMMSegmenter, SpectralResampler
 
 
 def _instances():
@@ -16,6 +16,8 @@ def _instances():
         AEDEncoder(zdims=2, architecture="lstm", d_model=4, max_epochs=2, random_state=0),
         AEDEncoder(zdims=2, architecture="transformer", d_model=4, n_heads=2, max_epochs=2, random_state=0),
         SpatialGMMSegmenter(n_clusters=3, random_state=0),
+        AEUnmixer(n_endmembers=2, hidden_sizes=(4,), max_epochs=2, random_state=0),
+        AEUnmixer(n_endmembers=2, normalize=None, init="random", max_epochs=2, random_state=0),
         SpatialGMMSegmenter(n_clusters=3, covariance_type="shaded", equal_weights=True, random_state=0),
     ]
 

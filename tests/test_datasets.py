@@ -35,7 +35,7 @@ def test_synthetic_default_shapes_dtypes_and_ranges():
     assert np.issubdtype(scene.labels.dtype, np.integer)
     assert_array_equal(np.unique(scene.labels), np.arange(1, 7))
     assert_allclose(scene.wavelengths, np.linspace(400.0, 1000.0, 128))
-    assert scene.function == "tutorial"
+    assert scene.function == "gaussian_peaks"
     assert scene.name == "synthetic"
     assert "64 x 64 pixels x 128 bands" in scene.description
 
@@ -189,8 +189,8 @@ def test_synthetic_explicit_wavelengths():
         ({"shape": (1, 64)}, r"shape must be a pair of integers.*each >= 2, got \(1, 64\)"),
         ({"shape": (64,)}, r"shape must be a pair of integers.*got \(64,\)"),
         ({"shape": (8.5, 8)}, r"shape must be a pair of integers"),
-        ({"function": "linear"}, r"Unknown function 'linear'; use one of \['tutorial'\]"),
-        ({"function": 3}, r"function must be 'tutorial' or a callable"),
+        ({"function": "linear"}, r"Unknown function 'linear'; use one of \['gaussian_peaks', 'tutorial'\]"),
+        ({"function": 3}, r"function must be 'gaussian_peaks', 'tutorial' or a callable"),
         (
             {"function": lambda f, w: f},
             r"must return finite spectra of shape.*\(64, 8\), got shape \(64, 3\)",
@@ -415,3 +415,119 @@ def test_jasper_ridge_pixel_order(jasper, data_home):
 def test_jasper_ridge_uncorrected_is_not_available(data_home):
     with pytest.raises(ValueError, match=r"only distributed with its 198 corrected bands"):
         load_scene("jasper", data_home=data_home, corrected=False)
+
+
+# --------------------------------------------------------------------------- #
+# make_unmixing_scene
+# --------------------------------------------------------------------------- #
+
+
+def test_unmixing_scene_is_a_linear_mixture_of_its_endmembers():
+    from hsiae.datasets import make_unmixing_scene
+
+    s = make_unmixing_scene(3, n_bands=40, shape=(20, 24), snr=None, random_state=0)
+    assert s.cube.shape == (20, 24, 40) and s.abundances.shape == (20, 24, 3) and s.endmembers.shape == (40, 3)
+    assert np.all(s.abundances >= 0)
+    assert_allclose(s.abundances.sum(axis=-1), 1.0, atol=1e-12)
+    assert_allclose(s.cube, s.abundances @ s.endmembers.T, atol=1e-6)
+    assert_array_equal(s.labels, np.argmax(s.abundances, axis=-1) + 1)
+    # pure regions (at the default size): every endmember has pixels that are (almost) only it
+    default = make_unmixing_scene(3, n_bands=10, random_state=0)
+    assert np.all(default.abundances.reshape(-1, 3).max(axis=0) > 0.99)
+
+
+def test_unmixing_scene_noise_has_the_requested_snr():
+    from hsiae.datasets import make_unmixing_scene
+
+    s = make_unmixing_scene(4, n_bands=64, shape=(32, 32), snr=20, random_state=1)
+    noise = s.cube.astype(np.float64) - s.clean
+    snr = 10 * np.log10(np.mean(s.clean.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert snr == pytest.approx(20, abs=0.2)
+
+
+def test_unmixing_scene_bilinear_term_adds_products_of_endmember_pairs():
+    from hsiae.datasets import make_unmixing_scene
+
+    linear = make_unmixing_scene(2, n_bands=10, shape=(8, 8), snr=None, random_state=2)
+    bilinear = make_unmixing_scene(2, n_bands=10, shape=(8, 8), snr=None, bilinear=0.5, random_state=2)
+    A, M = linear.abundances, linear.endmembers
+    expected = A @ M.T + 0.5 * (A[..., 0] * A[..., 1])[..., None] * (M[:, 0] * M[:, 1])
+    assert_allclose(bilinear.clean, expected, atol=1e-6)
+
+
+def test_unmixing_scene_is_reproducible_and_regions_mix_at_their_borders():
+    from hsiae.datasets import make_unmixing_scene
+
+    a = make_unmixing_scene(3, n_bands=8, shape=(30, 30), random_state=7)
+    b = make_unmixing_scene(3, n_bands=8, shape=(30, 30), random_state=7)
+    assert_array_equal(a.cube, b.cube)
+    sharp = make_unmixing_scene(3, n_bands=8, shape=(30, 30), smoothness=0, random_state=7)
+    assert np.mean(sharp.abundances.max(axis=-1) < 0.9) < np.mean(a.abundances.max(axis=-1) < 0.9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_endmembers": 1}, "n_endmembers must be an integer >= 2"),
+        ({"shape": (1, 5)}, r"shape must be a pair of integers"),
+        ({"concentration": 0}, "concentration must be a finite number > 0"),
+        ({"snr": float("nan")}, "snr must be a finite number"),
+        ({"wavelengths": (900, 400)}, "first < last"),
+        ({"pure_regions": "yes"}, "pure_regions must be True or False"),
+    ],
+)
+def test_unmixing_scene_refuses_bad_parameters(kwargs, match):
+    from hsiae.datasets import make_unmixing_scene
+
+    with pytest.raises(ValueError, match=match):
+        make_unmixing_scene(**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# The tutorial's generator
+# --------------------------------------------------------------------------- #
+
+
+def test_tutorial_function_is_the_tutorials_formula():
+    import torch
+
+    from hsiae.datasets import tutorial_function
+
+    factors = np.random.default_rng(0).random((6, 3))
+    t = torch.linspace(-1, 1, 25, dtype=torch.float64)
+    expected = np.stack([
+        (torch.tanh(20 * (t - 2 * (x - 0.5))) + torch.nn.SELU()(t - 2 * (y - 0.5))
+         + torch.sigmoid(-20 * (t - (z - 0.5)))).numpy() for x, y, z in factors
+    ])
+    assert_allclose(tutorial_function(factors, np.zeros(25)), expected, atol=1e-12)
+    # hand-checked: all factors 0.5 at t = 0 gives tanh(0) + selu(0) + sigmoid(0)
+    assert tutorial_function(np.full((1, 3), 0.5), np.zeros(3))[0, 1] == pytest.approx(0.5)
+
+
+def test_scene_function_names_say_which_generator_made_the_cube():
+    tutorial = make_synthetic_scene(25, shape=(8, 8), noise=0, function="tutorial", n_segments=2)
+    peaks = make_synthetic_scene(25, shape=(8, 8), noise=0, n_segments=2)
+    assert tutorial.function == "tutorial" and peaks.function == "gaussian_peaks"
+    assert tutorial.clean.min() < 0 < peaks.clean.min()  # only the renamed generator is reflectance-like
+    with pytest.raises(ValueError, match=r"Unknown function 'nala'; use one of \['gaussian_peaks', 'tutorial'\]"):
+        make_synthetic_scene(8, function="nala")
+
+
+def test_plot_generated_spectra_varies_one_factor_per_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hsiae.plotting import plot_generated_spectra
+
+    fig = plot_generated_spectra("tutorial", n_bands=30, n_values=4, image=np.zeros((5, 5, 3)))
+    spectra_axes = fig.axes[3:]
+    assert len(fig.axes) == 6 and all(len(ax.lines) == 4 for ax in spectra_axes)
+    red_low, red_high = spectra_axes[0].lines[0].get_ydata(), spectra_axes[0].lines[-1].get_ydata()
+    assert not np.allclose(red_low, red_high)
+    # the green panel's first line has every factor at 0, like the red panel's
+    assert_allclose(spectra_axes[1].lines[0].get_ydata(), red_low)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="n_values must be an integer >= 2"):
+        plot_generated_spectra(n_values=1)

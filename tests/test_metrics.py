@@ -169,3 +169,61 @@ def test_spectral_angles_are_accurate_at_small_angles_and_work_on_cubes():
                                rtol=1e-6)
     cube_a, cube_c = a.reshape(3, 1, 50), c.reshape(3, 1, 50)
     assert spectral_angles(cube_a, cube_c).shape == (3, 1)
+
+
+# -- unmixing metrics -------------------------------------------------------------------
+
+
+def test_match_endmembers_undoes_a_permutation_and_ignores_scale():
+    from hsiae.metrics import endmember_angles, match_endmembers, mean_endmember_angle
+
+    rng = np.random.default_rng(0)
+    E = rng.uniform(0.1, 1.0, (4, 30))
+    estimate = 3.0 * E[[2, 0, 3, 1]]  # permuted and brighter
+    order = match_endmembers(E, estimate)
+    assert order.tolist() == [1, 3, 0, 2]
+    assert np.allclose(endmember_angles(E, estimate), 0.0, atol=1e-7)
+    assert mean_endmember_angle(E, estimate) < 1e-7
+
+
+def test_endmember_angles_are_per_true_endmember_after_matching():
+    from hsiae.metrics import endmember_angles
+
+    E = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    estimate = np.array([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])  # second is 45 degrees off the first truth
+    assert np.allclose(endmember_angles(E, estimate), [np.pi / 4, 0.0])
+
+
+def test_abundance_rmse_uses_the_given_matching():
+    from hsiae.metrics import abundance_rmse
+
+    A = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    swapped = A[:, ::-1]
+    assert abundance_rmse(A, swapped, order=[1, 0]) == 0.0
+    assert abundance_rmse(A, swapped) == 0.0  # None: matched by squared error
+    assert abundance_rmse(A, swapped, order=[0, 1]) == pytest.approx(np.sqrt(2 / 3))
+    assert np.allclose(abundance_rmse(A, A + [0.1, 0.0], order=[0, 1], per_endmember=True), [0.1, 0.0])
+
+
+def test_reconstruction_rmse_and_sam():
+    from hsiae.metrics import reconstruction_rmse, reconstruction_sam
+
+    X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert reconstruction_rmse(X, X + 0.5) == pytest.approx(0.5)
+    assert reconstruction_sam(X, 2 * X) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m: m.match_endmembers(np.ones((2, 5)), np.ones((2, 4))), "load_scene's are columns: use .T"),
+        (lambda m: m.match_endmembers(np.ones((3, 5)), np.ones((2, 5))), "fewer than the 3 true ones"),
+        (lambda m: m.abundance_rmse(np.ones((4, 2)), np.ones((3, 2))), "has 4 pixels but abundances_pred has 3"),
+        (lambda m: m.abundance_rmse(np.ones((4, 2)), np.ones((4, 2)), order=[0]), "one estimated column per true"),
+    ],
+)
+def test_unmixing_metrics_refuse_mismatched_input(call, match):
+    import hsiae.metrics as m
+
+    with pytest.raises(ValueError, match=match):
+        call(m)
