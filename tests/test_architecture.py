@@ -20,9 +20,12 @@ catches each kind of violation.
 """
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
+
+import hsiae
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hsiae"
 
@@ -38,9 +41,12 @@ LAYERS = {
     "hsiae.resampling": (1, "estimators"),
     "hsiae.segmentation": (1, "estimators"),
     "hsiae.metrics": (1, "estimators"),
+    "hsiae.unmixing": (1, "estimators"),
+    "hsiae.unmixer": (1, "estimators"),
     # data in and out
     "hsiae.io": (2, "data"),
     "hsiae.datasets": (2, "data"),
+    "hsiae.synthetic_mixing": (2, "data"),
     "hsiae.plotting": (2, "data"),
     # orchestration
     "hsiae.workflow": (3, "workflow"),
@@ -228,3 +234,11 @@ def test_a_new_module_must_be_given_a_layer():
     sources["hsiae.newthing"] = "import numpy\n"
     assert violations(sources) == [
         "hsiae.newthing: not in any layer; add it to LAYERS and the README's table"]
+
+
+def test_every_lazy_public_name_resolves_to_its_module():
+    assert sorted(hsiae.__all__) == sorted([*hsiae._NAMES, "__version__"])
+    for name, module in hsiae._NAMES.items():
+        value = getattr(importlib.import_module(module), name)
+        assert getattr(hsiae, name) is value
+        assert name in importlib.import_module(module).__all__, f"{name} is not in {module}.__all__"

@@ -29,3 +29,12 @@ def test_the_training_defaults_are_the_encoders():
     names = {"epochs": "max_epochs", "batch_size": "batch_size", "lr": "lr",
              "validation_fraction": "validation_fraction", "architecture": "architecture"}
     assert {option: signature[name].default for option, name in names.items()} == defaults.TRAINING
+
+
+def test_the_unmixing_defaults_are_the_unmixers():
+    from hsiae import AEUnmixer, unmix_cube
+
+    signature = inspect.signature(AEUnmixer).parameters
+    names = {"epochs": "max_epochs", "batch_size": "batch_size", "lr": "lr", "solver": "solver"}
+    assert {option: signature[name].default for option, name in names.items()} == defaults.UNMIXING
+    assert inspect.signature(unmix_cube).parameters["n_samples"].default == defaults.SAMPLE_SIZE

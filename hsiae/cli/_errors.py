@@ -28,6 +28,7 @@ OPTIONS = {
     "max_epochs": "--epochs",
     "n_bands": "--bands",
     "n_clusters": "-k",
+    "n_endmembers": "-p",
     "n_samples": "--sample-size",
     "random_state": "--seed",
     "spatial_weight": "--spatial-weight",

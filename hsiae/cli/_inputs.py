@@ -68,11 +68,14 @@ def pixels(cube, nodata):
     return X, valid, filled
 
 
-def chunked(args):
-    """Whether the run goes chunk by chunk (``--chunks``); refuses the chunked options without it."""
+def chunked(args, *, sampled=False):
+    """Whether the run goes chunk by chunk (``--chunks``); refuses the chunked options without it.
+
+    ``sampled``: the command fits on a sample in memory too, so ``--sample-size`` stands alone.
+    """
     if args.chunks is None:
-        given = [name for name, value in (("--scheduler", args.scheduler),
-                                          ("--sample-size", getattr(args, "sample_size", None)))
+        alone = () if sampled else (("--sample-size", getattr(args, "sample_size", None)),)
+        given = [name for name, value in (("--scheduler", args.scheduler), *alone)
                  if value is not None]
         if given:
             raise CLIError(
@@ -159,6 +162,27 @@ def scheduler(spec):
         yield
     finally:
         client.close()
+
+
+class SavedUnmixer:
+    """An unmixer given with ``--model`` (from ``hsiae unmix``)."""
+
+    def __init__(self, path):
+        from hsiae.persistence import load_model
+        from hsiae.unmixer import AEUnmixer
+
+        model, self.info = load_model(path)
+        if not isinstance(model, AEUnmixer):
+            raise ValueError(
+                f"'{path}' holds a {type(model).__name__}, not an unmixer; pass a model written "
+                f"by 'hsiae unmix'"
+            )
+        self.unmixer = model
+
+    def check_bands(self, n_bands, wavelengths):
+        from hsiae.persistence import check_model_bands
+
+        check_model_bands(self.info, n_bands, wavelengths)
 
 
 class SavedModel:

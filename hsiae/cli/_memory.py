@@ -128,7 +128,7 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
 
     Parameters
     ----------
-    command : {"train", "segment", "denoise"}
+    command : {"train", "segment", "denoise", "unmix"}
     shape : tuple of int
         ``(n_rows, n_cols, n_bands)`` of the cube.
     dtype : numpy dtype
@@ -136,7 +136,8 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
     n_bands_model : int
         Bands the resampler gives the encoder.
     zdims, n_clusters : int
-        Latent size, and the number of segments (segment only).
+        Latent size, and the number of segments (segment only) or of
+        endmembers (unmix).
 
     Notes
     -----
@@ -148,7 +149,9 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
     and for segment also the latent codes in float64 and about five arrays
     of responsibilities of the spatial mixture (``8N(z + 5k)``). denoise
     holds the spectra, an output copy in the cube's dtype, the decoded and
-    back-resampled spectra and the cast result. Measured peaks of the three
+    back-resampled spectra and the cast result. unmix holds the spectra,
+    its working copy of the usable ones, and the abundances with their
+    float32 working copy (``8Nk``). Measured peaks of the three
     commands on a 300 x 300 x 200 float32 cube (memory-mapped pages
     excluded) came within 5% of these sums.
     """
@@ -159,6 +162,8 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
     if command == "denoise":
         as_cube = pixels * n_bands * dtype.itemsize
         return 3 * spectra + 3 * resampled + 2 * as_cube
+    if command == "unmix":
+        return 2 * spectra + 2 * pixels * n_clusters * _FLOAT32
     training = 2 * spectra + 4 * resampled
     if command == "train":
         return training

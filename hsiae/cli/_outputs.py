@@ -60,12 +60,12 @@ def plan_model_outputs(out, model_path):
     return model_path, loss, history
 
 
-def _loss_figure(encoder):
+def _loss_figure(estimator):
     from hsiae.plotting import plot_loss_curves
 
     plt = pyplot()
-    history = encoder.history_
-    best = encoder.best_epoch_ if "valid_loss" in history else None
+    history = estimator.history_
+    best = estimator.best_epoch_ if "valid_loss" in history else None
     fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     plot_loss_curves(history, best_epoch=best, ax=lin)
     lin.set_title("Loss curves (linear scale)")
@@ -79,8 +79,8 @@ def _loss_figure(encoder):
     return fig
 
 
-def _write_history(encoder, path):
-    h = encoder.history_
+def _write_history(estimator, path):
+    h = estimator.history_
     n = len(h["epoch"])
     valid = h.get("valid_loss")
     with open(path, "w", newline="") as fh:
@@ -93,15 +93,16 @@ def _write_history(encoder, path):
             ])
 
 
-def write_model_outputs(out, paths, pipe, wavelengths):
+def write_model_outputs(out, paths, model, wavelengths):
+    """The model file, its loss curves and history; ``model`` is a pipeline or a trained estimator."""
     from hsiae.persistence import save_model
     from hsiae.workflow.recipes import pipeline_parts
 
     model_path, loss, history = paths
-    save_model(out.stage(model_path), pipe, wavelengths=wavelengths, force=True)
-    encoder = pipeline_parts(pipe).encoder
-    save_figure(_loss_figure(encoder), out.stage(loss))
-    _write_history(encoder, out.stage(history))
+    save_model(out.stage(model_path), model, wavelengths=wavelengths, force=True)
+    trained = model if hasattr(model, "history_") else pipeline_parts(model).encoder
+    save_figure(_loss_figure(trained), out.stage(loss))
+    _write_history(trained, out.stage(history))
 
 
 # -- segmentation files: written by segment (in memory or chunk by chunk) and demo ------------

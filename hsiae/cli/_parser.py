@@ -6,7 +6,7 @@ import re
 
 from hsiae import __version__
 from hsiae.cli._errors import CLIError
-from hsiae.workflow.defaults import SAMPLE_SIZE, recipe_defaults
+from hsiae.workflow.defaults import SAMPLE_SIZE, UNMIXING, recipe_defaults
 
 # The parser imports nothing heavy: --help and usage errors answer without loading torch.
 # main() imports the module of the command to run, hsiae.cli._<command>, once the command line parsed.
@@ -243,6 +243,53 @@ def _build_parser():
     _add_chunks(p, sample=False)
     _add_general(p)
     p.set_defaults(command="denoise")
+
+    u = UNMIXING
+    p = sub.add_parser(
+        "unmix", formatter_class=fmt,
+        help="endmember spectra and abundance maps of a cube (training first, or with --model)",
+        description="Unmix a cube: find N endmember spectra and, for every pixel, the abundance "
+                    "of each\n(non-negative, summing to one), with an autoencoder (hsiae.AEUnmixer).",
+        epilog="Writes into OUTDIR: abundances.tif (float32, one page per endmember, NaN for\n"
+               "no-data pixels), endmembers.csv (band, wavelength and one column per endmember,\n"
+               "in the cube's units), endmembers.png, abundance_maps.png (one 0..1 scale for\n"
+               "all), reconstruction_error.png (RMSE and spectral angle per pixel), and when it\n"
+               "trains: model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
+               "model_history.csv.\n\n"
+               "The unmixer is trained on --sample-size pixels drawn across the image; the\n"
+               "abundances cover every pixel. An abundance is the share of an endmember's\n"
+               "spectral shape in the pixel, whatever the pixel's brightness.\n\n"
+               "examples:\n"
+               "  hsiae unmix scene.tif -p 4 -o unmixing\n"
+               "  hsiae unmix other.tif --model unmixing/model.hsiae -o unmixing-other\n"
+               "  hsiae unmix flightline.tif -p 6 -o unmixing --chunks 256",
+    )
+    _add_cube_input(p)
+    p.add_argument("-p", "--endmembers", dest="p", type=_int_at_least(1), metavar="N",
+                   help="number of endmembers (pure materials); required unless --model")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder for the outputs (created if missing)")
+    p.add_argument("--model", metavar="MODEL",
+                   help="use this trained unmixer (model.hsiae from 'hsiae unmix') instead of "
+                        "training")
+    p.add_argument("--solver", choices=("encoder", "fcls"),
+                   help="how abundances are found: the trained encoder (one pass), or fully "
+                        "constrained least squares with the learned endmembers (default: "
+                        f"{u['solver']})")
+    group = p.add_argument_group("training (without --model)")
+    group.add_argument("--epochs", type=_int_at_least(1), metavar="N",
+                       help=f"training epochs of 20,000 spectra (default: {u['epochs']})")
+    group.add_argument("--batch-size", type=_int_at_least(2), metavar="N",
+                       help=f"spectra per training batch (default: {u['batch_size']})")
+    group.add_argument("--lr", type=_float_in(0, low_open=True), metavar="X",
+                       help=f"peak learning rate of the Adam optimizer (default: {u['lr']:g})")
+    group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
+                       help=f"pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})")
+    _add_model_format(group)
+    _add_seed(group)
+    _add_chunks(p, sample=False)
+    _add_general(p)
+    p.set_defaults(command="unmix")
 
     d = DEMO_DEFAULTS
     p = sub.add_parser(

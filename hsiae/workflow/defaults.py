@@ -7,7 +7,7 @@ estimators. The training values are :class:`hsiae.AEDEncoder`'s own defaults;
 a test checks that they agree.
 """
 
-__all__ = ["TRAINING", "SEGMENTATION", "DENOISING", "SAMPLE_SIZE", "CHUNKS", "recipe_defaults"]
+__all__ = ["TRAINING", "SEGMENTATION", "DENOISING", "UNMIXING", "SAMPLE_SIZE", "CHUNKS", "recipe_defaults"]
 
 # AEDEncoder's training defaults, as the command line names them.
 TRAINING = {
@@ -25,6 +25,9 @@ SEGMENTATION = {"bands": 256, "zdims": 8, "spatial_weight": 0.5}
 # make_denoising_pipeline: at most 256 bands (never interpolated up), scaled by the range, a
 # 16-dimensional code.
 DENOISING = {"bands": 256, "zdims": 16}
+
+# AEUnmixer's defaults, as the command line names them (hsiae unmix).
+UNMIXING = {"epochs": 60, "batch_size": 256, "lr": 1e-2, "solver": "encoder"}
 
 # Pixels drawn across a cube to fit on when it is processed in chunks.
 SAMPLE_SIZE = 100_000

@@ -18,7 +18,7 @@ from hsiae.io import as_lazy_cube
 from hsiae.workflow.recipes import fit_segmenter, join, pipeline_parts
 from hsiae.workflow.usable import check_nodata, pixel_spectra, usable_mask, usable_rows
 
-__all__ = ["segment_pixels", "segment_cube", "sample_pixels", "fit_on_pixels", "fit_on_sample"]
+__all__ = ["segment_pixels", "segment_cube", "sample_index", "sample_pixels", "fit_on_pixels", "fit_on_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,18 @@ def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
     return (labels + 1).reshape(H, W)
 
 
+def sample_index(n_pixels, n_samples, random_state=None):
+    """Row-major indices of ``min(n_samples, n_pixels)`` pixels drawn without replacement, sorted.
+
+    The draw of :func:`sample_pixels`, for pixels already in memory: the same
+    ``random_state`` draws the same pixels of an image either way.
+    """
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    # Generator.choice draws without replacement without shuffling the whole population
+    return np.sort(np.random.default_rng(seed).choice(n_pixels, min(n_samples, n_pixels),
+                                                      replace=False))
+
+
 def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
     """The usable spectra of a random sample of pixels drawn across the whole cube.
 
@@ -147,10 +159,7 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
     cube = as_lazy_cube(cube)
     H, W, _ = cube.shape
     n_pixels = H * W
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    # Generator.choice draws without replacement without shuffling the whole population
-    index = np.sort(np.random.default_rng(seed).choice(n_pixels, min(n_samples, n_pixels),
-                                                       replace=False))
+    index = sample_index(n_pixels, n_samples, random_state)
     raw = np.asarray(cube.vindex[index // W, index % W].compute())
     X = np.asarray(raw, dtype=np.float32)
     valid = usable_mask(raw, nodata, float32=X)

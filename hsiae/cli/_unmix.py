@@ -1,0 +1,250 @@
+"""``hsiae unmix``: endmember spectra and per-pixel abundance maps of a cube.
+
+An :class:`hsiae.AEUnmixer` is trained on a random sample of the usable
+pixels (or taken from ``--model``); the abundances of every pixel follow,
+in memory or, with ``--chunks``, chunk by chunk and streamed to disk.
+"""
+
+import csv
+import math
+
+import numpy as np
+
+from hsiae.cli._errors import CLIError
+from hsiae.cli._inputs import (
+    SavedUnmixer,
+    chunked,
+    open_lazy,
+    pixels,
+    read,
+    sample,
+    sample_size,
+    scheduler,
+)
+from hsiae.cli._memory import _needed_bytes
+from hsiae.cli._outputs import (
+    model_file_name,
+    plan_model_outputs,
+    pyplot,
+    save_figure,
+    write_model_outputs,
+)
+from hsiae.cli._staging import logger
+from hsiae.workflow.defaults import SAMPLE_SIZE, UNMIXING
+
+_TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "model_format")
+_FILES = {
+    "abundances": ("abundances.tif", "abundances"),
+    "endmembers_csv": ("endmembers.csv", "endmember spectra table"),
+    "endmembers_png": ("endmembers.png", "endmember spectra"),
+    "maps": ("abundance_maps.png", "abundance maps"),
+    "error": ("reconstruction_error.png", "reconstruction error"),
+}
+# Figures of a chunked run show the image downsampled to at most this many pixels a side.
+_PREVIEW_PIXELS = 600
+# Pixels reconstructed at a time for the error map.
+_SLAB = 1 << 16
+
+
+def _check_options(args):
+    if args.model is not None:
+        given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
+                 if getattr(args, name) is not None]
+        if given:
+            raise CLIError(
+                f"{', '.join(given)} only apply when unmix trains a model, not with --model; "
+                f"drop {'them' if len(given) > 1 else 'it'} or drop --model"
+            )
+    elif args.p is None:
+        raise CLIError("give the number of endmembers with -p N (or a trained unmixer with --model)")
+
+
+def _unmixer(args):
+    from hsiae.unmixer import AEUnmixer
+
+    def option(name, default_name):
+        value = getattr(args, name)
+        return UNMIXING[default_name] if value is None else value
+
+    return AEUnmixer(
+        args.p, max_epochs=option("epochs", "epochs"), batch_size=option("batch_size", "batch_size"),
+        lr=option("lr", "lr"), solver=option("solver", "solver"), random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+
+
+def _fit(unmixer, X):
+    import time
+
+    logger.info("Training: %d spectra of %d bands, %d endmembers, %d epochs",
+                X.shape[0], X.shape[1], unmixer.n_endmembers, unmixer.max_epochs)
+    start = time.perf_counter()
+    unmixer.fit(X)
+    logger.info("Trained %d epochs in %.1f s; final training loss %.4g", unmixer.n_epochs_,
+                time.perf_counter() - start, unmixer.history_["train_loss"][-1])
+    return unmixer
+
+
+def _errors(unmixer, X):
+    """Per-pixel RMSE and spectral angle (radians) of the unmixer's reconstruction of ``X``."""
+    from hsiae.metrics import spectral_angles
+
+    rmse = np.empty(len(X), dtype=np.float32)
+    angle = np.empty(len(X), dtype=np.float32)
+    for start in range(0, len(X), _SLAB):
+        part = X[start:start + _SLAB]
+        rec = unmixer.reconstruct(part)
+        rmse[start:start + len(part)] = np.sqrt(np.mean((rec - part) ** 2, axis=1))
+        angle[start:start + len(part)] = spectral_angles(rec, part)
+    return rmse, angle
+
+
+def _error_figure(rmse, angle, every):
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    shown = "" if every == 1 else f" (every {every}th pixel)"
+    for ax, values, title, label in ((axes[0], rmse, "RMSE", "RMSE (the cube's units)"),
+                                     (axes[1], angle, "Spectral angle", "radians")):
+        finite = values[np.isfinite(values)]
+        top = float(np.percentile(finite, 99)) if finite.size else 1.0
+        im = ax.imshow(values, cmap="magma", vmin=0, vmax=top if top > 0 else 1.0,
+                       interpolation="nearest")
+        ax.set_title(f"{title} of the reconstruction{shown}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, shrink=0.85, label=label,
+                     extend="max" if finite.size and finite.max() > top else "neither")
+    return fig
+
+
+def _endmember_figure(unmixer, wavelengths, units):
+    from hsiae.plotting import plot_cluster_spectra
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    k = unmixer.n_endmembers
+    plot_cluster_spectra(unmixer.endmembers_, wavelengths=wavelengths, wavelength_units=units,
+                         names=[f"Endmember {j + 1}" for j in range(k)], ax=ax)
+    scale = "at the median brightness of the pixels" if unmixer.normalize else "in the cube's units"
+    ax.set_title(f"Endmember spectra ({scale})")
+    return fig
+
+
+def _write_endmembers(path, unmixer, wavelengths):
+    E = unmixer.endmembers_
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["band", "wavelength"] + [f"endmember_{j + 1}" for j in range(len(E))])
+        for b in range(E.shape[1]):
+            wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
+            writer.writerow([b, wl, *(f"{v:.9g}" for v in E[:, b])])
+
+
+def _in_memory(args, out, paths, cube, info, unmixer, train):
+    from hsiae.io import write_cube
+    from hsiae.workflow.fitting import sample_index
+    from hsiae.workflow.usable import usable_rows
+
+    H, W, B = cube.shape
+    X, valid, _ = pixels(cube, info.nodata)
+    del cube
+    if train:
+        index = sample_index(H * W, sample_size(args, H * W), args.seed)
+        index = index[valid[index]]
+        if len(index) < 2:
+            raise ValueError(f"only {len(index)} of the sampled pixels are usable; check the "
+                             f"cube's no-data value, or raise --sample-size")
+        logger.info("Sampled %d usable pixels across the image", len(index))
+        _fit(unmixer, X[index])
+    k = unmixer.n_endmembers
+    logger.info("Unmixing %d spectra", int(valid.sum()))
+    usable = usable_rows(X, valid)
+    A = np.full((H * W, k), np.nan, dtype=np.float32)
+    A[valid] = unmixer.transform(usable)
+    rmse = np.full(H * W, np.nan, dtype=np.float32)
+    angle = np.full(H * W, np.nan, dtype=np.float32)
+    rmse[valid], angle[valid] = _errors(unmixer, usable)
+    write_cube(out.stage(paths["abundances"]), A.reshape(H, W, k), band_axis=0)
+    return A.reshape(H, W, k), rmse.reshape(H, W), angle.reshape(H, W), 1
+
+
+def _in_chunks(args, out, paths, cube, info, unmixer, train):
+    from hsiae.io import store_cube
+    from hsiae.workflow.unmixing import unmix_blocks
+    from hsiae.workflow.usable import usable_mask
+
+    H, W, B = cube.shape
+    with scheduler(args.scheduler):
+        if train:
+            X, _ = sample(args, cube, info.nodata)
+            _fit(unmixer, X)
+        logger.info("Unmixing %d x %d pixels chunk by chunk", H, W)
+        store_cube(out.stage(paths["abundances"]), unmix_blocks(unmixer, cube, nodata=info.nodata),
+                   band_axis=0, force=True)
+        every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
+        preview = np.asarray(cube[::every, ::every].compute())
+    h, w, _ = preview.shape
+    raw = preview.reshape(h * w, B)
+    X = raw.astype(np.float32)
+    valid = usable_mask(raw, info.nodata, float32=X)
+    A = np.full((h * w, unmixer.n_endmembers), np.nan, dtype=np.float32)
+    rmse = np.full(h * w, np.nan, dtype=np.float32)
+    angle = np.full(h * w, np.nan, dtype=np.float32)
+    if valid.any():
+        A[valid] = unmixer.transform(X[valid])
+        rmse[valid], angle[valid] = _errors(unmixer, X[valid])
+    return A.reshape(h, w, -1), rmse.reshape(h, w), angle.reshape(h, w), every
+
+
+def run(args, out):
+    _check_options(args)
+    lazy = chunked(args, sampled=True)
+    outdir = out.plan_dir(args.output)
+    paths = {key: out.plan(outdir / name, what) for key, (name, what) in _FILES.items()}
+    train = args.model is None
+    if train:
+        model_paths = plan_model_outputs(out, outdir / model_file_name(args))
+        unmixer = _unmixer(args)
+        k = args.p
+    else:
+        saved = SavedUnmixer(args.model)
+        unmixer = saved.unmixer
+        k = unmixer.n_endmembers
+        if args.p is not None and args.p != k:
+            raise CLIError(f"-p {args.p} does not match the {k} endmembers of the model "
+                           f"'{args.model}'; drop -p or pass -p {k}")
+        if args.solver is not None:
+            unmixer.set_params(solver=args.solver)
+
+    def needs(shape, dtype):
+        n_fit = min(args.sample_size or SAMPLE_SIZE, math.prod(shape[:2]))
+        fit = _needed_bytes("unmix", (n_fit, 1, shape[2]), dtype, n_bands_model=shape[2],
+                            zdims=k, n_clusters=k) if train and not lazy else 0
+        return fit + _needed_bytes("unmix", shape, dtype, n_bands_model=shape[2], zdims=k,
+                                   n_clusters=k)
+
+    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs)
+    H, W, B = cube.shape
+    if not train:
+        saved.check_bands(B, info.wavelengths)
+    elif k > min(B, sample_size(args, H * W)):
+        raise ValueError(
+            f"-p {k} asks for more endmembers than the cube has bands ({B}) or sampled pixels "
+            f"({sample_size(args, H * W)}); lower -p"
+        )
+    unmix = _in_chunks if lazy else _in_memory
+    A, rmse, angle, every = unmix(args, out, paths, cube, info, unmixer, train)
+    del cube
+    _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info.wavelengths)
+    save_figure(_endmember_figure(unmixer, info.wavelengths, info.wavelength_units),
+                out.stage(paths["endmembers_png"]))
+    from hsiae.plotting import plot_abundance_maps
+
+    save_figure(plot_abundance_maps(A), out.stage(paths["maps"]))
+    save_figure(_error_figure(rmse, angle, every), out.stage(paths["error"]))
+    finite = angle[np.isfinite(angle)]
+    if finite.size:
+        logger.info("Reconstruction: median spectral angle %.4f rad, median RMSE %.4g",
+                    float(np.median(finite)), float(np.nanmedian(rmse)))
+    if train:
+        write_model_outputs(out, model_paths, unmixer, info.wavelengths)

@@ -1,0 +1,104 @@
+"""``hsiae unmix``: endmembers and abundance maps from the command line, run through main()."""
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+
+from hsiae import make_unmixing_scene
+from hsiae.cli import main
+from hsiae.io import read_cube, write_cube
+from hsiae.metrics import endmember_angles, match_endmembers
+from hsiae.persistence import load_model
+from hsiae.unmixer import AEUnmixer
+
+K = 3
+FAST = ["--epochs", "8", "--threads", "1", "-q"]
+OUTPUTS = ["abundance_maps.png", "abundances.tif", "endmembers.csv", "endmembers.png", "model.hsiae",
+           "model_history.csv", "model_loss.png", "reconstruction_error.png"]
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_unmixing_scene(K, n_bands=40, shape=(24, 20), snr=40, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def scene_path(scene, tmp_path_factory):
+    path = tmp_path_factory.mktemp("scene") / "scene.tif"
+    cube = scene.cube.copy()
+    cube[0, :3] = np.nan  # three no-data pixels
+    write_cube(path, cube, wavelengths=scene.wavelengths, wavelength_units="nm")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def unmixed(scene_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("unmixed") / "out"
+    assert main(["unmix", scene_path, "-p", str(K), "-o", str(out), *FAST]) == 0
+    return out
+
+
+def test_unmix_writes_abundances_endmembers_model_and_figures(unmixed, scene):
+    assert sorted(p.name for p in unmixed.iterdir()) == OUTPUTS
+    A, info = read_cube(unmixed / "abundances.tif")
+    assert A.shape == (24, 20, K) and A.dtype == np.float32
+    assert np.isnan(A[0, :3]).all() and np.isfinite(A[1:]).all() and np.isfinite(A[0, 3:]).all()
+    usable = A[np.isfinite(A[..., 0])]
+    assert usable.min() >= 0 and np.allclose(usable.sum(axis=1), 1, atol=1e-5)
+    with open(unmixed / "endmembers.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["band", "wavelength", "endmember_1", "endmember_2", "endmember_3"]
+    table = np.array(rows[1:], dtype=float)
+    np.testing.assert_allclose(table[:, 1], scene.wavelengths, rtol=1e-7)
+    E = table[:, 2:].T
+    truth = scene.endmembers.T
+    assert endmember_angles(truth, E, order=match_endmembers(truth, E)).mean() < 0.1
+    model, model_info = load_model(unmixed / "model.hsiae")
+    assert isinstance(model, AEUnmixer) and model.n_endmembers == K
+    np.testing.assert_allclose(model.endmembers_, E, rtol=1e-6)
+
+
+def test_a_saved_unmixer_gives_the_same_abundances(unmixed, scene_path, tmp_path):
+    out = tmp_path / "again"
+    assert main(["unmix", scene_path, "--model", str(unmixed / "model.hsiae"), "-o", str(out),
+                 "--threads", "1", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "abundance_maps.png", "abundances.tif", "endmembers.csv", "endmembers.png",
+        "reconstruction_error.png"]
+    np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"),
+                                  tifffile.imread(unmixed / "abundances.tif"))
+
+
+def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):
+    pytest.importorskip("dask")
+    out = tmp_path / "chunked"
+    assert main(["unmix", scene_path, "-p", str(K), "-o", str(out), "--chunks", "7", *FAST]) == 0
+    np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"),
+                                  tifffile.imread(unmixed / "abundances.tif"))
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    ([], ["-p N"]),
+    (["-p", "41"], ["-p 41", "bands (40)"]),
+    (["-p", "3", "--scheduler", "threads"], ["--scheduler", "--chunks"]),
+])
+def test_impossible_unmix_options_fail_before_any_work(scene_path, tmp_path, capsys, extra,
+                                                       fragments):
+    out = tmp_path / "out"
+    assert main(["unmix", scene_path, "-o", str(out), *extra, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hsiae: error: ") and len(err.strip().splitlines()) == 1, err
+    assert all(f in err for f in fragments), err
+    assert not out.exists()
+
+
+def test_unmix_model_options_are_refused_with_model(unmixed, scene_path, tmp_path, capsys):
+    model = str(unmixed / "model.hsiae")
+    assert main(["unmix", scene_path, "--model", model, "--epochs", "3", "-o",
+                 str(tmp_path / "o")]) == 2
+    assert "--epochs only apply when unmix trains" in capsys.readouterr().err
+    assert main(["unmix", scene_path, "--model", model, "-p", "5", "-o", str(tmp_path / "o")]) == 2
+    assert "-p 5 does not match the 3 endmembers" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
