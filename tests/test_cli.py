@@ -973,3 +973,18 @@ def test_help_version_and_usage_errors_load_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[0, 0, 2, 2] []"
 
+
+
+def test_latent_constraints_and_device_reach_the_encoder(cube_path, tmp_path, capsys):
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--latent-activation", "relu",
+                 "--latent-l1", "0.01", "--device", "cpu"]) == 0
+    encoder = load_model(model)[0][1]
+    assert (encoder.latent_activation, encoder.latent_l1, encoder.device) == ("relu", 0.01, "cpu")
+    assert main(["train", cube_path, "-o", str(tmp_path / "d.hsiae"), *FAST, "--device",
+                 "bogus"]) == 2
+    assert_one_line_error(capsys, "--device bogus is not a torch device")
+    assert not (tmp_path / "d.hsiae").exists()
+    assert main(["segment", cube_path, "--model", str(model), "-k", "2", "--latent-l1", "0.1",
+                 "-o", str(tmp_path / "s")]) == 2
+    assert_one_line_error(capsys, "--latent-l1 only apply when segment trains a model")

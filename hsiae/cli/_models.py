@@ -53,6 +53,10 @@ def training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None, e
         "aedencoder__verbose": 0 if args.quiet else 1,
         "spatialgmmsegmenter__spatial_weight": opt["spatial_weight"],
     }
+    for option, name in (("latent_activation", "latent_activation"), ("latent_l1", "latent_l1"),
+                         ("device", "device")):
+        if getattr(args, option, None) is not None:
+            params[f"aedencoder__{name}"] = getattr(args, option)
     params.update(extra or {})
     if recipe == "denoising":
         params = {k: v for k, v in params.items() if not k.startswith("spatialgmmsegmenter__")}

@@ -101,7 +101,19 @@ def _add_training(parser, defaults, *, note=""):
     group.add_argument("--validation-fraction", type=_float_in(0, 1), metavar="X",
                        help=f"share of pixels held out for early stopping, in [0, 1); 0 trains "
                             f"on all (default: {defaults['validation_fraction']:g})")
+    group.add_argument("--latent-activation", choices=("relu", "softplus"),
+                       help="make the latent code non-negative, as abundances are (default: "
+                            "none; it turns the linear path off)")
+    group.add_argument("--latent-l1", type=_float_in(0), metavar="X",
+                       help="weight of an L1 penalty that makes the latent code sparse "
+                            "(default: 0; above 0 it turns the linear path off)")
+    _add_device(group)
     return group
+
+
+def _add_device(group):
+    group.add_argument("--device", metavar="DEVICE",
+                       help="torch device to train on: cpu, cuda, cuda:1, mps (default: cpu)")
 
 
 def _add_model_format(group):
@@ -285,6 +297,7 @@ def _build_parser():
                        help=f"peak learning rate of the Adam optimizer (default: {u['lr']:g})")
     group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
                        help=f"pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})")
+    _add_device(group)
     _add_model_format(group)
     _add_seed(group)
     _add_chunks(p, sample=False)

@@ -41,7 +41,8 @@ from hsiae.cli._outputs import (
 )
 
 _TRAINING_OPTIONS = ("architecture", "zdims", "epochs", "bands", "batch_size", "lr",
-                     "validation_fraction", "model_format")
+                     "validation_fraction", "latent_activation", "latent_l1", "device",
+                     "model_format")
 # Figures of a chunked run show the image downsampled to at most this many pixels a side.
 _PREVIEW_PIXELS = 600
 

@@ -32,7 +32,7 @@ from hsiae.cli._outputs import (
 from hsiae.cli._staging import logger
 from hsiae.workflow.defaults import SAMPLE_SIZE, UNMIXING
 
-_TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "model_format")
+_TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "device", "model_format")
 _FILES = {
     "abundances": ("abundances.tif", "abundances"),
     "endmembers_csv": ("endmembers.csv", "endmember spectra table"),
@@ -69,6 +69,7 @@ def _unmixer(args):
     return AEUnmixer(
         args.p, max_epochs=option("epochs", "epochs"), batch_size=option("batch_size", "batch_size"),
         lr=option("lr", "lr"), solver=option("solver", "solver"), random_state=args.seed,
+        device=args.device or "cpu",
         verbose=0 if args.quiet else 1,
     )
 
