@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 
 from hsiae._training import (
     Adam,
@@ -71,6 +71,38 @@ class _TrainingDiverged(ParameterError):
 
 class _StillFalling(ParameterMessage, ConvergenceWarning):
     """Training stopped at max_epochs with the validation loss still falling."""
+
+
+class _DeadLatentUnits(ParameterMessage, ConvergenceWarning):
+    """ReLU latent units that stayed 0 for every training spectrum despite revival."""
+
+
+# Training spectra (evenly spaced) on which latent="relu" units are checked for being dead.
+_DEAD_UNIT_SAMPLE = 2048
+
+
+class _ReviveDeadUnits(Callback):
+    """After each epoch, revive ReLU latent units that are 0 for every spectrum of a training sample.
+
+    A ReLU unit whose input is negative for every spectrum gets no gradient
+    and stays 0 for good: with all units dead the decoder can only learn the
+    mean spectrum. The unit's bias is moved by minus the median of its input
+    over the sample, which makes it positive for about half of the spectra
+    again, so that gradients reach it. Counts the revivals in ``revived``.
+    """
+
+    def __init__(self, sample):
+        self.sample = sample
+        self.revived = 0
+
+    @torch.no_grad()
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        pre = module.latent_pre_activations(self.sample.to(net.device))
+        dead = (pre <= 0).all(dim=0)
+        if dead.any():
+            module.latent_layer().bias[dead] -= pre[:, dead].median(dim=0).values
+            self.revived += int(dead.sum())
 
 
 class _AEDNet(ShardedNet):
@@ -156,7 +188,15 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         affordable on a CPU.
     latent_activation : {None, "relu", "softplus"}, default=None
         Activation of the latent code; "relu" and "softplus" make it
-        non-negative, as in abundance-like unmixing models.
+        non-negative, as in abundance-like unmixing models. A ReLU unit
+        whose input is negative for every spectrum is "dead": no gradient
+        reaches it and it stays 0, and when all are, the decoder can only
+        learn the mean spectrum. With "relu", after each epoch the units
+        that are 0 for every spectrum of a training sample (2048 evenly
+        spaced rows) are revived by moving their bias by minus the median
+        of their input, so that about half of the sample activates them;
+        units still dead after training are reported by a
+        ConvergenceWarning.
     linear_path : bool, default=True
         Run a linear encoder and decoder beside the network, initialised to
         the principal axes of the training spectra: training starts from the
@@ -531,7 +571,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     # -- fitting --------------------------------------------------------------
 
-    def _build_net(self, n_features, seed, n_samples=None):
+    def _build_net(self, n_features, seed, n_samples=None, relu_sample=None):
         callbacks = []
         if self.validation_fraction > 0:
             callbacks.append(
@@ -550,6 +590,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             n_train = n_samples - n_holdout(n_samples, self.validation_fraction, self.epoch_size)
             per_epoch = n_train if self.epoch_size is None else min(n_train, self.epoch_size)
             callbacks.append(("lr_schedule", CosineSchedule(self.lr, self.max_epochs * per_epoch)))
+        if relu_sample is not None:  # after early stopping's snapshot: best weights are trained ones
+            callbacks.append(("revive_dead_units", _ReviveDeadUnits(relu_sample)))
         if self.verbose:
             callbacks.append(("progress", EpochProgress(self.max_epochs)))
         train_split = (
@@ -608,7 +650,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices, device_type="cuda" if devices else "cpu"):
             torch.manual_seed(seed)
-            net = self._build_net(X.shape[1], seed, n_samples=X.shape[0])
+            relu_sample = (Xt[:: max(1, -(-len(Xt) // _DEAD_UNIT_SAMPLE))]
+                           if self.latent_activation == "relu" else None)
+            net = self._build_net(X.shape[1], seed, n_samples=X.shape[0], relu_sample=relu_sample)
             net.initialize()
             variances = net.module_.fit_linear_path(Xt)
             net.baseline_loss = self._mean_spectrum_loss(net.criterion_, Xt)
@@ -653,7 +697,23 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     lr=Param("lr"),
                 ))
         self.net_ = net
+        if relu_sample is not None:
+            self._warn_dead_units(net, relu_sample)
         return self
+
+    def _warn_dead_units(self, net, sample):
+        """Warn when ReLU latent units are still 0 for every training spectrum after training."""
+        pre = net.module_.latent_pre_activations(sample.to(net.device))
+        n_dead = int((pre <= 0).all(dim=0).sum())
+        if n_dead:
+            revived = dict(net.callbacks_)["revive_dead_units"].revived
+            warnings.warn(_DeadLatentUnits(
+                "{n_dead} of the {zdims} latent units ({zdims_name}) are 0 for every training spectrum ('dead' ReLU "
+                "units: they carry no information), although {revived} were revived during training; "
+                "lower {lr}, use {softplus}, or a smaller {zdims_name}.", n_dead=n_dead,
+                zdims=self.zdims, revived=revived, lr=Param("lr"),
+                softplus=Param("latent_activation", "softplus"), zdims_name=Param("zdims"),
+            ))
 
     @staticmethod
     @torch.no_grad()

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -176,6 +178,49 @@ def test_relu_latent_has_no_negative_value():
     X, _ = _spectra(n=100)
     enc = AEDEncoder(zdims=3, max_epochs=2, validation_fraction=0, latent_activation="relu", **TINY).fit(X)
     assert enc.transform(X).min() >= 0
+
+
+def _dead_start(monkeypatch):
+    """Make every ReLU latent unit dead from the start: the input of the latent ReLU is negative everywhere."""
+    import hsiae.encoder as encoder_module
+    from hsiae.networks import ConvAED
+
+    class DeadStart(ConvAED):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            with torch.no_grad():
+                self.encoder_fc.bias.fill_(-100.0)
+
+    monkeypatch.setitem(encoder_module._ARCHITECTURES, "conv", DeadStart)
+
+
+RELU = dict(zdims=4, max_epochs=12, lr=2e-2, latent_activation="relu", **TINY)
+
+
+def test_dead_relu_latent_units_are_revived(monkeypatch):
+    import hsiae.encoder as encoder_module
+
+    X, _ = _spectra(n=600)
+    _dead_start(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", encoder_module._DeadLatentUnits)  # none is left to warn about
+        enc = AEDEncoder(**RELU).fit(X)
+    Z = enc.transform(X)
+    assert (Z.max(axis=0) > 0).all()  # every unit carries information again
+    assert enc.history_["valid_loss"].min() < enc.net_.baseline_loss  # better than the mean spectrum
+    assert dict(enc.net_.callbacks_)["revive_dead_units"].revived >= 4
+
+
+def test_dead_relu_latent_units_that_stay_dead_are_reported(monkeypatch):
+    import hsiae.encoder as encoder_module
+
+    X, _ = _spectra(n=600)
+    _dead_start(monkeypatch)
+    monkeypatch.setattr(encoder_module._ReviveDeadUnits, "on_epoch_end", lambda self, net, **kw: None)
+    with pytest.warns(ConvergenceWarning, match=r"4 of the 4 latent units \(zdims\) are 0 for every training "
+                                                r"spectrum .* lower lr, use latent_activation='softplus'"):
+        enc = AEDEncoder(**RELU).fit(X)
+    assert (enc.transform(X) == 0).all()  # the collapse the revival prevents
 
 
 def test_wrong_sizes_name_both_numbers():
