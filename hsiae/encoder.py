@@ -231,6 +231,11 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         defaults cut the spectral angle of the reconstructions by 30-60 %
         against MSE alone, for a 35-70 % higher RMSE; for denoising judged
         by RMSE alone, set ``sam_weight=0, gradient_weight=0``.
+    mae_weight : float, default=0.0
+        Weight of the mean absolute error (MAE, L1) of the reconstructions,
+        added to the loss; less swayed than the squared error by a few
+        spectra or bands far off. ``mse_weight=0, mae_weight=1`` trains on
+        the MAE alone.
     lr : float, default=2e-3
         Peak learning rate of the Adam optimizer. A learning rate that makes
         training diverge (a training loss that turns NaN or infinite, or grows
@@ -357,6 +362,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         "mse_weight": [Interval(Real, 0, None, closed="left")],
         "sam_weight": [Interval(Real, 0, None, closed="left")],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "mae_weight": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
@@ -392,6 +398,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         mse_weight=1.0,
         sam_weight=0.1,
         gradient_weight=1.0,
+        mae_weight=0.0,
         lr=2e-3,
         lr_schedule="cosine",
         batch_size=512,
@@ -423,6 +430,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
+        self.mae_weight = mae_weight
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.batch_size = batch_size
@@ -494,10 +502,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 f"padding={self.padding} must be smaller than kernel_size={self.kernel_size}; "
                 f"the default geometry is kernel_size=4, stride=2, padding=1."
             )
-        if self.mse_weight == 0 and self.sam_weight == 0 and self.gradient_weight == 0:
+        if self.mse_weight == 0 and self.sam_weight == 0 and self.gradient_weight == 0 and self.mae_weight == 0:
             raise ValueError(
-                "mse_weight, sam_weight and gradient_weight are all 0, so there is nothing to train "
-                "against; give at least one of them a positive weight."
+                "mse_weight, sam_weight, gradient_weight and mae_weight are all 0, so there is nothing "
+                "to train against; give at least one of them a positive weight."
             )
         check_device(self.device)
         self._check_shrinkage(n_features)
@@ -604,6 +612,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__mse_weight=self.mse_weight,
             criterion__sam_weight=self.sam_weight,
             criterion__gradient_weight=self.gradient_weight,
+            criterion__mae_weight=self.mae_weight,
             criterion__sam_offset=self.sam_offset_,  # set by fit (or a model file) before the net
             latent_l1=self.latent_l1,
             optimizer=Adam,
@@ -978,7 +987,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
-        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_)
+        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_,
+                                 mae_weight=self.mae_weight)
         module, device = self._module()
         total = 0.0
         with torch.inference_mode():

@@ -95,7 +95,7 @@ def gradient_loss(input, target):
 
 
 class SpectralLoss(nn.Module):
-    """Composite reconstruction loss: ``a * MSE + b * SAM + c * G``.
+    """Composite reconstruction loss: ``a * MSE + b * SAM + c * G + d * MAE``.
 
     Parameters
     ----------
@@ -105,6 +105,10 @@ class SpectralLoss(nn.Module):
         Weight of the mean spectral angle in radians (:func:`spectral_angle`).
     gradient_weight : float, default=1.0
         Weight of :func:`gradient_loss`.
+    mae_weight : float, default=0.0
+        Weight of the mean absolute error, which is less swayed than the
+        squared error by a few spectra or bands far off (noise spikes, bad
+        bands).
     sam_offset : float, default=0.0
         Added to both spectra before their angle is taken. Scaled spectra
         are often centred (``SpectralResampler(scaling="range")`` subtracts
@@ -121,12 +125,13 @@ class SpectralLoss(nn.Module):
     0.0
     """
 
-    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0, sam_offset=0.0):
+    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0, sam_offset=0.0, mae_weight=0.0):
         super().__init__()
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
         self.sam_offset = sam_offset
+        self.mae_weight = mae_weight
 
     def forward(self, input, target):
         loss = input.new_zeros(())
@@ -136,10 +141,12 @@ class SpectralLoss(nn.Module):
             loss = loss + self.sam_weight * spectral_angle(input + self.sam_offset, target + self.sam_offset)
         if self.gradient_weight:
             loss = loss + self.gradient_weight * gradient_loss(input, target)
+        if self.mae_weight:
+            loss = loss + self.mae_weight * torch.mean(torch.abs(input - target))
         return loss
 
     def extra_repr(self):
         return (
             f"mse_weight={self.mse_weight}, sam_weight={self.sam_weight}, "
-            f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}"
+            f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}, mae_weight={self.mae_weight}"
         )

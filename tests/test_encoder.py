@@ -223,6 +223,15 @@ def test_dead_relu_latent_units_that_stay_dead_are_reported(monkeypatch):
     assert (enc.transform(X) == 0).all()  # the collapse the revival prevents
 
 
+def test_mae_loss_alone_trains_and_is_what_score_reports():
+    X, _ = _spectra(n=400, noise=0.05)
+    enc = AEDEncoder(zdims=3, max_epochs=20, validation_fraction=0, mse_weight=0.0, sam_weight=0.0,
+                     gradient_weight=0.0, mae_weight=1.0, **TINY).fit(X)
+    rec = enc.inverse_transform(enc.transform(X))
+    assert enc.score(X) == pytest.approx(-np.mean(np.abs(rec - X)), rel=1e-3)
+    assert np.mean(np.abs(rec - X)) < 0.5 * np.mean(np.abs(X - X.mean(axis=0)))
+
+
 def test_wrong_sizes_name_both_numbers():
     X, _ = _spectra(n=60)
     enc = AEDEncoder(zdims=2, max_epochs=1, validation_fraction=0, **TINY).fit(X)
