@@ -147,7 +147,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         abundance maps of the Samson and Jasper Ridge benchmarks behave:
         fully constrained least squares with their ground-truth endmembers
         reproduces them to an RMSE of 0.04 on L2-normalised pixels, and of
-        0.42 (Samson) and 0.22 (Jasper Ridge) on the pixels as stored
+        0.42 (Samson) and 0.085 (Jasper Ridge) on the pixels as stored
         (benchmarks/RESULTS.md). None: plain linear mixing ``x = a @ E`` of
         endmembers in the data's units, where an abundance is the share of
         the signal, not of the area; endmembers then keep their own scale.
@@ -181,9 +181,9 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         the data have no pure pixels and the simplex would otherwise grow.
     lr : float, default=1e-2
         Peak learning rate of Adam; it warms up over the first 5 % of the
-        training budget and falls to zero along a half cosine. On Jasper
-        Ridge, 1e-3 and 3e-3 left the endmembers further from the ground
-        truth, and varied more between seeds (benchmarks/RESULTS.md).
+        training budget and falls to zero along a half cosine. Chosen with
+        the loss weights on Samson, Jasper Ridge and the synthetic scene
+        (benchmarks/RESULTS.md).
     batch_size : int, default=256
         Spectra per training step.
     max_epochs : int, default=60
