@@ -31,7 +31,7 @@ from hsiae._training import (
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError, ParameterMessage
-from hsiae.losses import SpectralLoss
+from hsiae.losses import SpectralLoss, latent_sparsity
 from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
 
 __all__ = ["AEDEncoder"]
@@ -137,7 +137,7 @@ class _AEDNet(ShardedNet):
         decoded, encoded = y_pred
         loss = self.criterion_(decoded, torch.as_tensor(X, device=decoded.device))
         if self.latent_l1:
-            loss = loss + self.latent_l1 * encoded.abs().mean()
+            loss = loss + self.latent_l1 * latent_sparsity(encoded)
         return loss
 
 
@@ -222,8 +222,14 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         spectra, so their loss against the noisy input, and :meth:`score`,
         are worse by design.
     latent_l1 : float, default=0.0
-        Weight of an L1 penalty ``mean(|z|)`` on the latent codes, added to
-        the loss whatever the other weights are. Makes the codes sparser.
+        Weight of a sparsity penalty on the latent codes, added to the loss
+        whatever the other weights are: their L1 norm relative to their L2
+        norm over a batch, ``mean(|z|) / sqrt(mean(z**2))``
+        (:func:`hsiae.losses.latent_sparsity`), which is lowest when most
+        entries are 0. A plain ``mean(|z|)`` only shrank the codes, which
+        the decoder undid by growing its weights: the share of near-zero
+        entries did not rise (benchmarks/RESULTS.md). Turns the linear path
+        off.
     mse_weight, sam_weight, gradient_weight : float, default=(1.0, 0.1, 1.0)
         Weights of the mean squared error, the mean spectral angle (radians)
         and the squared error of the first differences along the bands.

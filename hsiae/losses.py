@@ -8,7 +8,7 @@ criterion :class:`SpectralLoss` that :class:`hsiae.AEDEncoder` trains with.
 import torch
 from torch import nn
 
-__all__ = ["spectral_angle", "gradient_loss", "SpectralLoss"]
+__all__ = ["spectral_angle", "gradient_loss", "latent_sparsity", "SpectralLoss"]
 
 # Below this squared norm a spectrum counts as all-zero.
 _TINY = 1e-12
@@ -92,6 +92,38 @@ def gradient_loss(input, target):
     d_in = input[..., 1:] - input[..., :-1]
     d_tg = target[..., 1:] - target[..., :-1]
     return torch.mean((d_in - d_tg) ** 2)
+
+
+def latent_sparsity(codes):
+    """Scale-free sparsity penalty of a batch of codes: ``mean(|z|) / sqrt(mean(z**2))``.
+
+    The L1 norm of all entries relative to their L2 norm (times a constant):
+    it is lowest (``1 / sqrt(n_entries)``) when one entry carries all the
+    weight and highest (1) when all are equal in size, and scaling the codes
+    does not change it. A plain L1 penalty ``mean(|z|)`` can be met by
+    shrinking every code while the decoder grows its weights to match, which
+    gives small codes, not sparse ones.
+
+    Parameters
+    ----------
+    codes : Tensor of shape (n_spectra, zdims)
+
+    Returns
+    -------
+    penalty : Tensor, scalar in [0, 1]
+        0 for all-zero codes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hsiae.losses import latent_sparsity
+    >>> float(latent_sparsity(torch.tensor([[1.0, 1.0], [1.0, 1.0]])))
+    1.0
+    >>> float(latent_sparsity(torch.tensor([[4.0, 0.0], [0.0, 0.0]])))
+    0.5
+    """
+    rms = torch.sqrt(torch.mean(codes * codes) + _TINY)
+    return torch.mean(torch.abs(codes)) / rms
 
 
 class SpectralLoss(nn.Module):
