@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 
 from hsiae._training import (
     Adam,
@@ -31,7 +31,7 @@ from hsiae._training import (
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError, ParameterMessage
-from hsiae.losses import SpectralLoss
+from hsiae.losses import SpectralLoss, latent_sparsity
 from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
 
 __all__ = ["AEDEncoder"]
@@ -73,6 +73,38 @@ class _StillFalling(ParameterMessage, ConvergenceWarning):
     """Training stopped at max_epochs with the validation loss still falling."""
 
 
+class _DeadLatentUnits(ParameterMessage, ConvergenceWarning):
+    """ReLU latent units that stayed 0 for every training spectrum despite revival."""
+
+
+# Training spectra (evenly spaced) on which latent="relu" units are checked for being dead.
+_DEAD_UNIT_SAMPLE = 2048
+
+
+class _ReviveDeadUnits(Callback):
+    """After each epoch, revive ReLU latent units that are 0 for every spectrum of a training sample.
+
+    A ReLU unit whose input is negative for every spectrum gets no gradient
+    and stays 0 for good: with all units dead the decoder can only learn the
+    mean spectrum. The unit's bias is moved by minus the median of its input
+    over the sample, which makes it positive for about half of the spectra
+    again, so that gradients reach it. Counts the revivals in ``revived``.
+    """
+
+    def __init__(self, sample):
+        self.sample = sample
+        self.revived = 0
+
+    @torch.no_grad()
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        pre = module.latent_pre_activations(self.sample.to(net.device))
+        dead = (pre <= 0).all(dim=0)
+        if dead.any():
+            module.latent_layer().bias[dead] -= pre[:, dead].median(dim=0).values
+            self.revived += int(dead.sum())
+
+
 class _AEDNet(ShardedNet):
     """skorch net whose module returns ``(decoded, encoded)`` and whose target is its input.
 
@@ -105,7 +137,7 @@ class _AEDNet(ShardedNet):
         decoded, encoded = y_pred
         loss = self.criterion_(decoded, torch.as_tensor(X, device=decoded.device))
         if self.latent_l1:
-            loss = loss + self.latent_l1 * encoded.abs().mean()
+            loss = loss + self.latent_l1 * latent_sparsity(encoded)
         return loss
 
 
@@ -156,7 +188,15 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         affordable on a CPU.
     latent_activation : {None, "relu", "softplus"}, default=None
         Activation of the latent code; "relu" and "softplus" make it
-        non-negative, as in abundance-like unmixing models.
+        non-negative, as in abundance-like unmixing models. A ReLU unit
+        whose input is negative for every spectrum is "dead": no gradient
+        reaches it and it stays 0, and when all are, the decoder can only
+        learn the mean spectrum. With "relu", after each epoch the units
+        that are 0 for every spectrum of a training sample (2048 evenly
+        spaced rows) are revived by moving their bias by minus the median
+        of their input, so that about half of the sample activates them;
+        units still dead after training are reported by a
+        ConvergenceWarning.
     linear_path : bool, default=True
         Run a linear encoder and decoder beside the network, initialised to
         the principal axes of the training spectra: training starts from the
@@ -182,8 +222,13 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         spectra, so their loss against the noisy input, and :meth:`score`,
         are worse by design.
     latent_l1 : float, default=0.0
-        Weight of an L1 penalty ``mean(|z|)`` on the latent codes, added to
-        the loss whatever the other weights are. Makes the codes sparser.
+        Weight of a sparsity penalty on the latent codes, added to the loss
+        whatever the other weights are: their L1 norm relative to their L2
+        norm over a batch, ``mean(|z|) / sqrt(mean(z**2))``
+        (:func:`hsiae.losses.latent_sparsity`), which is lowest when most
+        entries are 0. A plain ``mean(|z|)`` would only shrink the codes,
+        which the decoder undoes by growing its weights. Turns the linear
+        path off.
     mse_weight, sam_weight, gradient_weight : float, default=(1.0, 0.1, 1.0)
         Weights of the mean squared error, the mean spectral angle (radians)
         and the squared error of the first differences along the bands.
@@ -191,6 +236,11 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         what tells materials apart, at the cost of a higher squared error;
         for denoising judged by RMSE alone, set ``sam_weight=0,
         gradient_weight=0``.
+    mae_weight : float, default=0.0
+        Weight of the mean absolute error (MAE, L1) of the reconstructions,
+        added to the loss; less swayed than the squared error by a few
+        spectra or bands far off. ``mse_weight=0, mae_weight=1`` trains on
+        the MAE alone.
     lr : float, default=2e-3
         Peak learning rate of the Adam optimizer. A learning rate that makes
         training diverge (a training loss that turns NaN or infinite, or grows
@@ -315,6 +365,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         "mse_weight": [Interval(Real, 0, None, closed="left")],
         "sam_weight": [Interval(Real, 0, None, closed="left")],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "mae_weight": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
@@ -350,6 +401,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         mse_weight=1.0,
         sam_weight=0.1,
         gradient_weight=1.0,
+        mae_weight=0.0,
         lr=2e-3,
         lr_schedule="cosine",
         batch_size=512,
@@ -381,6 +433,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
+        self.mae_weight = mae_weight
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.batch_size = batch_size
@@ -452,10 +505,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                 f"padding={self.padding} must be smaller than kernel_size={self.kernel_size}; "
                 f"the default geometry is kernel_size=4, stride=2, padding=1."
             )
-        if self.mse_weight == 0 and self.sam_weight == 0 and self.gradient_weight == 0:
+        if self.mse_weight == 0 and self.sam_weight == 0 and self.gradient_weight == 0 and self.mae_weight == 0:
             raise ValueError(
-                "mse_weight, sam_weight and gradient_weight are all 0, so there is nothing to train "
-                "against; give at least one of them a positive weight."
+                "mse_weight, sam_weight, gradient_weight and mae_weight are all 0, so there is nothing "
+                "to train against; give at least one of them a positive weight."
             )
         check_device(self.device)
         self._check_shrinkage(n_features)
@@ -529,7 +582,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     # -- fitting --------------------------------------------------------------
 
-    def _build_net(self, n_features, seed, n_samples=None):
+    def _build_net(self, n_features, seed, n_samples=None, relu_sample=None):
         callbacks = []
         if self.validation_fraction > 0:
             callbacks.append(
@@ -548,6 +601,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             n_train = n_samples - n_holdout(n_samples, self.validation_fraction, self.epoch_size)
             per_epoch = n_train if self.epoch_size is None else min(n_train, self.epoch_size)
             callbacks.append(("lr_schedule", CosineSchedule(self.lr, self.max_epochs * per_epoch)))
+        if relu_sample is not None:  # after early stopping's snapshot: best weights are trained ones
+            callbacks.append(("revive_dead_units", _ReviveDeadUnits(relu_sample)))
         if self.verbose:
             callbacks.append(("progress", EpochProgress(self.max_epochs)))
         train_split = (
@@ -560,6 +615,7 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             criterion__mse_weight=self.mse_weight,
             criterion__sam_weight=self.sam_weight,
             criterion__gradient_weight=self.gradient_weight,
+            criterion__mae_weight=self.mae_weight,
             criterion__sam_offset=self.sam_offset_,  # set by fit (or a model file) before the net
             latent_l1=self.latent_l1,
             optimizer=Adam,
@@ -606,7 +662,9 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices, device_type="cuda" if devices else "cpu"):
             torch.manual_seed(seed)
-            net = self._build_net(X.shape[1], seed, n_samples=X.shape[0])
+            relu_sample = (Xt[:: max(1, -(-len(Xt) // _DEAD_UNIT_SAMPLE))]
+                           if self.latent_activation == "relu" else None)
+            net = self._build_net(X.shape[1], seed, n_samples=X.shape[0], relu_sample=relu_sample)
             net.initialize()
             variances = net.module_.fit_linear_path(Xt)
             net.baseline_loss = self._mean_spectrum_loss(net.criterion_, Xt)
@@ -651,7 +709,23 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                     lr=Param("lr"),
                 ))
         self.net_ = net
+        if relu_sample is not None:
+            self._warn_dead_units(net, relu_sample)
         return self
+
+    def _warn_dead_units(self, net, sample):
+        """Warn when ReLU latent units are still 0 for every training spectrum after training."""
+        pre = net.module_.latent_pre_activations(sample.to(net.device))
+        n_dead = int((pre <= 0).all(dim=0).sum())
+        if n_dead:
+            revived = dict(net.callbacks_)["revive_dead_units"].revived
+            warnings.warn(_DeadLatentUnits(
+                "{n_dead} of the {zdims} latent units ({zdims_name}) are 0 for every training spectrum ('dead' ReLU "
+                "units: they carry no information), although {revived} were revived during training; "
+                "lower {lr}, use {softplus}, or a smaller {zdims_name}.", n_dead=n_dead,
+                zdims=self.zdims, revived=revived, lr=Param("lr"),
+                softplus=Param("latent_activation", "softplus"), zdims_name=Param("zdims"),
+            ))
 
     @staticmethod
     @torch.no_grad()
@@ -937,7 +1011,8 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
-        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_)
+        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_,
+                                 mae_weight=self.mae_weight)
         module, device = self._module()
         total = 0.0
         with torch.inference_mode():

@@ -8,7 +8,7 @@ criterion :class:`SpectralLoss` that :class:`hsiae.AEDEncoder` trains with.
 import torch
 from torch import nn
 
-__all__ = ["spectral_angle", "gradient_loss", "SpectralLoss"]
+__all__ = ["spectral_angle", "gradient_loss", "latent_sparsity", "SpectralLoss"]
 
 # Below this squared norm a spectrum counts as all-zero.
 _TINY = 1e-12
@@ -94,8 +94,40 @@ def gradient_loss(input, target):
     return torch.mean((d_in - d_tg) ** 2)
 
 
+def latent_sparsity(codes):
+    """Scale-free sparsity penalty of a batch of codes: ``mean(|z|) / sqrt(mean(z**2))``.
+
+    The L1 norm of all entries relative to their L2 norm (times a constant):
+    it is lowest (``1 / sqrt(n_entries)``) when one entry carries all the
+    weight and highest (1) when all are equal in size, and scaling the codes
+    does not change it. A plain L1 penalty ``mean(|z|)`` can be met by
+    shrinking every code while the decoder grows its weights to match, which
+    gives small codes, not sparse ones.
+
+    Parameters
+    ----------
+    codes : Tensor of shape (n_spectra, zdims)
+
+    Returns
+    -------
+    penalty : Tensor, scalar in [0, 1]
+        0 for all-zero codes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hsiae.losses import latent_sparsity
+    >>> float(latent_sparsity(torch.tensor([[1.0, 1.0], [1.0, 1.0]])))
+    1.0
+    >>> float(latent_sparsity(torch.tensor([[4.0, 0.0], [0.0, 0.0]])))
+    0.5
+    """
+    rms = torch.sqrt(torch.mean(codes * codes) + _TINY)
+    return torch.mean(torch.abs(codes)) / rms
+
+
 class SpectralLoss(nn.Module):
-    """Composite reconstruction loss: ``a * MSE + b * SAM + c * G``.
+    """Composite reconstruction loss: ``a * MSE + b * SAM + c * G + d * MAE``.
 
     Parameters
     ----------
@@ -105,6 +137,10 @@ class SpectralLoss(nn.Module):
         Weight of the mean spectral angle in radians (:func:`spectral_angle`).
     gradient_weight : float, default=1.0
         Weight of :func:`gradient_loss`.
+    mae_weight : float, default=0.0
+        Weight of the mean absolute error, which is less swayed than the
+        squared error by a few spectra or bands far off (noise spikes, bad
+        bands).
     sam_offset : float, default=0.0
         Added to both spectra before their angle is taken. Scaled spectra
         are often centred (``SpectralResampler(scaling="range")`` subtracts
@@ -121,12 +157,13 @@ class SpectralLoss(nn.Module):
     0.0
     """
 
-    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0, sam_offset=0.0):
+    def __init__(self, mse_weight=1.0, sam_weight=0.1, gradient_weight=1.0, sam_offset=0.0, mae_weight=0.0):
         super().__init__()
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
         self.gradient_weight = gradient_weight
         self.sam_offset = sam_offset
+        self.mae_weight = mae_weight
 
     def forward(self, input, target):
         loss = input.new_zeros(())
@@ -136,10 +173,12 @@ class SpectralLoss(nn.Module):
             loss = loss + self.sam_weight * spectral_angle(input + self.sam_offset, target + self.sam_offset)
         if self.gradient_weight:
             loss = loss + self.gradient_weight * gradient_loss(input, target)
+        if self.mae_weight:
+            loss = loss + self.mae_weight * torch.mean(torch.abs(input - target))
         return loss
 
     def extra_repr(self):
         return (
             f"mse_weight={self.mse_weight}, sam_weight={self.sam_weight}, "
-            f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}"
+            f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}, mae_weight={self.mae_weight}"
         )

@@ -190,6 +190,31 @@ class _Autoencoder(nn.Module):
         """
         return self._layer_activations() + 4 * self.n_bands_in
 
+    def latent_layer(self):
+        """The linear layer whose outputs the latent activation receives: row ``j`` makes latent unit ``j``."""
+        for name in ("encoder_fc", "to_latent"):
+            if hasattr(self, name):
+                return getattr(self, name)
+        return self.encoder[-1]
+
+    @torch.no_grad()
+    def latent_pre_activations(self, x):
+        """The network's latent values before ``latent_activation``, ``(n, zdims)``, in eval mode.
+
+        Eval mode, so that BatchNorm uses (and does not update) its running
+        statistics; the module's mode is restored afterwards.
+        """
+        captured = []
+        handle = self.latent_activation.register_forward_hook(lambda m, args, out: captured.append(args[0]))
+        training = self.training
+        try:
+            self.eval()
+            self._encode(x)
+        finally:
+            handle.remove()
+            self.train(training)
+        return captured[0]
+
     def encode(self, x):
         """Map spectra ``(n, n_bands)`` to latent codes ``(n, zdims)``."""
         z = self._encode(x)

@@ -144,11 +144,10 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         endmembers' shapes, ``x = s * (a @ E)``, so an abundance is the share
         of an endmember's shape in the pixel, whatever the illumination,
         topography or the endmembers' own brightness. This is how the
-        abundance maps of the Samson and Jasper Ridge benchmarks behave:
-        fully constrained least squares with their ground-truth endmembers
-        reproduces them to an RMSE of 0.04 on L2-normalised pixels, and of
-        0.42 (Samson) and 0.22 (Jasper Ridge) on the pixels as stored
-        (benchmarks/RESULTS.md). None: plain linear mixing ``x = a @ E`` of
+        published abundance maps of the Samson and Jasper Ridge scenes
+        behave: fully constrained least squares with their ground-truth
+        endmembers reproduces them far better on L2-normalised pixels than
+        on the pixels as stored. None: plain linear mixing ``x = a @ E`` of
         endmembers in the data's units, where an abundance is the share of
         the signal, not of the area; endmembers then keep their own scale.
     init : {"vca", "random"}, default="vca"
@@ -172,18 +171,15 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         reconstructions.
     sparsity_weight : float, default=0.02
         Weight of the mean entropy of the abundance vectors (natural log): it
-        favours pixels made of few endmembers. At 0.05 the endmembers of the
-        synthetic scene drifted from VCA's start (0.031 rad against 0.018 at
-        0.02, seeds 0-2; benchmarks/RESULTS.md).
+        favours pixels made of few endmembers; too strong a pull moves the
+        endmembers away from pure spectra to make the pixels purer.
     volume_weight : float, default=0.0
         Weight of a minimum-volume term, the spread of the endmembers around
         their mean relative to the data's power; it pulls endmembers in when
         the data have no pure pixels and the simplex would otherwise grow.
     lr : float, default=1e-2
         Peak learning rate of Adam; it warms up over the first 5 % of the
-        training budget and falls to zero along a half cosine. On Jasper
-        Ridge, 1e-3 and 3e-3 left the endmembers further from the ground
-        truth, and varied more between seeds (benchmarks/RESULTS.md).
+        training budget and falls to zero along a half cosine.
     batch_size : int, default=256
         Spectra per training step.
     max_epochs : int, default=60
@@ -233,10 +229,9 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     Notes
     -----
     The loss is ``mse_weight * relative MSE + sam_weight * SAM +
-    sparsity_weight * entropy + volume_weight * volume``. Measured on Samson
-    and Jasper Ridge (benchmarks/unmixing.py), the squared-error term carries
-    the endmembers: with the spectral angle alone they drifted away from the
-    ground truth. Compute is in float32; outputs come back in the input's
+    sparsity_weight * entropy + volume_weight * volume``. The squared-error
+    term carries the endmembers: with the spectral angle alone, which does
+    not see brightness, they drift away from pure spectra. Compute is in float32; outputs come back in the input's
     float dtype.
 
     References

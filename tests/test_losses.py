@@ -53,3 +53,12 @@ def test_sam_offset_shifts_both_spectra_before_the_angle():
     # centred, the two are opposite; shifted by 1 they are (0, 2) and (2, 0): orthogonal
     assert float(SpectralLoss(0, 1, 0)(x, y)) == pytest.approx(math.pi, abs=1e-3)
     assert float(SpectralLoss(0, 1, 0, sam_offset=1.0)(x, y)) == pytest.approx(math.pi / 2, abs=1e-6)
+
+
+def test_mae_weight_adds_the_mean_absolute_error():
+    x = torch.tensor([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
+    y = torch.tensor([[0.0, 3.0, 2.0], [1.0, 0.0, 1.0]])
+    mae = SpectralLoss(mse_weight=0.0, sam_weight=0.0, gradient_weight=0.0, mae_weight=1.0)
+    assert float(mae(x, y)) == pytest.approx(3.0 / 6)
+    both = SpectralLoss(mae_weight=2.0)(x, y) - SpectralLoss()(x, y)
+    assert float(both) == pytest.approx(2 * 3.0 / 6)

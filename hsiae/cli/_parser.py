@@ -105,7 +105,8 @@ def _add_training(parser, defaults, *, note=""):
                        help="make the latent code non-negative, as abundances are (default: "
                             "none; it turns the linear path off)")
     group.add_argument("--latent-l1", type=_float_in(0), metavar="X",
-                       help="weight of an L1 penalty that makes the latent code sparse "
+                       help="weight of a penalty that makes the latent code sparse (its L1 norm "
+                            "over its L2 norm) "
                             "(default: 0; above 0 it turns the linear path off)")
     _add_device(group)
     return group
