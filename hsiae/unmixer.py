@@ -625,8 +625,8 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         tolerance = 1e-6 * np.abs(E).max()
         if E.shape != expected.shape or not np.allclose(E, expected, rtol=1e-5, atol=tolerance):
             raise ValueError(
-                "The decoder's weights do not give endmembers_ (times scale_); restore endmembers_, "
-                "scale_ and the weights of the same fitted unmixer."
+                "The decoder's weights give other endmembers than endmembers_ / scale_; set "
+                "endmembers_, scale_ and the weights of one and the same fitted unmixer."
             )
         self.net_ = net
         return self

@@ -200,7 +200,7 @@ def test_set_weights_refuses_weights_of_another_network_or_other_endmembers(fitt
     weights = fitted.get_weights()
     with pytest.raises(ValueError, match=r"do not fit the unmixer's network: weight has shape \(3, 39\)"):
         _restored(fitted, {**weights, "weight": torch.ones(3, 39)})
-    with pytest.raises(ValueError, match="decoder's weights do not give endmembers_"):
+    with pytest.raises(ValueError, match="decoder's weights give other endmembers than endmembers_"):
         _restored(fitted, {**weights, "weight": weights["weight"].flip(0)})
 
 
