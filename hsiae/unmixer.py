@@ -489,7 +489,157 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             E = net.module_.endmembers().cpu().numpy().astype(np.float64)
         self.endmembers_ = E * self.scale_
         self.init_endmembers_ = np.abs(E0) * self.scale_
-        self._n_features_out = self.n_endmembers
+        return self
+
+    # -- the trained network's weights ----------------------------------------------------------
+
+    @property
+    def _n_features_out(self):
+        """Abundance columns, for ``get_feature_names_out`` (AttributeError before fit)."""
+        self.net_  # noqa: B018 (raises AttributeError, so that an unfitted unmixer has no names)
+        return self.n_endmembers
+
+    def get_weights(self):
+        """The trained network's tensors on the CPU, by name (the torch module's ``state_dict``).
+
+        With :meth:`set_weights`, what a model file needs besides the
+        parameters and the fitted attributes: the encoder's layers, its
+        batch normalisation statistics and the decoder's raw weights, from
+        which ``endmembers_`` is derived.
+
+        Returns
+        -------
+        weights : dict of str to torch.Tensor
+            Copies: changing them leaves the fitted network as it is.
+        """
+        check_is_fitted(self)
+        return {k: v.detach().cpu().clone() for k, v in self.net_.module_.state_dict().items()}
+
+    def weight_shapes(self, n_features=None):
+        """The names and shapes of the tensors of this unmixer's network, allocating nothing.
+
+        The network is built on torch's ``meta`` device, so parameters read
+        from an untrusted file cannot make this allocate memory.
+
+        Parameters
+        ----------
+        n_features : int, default=None
+            Input bands; by default ``n_features_in_``.
+
+        Returns
+        -------
+        shapes : dict of str to tuple of int
+
+        Raises
+        ------
+        ValueError
+            If the parameters do not describe a network for that many bands:
+            ``hidden_sizes`` is not a sequence of positive integers, or
+            ``n_endmembers`` exceeds the number of bands.
+        """
+        n_features = self.n_features_in_ if n_features is None else n_features
+        hidden = self._hidden_sizes()
+        if self.n_endmembers > n_features:
+            raise ParameterError(
+                "{k} needs at least as many bands, but the network has {n} input band(s).",
+                k=Param("n_endmembers", self.n_endmembers), n=n_features,
+            )
+        with torch.device("meta"):  # shapes only
+            module = _UnmixingNetwork(n_features, self.n_endmembers, hidden, self.normalize)
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+    def weight_mismatch(self, weights):
+        """What keeps ``weights`` from fitting this unmixer's network, or None when they fit.
+
+        Parameters
+        ----------
+        weights : dict of str to tensor-like
+            Tensors by name, as :meth:`get_weights` returns them.
+
+        Returns
+        -------
+        mismatch : str or None
+            The first tensors missing or unexpected, or the first one whose
+            shape differs from :meth:`weight_shapes`; None when all match.
+        """
+        expected = self.weight_shapes()
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if expected == got:
+            return None
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        if missing:
+            return f"missing {missing[:3]}"
+        if extra:
+            return f"unexpected {extra[:3]}"
+        wrong = sorted(k for k in expected if expected[k] != got[k])[0]
+        return f"{wrong} has shape {got[wrong]}, expected {expected[wrong]}"
+
+    def set_weights(self, weights):
+        """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.
+
+        For restoring a saved unmixer: its parameters and fitted attributes
+        (``n_features_in_``, ``endmembers_``, ``scale_``, ...) set, the
+        weights from :meth:`get_weights`. The decoder's weights are the
+        endmembers, so they are checked against ``endmembers_``: an unmixer
+        whose two copies disagreed would give abundances (from the encoder)
+        for other endmembers than :meth:`inverse_transform` and the
+        ``"fcls"`` solver use. The network is built on ``device``, in
+        evaluation mode; the caller's global torch random state is left
+        untouched. The training loss's data scale and learning-rate schedule
+        are not restored: :meth:`fit` trains a new network anyway.
+
+        Parameters
+        ----------
+        weights : dict of str to torch.Tensor
+            Exactly the tensors of :meth:`weight_shapes`.
+
+        Returns
+        -------
+        self : AEUnmixer
+
+        Raises
+        ------
+        ValueError
+            If a tensor is missing, unexpected or of another shape, or if the
+            decoder's endmembers times ``scale_`` differ from ``endmembers_``.
+        """
+        mismatch = self.weight_mismatch(weights)
+        if mismatch is not None:
+            raise ValueError(f"The weights do not fit the unmixer's network: {mismatch}.")
+        # Building the net draws random initial weights: keep the caller's global RNG untouched.
+        with torch.random.fork_rng(devices=[]):
+            net = self._build_net(self.n_features_in_, None, 1.0, 1)
+            net.initialize()
+        net.module_.load_state_dict(weights, strict=True)
+        net.module_.eval()
+        with torch.no_grad():
+            E = net.module_.endmembers().cpu().numpy().astype(np.float64) * self.scale_
+        expected = np.asarray(self.endmembers_, dtype=np.float64)
+        # float32 decoder weights: allow for rounding when they were computed on another device
+        tolerance = 1e-6 * np.abs(E).max()
+        if E.shape != expected.shape or not np.allclose(E, expected, rtol=1e-5, atol=tolerance):
+            raise ValueError(
+                "The decoder's weights give other endmembers than endmembers_ / scale_; set "
+                "endmembers_, scale_ and the weights of one and the same fitted unmixer."
+            )
+        self.net_ = net
+        return self
+
+    def to_cpu(self):
+        """Move a fitted unmixer's network to the CPU and set ``device="cpu"``, so it runs and refits anywhere.
+
+        Returns
+        -------
+        self : AEUnmixer
+        """
+        check_is_fitted(self)
+        for name in ("module_", "criterion_"):
+            component = getattr(self.net_, name, None)
+            if isinstance(component, torch.nn.Module):
+                component.to("cpu")
+        self.net_.device = "cpu"
+        self.device = "cpu"
         return self
 
     # -- inference ------------------------------------------------------------------------------

@@ -500,6 +500,19 @@ def test_damaged_and_wrong_model_files(cube_path, tmp_path, capsys):
     assert listing(tmp_path) == sorted(["bad.joblib", "cube.tif", "other.joblib"])
 
 
+@pytest.mark.parametrize("command", ["segment", "denoise"])
+def test_an_unmixer_model_is_refused_by_the_commands(cube_path, tmp_path, capsys, command):
+    from hsiae import AEUnmixer, save_model
+
+    unmixer = AEUnmixer(2, max_epochs=1, random_state=0).fit(make_cube().reshape(-1, B))
+    save_model(tmp_path / "unmixer.hsiae", unmixer)
+    out = ["-k", "2", "-o", str(tmp_path / "seg")] if command == "segment" else [
+        "-o", str(tmp_path / "d.tif")]
+    assert main([command, cube_path, "--model", str(tmp_path / "unmixer.hsiae"), *out]) == 2
+    assert_one_line_error(capsys, "unmixer.hsiae' holds an unmixer (AEUnmixer)", "hsiae train")
+    assert listing(tmp_path) == ["cube.tif", "unmixer.hsiae"]
+
+
 def test_existing_output_needs_force(cube_path, tmp_path, capsys):
     model = tmp_path / "m.joblib"
     model.write_bytes(b"precious")

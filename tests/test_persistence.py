@@ -665,3 +665,306 @@ def test_a_wiener_denoiser_round_trips_in_both_formats(tmp_path):
         np.testing.assert_array_equal(loaded[1].shrinkage_gains_, pipe[1].shrinkage_gains_)
         np.testing.assert_array_equal(loaded.inverse_transform(loaded.transform(X)),
                                       pipe.inverse_transform(pipe.transform(X)))
+
+
+# --------------------------------------------------------------------------- the unmixer
+
+
+def _unmixing_spectra():
+    from hsiae.datasets import make_unmixing_scene
+
+    scene = make_unmixing_scene(3, n_bands=B, shape=(H, W), snr=40, random_state=0)
+    return scene.cube.reshape(-1, B).astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def unmixers():
+    """A fitted AEUnmixer alone and one after a resampler, and their training spectra."""
+    from hsiae import AEUnmixer
+
+    X = _unmixing_spectra()
+    alone = AEUnmixer(3, hidden_sizes=(6,), max_epochs=2, random_state=0).fit(X)
+    pipe = make_pipeline(
+        SpectralResampler(n_bands=16, scaling=None, wavelengths=WAVELENGTHS),
+        AEUnmixer(3, max_epochs=2, random_state=0),
+    ).fit(X)
+    return {"alone": alone, "pipeline": pipe}, X
+
+
+def _assert_same_unmixer(loaded, saved):
+    from hsiae import AEUnmixer
+
+    assert type(loaded) is AEUnmixer and loaded is not saved
+    for name in ("endmembers_", "init_endmembers_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(saved, name))
+    assert loaded.scale_ == saved.scale_ and loaded.n_epochs_ == saved.n_epochs_
+    assert loaded.n_features_in_ == saved.n_features_in_
+    assert set(loaded.history_) == set(saved.history_)
+    for key, values in saved.history_.items():
+        np.testing.assert_array_equal(loaded.history_[key], values)
+        assert loaded.history_[key].dtype == values.dtype
+    for key, value in saved.get_params().items():
+        assert loaded.get_params()[key] == value and type(loaded.get_params()[key]) is type(value)
+    assert loaded.device == "cpu" and not loaded.net_.module_.training
+    assert list(loaded.get_feature_names_out()) == list(saved.get_feature_names_out())
+
+
+@pytest.mark.parametrize("suffix", [".hsiae", ".joblib"])
+@pytest.mark.parametrize("kind", ["alone", "pipeline"])
+def test_unmixer_round_trip_is_identical(unmixers, kind, suffix, tmp_path):
+    models, X = unmixers
+    model = models[kind]
+    path = tmp_path / f"unmixer{suffix}"
+    written = save_model(path, model)
+    loaded, info = load_model(path)
+
+    assert type(loaded) is type(model)
+    unmixer, saved = (loaded, model) if kind == "alone" else (loaded[-1], model[-1])
+    _assert_same_unmixer(unmixer, saved)
+    A = model.transform(X)
+    np.testing.assert_array_equal(loaded.transform(X), A)
+    np.testing.assert_array_equal(loaded.inverse_transform(A), model.inverse_transform(A))
+    Xu = X if kind == "alone" else model[0].transform(X)
+    np.testing.assert_array_equal(unmixer.reconstruct(Xu), saved.reconstruct(Xu))
+    assert unmixer.score(Xu) == saved.score(Xu)
+    # the fcls solver works from the restored endmembers_ alone
+    np.testing.assert_array_equal(unmixer.set_params(solver="fcls").transform(Xu),
+                                  saved.set_params(solver="fcls").transform(Xu))
+    saved.set_params(solver="encoder")
+
+    assert info.format == suffix[1:] == written.format
+    assert info.format_version == FORMAT_VERSION and info.n_bands == B == written.n_bands
+    assert not info.has_segmenter
+    if kind == "alone":
+        assert info.steps == ("aeunmixer",) and info.wavelengths is None
+        check_model_bands(info, B, WAVELENGTHS)  # no wavelengths to compare: the count decides
+    else:
+        assert info.steps == ("spectralresampler", "aeunmixer")
+        np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+        check_model_bands(info, B, WAVELENGTHS)
+        with pytest.raises(ValueError, match="both have 20 bands, but their wavelengths differ"):
+            check_model_bands(info, B, WAVELENGTHS + 10)
+    with pytest.raises(ValueError, match="trained on cubes with 20 bands.*this cube has 16 bands"):
+        check_model_bands(info, 16)
+
+
+def test_a_lone_unmixer_keeps_the_wavelengths_it_is_given(unmixers, tmp_path):
+    models, _ = unmixers
+    save_model(tmp_path / "u.hsiae", models["alone"], wavelengths=WAVELENGTHS)
+    _, info = load_model(tmp_path / "u.hsiae")
+    np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+    with pytest.raises(ValueError, match="20 finite values, one per input band of the model"):
+        save_model(tmp_path / "v.hsiae", models["alone"], wavelengths=WAVELENGTHS[:5])
+
+
+def test_a_lone_unmixer_is_one_step_of_plain_json_and_tensors(unmixers, tmp_path):
+    models, _ = unmixers
+    path = tmp_path / "u.hsiae"
+    save_model(path, models["alone"])
+    with zipfile.ZipFile(path) as zf:
+        doc = json.loads(zf.read(JSON_MEMBER))
+        state = torch.load(io.BytesIO(zf.read(WEIGHTS_MEMBER)), weights_only=True)
+    [step] = doc["steps"]
+    assert (step["name"], step["class"]) == ("aeunmixer", "AEUnmixer")
+    assert step["params"]["n_endmembers"] == 3
+    assert step["params"]["hidden_sizes"] == {"__tuple__": [6]}
+    assert set(step["fitted"]) == {"n_features_in_", "endmembers_", "init_endmembers_", "scale_",
+                                   "history_", "n_epochs_"}
+    assert step["fitted"]["endmembers_"]["shape"] == [3, B]
+    assert set(state) == set(models["alone"].net_.module_.state_dict())
+
+
+@pytest.mark.parametrize("suffix", [".hsiae", ".joblib"])
+def test_a_gpu_trained_unmixer_loads_on_the_cpu(tmp_path, suffix):
+    from hsiae import AEUnmixer
+
+    X = _unmixing_spectra()
+    unmixer = AEUnmixer(2, max_epochs=1, random_state=0).fit(X)
+    expected = unmixer.transform(X)
+    unmixer.device = "cuda"  # as if trained on a GPU (the tensors are on the CPU anyway)
+    unmixer.net_.device = "cuda"
+    save_model(tmp_path / f"gpu{suffix}", unmixer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no skorch DeviceWarning escapes
+        loaded, _ = load_model(tmp_path / f"gpu{suffix}")
+    assert loaded.device == "cpu" and loaded.net_.device == "cpu"
+    assert next(loaded.net_.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), expected)
+
+
+def test_an_unfitted_unmixer_is_refused(unmixers, tmp_path):
+    from hsiae import AEUnmixer
+
+    models, _ = unmixers
+    for suffix in (".hsiae", ".joblib"):
+        with pytest.raises(ValueError, match="pipeline is an AEUnmixer that is not fitted; fit it "
+                                             "before saving it"):
+            save_model(tmp_path / f"u{suffix}", AEUnmixer(3))
+        unfitted = make_pipeline(models["pipeline"][0], AEUnmixer(3))
+        with pytest.raises(ValueError, match="step 'aeunmixer' \\(AEUnmixer\\) is not fitted"):
+            save_model(tmp_path / f"p{suffix}", unfitted)
+    # an unmixer in any other pipeline is none of the models a file holds
+    with pytest.raises(ValueError, match="or a fitted AEUnmixer, got a Pipeline of AEUnmixer;"):
+        save_model(tmp_path / "one.hsiae", make_pipeline(models["alone"]))
+    assert os.listdir(tmp_path) == []
+
+    # a joblib file whose unmixer is not fitted (written by hand) is refused on load
+    joblib.dump({"format": FORMAT_MARKER, "format_version": FORMAT_VERSION,
+                 "pipeline": AEUnmixer(3), "metadata": {"n_bands": B}}, tmp_path / "u.joblib")
+    with pytest.raises(ValueError, match="the model in .* is an AEUnmixer that is not fitted"):
+        load_model(tmp_path / "u.joblib")
+
+
+def _weights(edit):
+    """weights.pt content made by ``edit(state)`` from the lone unmixer's saved tensors."""
+
+    def make(src):
+        with zipfile.ZipFile(src) as zf:
+            state = torch.load(io.BytesIO(zf.read(WEIGHTS_MEMBER)), weights_only=True)
+        edit(state)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return buf.getvalue()
+
+    return make
+
+
+def _scaled(key, factor):
+    def edit(doc):
+        array = doc["steps"][0]["fitted"][key]
+        array["__ndarray__"] = (np.array(array["__ndarray__"]) * factor).tolist()
+
+    return edit
+
+
+FITTED = ["steps", 0, "fitted"]
+PARAMS = ["steps", 0, "params"]
+TAMPERED_UNMIXERS = {
+    "missing weights": (dict(members=[JSON_MEMBER]), "lacks weights.pt"),
+    "endmembers of another shape": (
+        dict(json_edit=_set([*FITTED, "endmembers_"],
+                            {"__ndarray__": [[1.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]})),
+        r"AEUnmixer.endmembers_ should be an array of shape \(3, 20\), got \(3, 5\)",
+    ),
+    "endmembers with a wrong shape tag": (
+        dict(json_edit=_set([*FITTED, "endmembers_", "shape"], [3, 7])),
+        "endmembers_ holds an array of shape",
+    ),
+    "negative endmembers": (
+        dict(json_edit=_scaled("endmembers_", -1.0)),
+        "AEUnmixer.endmembers_ holds negative values",
+    ),
+    "NaN in the starting endmembers": (
+        dict(json_edit=_set([*FITTED, "init_endmembers_", "__ndarray__", 0, 0], "nan")),
+        "AEUnmixer.init_endmembers_ holds NaN",
+    ),
+    "endmembers that the decoder does not give": (
+        dict(json_edit=_scaled("endmembers_", 2.0)),
+        "weights.pt does not agree with the AEUnmixer's fitted attributes",
+    ),
+    "another scale": (
+        dict(json_edit=_set([*FITTED, "scale_"], 123.0)),
+        "weights.pt does not agree with the AEUnmixer's fitted attributes",
+    ),
+    "scale of the wrong type": (
+        dict(json_edit=_set([*FITTED, "scale_"], "1.0")),
+        "AEUnmixer.scale_ should be a finite number",
+    ),
+    "missing starting endmembers": (
+        dict(json_edit=lambda d: d["steps"][0]["fitted"].pop("init_endmembers_")),
+        r"AEUnmixer lacks the fitted attributes \['init_endmembers_'\]",
+    ),
+    "history of another length": (
+        dict(json_edit=_set([*FITTED, "n_epochs_"], 3)),
+        r"AEUnmixer.history_\['\w+'\] should be 3",
+    ),
+    "history without losses": (
+        dict(json_edit=lambda d: d["steps"][0]["fitted"]["history_"].pop("train_loss")),
+        "AEUnmixer.history_ should map epoch, train_loss and dur",
+    ),
+    "band count": (
+        dict(json_edit=_set(["metadata", "n_bands"], 7)),
+        "AEUnmixer.n_features_in_ is 20, but the model says 7 bands",
+    ),
+    "n_endmembers of the wrong type": (
+        dict(json_edit=_set([*PARAMS, "n_endmembers"], "three")), "invalid AEUnmixer parameters"),
+    "more endmembers": (
+        dict(json_edit=_set([*PARAMS, "n_endmembers"], 4)),
+        r"AEUnmixer.endmembers_ should be an array of shape \(4, 20\)",
+    ),
+    "unknown normalisation": (
+        dict(json_edit=_set([*PARAMS, "normalize"], "l3")), "invalid AEUnmixer parameters"),
+    "unknown parameter": (
+        dict(json_edit=_set([*PARAMS, "evil"], 1)), r"AEUnmixer has no parameters \['evil'\]"),
+    "hidden sizes the weights do not fit": (
+        dict(json_edit=_set([*PARAMS, "hidden_sizes"], {"__tuple__": [7]})),
+        r"does not fit the unmixer's network: encoder.0.bias has shape \(6,\), expected \(7,\)",
+    ),
+    "a million hidden layers": (
+        dict(json_edit=_set([*PARAMS, "hidden_sizes"], [1] * 1_000_000)),
+        r"AEUnmixer parameters \['hidden_sizes'\] do not match the 10 stored tensors",
+    ),
+    "hidden layers wider than torch can hold": (
+        dict(json_edit=_set([*PARAMS, "hidden_sizes"], [10**30])),
+        r"the AEUnmixer parameters do not describe a network \([^\n]*Overflow[^\n]*\);",
+    ),
+    "hidden sizes that are no network": (
+        dict(json_edit=_set([*PARAMS, "hidden_sizes"], [0])),
+        "the AEUnmixer parameters do not describe a network",
+    ),
+    "a missing tensor": (
+        dict(weights=_weights(lambda s: s.pop("encoder.0.bias"))),
+        r"does not fit the unmixer's network: missing \['encoder.0.bias'\]",
+    ),
+    "NaN weights": (
+        dict(weights=_weights(lambda s: s["encoder.0.weight"].fill_(float("nan")))),
+        "tensor encoder.0.weight is not finite float32 weights",
+    ),
+    "steps after the unmixer": (
+        dict(json_edit=lambda d: d["steps"].append(dict(d["steps"][0], name="again"))),
+        r"step 1 \(AEUnmixer\) comes after the last step of a model",
+    ),
+    "a resampler without its unmixer": (
+        dict(json_edit=lambda d: d["steps"].__setitem__(0, dict(d["steps"][0], **{
+            "class": "SpectralResampler"}))),
+        r"the steps \['SpectralResampler'\] end before the model does",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED_UNMIXERS))
+def test_tampered_unmixer_files_are_clear_value_errors(unmixers, tmp_path, case):
+    models, _ = unmixers
+    good = tmp_path / "good.hsiae"
+    save_model(good, models["alone"])
+    changes, message = TAMPERED_UNMIXERS[case]
+    if callable(changes.get("weights")):
+        changes = dict(changes, weights=changes["weights"](good))
+    bad = _tamper(good, tmp_path / "bad.hsiae", **changes)
+    with pytest.raises(ValueError, match=message) as err:
+        load_model(bad)
+    assert str(err.value).startswith(f"'{bad}' is not a valid .hsiae model file")
+
+
+def test_a_tampered_unmixer_pipeline_names_the_resamplers_bands(unmixers, tmp_path):
+    models, _ = unmixers
+    good = tmp_path / "good.hsiae"
+    save_model(good, models["pipeline"])
+    bad = _tamper(good, tmp_path / "bad.hsiae",
+                  json_edit=_set(["steps", 1, "fitted", "n_features_in_"], 20))
+    with pytest.raises(ValueError, match="n_features_in_ is 20, but the resampler gives 16"):
+        load_model(bad)
+    swapped = _tamper(good, tmp_path / "swapped.hsiae", json_edit=lambda d: d["steps"].reverse())
+    with pytest.raises(ValueError, match=r"step 1 \(SpectralResampler\) comes after the last"):
+        load_model(swapped)
+
+
+def test_pickled_objects_in_an_unmixers_weights_never_run(unmixers, tmp_path):
+    models, _ = unmixers
+    good = tmp_path / "good.hsiae"
+    save_model(good, models["alone"])
+    marker = tmp_path / "pwned"
+    bad = _tamper(good, tmp_path / "bad.hsiae", weights=_evil_weights(marker))
+    with pytest.raises(ValueError, match="weights.pt is not a tensor state dict"):
+        load_model(bad)
+    assert not marker.exists()

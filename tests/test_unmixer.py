@@ -137,3 +137,78 @@ def test_small_negative_noise_is_accepted(X):
     noisy = X[:200] - 0.02 * X.max()
     noisy[noisy > 0] = X[:200][noisy > 0]
     AEUnmixer(3, max_epochs=1, random_state=0).fit(noisy)
+
+
+# -- the seams a model file uses: weights, their shapes, restoring ---------------------------------
+
+FITTED_ATTRIBUTES = ("n_features_in_", "endmembers_", "init_endmembers_", "scale_", "history_", "n_epochs_")
+
+
+def _restored(fitted, weights):
+    """A new unmixer with ``fitted``'s parameters and fitted attributes, and ``weights``."""
+    other = AEUnmixer(**fitted.get_params())
+    for name in FITTED_ATTRIBUTES:
+        setattr(other, name, getattr(fitted, name))
+    return other.set_weights(weights)
+
+
+def test_weight_shapes_describe_the_network_without_fitting():
+    shapes = AEUnmixer(3, hidden_sizes=(8, 5)).weight_shapes(12)
+    assert shapes["weight"] == (3, 12)  # the decoder: one row per endmember
+    assert shapes["encoder.0.weight"] == (8, 12) and shapes["encoder.2.weight"] == (5, 8)
+    assert shapes["encoder.4.weight"] == (3, 5)
+    assert shapes["encoder.5.running_var"] == (3,) and shapes["encoder.5.num_batches_tracked"] == ()
+    assert len(shapes) == 2 * 2 + 2 + 5 + 1
+    with pytest.raises(ValueError, match=r"n_endmembers=3 needs at least as many bands.* 2 input band"):
+        AEUnmixer(3).weight_shapes(2)
+    with pytest.raises(ValueError, match="hidden_sizes must be a sequence of positive integers"):
+        AEUnmixer(3, hidden_sizes=(4, -1)).weight_shapes(12)
+
+
+def test_get_weights_are_cpu_tensors_of_the_expected_shapes(fitted):
+    weights = fitted.get_weights()
+    assert all(t.device.type == "cpu" for t in weights.values())
+    assert {k: tuple(t.shape) for k, t in weights.items()} == fitted.weight_shapes()
+    assert fitted.weight_mismatch(weights) is None
+    # copies: changing them leaves the fitted network alone
+    weights["weight"].zero_()
+    assert fitted.net_.module_.weight.abs().sum() > 0
+
+
+def test_weight_mismatch_names_missing_unexpected_and_reshaped_tensors(fitted):
+    weights = fitted.get_weights()
+    missing = {k: v for k, v in weights.items() if k != "weight"}
+    assert fitted.weight_mismatch(missing) == "missing ['weight']"
+    assert fitted.weight_mismatch({**weights, "extra": torch.zeros(1)}) == "unexpected ['extra']"
+    reshaped = {**weights, "weight": torch.zeros(3, 41)}
+    assert fitted.weight_mismatch(reshaped) == "weight has shape (3, 41), expected (3, 40)"
+
+
+def test_set_weights_restores_an_identical_unmixer(fitted, X):
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    restored = _restored(fitted, fitted.get_weights())
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
+    assert not restored.net_.module_.training
+    assert_array_equal(restored.transform(X), fitted.transform(X))
+    assert_array_equal(restored.reconstruct(X), fitted.reconstruct(X))
+    assert restored.score(X) == fitted.score(X)
+    assert restored.get_feature_names_out().tolist() == fitted.get_feature_names_out().tolist()
+
+
+def test_set_weights_refuses_weights_of_another_network_or_other_endmembers(fitted):
+    weights = fitted.get_weights()
+    with pytest.raises(ValueError, match=r"do not fit the unmixer's network: weight has shape \(3, 39\)"):
+        _restored(fitted, {**weights, "weight": torch.ones(3, 39)})
+    with pytest.raises(ValueError, match="decoder's weights give other endmembers than endmembers_"):
+        _restored(fitted, {**weights, "weight": weights["weight"].flip(0)})
+
+
+def test_to_cpu_moves_the_network_and_the_device_parameter(X):
+    unmixer = AEUnmixer(2, max_epochs=1, random_state=0).fit(X[:100])
+    unmixer.device = "cuda"  # as if trained on a GPU (the tensors are on the CPU anyway)
+    unmixer.net_.device = "cuda"
+    assert unmixer.to_cpu() is unmixer
+    assert unmixer.device == "cpu" and unmixer.net_.device == "cpu"
+    assert next(unmixer.net_.module_.parameters()).device.type == "cpu"
+    assert unmixer.transform(X[:5]).shape == (5, 2)

@@ -190,9 +190,17 @@ class SavedModel:
 
     def __init__(self, path):
         from hsiae.persistence import load_model
+        from hsiae.unmixer import AEUnmixer
         from hsiae.workflow.recipes import pipeline_parts
 
         model, self.info = load_model(path)
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        if isinstance(final, AEUnmixer):  # model files also hold unmixers, which no command runs
+            raise CLIError(
+                f"'{path}' holds an unmixer (AEUnmixer), not a segmentation or denoising model; "
+                f"pass a model written by 'hsiae train', or apply the unmixer in Python with "
+                f"hsiae.unmix_cube(..., fit=False)"
+            )
         self.parts = pipeline_parts(model)
 
     @property

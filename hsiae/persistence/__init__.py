@@ -1,4 +1,4 @@
-"""Save and load fitted hsiae pipelines: the safe ``.hsiae`` format and joblib pickles.
+"""Save and load fitted hsiae models (pipelines, unmixers): the safe ``.hsiae`` format and pickles.
 
 :func:`save_model` and :func:`load_model` (in :mod:`hsiae.persistence._models`)
 pick the format by the file name's extension; :mod:`hsiae.persistence._safe`

@@ -1,21 +1,31 @@
-"""Save and load fitted hsiae pipelines.
+"""Save and load fitted hsiae models: the encoder pipelines and the unmixer.
 
-A model holds the fitted pipeline (:class:`~hsiae.SpectralResampler` then
-:class:`~hsiae.AEDEncoder`, optionally followed by
-:class:`~hsiae.SpatialGMMSegmenter`) and metadata: the versions of hsiae,
+A model file holds one fitted model and metadata: the versions of hsiae,
 torch, scikit-learn, skorch, numpy and Python that wrote it, the number of
-input bands, their wavelengths (or None) and the creation time. The file
-name's extension picks one of two formats:
+input bands, their wavelengths (or None) and the creation time. The model is
+one of
+
+- a Pipeline of :class:`~hsiae.SpectralResampler` then
+  :class:`~hsiae.AEDEncoder`, optionally followed by
+  :class:`~hsiae.SpatialGMMSegmenter` (segmentation and denoising);
+- a Pipeline of :class:`~hsiae.SpectralResampler` then
+  :class:`~hsiae.AEUnmixer`, or an :class:`~hsiae.AEUnmixer` alone
+  (unmixing).
+
+:func:`load_model` gives back the same kind of object that was saved. The
+file name's extension picks one of two formats:
 
 ``.hsiae`` (safe, recommended for sharing)
     A zip archive of plain JSON (parameters, fitted arrays, metadata) and the
-    network's weights, read with ``torch.load(weights_only=True)``. Loading
-    builds only hsiae's own estimators and never unpickles anything, so a
-    damaged or malicious file gives a ValueError, not code execution. See
+    weights of the network (the encoder's or the unmixer's), read with
+    ``torch.load(weights_only=True)``. Loading builds only hsiae's own
+    estimators and never unpickles anything, so a damaged or malicious file
+    gives a ValueError, not code execution. See
     :mod:`hsiae.persistence._safe` for the layout.
 ``.joblib``, ``.pkl`` (and any other extension)
     A joblib file holding one dict: a format marker and version, the
-    pipeline object and the metadata.
+    model object (under the key ``"pipeline"``, also for an AEUnmixer
+    alone) and the metadata.
 
 .. warning::
 
@@ -28,8 +38,8 @@ name's extension picks one of two formats:
 Models are always loaded on the CPU. skorch maps the weights of a net that
 was trained on a CUDA device to the CPU when unpickling on a machine without
 CUDA; :func:`load_model` then moves everything to the CPU in every case and
-sets the encoder's ``device`` to ``"cpu"``, so the loaded pipeline works
-(and can be refitted) anywhere.
+sets the ``device`` of the encoder or unmixer to ``"cpu"``, so the loaded
+model works (and can be refitted) anywhere.
 """
 
 import logging
@@ -52,6 +62,7 @@ from hsiae.persistence import _safe
 from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, SAFE_SUFFIX, ZIP_MAGIC, newer_version_message
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
+from hsiae.unmixer import AEUnmixer
 from hsiae.workflow.recipes import pipeline_parts
 
 logger = logging.getLogger(__name__)
@@ -77,7 +88,7 @@ class ModelInfo:
     format_version : int
         Layout version of the file.
     n_bands : int
-        Number of input bands the pipeline was fitted on.
+        Number of input bands the model was fitted on (of its first step).
     wavelengths : ndarray of shape (n_bands,) or None
         Band centres of the training cube, when known.
     created : str
@@ -86,7 +97,8 @@ class ModelInfo:
         Versions of hsiae, torch, scikit-learn, skorch, numpy and Python that
         wrote the file.
     steps : tuple of str
-        Names of the pipeline's steps.
+        Names of the pipeline's steps; an AEUnmixer saved alone has the one
+        step ``"aeunmixer"``, the name ``make_pipeline`` would give it.
     format : {"joblib", "hsiae"}
         ``"hsiae"`` for the safe format, ``"joblib"`` for a pickle.
     """
@@ -121,21 +133,44 @@ def _versions():
     }
 
 
+# The pipelines a model file may hold, by the classes of their steps.
+_PIPELINES = (
+    (SpectralResampler, AEDEncoder),
+    (SpectralResampler, AEDEncoder, SpatialGMMSegmenter),
+    (SpectralResampler, AEUnmixer),
+)
+_EXPECTED = (
+    "a fitted Pipeline of SpectralResampler, AEDEncoder and optionally SpatialGMMSegmenter, "
+    "a fitted Pipeline of SpectralResampler and AEUnmixer, or a fitted AEUnmixer"
+)
+
+
 def _check_pipeline(pipeline, where):
-    """Raise a ValueError unless ``pipeline`` is a fitted resampler + encoder [+ segmenter]."""
-    expected = (
-        "a fitted Pipeline of SpectralResampler, AEDEncoder and optionally SpatialGMMSegmenter"
-    )
+    """Raise a ValueError unless ``pipeline`` is a fitted model of a kind a model file holds.
+
+    That is a fitted resampler + encoder [+ segmenter] or resampler + unmixer
+    Pipeline, or a fitted AEUnmixer alone.
+    """
+    if isinstance(pipeline, AEUnmixer):
+        try:
+            check_is_fitted(pipeline)
+        except NotFittedError:
+            raise ValueError(
+                f"{where} is an AEUnmixer that is not fitted; fit it before saving it."
+            ) from None
+        return
     if not isinstance(pipeline, Pipeline):
-        raise ValueError(f"{where} must be {expected}, got {type(pipeline).__name__}.")
+        raise ValueError(f"{where} must be {_EXPECTED}, got {type(pipeline).__name__}.")
     kinds = [type(step).__name__ for _, step in pipeline.steps]
-    allowed = (SpectralResampler, AEDEncoder, SpatialGMMSegmenter)
-    if len(kinds) not in (2, 3) or not all(
-        isinstance(step, kind) for (_, step), kind in zip(pipeline.steps, allowed)
+    if not any(
+        len(kinds) == len(classes)
+        and all(isinstance(step, kind) for (_, step), kind in zip(pipeline.steps, classes))
+        for classes in _PIPELINES
     ):
         raise ValueError(
-            f"{where} must be {expected}, got a Pipeline of {', '.join(kinds)}; build it with "
-            f"hsiae.make_segmentation_pipeline or make_pipeline(SpectralResampler(), AEDEncoder())."
+            f"{where} must be {_EXPECTED}, got a Pipeline of {', '.join(kinds)}; build it with "
+            f"hsiae.make_segmentation_pipeline, make_pipeline(SpectralResampler(), AEDEncoder()) "
+            f"or make_pipeline(SpectralResampler(scaling=None), AEUnmixer())."
         )
     for name, step in pipeline.steps:
         try:
@@ -147,15 +182,29 @@ def _check_pipeline(pipeline, where):
             ) from None
 
 
+def _steps(model):
+    """``(name, estimator)`` pairs: a Pipeline's steps, or an estimator under its make_pipeline name."""
+    if isinstance(model, Pipeline):
+        return list(model.steps)
+    return [(type(model).__name__.lower(), model)]
+
+
+def _network_step(model):
+    """The estimator of a checked model that holds a torch network: the encoder or the unmixer."""
+    return model if isinstance(model, AEUnmixer) else pipeline_parts(model).encoder
+
+
 def _check_wavelengths(wavelengths, n_bands, resampler):
-    own = resampler.source_positions_ if resampler.wavelengths is not None else None
+    """The wavelengths to store: checked against the input bands and ``resampler`` (or None)."""
+    has_own = resampler is not None and resampler.wavelengths is not None
+    own = resampler.source_positions_ if has_own else None
     if wavelengths is None:
         return None if own is None else np.array(own, dtype=np.float64)
     values = np.asarray(wavelengths, dtype=np.float64)
     if values.shape != (n_bands,) or not np.all(np.isfinite(values)):
         raise ValueError(
             f"wavelengths must hold {n_bands} finite values, one per input band of the "
-            f"pipeline, got an array of shape {values.shape}; pass the band centres of the "
+            f"model, got an array of shape {values.shape}; pass the band centres of the "
             f"training cube, or None."
         )
     if own is not None and not np.allclose(values, own, rtol=1e-6, atol=1e-9):
@@ -171,7 +220,7 @@ def _is_safe_name(path):
 
 
 def save_model(path, pipeline, *, wavelengths=None, force=False):
-    """Save a fitted pipeline and its metadata to a model file, atomically.
+    """Save a fitted pipeline (or unmixer) and its metadata to a model file, atomically.
 
     The extension of ``path`` picks the format: ``.hsiae`` writes the safe
     format (plain JSON and torch weights, safe to load from anywhere);
@@ -185,12 +234,14 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     ----------
     path : str or os.PathLike
         Output file: ``*.hsiae`` (safe format, for sharing) or ``*.joblib``.
-    pipeline : sklearn.pipeline.Pipeline
+    pipeline : sklearn.pipeline.Pipeline or AEUnmixer
         Fitted ``SpectralResampler -> AEDEncoder`` with an optional final
-        ``SpatialGMMSegmenter``.
+        ``SpatialGMMSegmenter``; fitted ``SpectralResampler -> AEUnmixer``;
+        or a fitted :class:`~hsiae.AEUnmixer` alone.
     wavelengths : array-like of shape (n_bands,), default=None
         Band centres of the training cube. None stores the resampler's
-        ``wavelengths`` when it was fitted with some, else no wavelengths.
+        ``wavelengths`` when it was fitted with some, else no wavelengths
+        (always none for an AEUnmixer alone, which has no resampler).
     force : bool, default=False
         Overwrite ``path`` if it exists.
 
@@ -204,7 +255,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     FileExistsError
         If ``path`` exists and ``force`` is False.
     ValueError
-        If ``pipeline`` is not such a fitted pipeline, ``wavelengths`` does
+        If ``pipeline`` is not such a fitted model, ``wavelengths`` does
         not match its input bands, or (for ``.hsiae``) a parameter is not a
         plain value, such as a ``RandomState`` instance as ``random_state``.
 
@@ -216,8 +267,10 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
 
     path = Path(os.fspath(path))
     _check_pipeline(pipeline, "pipeline")
-    resampler = pipeline_parts(pipeline).resampler
-    n_bands = int(resampler.n_features_in_)
+    steps = _steps(pipeline)
+    first = steps[0][1]
+    resampler = first if isinstance(first, SpectralResampler) else None
+    n_bands = int(first.n_features_in_)
     wavelengths = _check_wavelengths(wavelengths, n_bands, resampler)
     check_target(path, force=force, what="model")
     info = ModelInfo(
@@ -227,7 +280,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         wavelengths=wavelengths,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=_versions(),
-        steps=tuple(name for name, _ in pipeline.steps),
+        steps=tuple(name for name, _ in steps),
         format="hsiae" if _is_safe_name(path) else "joblib",
     )
     metadata = {
@@ -269,7 +322,7 @@ def _looks_like_zip(path):
 
 
 def load_model(path):
-    """Load a pipeline saved by :func:`save_model`, on the CPU.
+    """Load a pipeline (or unmixer) saved by :func:`save_model`, on the CPU.
 
     A file whose name ends in ``.hsiae``, or whose content is a zip archive,
     is read as the safe format: nothing in it is unpickled or executed. Any
@@ -287,8 +340,9 @@ def load_model(path):
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
-        The fitted pipeline, with the encoder on the CPU.
+    pipeline : sklearn.pipeline.Pipeline or AEUnmixer
+        The fitted model, of the kind that was saved (a Pipeline, or an
+        AEUnmixer alone), with its encoder or unmixer on the CPU.
     info : ModelInfo
         Its metadata.
 
@@ -323,7 +377,7 @@ def load_model(path):
     else:
         version, meta, pipeline = _load_pickle(path)
         fmt = "joblib"
-    _check_pipeline(pipeline, f"the pipeline in '{path}'")
+    _check_pipeline(pipeline, f"the model in '{path}'")
 
     saved = meta.get("versions") or {}
     here = _versions()
@@ -336,9 +390,9 @@ def load_model(path):
                 ModelVersionWarning,
                 stacklevel=2,
             )
-    encoder = pipeline_parts(pipeline).encoder
-    trained_on = str(encoder.device)
-    encoder.to_cpu()
+    network = _network_step(pipeline)
+    trained_on = str(network.device)
+    network.to_cpu()
     if trained_on != "cpu":
         logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
     wavelengths = meta.get("wavelengths")
@@ -349,7 +403,7 @@ def load_model(path):
         wavelengths=None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64),
         created=str(meta.get("created", "")),
         versions=dict(saved),
-        steps=tuple(name for name, _ in pipeline.steps),
+        steps=tuple(name for name, _ in _steps(pipeline)),
         format=fmt,
     )
     logger.info("Loaded model (%s, %d input bands) from '%s'",
@@ -358,7 +412,7 @@ def load_model(path):
 
 
 def _load_pickle(path):
-    """``(format_version, metadata, pipeline)`` of a joblib model file, checked."""
+    """``(format_version, metadata, model)`` of a joblib model file, checked."""
     import joblib
     from skorch.exceptions import DeviceWarning
 

@@ -5,31 +5,41 @@ A ``.hsiae`` file is a zip archive with two members:
 ``model.json``
     Plain JSON: the format marker and version, the metadata written by
     :func:`hsiae.save_model` (versions, input band count and wavelengths,
-    creation time, step names) and, for each step of the pipeline, the name
+    creation time, step names) and, for each step of the model, the name
     of its class (one of :data:`ALLOWED_CLASSES`), its ``get_params()`` and
     every fitted attribute needed to rebuild it: the resampler's band
     positions, scaling and interpolation matrices (stored, not recomputed, so
     that a model gives bit-identical results under another scipy), the
     encoder's ``n_features_in_``, ``sam_offset_``, ``history_``, ``best_epoch_``
-    and ``n_epochs_``, and the segmenter's mixture (``weights_``, ``means_``,
-    ``covariances_``, ``precisions_cholesky_``, ``labels_``, ...). Arrays are
-    nested lists tagged with their dtype and shape; tuples are tagged so that
-    they come back as tuples; non-finite floats are written as strings.
+    and ``n_epochs_``, the segmenter's mixture (``weights_``, ``means_``,
+    ``covariances_``, ``precisions_cholesky_``, ``labels_``, ...), and the
+    unmixer's ``n_features_in_``, ``endmembers_``, ``init_endmembers_``,
+    ``scale_``, ``history_`` and ``n_epochs_``. Arrays are nested lists tagged
+    with their dtype and shape; tuples are tagged so that they come back as
+    tuples; non-finite floats are written as strings.
 ``weights.pt``
-    The encoder's weights (:meth:`hsiae.AEDEncoder.get_weights`), written by
-    :func:`torch.save` from CPU tensors and read with
+    The weights of the model's network (:meth:`hsiae.AEDEncoder.get_weights`
+    or :meth:`hsiae.AEUnmixer.get_weights`), written by :func:`torch.save`
+    from CPU tensors and read with
     ``torch.load(..., weights_only=True, map_location="cpu")``, which only
     rebuilds tensors and plain containers.
 
+The steps' classes say what the model is (:data:`LAYOUTS`): resampler and
+encoder, optionally with a segmenter, or resampler and unmixer, each read
+back as a Pipeline; a single AEUnmixer step is an unmixer saved alone and is
+read back as the estimator itself, not as a one-step Pipeline.
+
 Reading builds estimators only from the allow-list, with parameters checked
 by scikit-learn's parameter validation and attributes checked for type,
-shape and finiteness; the encoder's weights are checked against the shapes
-its parameters imply (:meth:`hsiae.AEDEncoder.weight_shapes`, which allocates
-nothing) and loaded strictly (:meth:`hsiae.AEDEncoder.set_weights`). Nothing in the file is ever
+shape and finiteness; the network's weights are checked against the shapes
+its parameters imply (``weight_shapes``, which allocates nothing) and loaded
+strictly (``set_weights``, which for the unmixer also checks that the
+decoder's weights give its ``endmembers_``). Nothing in the file is ever
 unpickled or executed; anything unexpected is a ``ValueError``.
 
-The optimizer state is not stored: a loaded encoder transforms, decodes and
-scores exactly like the saved one, and ``fit`` trains a new network.
+The optimizer state is not stored: a loaded encoder or unmixer transforms,
+decodes and scores exactly like the saved one, and ``fit`` trains a new
+network.
 """
 
 import io
@@ -55,7 +65,8 @@ from hsiae.persistence._format import (
 )
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
-from hsiae.workflow.recipes import SegmentationPipeline, pipeline_parts
+from hsiae.unmixer import AEUnmixer
+from hsiae.workflow.recipes import SegmentationPipeline
 
 logger = logging.getLogger("hsiae.persistence")
 
@@ -63,11 +74,19 @@ logger = logging.getLogger("hsiae.persistence")
 _MAX_JSON_BYTES = 1 << 30
 _MAX_WEIGHTS_BYTES = 4 << 30
 
-#: The only classes a ``.hsiae`` file may name, in pipeline order.
+#: The only classes a ``.hsiae`` file may name.
 ALLOWED_CLASSES = {
-    cls.__name__: cls for cls in (SpectralResampler, AEDEncoder, SpatialGMMSegmenter)
+    cls.__name__: cls for cls in (SpectralResampler, AEDEncoder, SpatialGMMSegmenter, AEUnmixer)
 }
-_STEP_ORDER = ("SpectralResampler", "AEDEncoder", "SpatialGMMSegmenter")
+#: The steps' classes of every model a ``.hsiae`` file may hold; a lone AEUnmixer is no Pipeline.
+LAYOUTS = (
+    ("SpectralResampler", "AEDEncoder"),
+    ("SpectralResampler", "AEDEncoder", "SpatialGMMSegmenter"),
+    ("SpectralResampler", "AEUnmixer"),
+    ("AEUnmixer",),
+)
+# The classes whose weights travel in weights.pt, and what messages call them.
+_NETWORKS = {"AEDEncoder": "encoder", "AEUnmixer": "unmixer"}
 
 # Fitted attributes stored per class (``net_`` travels as weights.pt).
 _FITTED = {
@@ -79,6 +98,9 @@ _FITTED = {
     "SpatialGMMSegmenter": (
         "n_features_in_", "weights_", "means_", "covariances_", "precisions_cholesky_",
         "converged_", "n_iter_", "lower_bound_", "labels_",
+    ),
+    "AEUnmixer": (
+        "n_features_in_", "endmembers_", "init_endmembers_", "scale_", "history_", "n_epochs_",
     ),
 }  # fmt: skip
 # Set only when fitted on a DataFrame.
@@ -241,24 +263,30 @@ def _step_document(name, est):
     return {"name": name, "class": cls, "params": params, "fitted": fitted}
 
 
-def write(fh, pipeline, metadata):
-    """Write ``pipeline`` (checked by the caller) and ``metadata`` as ``.hsiae`` to ``fh``."""
-    for _, est in pipeline.steps:
+def write(fh, model, metadata):
+    """Write ``model`` (checked by the caller) and ``metadata`` as ``.hsiae`` to ``fh``.
+
+    ``model`` is a Pipeline of one of :data:`LAYOUTS` or an AEUnmixer alone,
+    which is written as a single step named ``"aeunmixer"``.
+    """
+    steps = model.steps if isinstance(model, Pipeline) else [(type(model).__name__.lower(), model)]
+    for _, est in steps:
         if type(est).__name__ not in ALLOWED_CLASSES or type(est) is not ALLOWED_CLASSES[
             type(est).__name__
         ]:
             raise ValueError(
-                f"the safe .hsiae format stores only {', '.join(_STEP_ORDER)} (not subclasses), "
-                f"got {type(est).__name__}; save as .joblib instead"
+                f"the safe .hsiae format stores only {', '.join(ALLOWED_CLASSES)} (not "
+                f"subclasses), got {type(est).__name__}; save as .joblib instead"
             )
     document = {
         "format": FORMAT_MARKER,
         "format_version": FORMAT_VERSION,
         "metadata": metadata,
-        "steps": [_step_document(name, est) for name, est in pipeline.steps],
+        "steps": [_step_document(name, est) for name, est in steps],
     }
     text = json.dumps(document, allow_nan=False, separators=(",", ":"))
-    state = pipeline_parts(pipeline).encoder.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
+    network = next(est for _, est in steps if type(est).__name__ in _NETWORKS)
+    state = network.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
     weights = io.BytesIO()
     torch.save(state, weights)
     with zipfile.ZipFile(fh, "w") as zf:
@@ -370,6 +398,28 @@ def _check_encoder(est, n_in):
                f"AEDEncoder.history_[{key!r}] should be {est.n_epochs_} values")
 
 
+def _check_unmixer(est, n_in, source):
+    """Check a rebuilt AEUnmixer's fitted attributes for ``n_in`` input bands (per ``source``)."""
+    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
+           f"AEUnmixer.n_features_in_ is {est.n_features_in_!r}, but {source} {n_in} bands")
+    k = est.n_endmembers
+    _check(k <= n_in, f"AEUnmixer.n_endmembers is {k}, more than its {n_in} input bands")
+    for name in ("endmembers_", "init_endmembers_"):
+        values = _check_array(est, name, (k, n_in))
+        _check(np.all(values >= 0), f"AEUnmixer.{name} holds negative values")
+    scale = est.scale_
+    _check(isinstance(scale, Real) and not isinstance(scale, bool) and math.isfinite(scale)
+           and scale > 0, "AEUnmixer.scale_ should be a finite number > 0")
+    _check(_is_int(est.n_epochs_, 1), f"AEUnmixer.n_epochs_ is {est.n_epochs_!r}")
+    history = est.history_
+    _check(isinstance(history, dict) and set(history) == {"epoch", "train_loss", "dur"},
+           "AEUnmixer.history_ should map epoch, train_loss and dur to arrays")
+    for key, value in history.items():
+        _check(isinstance(value, np.ndarray) and value.shape == (est.n_epochs_,)
+               and value.dtype.kind in ("i" if key == "epoch" else "f"),
+               f"AEUnmixer.history_[{key!r}] should be {est.n_epochs_} values")
+
+
 def _covariance_shape(covariance_type, k, d):
     return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,),
             "shaded": (k, d, d)}[covariance_type]
@@ -393,7 +443,8 @@ def _check_segmenter(est, d):
            and isinstance(est.lower_bound_, Real), "SpatialGMMSegmenter's fit summary is invalid")
 
 
-def _build_step(index, step):
+def _step_class(index, step):
+    """The class name of a step's document, checked against the allow-list."""
     _check(isinstance(step, dict) and set(step) == {"name", "class", "params", "fitted"},
            f"step {index} should hold name, class, params and fitted")
     name, cls_name = step["name"], step["class"]
@@ -404,8 +455,25 @@ def _build_step(index, step):
             f"step {index} names the class {str(cls_name)[:80]!r}, which is not one of the "
             f"classes a .hsiae file may hold ({', '.join(ALLOWED_CLASSES)})"
         )
-    _check(cls_name == _STEP_ORDER[index],
-           f"step {index} is a {cls_name}, but it must be a {_STEP_ORDER[index]}")
+    return cls_name
+
+
+def _check_layout(classes):
+    """Refuse step classes that are none of :data:`LAYOUTS`, naming the first wrong step."""
+    classes = tuple(classes)
+    for index, cls_name in enumerate(classes):
+        expected = list(dict.fromkeys(
+            layout[index] for layout in LAYOUTS
+            if len(layout) > index and layout[:index] == classes[:index]
+        ))
+        _check(expected, f"step {index} ({cls_name}) comes after the last step of a model")
+        _check(cls_name in expected,
+               f"step {index} is a {cls_name}, but it must be a {' or '.join(expected)}")
+    _check(classes in LAYOUTS, f"the steps {list(classes)} end before the model does")
+
+
+def _build_step(index, step):
+    name, cls_name = step["name"], step["class"]
     cls = ALLOWED_CLASSES[cls_name]
     params, fitted = step["params"], step["fitted"]
     _check(isinstance(params, dict) and isinstance(fitted, dict),
@@ -435,18 +503,30 @@ def _build_step(index, step):
     return name, est
 
 
-def _check_weights_fit(encoder, state):
-    """Compare the file's tensors with those the encoder's parameters imply, allocating nothing."""
+def _check_weights_fit(network, state):
+    """Compare the file's tensors with those the network's parameters imply, allocating nothing.
+
+    ``network`` is the rebuilt AEDEncoder or AEUnmixer. Parameters that ask
+    for more layers than there are tensors are refused before
+    ``weight_shapes`` builds even a shapes-only network from them.
+    """
+    cls_name = type(network).__name__
     n = len(state)
-    too_long = [p for p in ("channels", "hidden_sizes") if len(getattr(encoder, p)) > n]
-    _check(not too_long and encoder.n_layers <= n,
-           f"AEDEncoder parameters {too_long or ['n_layers']} do not match the {n} stored tensors")
+    if cls_name == "AEDEncoder":
+        too_long = [p for p in ("channels", "hidden_sizes") if len(getattr(network, p)) > n]
+        too_long += ["n_layers"] if network.n_layers > n else []
+    else:
+        too_long = ["hidden_sizes"] if len(network.hidden_sizes or ()) > n else []
+    _check(not too_long, f"{cls_name} parameters {too_long} do not match the {n} stored tensors")
     try:
-        mismatch = encoder.weight_mismatch(state)
+        mismatch = network.weight_mismatch(state)
     except (ValueError, TypeError, RuntimeError, IndexError) as exc:
-        raise _Damaged(f"the AEDEncoder parameters do not describe a network ({exc})") from None
+        # torch's messages can carry a C++ stack trace: its first line says what went wrong
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _Damaged(f"the {cls_name} parameters do not describe a network ({first})") from None
     if mismatch is not None:
-        raise _Damaged(f"{WEIGHTS_MEMBER} does not fit the encoder's network: {mismatch}")
+        raise _Damaged(
+            f"{WEIGHTS_MEMBER} does not fit the {_NETWORKS[cls_name]}'s network: {mismatch}")
     for key, tensor in state.items():
         _check(tensor.dtype in (torch.float32, torch.int64) and (
             not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())),
@@ -474,22 +554,37 @@ def _rebuild(document, state):
         f"the metadata's wavelengths should be {meta['n_bands']} finite numbers or null")
     _check(isinstance(meta.get("versions", {}), dict), "the metadata's versions are not an object")
     steps = document.get("steps")
-    _check(isinstance(steps, list) and len(steps) in (2, 3),
-           "model.json should describe 2 or 3 pipeline steps")
+    _check(isinstance(steps, list) and 1 <= len(steps) <= 3,
+           "model.json should describe 1 to 3 model steps")
+    _check_layout([_step_class(i, step) for i, step in enumerate(steps)])
     built = [_build_step(i, step) for i, step in enumerate(steps)]
     names = [name for name, _ in built]
     _check(len(set(names)) == len(names), f"the step names {names} are not unique")
-    resampler, encoder = built[0][1], built[1][1]
-    _check_resampler(resampler, meta["n_bands"])
-    _check_encoder(encoder, resampler.n_bands_out_)
+    estimators = [est for _, est in built]
+    if isinstance(estimators[0], SpectralResampler):
+        _check_resampler(estimators[0], meta["n_bands"])
+        n_in, source = estimators[0].n_bands_out_, "the resampler gives"
+    else:
+        n_in, source = meta["n_bands"], "the model says"
+    network = estimators[1] if len(estimators) > 1 else estimators[0]
+    if isinstance(network, AEUnmixer):
+        _check_unmixer(network, n_in, source)
+    else:
+        _check_encoder(network, n_in)
     if len(built) == 3:
-        _check_segmenter(built[2][1], encoder.zdims)
-    trained_on = encoder.device
-    encoder.device = "cpu"  # so that the net, and refitting, work without CUDA
-    _check_weights_fit(encoder, state)
-    encoder.set_weights(state)
+        _check_segmenter(estimators[2], network.zdims)
+    trained_on = network.device
+    network.device = "cpu"  # so that the net, and refitting, work without CUDA
+    _check_weights_fit(network, state)
+    try:
+        network.set_weights(state)
+    except (ValueError, RuntimeError) as exc:  # the shapes fit: the unmixer's endmembers_ disagree
+        raise _Damaged(f"{WEIGHTS_MEMBER} does not agree with the {type(network).__name__}'s "
+                       f"fitted attributes ({str(exc).rstrip('.')})") from None
     if str(trained_on) != "cpu":
         logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
+    if len(built) == 1:
+        return version, meta, network
     if len(built) == 3:
         # A segmentation pipeline refits as it was fitted: with the shade point (hsiae.shade_point).
         return version, meta, SegmentationPipeline(built)
@@ -503,7 +598,7 @@ class _NewerFormat(Exception):
 
 
 def read(path):
-    """Read a ``.hsiae`` file; return ``(format_version, metadata, pipeline)``.
+    """Read a ``.hsiae`` file; return ``(format_version, metadata, model)``.
 
     Raises ValueError (naming ``path``) for anything but a well-formed file.
     """
