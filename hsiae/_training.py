@@ -48,6 +48,7 @@ __all__ = [
     "worker_count",
     "still_improving",
     "check_device",
+    "weight_mismatch",
 ]
 
 # Spectra per shard of a training batch: the BatchNorm batch of each replica.
@@ -524,3 +525,22 @@ def check_device(device):
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ParameterError("{device} was requested, but MPS is not available; use {cpu}.",
                              device=Param("device", device), cpu=cpu)
+
+
+def weight_mismatch(expected, weights):
+    """What keeps ``weights`` from having the ``expected`` shapes (name -> shape), or None.
+
+    The first tensors missing or unexpected, or the first one of another
+    shape; the check behind the estimators' ``weight_mismatch``.
+    """
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected == got:
+        return None
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if missing:
+        return f"missing {missing[:3]}"
+    if extra:
+        return f"unexpected {extra[:3]}"
+    wrong = sorted(k for k in expected if expected[k] != got[k])[0]
+    return f"{wrong} has shape {got[wrong]}, expected {expected[wrong]}"

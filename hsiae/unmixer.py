@@ -20,6 +20,7 @@ from hsiae._training import (
     SliceIterator,
     check_device,
     one_torch_thread,
+    weight_mismatch,
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError
@@ -562,18 +563,7 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             The first tensors missing or unexpected, or the first one whose
             shape differs from :meth:`weight_shapes`; None when all match.
         """
-        expected = self.weight_shapes()
-        got = {k: tuple(v.shape) for k, v in weights.items()}
-        if expected == got:
-            return None
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        if missing:
-            return f"missing {missing[:3]}"
-        if extra:
-            return f"unexpected {extra[:3]}"
-        wrong = sorted(k for k in expected if expected[k] != got[k])[0]
-        return f"{wrong} has shape {got[wrong]}, expected {expected[wrong]}"
+        return weight_mismatch(self.weight_shapes(), weights)
 
     def set_weights(self, weights):
         """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.

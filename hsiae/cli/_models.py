@@ -2,6 +2,7 @@
 
 import time
 
+from hsiae.cli._errors import CLIError
 from hsiae.cli._memory import _needed_bytes
 from hsiae.cli._staging import logger
 from hsiae.workflow.defaults import recipe_defaults
@@ -15,6 +16,16 @@ def _model_bands(args):
 def _recipe(args):
     """What the model is for: ``hsiae train --for``; segmentation for the other commands."""
     return getattr(args, "recipe", None) or "segmentation"
+
+
+def refuse_training_options(args, command, options):
+    """With ``--model`` nothing is trained: refuse the training ``options`` given, before any work."""
+    given = [f"--{name.replace('_', '-')}" for name in options if getattr(args, name) is not None]
+    if given:
+        raise CLIError(
+            f"{', '.join(given)} only apply when {command} trains a model, not with --model; "
+            f"drop {'them' if len(given) > 1 else 'it'} or drop --model"
+        )
 
 
 def training_needs(command, args, n_clusters=0):

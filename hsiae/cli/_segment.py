@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from hsiae.cli._errors import CLIError
 from hsiae.cli._inputs import (
     SavedModel,
     chunked,
@@ -24,6 +23,7 @@ from hsiae.cli._inputs import (
 from hsiae.cli._models import (
     fit_head,
     recommended_segmenter,
+    refuse_training_options,
     segment_in_memory,
     training_needs,
     training_pipeline,
@@ -103,13 +103,7 @@ def run(args, out):
     from hsiae.workflow.recipes import pipeline_parts
 
     if args.model is not None:
-        given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
-                 if getattr(args, name) is not None]
-        if given:
-            raise CLIError(
-                f"{', '.join(given)} only apply when segment trains a model, not with --model; "
-                f"drop {'them' if len(given) > 1 else 'it'} or drop --model"
-            )
+        refuse_training_options(args, "segment", _TRAINING_OPTIONS)
     lazy = chunked(args)
     outdir = out.plan_dir(args.output)
     paths = plan_segment_outputs(out, outdir)

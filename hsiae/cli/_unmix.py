@@ -22,6 +22,7 @@ from hsiae.cli._inputs import (
     scheduler,
 )
 from hsiae.cli._memory import _needed_bytes
+from hsiae.cli._models import refuse_training_options
 from hsiae.cli._outputs import (
     model_file_name,
     plan_model_outputs,
@@ -48,13 +49,7 @@ _SLAB = 1 << 16
 
 def _check_options(args):
     if args.model is not None:
-        given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
-                 if getattr(args, name) is not None]
-        if given:
-            raise CLIError(
-                f"{', '.join(given)} only apply when unmix trains a model, not with --model; "
-                f"drop {'them' if len(given) > 1 else 'it'} or drop --model"
-            )
+        refuse_training_options(args, "unmix", _TRAINING_OPTIONS)
     elif args.p is None:
         raise CLIError("give the number of endmembers with -p N (or a trained unmixer with --model)")
 
