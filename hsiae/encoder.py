@@ -757,9 +757,10 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         Returns
         -------
         weights : dict of str to torch.Tensor
+            Copies: changing them does not change the encoder.
         """
         check_is_fitted(self)
-        return {k: v.detach().cpu() for k, v in self.net_.module_.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in self.net_.module_.state_dict().items()}
 
     def weight_shapes(self, n_features=None):
         """The names and shapes of the tensors of this encoder's network, allocating nothing.

@@ -780,6 +780,10 @@ def test_weights_round_trip_through_get_and_set_weights():
     assert list(copy.get_feature_names_out()) == ["aedencoder0", "aedencoder1", "aedencoder2"]
     assert enc.weight_shapes() == {k: tuple(v.shape) for k, v in enc.get_weights().items()}
     assert enc.weight_mismatch(enc.get_weights()) is None
+    before = enc.transform(X)
+    for tensor in enc.get_weights().values():
+        tensor.zero_()  # copies: the encoder is unchanged
+    np.testing.assert_array_equal(enc.transform(X), before)
     wrong = dict(enc.get_weights())
     wrong.pop("path_gates")
     with pytest.raises(ValueError, match=r"do not fit the encoder's network: missing \['path_gates'\]"):
