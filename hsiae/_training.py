@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
@@ -49,6 +50,7 @@ __all__ = [
     "still_improving",
     "check_device",
     "weight_mismatch",
+    "NetworkStateMixin",
 ]
 
 # Spectra per shard of a training batch: the BatchNorm batch of each replica.
@@ -544,3 +546,59 @@ def weight_mismatch(expected, weights):
         return f"unexpected {extra[:3]}"
     wrong = sorted(k for k in expected if expected[k] != got[k])[0]
     return f"{wrong} has shape {got[wrong]}, expected {expected[wrong]}"
+
+
+class NetworkStateMixin:
+    """The network's state of a fitted torch estimator (``net_``, a skorch net): read, check, move.
+
+    What model files need of :class:`~hsiae.AEDEncoder` and
+    :class:`~hsiae.AEUnmixer` besides their parameters and fitted
+    attributes; each estimator adds ``weight_shapes`` and ``set_weights``,
+    which know its network.
+    """
+
+    def get_weights(self):
+        """The trained network's tensors on the CPU, by name (the torch module's ``state_dict``).
+
+        With ``set_weights``, what a model file needs besides the parameters
+        and the fitted attributes.
+
+        Returns
+        -------
+        weights : dict of str to torch.Tensor
+            Copies: changing them leaves the fitted network as it is.
+        """
+        check_is_fitted(self)
+        return {k: v.detach().cpu().clone() for k, v in self.net_.module_.state_dict().items()}
+
+    def weight_mismatch(self, weights):
+        """What keeps ``weights`` from fitting this estimator's network, or None when they fit.
+
+        Parameters
+        ----------
+        weights : dict of str to tensor-like
+            Tensors by name, as :meth:`get_weights` returns them.
+
+        Returns
+        -------
+        mismatch : str or None
+            The first tensors missing or unexpected, or the first one whose
+            shape differs from ``weight_shapes()``; None when all match.
+        """
+        return weight_mismatch(self.weight_shapes(), weights)
+
+    def to_cpu(self):
+        """Move the fitted network to the CPU and set ``device="cpu"``, so it runs and refits anywhere.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        for name in ("module_", "criterion_"):
+            component = getattr(self.net_, name, None)
+            if isinstance(component, torch.nn.Module):
+                component.to("cpu")
+        self.net_.device = "cpu"
+        self.device = "cpu"
+        return self

@@ -21,6 +21,7 @@ from hsiae._training import (
     CosineSchedule,
     EpochProgress,
     HoldOut,
+    NetworkStateMixin,
     ShardedNet,
     SliceIterator,
     check_device,
@@ -28,7 +29,6 @@ from hsiae._training import (
     SHARD_SIZE,
     one_torch_thread,
     still_improving,
-    weight_mismatch,
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError, ParameterMessage
@@ -142,7 +142,7 @@ class _AEDNet(ShardedNet):
         return loss
 
 
-class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Spectral autoencoder-decoder (AED): latent features and reconstructions.
 
     A symmetric 1-D convolutional network over per-pixel spectra
@@ -748,20 +748,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.net_  # noqa: B018 (raises AttributeError, so that unfitted encoders have no names)
         return self.zdims
 
-    def get_weights(self):
-        """The trained network's tensors on the CPU, by name (the torch module's ``state_dict``).
-
-        With :meth:`set_weights`, what a model file needs besides the
-        parameters and the fitted attributes.
-
-        Returns
-        -------
-        weights : dict of str to torch.Tensor
-            Copies: changing them does not change the encoder.
-        """
-        check_is_fitted(self)
-        return {k: v.detach().cpu().clone() for k, v in self.net_.module_.state_dict().items()}
-
     def weight_shapes(self, n_features=None):
         """The names and shapes of the tensors of this encoder's network, allocating nothing.
 
@@ -784,22 +770,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         with torch.device("meta"):  # shapes only
             module = _ARCHITECTURES[self.architecture](**self._module_params(n_features))
         return {k: tuple(v.shape) for k, v in module.state_dict().items()}
-
-    def weight_mismatch(self, weights):
-        """What keeps ``weights`` from fitting this encoder's network, or None when they fit.
-
-        Parameters
-        ----------
-        weights : dict of str to tensor-like
-            Tensors by name, as :meth:`get_weights` returns them.
-
-        Returns
-        -------
-        mismatch : str or None
-            The first tensors missing or unexpected, or the first one whose
-            shape differs from :meth:`weight_shapes`; None when all match.
-        """
-        return weight_mismatch(self.weight_shapes(), weights)
 
     def set_weights(self, weights):
         """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.
@@ -833,22 +803,6 @@ class AEDEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         net.module_.load_state_dict(weights, strict=True)
         net.module_.eval()
         self.net_ = net
-        return self
-
-    def to_cpu(self):
-        """Move a fitted encoder's network to the CPU and set ``device="cpu"``, so it runs and refits anywhere.
-
-        Returns
-        -------
-        self : AEDEncoder
-        """
-        check_is_fitted(self)
-        for name in ("module_", "criterion_"):
-            component = getattr(self.net_, name, None)
-            if isinstance(component, torch.nn.Module):
-                component.to("cpu")
-        self.net_.device = "cpu"
-        self.device = "cpu"
         return self
 
     # -- inference ------------------------------------------------------------

@@ -16,11 +16,11 @@ from hsiae._training import (
     Adam,
     CosineSchedule,
     EpochProgress,
+    NetworkStateMixin,
     ShardedNet,
     SliceIterator,
     check_device,
     one_torch_thread,
-    weight_mismatch,
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError
@@ -121,7 +121,7 @@ class _UnmixingNet(ShardedNet):
         return loss
 
 
-class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Blind linear unmixing with an autoencoder: endmember spectra and per-pixel abundances.
 
     A dense encoder maps each spectrum to an abundance vector through a
@@ -500,22 +500,6 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.net_  # noqa: B018 (raises AttributeError, so that an unfitted unmixer has no names)
         return self.n_endmembers
 
-    def get_weights(self):
-        """The trained network's tensors on the CPU, by name (the torch module's ``state_dict``).
-
-        With :meth:`set_weights`, what a model file needs besides the
-        parameters and the fitted attributes: the encoder's layers, its
-        batch normalisation statistics and the decoder's raw weights, from
-        which ``endmembers_`` is derived.
-
-        Returns
-        -------
-        weights : dict of str to torch.Tensor
-            Copies: changing them leaves the fitted network as it is.
-        """
-        check_is_fitted(self)
-        return {k: v.detach().cpu().clone() for k, v in self.net_.module_.state_dict().items()}
-
     def weight_shapes(self, n_features=None):
         """The names and shapes of the tensors of this unmixer's network, allocating nothing.
 
@@ -548,22 +532,6 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         with torch.device("meta"):  # shapes only
             module = _UnmixingNetwork(n_features, self.n_endmembers, hidden, self.normalize)
         return {k: tuple(v.shape) for k, v in module.state_dict().items()}
-
-    def weight_mismatch(self, weights):
-        """What keeps ``weights`` from fitting this unmixer's network, or None when they fit.
-
-        Parameters
-        ----------
-        weights : dict of str to tensor-like
-            Tensors by name, as :meth:`get_weights` returns them.
-
-        Returns
-        -------
-        mismatch : str or None
-            The first tensors missing or unexpected, or the first one whose
-            shape differs from :meth:`weight_shapes`; None when all match.
-        """
-        return weight_mismatch(self.weight_shapes(), weights)
 
     def set_weights(self, weights):
         """Build the network for these parameters and ``n_features_in_`` and load ``weights`` into it.
@@ -614,22 +582,6 @@ class AEUnmixer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 "endmembers_, scale_ and the weights of one and the same fitted unmixer."
             )
         self.net_ = net
-        return self
-
-    def to_cpu(self):
-        """Move a fitted unmixer's network to the CPU and set ``device="cpu"``, so it runs and refits anywhere.
-
-        Returns
-        -------
-        self : AEUnmixer
-        """
-        check_is_fitted(self)
-        for name in ("module_", "criterion_"):
-            component = getattr(self.net_, name, None)
-            if isinstance(component, torch.nn.Module):
-                component.to("cpu")
-        self.net_.device = "cpu"
-        self.device = "cpu"
         return self
 
     # -- inference ------------------------------------------------------------------------------
