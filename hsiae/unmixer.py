@@ -651,7 +651,7 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
             )
         return (A @ self.endmembers_.astype(A.dtype)).astype(A.dtype, copy=False)
 
-    def reconstruct(self, X):
+    def reconstruct(self, X, *, abundances=None):
         """Each spectrum as the model sees it: the mixture of its abundances, at its own brightness.
 
         With ``normalize="l2"`` the mixture ``A @ endmembers_`` of each pixel
@@ -661,6 +661,9 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         Parameters
         ----------
         X : array-like of shape (n_pixels, n_features_in_)
+        abundances : array-like of shape (n_pixels, n_endmembers), default=None
+            :meth:`transform` of ``X`` when already at hand, so that it is
+            not computed again (with ``solver="fcls"`` that is the costly part).
 
         Returns
         -------
@@ -669,7 +672,16 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
-        mixed = self._abundances(X) @ self.endmembers_.astype(X.dtype)
+        if abundances is None:
+            A = self._abundances(X)
+        else:
+            A = np.asarray(abundances, dtype=X.dtype)
+            if A.shape != (len(X), self.n_endmembers):
+                raise ValueError(
+                    f"abundances must have shape {(len(X), self.n_endmembers)} (one row per "
+                    f"spectrum of X), got {A.shape}; pass transform(X)."
+                )
+        mixed = A @ self.endmembers_.astype(X.dtype)
         if self.normalize is not None:
             dot = np.einsum("ij,ij->i", mixed, X)
             power = np.einsum("ij,ij->i", mixed, mixed)

@@ -1001,3 +1001,41 @@ def test_latent_constraints_and_device_reach_the_encoder(cube_path, tmp_path, ca
     assert main(["segment", cube_path, "--model", str(model), "-k", "2", "--latent-l1", "0.1",
                  "-o", str(tmp_path / "s")]) == 2
     assert_one_line_error(capsys, "--latent-l1 only apply when segment trains a model")
+
+
+@pytest.mark.parametrize("name, status, word", [("SIGTERM", 143, "terminated"),
+                                                 ("SIGINT", 130, "interrupted")])
+def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
+    # SIGTERM (a batch system's kill) and Ctrl-C stop the run, not just its training (skorch would
+    # carry on after a KeyboardInterrupt): no output, no temporary file
+    import signal
+    import time
+
+    cube = write(tmp_path / "cube.tif", make_cube())
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hsiae", "segment", cube, "-k", "2", "-o", str(out), "--epochs", "500",
+         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait until training runs
+        if line.startswith("epoch "):
+            break
+    time.sleep(0.5)
+    proc.send_signal(getattr(signal, name))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert f"hsiae: {word}; no output was written" in err
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+@pytest.mark.parametrize("command", ["train", "segment"])
+def test_no_output_replaces_the_input_even_with_force(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    name = {"train": "cube.tif", "segment": "labels.tif"}[command]
+    cube = write(out / name, make_cube())
+    before = open(cube, "rb").read()
+    args = {"train": ["-o", cube], "segment": ["-k", "2", "-o", str(out)]}[command]
+    assert main([command, cube, *args, *FAST, "--force"]) == 2
+    assert_one_line_error(capsys, f"would replace the input '{cube}'")
+    assert open(cube, "rb").read() == before
+    assert listing(out) == [name]

@@ -212,3 +212,15 @@ def test_to_cpu_moves_the_network_and_the_device_parameter(X):
     assert unmixer.device == "cpu" and unmixer.net_.device == "cpu"
     assert next(unmixer.net_.module_.parameters()).device.type == "cpu"
     assert unmixer.transform(X[:5]).shape == (5, 2)
+
+
+def test_reconstruct_from_given_abundances_equals_reconstruct():
+    from hsiae.datasets import make_unmixing_scene
+
+    scene = make_unmixing_scene(3, n_bands=30, shape=(12, 12), random_state=0)
+    X = scene.cube.reshape(-1, 30)
+    unmixer = AEUnmixer(3, max_epochs=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(unmixer.reconstruct(X, abundances=unmixer.transform(X)),
+                                  unmixer.reconstruct(X))
+    with pytest.raises(ValueError, match=r"abundances must have shape \(144, 3\)"):
+        unmixer.reconstruct(X, abundances=np.ones((144, 2)))

@@ -17,7 +17,13 @@ from hsiae.cli._staging import Outputs, logger
 from hsiae.cli._errors import CLIError, USER_ERRORS, one_line
 from hsiae.cli._memory import _is_out_of_memory, _out_of_memory_message
 from hsiae.cli._parser import _build_parser
-from hsiae.cli._session import _closing_new_figures, _logging, _torch_threads
+from hsiae.cli._session import (
+    _closing_new_figures,
+    _logging,
+    _stopped_by_signals,
+    _Stopped,
+    _torch_threads,
+)
 
 __all__ = ["main"]
 
@@ -34,7 +40,8 @@ def main(argv=None):
     -------
     status : int
         0 on success, 2 on a user error (printed as one line on stderr),
-        130 when interrupted.
+        130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM); either
+        way no output is left behind.
     """
     try:
         parser = _build_parser()
@@ -45,8 +52,10 @@ def main(argv=None):
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
 
-    out = Outputs(force=args.force)
-    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures():
+    out = Outputs(force=args.force,
+                  inputs=[getattr(args, "cube", None), getattr(args, "model", None)])
+    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), \
+            _stopped_by_signals():
         try:
             # the command's module, imported only now: --help and usage errors never load torch
             command = importlib.import_module(f"hsiae.cli._{args.command}")
@@ -65,10 +74,12 @@ def main(argv=None):
                 raise
             print(f"hsiae: error: {_out_of_memory_message(exc)}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Stopped) as exc:
             if args.debug:
                 raise
-            print("hsiae: interrupted; no output was written", file=sys.stderr)
-            return 130
+            terminated = getattr(exc, "terminated", False)
+            what = "after writing its outputs" if out.committed else "no output was written"
+            print(f"hsiae: {'terminated' if terminated else 'interrupted'}; {what}", file=sys.stderr)
+            return 143 if terminated else 130
         finally:
             out.discard()

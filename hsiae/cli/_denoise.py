@@ -45,8 +45,6 @@ def run(args, out):
         raise CLIError(
             f"the denoised cube is written as TIFF: give -o a .tif or .tiff name, not '{target}'"
         )
-    if target.exists() and target.resolve() == Path(args.cube).resolve():
-        raise CLIError(f"-o '{target}' is the input cube; write the denoised cube to another file")
     lazy = chunked(args)
     out.plan(target, "denoised cube")
     model = SavedModel(args.model)

@@ -2,7 +2,9 @@
 
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import warnings
 
 from hsiae.cli._staging import logger
@@ -76,6 +78,43 @@ def _torch_threads(n):
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+class _Stopped(BaseException):
+    """SIGTERM (a batch system's kill, ``kill PID``) or SIGINT (Ctrl-C) during a run.
+
+    Not a KeyboardInterrupt: skorch stops training on KeyboardInterrupt (it
+    is how its early stopping ends a fit) and carries on, so a run stopped
+    that way would go on to write the outputs of a half-trained model.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.terminated = signum == signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _stopped_by_signals():
+    """Raise :class:`_Stopped` on SIGTERM and SIGINT while a run lasts, so that its outputs are discarded.
+
+    Python's default for SIGTERM ends the process at once, leaving the
+    temporary files of the outputs being written; raised as an exception, it
+    unwinds through :meth:`Outputs.discard`. Only the main thread can
+    install handlers; elsewhere the defaults stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,18 @@ which command runs.
 
 import contextlib
 import logging
+import os
 from pathlib import Path
+
+from hsiae.cli._errors import CLIError
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (through links too)."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
 
 # One logger for all of hsiae.cli: main() prints the INFO records of this logger name only.
 logger = logging.getLogger("hsiae.cli")
@@ -27,8 +38,10 @@ class Outputs:
     whatever a failed run left (temporary files and folders it created).
     """
 
-    def __init__(self, force):
+    def __init__(self, force, inputs=()):
         self.force = force
+        # the files the run reads: no output may replace one, --force or not
+        self._inputs = [Path(p) for p in inputs if p is not None]
         self._planned = {}
         self._staged = {}
         self._dirs = []
@@ -46,6 +59,12 @@ class Outputs:
         from hsiae.io import check_target
 
         path = Path(path)
+        for given in self._inputs:
+            if _same_file(path, given):
+                raise CLIError(
+                    f"the {what} '{path}' would replace the input '{given}'; write the outputs "
+                    f"elsewhere (another -o)"
+                )
         if not (path.parent in self._dirs and not path.parent.is_dir()):  # else: a folder to create
             check_target(path, force=self.force, what=what, overwrite_hint=_OVERWRITE_HINT)
         self._planned[path] = what
@@ -94,6 +113,11 @@ class Outputs:
             logger.info("Wrote:")
         for final in self._staged:
             logger.info("  %-*s  %s", width, self._planned[final], final)
+
+    @property
+    def committed(self):
+        """Whether every staged output has been moved into place."""
+        return self._committed
 
     def discard(self):
         from hsiae.io import discard

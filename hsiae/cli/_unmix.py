@@ -81,15 +81,15 @@ def _fit(unmixer, X):
     return unmixer
 
 
-def _errors(unmixer, X):
-    """Per-pixel RMSE and spectral angle (radians) of the unmixer's reconstruction of ``X``."""
+def _errors(unmixer, X, A):
+    """Per-pixel RMSE and spectral angle (radians) of the reconstruction of ``X`` from its abundances ``A``."""
     from hsiae.metrics import spectral_angles
 
     rmse = np.empty(len(X), dtype=np.float32)
     angle = np.empty(len(X), dtype=np.float32)
     for start in range(0, len(X), _SLAB):
         part = X[start:start + _SLAB]
-        rec = unmixer.reconstruct(part)
+        rec = unmixer.reconstruct(part, abundances=A[start:start + _SLAB])
         rmse[start:start + len(part)] = np.sqrt(np.mean((rec - part) ** 2, axis=1))
         angle[start:start + len(part)] = spectral_angles(rec, part)
     return rmse, angle
@@ -159,12 +159,14 @@ def _in_memory(args, out, paths, cube, info, unmixer, train):
     A[valid] = unmixer.transform(usable)
     rmse = np.full(H * W, np.nan, dtype=np.float32)
     angle = np.full(H * W, np.nan, dtype=np.float32)
-    rmse[valid], angle[valid] = _errors(unmixer, usable)
+    rmse[valid], angle[valid] = _errors(unmixer, usable, A[valid])
     write_cube(out.stage(paths["abundances"]), A.reshape(H, W, k), band_axis=0)
     return A.reshape(H, W, k), rmse.reshape(H, W), angle.reshape(H, W), 1
 
 
 def _in_chunks(args, out, paths, cube, info, unmixer, train):
+    import tifffile
+
     from hsiae.io import store_cube
     from hsiae.workflow.unmixing import unmix_blocks
     from hsiae.workflow.usable import usable_mask
@@ -175,20 +177,23 @@ def _in_chunks(args, out, paths, cube, info, unmixer, train):
             X, _ = sample(args, cube, info.nodata)
             _fit(unmixer, X)
         logger.info("Unmixing %d x %d pixels chunk by chunk", H, W)
-        store_cube(out.stage(paths["abundances"]), unmix_blocks(unmixer, cube, nodata=info.nodata),
-                   band_axis=0, force=True)
+        stored = out.stage(paths["abundances"])
+        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata), band_axis=0, force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         preview = np.asarray(cube[::every, ::every].compute())
     h, w, _ = preview.shape
+    k = unmixer.n_endmembers
+    # the figures' abundances, read back from the file rather than computed again
+    pages = tifffile.memmap(stored, mode="r").reshape(k, H, W)
+    A = np.moveaxis(np.asarray(pages[:, ::every, ::every]), 0, -1).reshape(h * w, k)
+    del pages
     raw = preview.reshape(h * w, B)
     X = raw.astype(np.float32)
     valid = usable_mask(raw, info.nodata, float32=X)
-    A = np.full((h * w, unmixer.n_endmembers), np.nan, dtype=np.float32)
     rmse = np.full(h * w, np.nan, dtype=np.float32)
     angle = np.full(h * w, np.nan, dtype=np.float32)
     if valid.any():
-        A[valid] = unmixer.transform(X[valid])
-        rmse[valid], angle[valid] = _errors(unmixer, X[valid])
+        rmse[valid], angle[valid] = _errors(unmixer, X[valid], A[valid])
     return A.reshape(h, w, -1), rmse.reshape(h, w), angle.reshape(h, w), every
 
 
