@@ -254,10 +254,9 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
 
 
 def _needs_distinct_start(X, sample_weight):
-    """Whether k-means must start from the distinct pixels: some pixel of non-zero weight is
-    repeated, or has a weight other than 1.
+    """Whether k-means starts from the distinct pixels (see :func:`_kmeans_start`).
 
-    Otherwise (every pixel distinct, weights 0 or 1, the usual image) k-means draws from the
+    It must when some pixel of non-zero weight is repeated or weighs other than 1. Otherwise (every pixel distinct, weights 0 or 1, the usual image) k-means draws from the
     pixels in their order, as a plain ``KMeans(X, sample_weight)`` does.
     """
     used = sample_weight > 0
@@ -705,7 +704,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             Without ``image_shape``, an integer weight ``w`` acts as ``w``
             copies of the pixel, wherever they stand among the rows: the fit
             is the one on the repeated pixels (k-means then starts from the
-            distinct pixels with their total weights, see Notes). With
+            distinct pixels with their total weights, see the class's Notes). With
             ``image_shape`` the rows are the image and a pixel cannot be
             repeated; its weight scales its share of the estimates and its
             vote for its neighbours. A random ``subsample`` draws rows, not
