@@ -9,6 +9,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import pairwise_distances_argmin
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -252,6 +253,51 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
     return shared + extra[:, None, None] * np.einsum("ki,kj->kij", V, V)
 
 
+def _needs_distinct_start(X, sample_weight):
+    """Whether k-means starts from the distinct pixels (see :func:`_kmeans_start`).
+
+    It must when some pixel of non-zero weight is repeated or weighs other than 1. Otherwise (every pixel distinct, weights 0 or 1, the usual image) k-means draws from the
+    pixels in their order, as a plain ``KMeans(X, sample_weight)`` does.
+    """
+    used = sample_weight > 0
+    if np.any(sample_weight[used] != 1):
+        return True
+    Xu = X[used]
+    return len(np.unique(Xu, axis=0)) < len(Xu)
+
+
+def _kmeans_start(X, sample_weight, k, seed, *, distinct=False, predict=False):
+    """Cluster (0 .. k - 1) of every row of X in one k-means++ start of ``k`` clusters.
+
+    Without ``distinct``, k-means runs on X with ``sample_weight`` in the rows' order, and
+    returns its ``labels_`` (``predict`` returns its nearest centres instead, the same up to
+    rounding). With ``distinct``, it runs on the distinct rows of non-zero weight in sorted
+    order, each weighted by the total weight of its copies: an integer weight then acts as
+    exactly that many copies of a pixel, wherever they are. k-means++ draws its seeds by
+    cumulative weight along the rows, so otherwise a pixel of weight 3 and three copies of it
+    placed elsewhere draw different seeds. Rows of weight 0 join their nearest centre; with
+    fewer than ``k`` distinct rows, each is a cluster and the other clusters start empty.
+    """
+    if not distinct:
+        km = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=sample_weight)
+        return km.predict(X) if predict else km.labels_
+    used = sample_weight > 0
+    points, inverse = np.unique(X[used], axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    labels = np.empty(len(X), dtype=np.intp)
+    if len(points) < k:
+        labels[used] = inverse
+        if not used.all():
+            labels[~used] = pairwise_distances_argmin(X[~used], points)
+        return labels
+    weight = np.bincount(inverse, weights=sample_weight[used])
+    km = KMeans(k, n_init=1, random_state=seed).fit(points, sample_weight=weight)
+    labels[used] = km.labels_[inverse]
+    if not used.all():
+        labels[~used] = km.predict(X[~used])
+    return labels
+
+
 def _log_gaussian(X, means, prec_chol, covariance_type):
     """Log-density of every row of X under every cluster, shape (k, n), in X's precision.
 
@@ -431,6 +477,15 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
     sweeps from the purely spectral posterior, so it is deterministic and
     local: each label depends on a ``(2 * spatial_iter + 1)`` pixel window.
 
+    Each start is a k-means++ draw. On distinct pixels of weight 1 (an
+    image's codes, with or without holes of weight 0) it draws from the
+    pixels in their order. When a pixel is repeated or weighs other than 0
+    or 1, it draws from the distinct pixels in sorted order, each weighted by
+    the total weight of its copies: k-means++ seeds by cumulative weight
+    along the rows, so a pixel of weight 3 and three copies of it elsewhere
+    would otherwise draw different seeds, and integer weights would not act
+    as repeated pixels.
+
     Examples
     --------
     >>> import numpy as np
@@ -587,17 +642,17 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 break
         return obj, converged, n_iter, (weights, means, cov, prec), resp
 
-    def _fit_once(self, X, Xe, grid, seed, sample_weight, shade_point):
+    def _fit_once(self, X, Xe, grid, seed, sample_weight, shade_point, distinct_start):
         """One EM run from a k-means start; ``Xe`` is X in the E-step's precision.
 
         A run that ends with a cluster holding fewer pixels than a small floor (a few outlying
         pixels that k-means++ picked as a seed) starts again from another k-means draw that leaves
-        those pixels out; at most ``n_clusters`` times.
+        those pixels out; at most ``n_clusters`` times. ``distinct_start`` draws every start
+        from the distinct pixels (:func:`_kmeans_start`).
         """
         k = self.n_clusters
         w = sample_weight
-        km = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w)
-        labels = km.labels_
+        labels = _kmeans_start(X, w, k, seed, distinct=distinct_start)
         floor = max(X.shape[1] + 1, _MIN_CLUSTER_FRACTION * float(w.sum()))
         excluded = np.zeros(len(X), dtype=bool)
         for attempt in range(k + 1):
@@ -620,10 +675,10 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             # the nearest cluster), so a far outlier cannot seed a cluster again.
             excluded |= resp.argmax(axis=0) == small
             kept = np.where(excluded, 0.0, w)
-            if np.count_nonzero(kept) < 2 * k:
+            if kept.sum() < 2 * k:  # the pixels' total weight: a weight-3 pixel counts as 3
                 break  # too few pixels left to draw from: keep this run
-            start = KMeans(k, n_init=1, random_state=seed + attempt + 1)
-            labels = start.fit(X, sample_weight=kept).predict(X)
+            labels = _kmeans_start(X, kept, k, seed + attempt + 1, distinct=distinct_start,
+                                   predict=True)
         return obj, converged, n_iter, params
 
     # -- public API ---------------------------------------------------------------
@@ -646,6 +701,15 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             holds the image's place but takes no part in the fit, and its
             neighbours are segmented as if it were not there.
             :func:`hsiae.segment_cube` passes the no-data mask this way.
+            Without ``image_shape``, an integer weight ``w`` acts as ``w``
+            copies of the pixel, wherever they stand among the rows: the fit
+            is the one on the repeated pixels (k-means then starts from the
+            distinct pixels with their total weights, see the class's Notes). With
+            ``image_shape`` the rows are the image and a pixel cannot be
+            repeated; its weight scales its share of the estimates and its
+            vote for its neighbours. A random ``subsample`` draws rows, not
+            weight, so beyond ``subsample`` rows the equivalence holds only
+            on average.
         shade_point : array-like of shape (n_features,), default=None
             With ``covariance_type="shaded"``: the features of a black
             (all-zero) spectrum, towards which shading moves a pixel. For
@@ -684,13 +748,14 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 n_clusters=Param("n_clusters", self.n_clusters), n=len(rows),
             )
         Xe = _estep_precision(Xf)
+        distinct_start = _needs_distinct_start(Xf, wf)
         best = None
         with _blas_single_threaded():
             for init in range(self.n_init):
                 seed = random_state.randint(np.iinfo(np.int32).max)
                 if self.verbose:
                     print(f"Initialisation {init + 1} of {self.n_init}")
-                result = self._fit_once(Xf, Xe, fit_grid, seed, wf, shade_point)
+                result = self._fit_once(Xf, Xe, fit_grid, seed, wf, shade_point, distinct_start)
                 if best is None or result[0] > best[0]:
                     best = result
         obj, converged, n_iter, (weights, means, cov, prec) = best

@@ -23,15 +23,7 @@ def _instances():
 
 
 # estimator class -> {check name: reason}, for checks it is known to fail.
-EXPECTED_FAILURES = {
-    "SpatialGMMSegmenter": {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "starts from k-means++, which draws its seeds differently from a weighted row and from "
-            "repeated rows (scikit-learn lists the same failure for KMeans-type estimators); "
-            "weight 0 = removed pixel is tested in test_segmentation.py"
-        ),
-    },
-}
+EXPECTED_FAILURES = {}
 
 
 def _expected_failed_checks(estimator):

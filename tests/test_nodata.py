@@ -1,5 +1,6 @@
 """Tests for hsiae.workflow.usable and fitting: no-data pixels are found, left out of training and labelled 0."""
 
+import re
 import warnings
 
 import numpy as np
@@ -129,6 +130,51 @@ def test_segment_cube_is_reproducible_and_uses_a_fitted_head():
 def test_segment_cube_needs_a_segmenting_pipeline():
     with pytest.raises(TypeError, match="Pipeline ending in a SpatialGMMSegmenter"):
         segment_cube(_pipe()[:-1], _cube())
+
+
+def _noisy_quadrants(noise=0.4):
+    """A 16 x 20 cube of four quadrants whose spectra only the spatial prior tells apart well."""
+    h, w = 16, 20
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, B)
+    truth = (np.arange(w)[None, :] >= w // 2) * 1 + (np.arange(h)[:, None] >= h // 2) * 2
+    centres = np.array([0.2, 0.4, 0.6, 0.8])[truth]
+    cube = np.exp(-((t - centres[..., None]) ** 2) / 0.05) + noise * rng.normal(size=(h, w, B))
+    return cube.astype(np.float32), truth
+
+
+def _quadrant_pipe(image_shape):
+    return make_segmentation_pipeline(
+        4, image_shape=image_shape, random_state=0, spectralresampler__n_bands=8,
+        aedencoder__zdims=2, aedencoder__channels=(2, 4), aedencoder__max_epochs=3,
+    )
+
+
+def test_segment_cube_gives_a_segmenter_without_image_shape_the_cubes():
+    from sklearn.metrics import adjusted_rand_score
+
+    cube, truth = _noisy_quadrants()
+    pipe = _quadrant_pipe(None)
+    labels = _segment(pipe, cube)
+    # the spatial prior ran on the cube's image: the same labels as with image_shape given
+    np.testing.assert_array_equal(labels, _segment(_quadrant_pipe(cube.shape[:2]), cube))
+    assert adjusted_rand_score(truth.ravel(), labels.ravel()) > 0.9
+    # and the fitted pipeline keeps it, so that predicting the cube again applies the same prior
+    assert pipe[-1].image_shape == (16, 20)
+    np.testing.assert_array_equal(pipe.predict(cube.reshape(-1, B)) + 1, labels.ravel())
+
+
+@pytest.mark.parametrize("image_shape", [(20, 16), (10, 32)])
+def test_segment_cube_refuses_a_segmenter_shaped_for_another_image(image_shape):
+    # the same pixel count, so the segmenter alone cannot tell: its prior would join pixels that
+    # are not neighbours in the cube
+    cube, _ = _noisy_quadrants()
+    pipe = _quadrant_pipe(image_shape)
+    message = (re.escape(f"image_shape={image_shape} does not match the cube's 16 x 20 image")
+               + ".*" + re.escape("image_shape=None or (16, 20)"))
+    with pytest.raises(ValueError, match=message):
+        segment_cube(pipe, cube)
+    assert not hasattr(pipe[1], "net_")  # refused before any training
 
 
 def test_what_no_data_pixels_hold_does_not_change_the_other_labels():

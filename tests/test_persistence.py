@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler
 from hsiae.persistence import (
@@ -968,3 +968,25 @@ def test_pickled_objects_in_an_unmixers_weights_never_run(unmixers, tmp_path):
     with pytest.raises(ValueError, match="weights.pt is not a tensor state dict"):
         load_model(bad)
     assert not marker.exists()
+
+
+def _readme_block(section):
+    """The first ```python block of the README section whose heading is ``section``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n{section}\n")
+    block = text.index("```python\n", start) + len("```python\n")
+    assert block < text.find("\n#", start + 1 + len(section)), f"no python block under {section!r}"
+    return text[block:text.index("```", block)]
+
+
+def test_readme_saving_models_example_runs_as_written(fitted, tmp_path, monkeypatch):
+    # load_model gives back the model and its ModelInfo; the README shows how to take both
+    pipe, X = fitted
+    monkeypatch.chdir(tmp_path)
+    scope = {"pipe": pipe, "X": X}
+    exec(_readme_block("### Saving models"), scope)
+    assert isinstance(scope["pipe"], Pipeline) and scope["pipe"] is not pipe
+    assert scope["info"].n_bands == B and scope["info"].format == "hsiae"
+    np.testing.assert_array_equal(scope["labels"], pipe.predict(X))

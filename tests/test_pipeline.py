@@ -227,6 +227,44 @@ def test_clustering_scorer_leaves_unlabelled_pixels_out(scene):
         scorer(_FixedLabels(pred), X, None)
 
 
+def _background_map():
+    """Two classes, 0 (background) and 1, told apart by the first feature."""
+    y = np.repeat([0, 1], 100)
+    return y[:, None] * 3.0 + np.random.default_rng(0).normal(size=(200, 2)), y
+
+
+def test_clustering_scorer_refuses_ground_truth_left_with_one_class():
+    # On a 0/1 map the default unlabelled=0 leaves one class: every segmentation would score the
+    # same (0.0), so the scorer says which label it dropped and how to keep it.
+    X, y = _background_map()
+    message = r"only class 1 is left.*unlabelled=0.*make_clustering_scorer\(unlabelled=None\)"
+    with pytest.raises(ValueError, match=message):
+        make_clustering_scorer()(_FixedLabels(y), X, y)
+    with pytest.raises(ValueError, match="no pixel is left"):
+        make_clustering_scorer()(_FixedLabels(y), X, np.zeros_like(y))
+    with pytest.raises(ValueError, match="only class 1 is in y"):
+        make_clustering_scorer(unlabelled=None)(_FixedLabels(y), X, np.ones_like(y))
+    assert make_clustering_scorer(unlabelled=None)(_FixedLabels(y), X, y) == 1.0
+    assert make_clustering_scorer(unlabelled=-1)(_FixedLabels(1 - y), X, y) == 1.0
+
+
+def test_grid_search_on_a_background_map_tells_why_it_cannot_choose():
+    X, y = _background_map()
+    grid = {"n_clusters": [3, 2]}
+    search = GridSearchCV(SpatialGMMSegmenter(random_state=0), grid, cv=WholeImageSplit(),
+                          scoring=make_clustering_scorer())
+    # GridSearchCV turns the scorer's error into a warning and a NaN score per candidate
+    with pytest.warns(UserWarning, match="non-finite"), pytest.warns(UserWarning, match="unlabelled=None"):
+        search.fit(X, y)
+    assert np.all(np.isnan(search.cv_results_["mean_test_score"]))
+    search.set_params(error_score="raise")
+    with pytest.raises(ValueError, match="only class 1 is left"):
+        search.fit(X, y)
+    # keeping the background as a class, the search finds the two classes
+    search.set_params(scoring=make_clustering_scorer(unlabelled=None)).fit(X, y)
+    assert search.best_params_ == {"n_clusters": 2} and search.best_score_ > 0.9
+
+
 # -- model selection -------------------------------------------------------------------
 
 

@@ -337,6 +337,22 @@ def test_unit_weights_equal_no_weights():
     np.testing.assert_array_equal(a.labels_, b.labels_)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES + ["shaded"])
+def test_integer_weights_act_as_repeated_pixels(covariance_type):
+    # Without an image, weight w is w copies of the pixel (0: the pixel is left out), whatever
+    # the order of the pixels: the same clusters, in the same order, as the repeated pixels.
+    X, _ = _quadrant_image(noise=1.0)
+    X = X[::4]
+    weight = np.random.default_rng(1).integers(0, 4, len(X))
+    order = np.random.default_rng(2).permutation(len(X))
+    kw = dict(covariance_type=covariance_type, random_state=0)
+    repeated = SpatialGMMSegmenter(4, **kw).fit(np.repeat(X, weight, axis=0))
+    weighted = SpatialGMMSegmenter(4, **kw).fit(X[order], sample_weight=weight[order])
+    np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(weighted.labels_[np.argsort(order)], repeated.predict(X))
+
+
 def test_sample_weight_is_checked():
     X, _ = _quadrant_image(noise=0.8)
     seg = SpatialGMMSegmenter(4, image_shape=(H, W), random_state=0)

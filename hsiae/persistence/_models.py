@@ -12,8 +12,9 @@ one of
   :class:`~hsiae.AEUnmixer`, or an :class:`~hsiae.AEUnmixer` alone
   (unmixing).
 
-:func:`load_model` gives back the same kind of object that was saved. The
-file name's extension picks one of two formats:
+:func:`load_model` gives back the same kind of object that was saved, with
+its metadata: ``model, info = load_model(path)``. The file name's extension
+picks one of two formats:
 
 ``.hsiae`` (safe, recommended for sharing)
     A zip archive of plain JSON (parameters, fitted arrays, metadata) and the

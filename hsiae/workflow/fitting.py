@@ -66,9 +66,14 @@ def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
     ----------
     pipe : Pipeline
         Resampler, encoder and a final segmenter (for example
-        :func:`hsiae.make_segmentation_pipeline`) whose ``image_shape`` is the
-        cube's image or None. The segmenter is always fitted; the resampler
-        and encoder are fitted on the usable pixels when ``fit``.
+        :func:`hsiae.make_segmentation_pipeline`), fitted in place. The
+        segmenter is always fitted; the resampler and encoder are fitted on
+        the usable pixels when ``fit``. Its ``image_shape`` must be the
+        cube's ``(n_rows, n_cols)`` or None; None is set to the cube's (with
+        ``set_params`` on the pipeline's segmenter, as :func:`fit_on_sample`
+        does), so that the spatial prior joins the cube's neighbours and the
+        fitted ``pipe.predict`` applies it to this cube as the fit did. To
+        segment without the prior, set ``spatial_weight=0``.
     cube : array-like of shape (n_rows, n_cols, n_bands)
     nodata : float or None, default=None
         Fill value marking missing pixels, as in :func:`pixel_spectra`.
@@ -82,6 +87,14 @@ def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
     labels : ndarray of int of shape (n_rows, n_cols)
         Segments ``1 .. n_clusters``, and 0 for no-data pixels, as in the
         ``labels.tif`` that ``hsiae segment`` writes.
+
+    Raises
+    ------
+    ValueError
+        If the segmenter's ``image_shape`` is another image's, even of the
+        same pixel count (a transposed shape, say): its prior would join
+        pixels that are not neighbours in the cube. Raised before any
+        training.
 
     Examples
     --------
@@ -101,9 +114,31 @@ def segment_cube(pipe, cube, *, nodata=None, mask=None, fit=True):
     """
     head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
     X, valid, filled = pixel_spectra(cube, nodata=nodata, mask=mask)
-    _, _, labels = segment_pixels(head, seg, X, valid, filled, fit_head=fit)
     H, W = np.shape(cube)[:2]
+    _set_image_shape(seg, pipe.steps[-1][0], (H, W))
+    _, _, labels = segment_pixels(head, seg, X, valid, filled, fit_head=fit)
     return (labels + 1).reshape(H, W)
+
+
+def _set_image_shape(segmenter, step, shape):
+    """Give ``segmenter`` the image ``shape`` when its ``image_shape`` is None; refuse another image's."""
+    if "image_shape" not in segmenter.get_params(deep=False):
+        return  # a segmenter without a spatial prior
+    current = segmenter.image_shape
+    if current is None:
+        segmenter.set_params(image_shape=tuple(shape))
+        return
+    pair = isinstance(current, (tuple, list)) and len(current) == 2
+    if pair and all(isinstance(n, Integral) and not isinstance(n, bool) for n in current):
+        if tuple(int(n) for n in current) == tuple(shape):
+            return
+    shown = f"({current[0]}, {current[1]})" if pair else repr(current)
+    H, W = shape
+    raise ValueError(
+        f"The segmenter's image_shape={shown} does not match the cube's {H} x {W} image; its "
+        f"spatial prior would join pixels that are not neighbours in the cube. Set "
+        f"{step}__image_shape=None or ({H}, {W})."
+    )
 
 
 def sample_index(n_pixels, n_samples, random_state=None):

@@ -6,6 +6,8 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from hsiae.exceptions import Param, ParameterError
+
 __all__ = ["make_silhouette_scorer", "silhouette_scorer", "make_clustering_scorer", "WholeImageSplit"]
 
 
@@ -70,12 +72,21 @@ def make_clustering_scorer(score_func=adjusted_rand_score, *, unlabelled=0):
         :func:`hsiae.metrics.cluster_accuracy`).
     unlabelled : int or None, default=0
         Value in ``y`` that marks unlabelled pixels, left out of the score;
-        they are still segmented, since the spatial prior needs them.
+        they are still segmented, since the spatial prior needs them. None
+        scores every pixel: use it when 0 is a class of the ground truth (a
+        background), or mark the unlabelled pixels with a value no class
+        uses (``unlabelled=-1``).
 
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float``.
+        ``scorer(estimator, X, y) -> float``. It raises a ``ValueError``
+        when fewer than two classes of ``y`` are left to score against (on
+        a 0/1 map with the default ``unlabelled=0``, say): every
+        segmentation would then score the same, and a search would keep its
+        first candidate. Inside :class:`~sklearn.model_selection.GridSearchCV`
+        the error becomes a ``UserWarning`` carrying this message and a NaN
+        score, or an error with ``error_score="raise"``.
     """
 
     def score(estimator, X, y):
@@ -89,9 +100,31 @@ def make_clustering_scorer(score_func=adjusted_rand_score, *, unlabelled=0):
                 f"pixel (0 for unlabelled ones)."
             )
         keep = np.ones(y.shape, bool) if unlabelled is None else y != unlabelled
+        _check_classes(y[keep], dropped=not keep.all(), unlabelled=unlabelled)
         return float(score_func(y[keep], pred[keep]))
 
     return score
+
+
+def _check_classes(y, *, dropped, unlabelled):
+    """Refuse ground truth of fewer than two classes: every segmentation scores the same on it."""
+    classes = np.unique(y)
+    if classes.size >= 2:
+        return
+    same = "every segmentation scores the same against it, so a search cannot choose"
+    if not dropped:
+        raise ValueError(
+            f"only class {classes[0].item()!r} is in y; {same}. Score against ground truth of two "
+            f"classes or more."
+        )
+    left = "no pixel is left in y" if classes.size == 0 else f"only class {classes[0].item()!r} is left in y"
+    raise ParameterError(
+        "{left} once the pixels labelled {value} are left out ({unlabelled}); {same}. If {value} is "
+        "a class (a background, say), keep it with make_clustering_scorer({keep}); to leave "
+        "unlabelled pixels out, mark them with a value no class uses and pass it as {name}.",
+        left=left, value=repr(unlabelled), unlabelled=Param("unlabelled", unlabelled), same=same,
+        keep=Param("unlabelled", None), name=Param("unlabelled"),
+    )
 
 
 class WholeImageSplit(BaseCrossValidator):
