@@ -22,6 +22,7 @@ from hsiae.persistence import (
     JSON_MEMBER,
     WEIGHTS_MEMBER,
     ModelVersionWarning,
+    PickleModelWarning,
     check_model_bands,
     load_model,
     save_model,
@@ -236,6 +237,7 @@ def test_same_versions_do_not_warn(fitted, tmp_path):
     save_model(path, pipe)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         load_model(path)
 
 
@@ -252,6 +254,7 @@ def test_cuda_trained_model_loads_on_cpu(tmp_path):
     save_model(tmp_path / "gpu.joblib", pipe)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no skorch DeviceWarning escapes
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         loaded, _ = load_model(tmp_path / "gpu.joblib")
     assert loaded[-1].device == "cpu"
     assert loaded[-1].net_.device == "cpu"
@@ -471,6 +474,57 @@ def test_a_pickle_named_hsiae_is_never_unpickled(tmp_path):
         load_model(path)
     assert not marker.exists()
 
+
+
+@pytest.mark.parametrize("name", ["evil.model", "evil.tif", "evil", "evil.joblib.bak"])
+def test_a_pickle_under_another_name_is_refused_without_being_unpickled(tmp_path, name):
+    # only .joblib/.pkl are unpickled: any other name is refused before the file is opened
+    marker = tmp_path / "pwned"
+    _Boom.marker = marker
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(ValueError, match=r"\.hsiae.*\.joblib.*\.pkl") as caught:
+        load_model(path)
+    assert name in str(caught.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".joblib", ".pkl", ".JOBLIB"])
+def test_loading_a_pickle_warns_that_it_runs_code(fitted, tmp_path, suffix):
+    pipe, X = fitted
+    path = tmp_path / f"m{suffix}"
+    save_model(path, pipe)
+    with pytest.warns(PickleModelWarning, match=f"m{suffix}.*runs code.*trust.*\\.hsiae"):
+        loaded, info = load_model(path)
+    assert info.format == "joblib"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+
+
+def test_loading_the_safe_format_does_not_warn(fitted, tmp_path):
+    pipe, _ = fitted
+    save_model(tmp_path / "m.hsiae", pipe)
+    os.link(tmp_path / "m.hsiae", tmp_path / "zip.joblib")  # a zip under a pickle's name: read safely
+    for name in ("m.hsiae", "zip.joblib"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_model(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["m.tif", "m.model", "m", "m.hsiae.tmp"])
+def test_save_refuses_a_name_without_a_model_extension(fitted, tmp_path, name):
+    # any name but .hsiae/.joblib/.pkl used to be written as a pickle, a .tif included
+    pipe, _ = fitted
+    with pytest.raises(ValueError, match=r"\.hsiae.*\.joblib.*\.pkl"):
+        save_model(tmp_path / name, pipe)
+    assert os.listdir(tmp_path) == []
+
+
+def test_model_extensions_are_case_insensitive(fitted, tmp_path):
+    pipe, X = fitted
+    save_model(tmp_path / "m.HSIAE", pipe)
+    loaded, info = load_model(tmp_path / "m.HSIAE")
+    assert info.format == "hsiae"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
 def _tamper(src, dst, *, json_edit=None, members=None, weights=None):
     """Copy the .hsiae archive ``src`` to ``dst``, editing model.json, members or weights."""
@@ -786,6 +840,7 @@ def test_a_gpu_trained_unmixer_loads_on_the_cpu(tmp_path, suffix):
     save_model(tmp_path / f"gpu{suffix}", unmixer)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no skorch DeviceWarning escapes
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         loaded, _ = load_model(tmp_path / f"gpu{suffix}")
     assert loaded.device == "cpu" and loaded.net_.device == "cpu"
     assert next(loaded.net_.module_.parameters()).device.type == "cpu"
@@ -968,3 +1023,4 @@ def test_pickled_objects_in_an_unmixers_weights_never_run(unmixers, tmp_path):
     with pytest.raises(ValueError, match="weights.pt is not a tensor state dict"):
         load_model(bad)
     assert not marker.exists()
+
