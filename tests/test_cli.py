@@ -1113,3 +1113,79 @@ class _Boom:
 
     def __reduce__(self):
         return (open, (str(self.marker), "w"))
+
+
+# --------------------------------------------------------------------------- two runs, one folder
+
+
+def _race(monkeypatch, on):
+    """Let ``on(final)`` act as another run just before this run moves each output in place."""
+    import hsiae.io
+
+    real = hsiae.io.commit
+
+    def commit(tmp, final, **kwargs):
+        on(final)
+        return real(tmp, final, **kwargs)
+
+    monkeypatch.setattr(hsiae.io, "commit", commit)
+
+
+def test_an_output_another_run_writes_meanwhile_is_never_replaced(cube_path, tmp_path, capsys,
+                                                                  monkeypatch):
+    # the other run writes the history after this run's checks, while it commits the model and
+    # the loss curves: this run stops with a clear error and takes back only its own two files
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run(final):
+        if final.name == "m_history.csv":
+            final.write_text("the other run's")
+
+    _race(monkeypatch, other_run)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, f"'{out / 'm_history.csv'}' already exists", "--force")
+    assert listing(out) == ["m_history.csv"]
+    assert (out / "m_history.csv").read_text() == "the other run's"
+
+
+def test_a_failed_run_with_force_puts_back_what_it_replaced(cube_path, tmp_path, capsys,
+                                                            monkeypatch):
+    # --force replaces the other run's model (as asked), then the run fails before its end: the
+    # other run's model comes back, and nothing of this run is left
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run_then_failure(final):
+        if final.name == "m.hsiae":
+            final.write_text("the other run's model")
+        if final.name == "m_history.csv":
+            raise OSError("No space left on device")
+
+    _race(monkeypatch, other_run_then_failure)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q", "--force"]) == 2
+    assert_one_line_error(capsys, "No space left on device")
+    assert listing(out) == ["m.hsiae"]
+    assert (out / "m.hsiae").read_text() == "the other run's model"
+
+
+def test_a_failed_run_never_removes_a_file_another_run_put_in_its_place(cube_path, tmp_path,
+                                                                         capsys, monkeypatch):
+    # this run moved its model in; another run (with --force) replaced it; then this run fails:
+    # its rollback sees that the model is no longer its own file and leaves it
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run_then_failure(final):
+        if final.name == "m_loss.png":
+            other = out / ".other.tmp"
+            other.write_text("the other run's model")
+            os.replace(other, out / "m.hsiae")
+        if final.name == "m_history.csv":
+            raise OSError("No space left on device")
+
+    _race(monkeypatch, other_run_then_failure)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, "No space left on device")
+    assert listing(out) == ["m.hsiae"]
+    assert (out / "m.hsiae").read_text() == "the other run's model"
