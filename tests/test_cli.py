@@ -1027,15 +1027,165 @@ def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
     assert listing(tmp_path) == ["cube.tif"]
 
 
-@pytest.mark.parametrize("command", ["train", "segment"])
-def test_no_output_replaces_the_input_even_with_force(tmp_path, capsys, command):
+def test_no_output_replaces_the_input_even_with_force(tmp_path, capsys):
+    # train's -o named like its input is refused for its extension (tested below)
     out = tmp_path / "out"
     out.mkdir()
-    name = {"train": "cube.tif", "segment": "labels.tif"}[command]
+    name = "labels.tif"
     cube = write(out / name, make_cube())
     before = open(cube, "rb").read()
-    args = {"train": ["-o", cube], "segment": ["-k", "2", "-o", str(out)]}[command]
-    assert main([command, cube, *args, *FAST, "--force"]) == 2
+    assert main(["segment", cube, "-k", "2", "-o", str(out), *FAST, "--force"]) == 2
     assert_one_line_error(capsys, f"would replace the input '{cube}'")
     assert open(cube, "rb").read() == before
     assert listing(out) == [name]
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_train_writes_a_model_only_under_a_model_extension(tmp_path, capsys, force):
+    # -o cube.tif --force used to replace the input cube with a pickle; any name but .hsiae,
+    # .joblib or .pkl is refused before any work, naming the accepted extensions
+    cube = write(tmp_path / "cube.tif", make_cube())
+    before = open(cube, "rb").read()
+    for target in (cube, str(tmp_path / "model.tif"), str(tmp_path / "model")):
+        assert main(["train", cube, "-o", target, *FAST, *force]) == 2
+        assert_one_line_error(capsys, f"got '{target}'", ".hsiae", ".joblib / .pkl")
+    assert open(cube, "rb").read() == before
+    assert listing(tmp_path) == ["cube.tif"]
+
+
+@pytest.mark.parametrize("command", ["train", "segment"])
+@pytest.mark.parametrize("spelling", ["symlink", "dotted", "hardlink"])
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_no_output_replaces_the_input_under_another_name(tmp_path, capsys, command, spelling,
+                                                         force):
+    # the same file reached through a link or another spelling of its path is still the input
+    out = tmp_path / "out"
+    out.mkdir()
+    real = write(tmp_path / "cube.tif", make_cube())
+    before = open(real, "rb").read()
+    name = {"train": "model.hsiae", "segment": "labels.tif"}[command]
+    if spelling == "symlink":  # the output is a link to the input
+        os.symlink(real, out / name)
+        cube, outdir = real, str(out)
+    elif spelling == "hardlink":
+        os.link(real, out / name)
+        cube, outdir = real, str(out)
+    else:  # the input is the output, reached by another path
+        os.replace(real, out / name)
+        real = str(out / name)
+        cube, outdir = str(tmp_path / "out" / ".." / "out" / name), f"{tmp_path}/./out/"
+    args = {"train": ["-o", os.path.join(outdir, name)], "segment": ["-k", "2", "-o", outdir]}
+    assert main([command, cube, *args[command], *FAST, *force]) == 2
+    assert_one_line_error(capsys, "would replace the input")
+    assert open(real, "rb").read() == before
+
+
+@pytest.mark.parametrize("command", ["segment", "denoise", "unmix"])
+def test_a_model_under_another_name_is_refused_without_being_unpickled(cube_path, tmp_path, capsys,
+                                                                      command):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.model"
+    evil.write_bytes(pickle.dumps(_Boom(marker)))
+    out = {"segment": ["-k", "2", "-o", str(tmp_path / "seg")],
+           "denoise": ["-o", str(tmp_path / "d.tif")], "unmix": ["-o", str(tmp_path / "u")]}
+    assert main([command, cube_path, "--model", str(evil), *out[command]]) == 2
+    assert_one_line_error(capsys, "evil.model", ".hsiae", ".joblib / .pkl")
+    assert not marker.exists()
+    assert listing(tmp_path) == ["cube.tif", "evil.model"]
+
+
+def test_a_pickled_model_is_loaded_with_a_warning_line(trained, cube_path, tmp_path, capsys):
+    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(tmp_path / "d.tif"),
+                 "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if "pickle" in line] == [
+        f"hsiae: warning: '{trained}' is a pickle: loading it runs code from the file. Load only "
+        f"models from sources you trust; share models as .hsiae files, which never run code."]
+
+
+class _Boom:
+    """Unpickling this creates ``marker``: proof that something ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+# --------------------------------------------------------------------------- two runs, one folder
+
+
+def _race(monkeypatch, on):
+    """Let ``on(final)`` act as another run just before this run moves each output in place."""
+    import hsiae.io
+
+    real = hsiae.io.commit
+
+    def commit(tmp, final, **kwargs):
+        on(final)
+        return real(tmp, final, **kwargs)
+
+    monkeypatch.setattr(hsiae.io, "commit", commit)
+
+
+def test_an_output_another_run_writes_meanwhile_is_never_replaced(cube_path, tmp_path, capsys,
+                                                                  monkeypatch):
+    # the other run writes the history after this run's checks, while it commits the model and
+    # the loss curves: this run stops with a clear error and takes back only its own two files
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run(final):
+        if final.name == "m_history.csv":
+            final.write_text("the other run's")
+
+    _race(monkeypatch, other_run)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, f"'{out / 'm_history.csv'}' already exists", "--force")
+    assert listing(out) == ["m_history.csv"]
+    assert (out / "m_history.csv").read_text() == "the other run's"
+
+
+def test_a_failed_run_with_force_puts_back_what_it_replaced(cube_path, tmp_path, capsys,
+                                                            monkeypatch):
+    # --force replaces the other run's model (as asked), then the run fails before its end: the
+    # other run's model comes back, and nothing of this run is left
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run_then_failure(final):
+        if final.name == "m.hsiae":
+            final.write_text("the other run's model")
+        if final.name == "m_history.csv":
+            raise OSError("No space left on device")
+
+    _race(monkeypatch, other_run_then_failure)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q", "--force"]) == 2
+    assert_one_line_error(capsys, "No space left on device")
+    assert listing(out) == ["m.hsiae"]
+    assert (out / "m.hsiae").read_text() == "the other run's model"
+
+
+def test_a_failed_run_never_removes_a_file_another_run_put_in_its_place(cube_path, tmp_path,
+                                                                         capsys, monkeypatch):
+    # this run moved its model in; another run (with --force) replaced it; then this run fails:
+    # its rollback sees that the model is no longer its own file and leaves it
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def other_run_then_failure(final):
+        if final.name == "m_loss.png":
+            other = out / ".other.tmp"
+            other.write_text("the other run's model")
+            os.replace(other, out / "m.hsiae")
+        if final.name == "m_history.csv":
+            raise OSError("No space left on device")
+
+    _race(monkeypatch, other_run_then_failure)
+    assert main(["train", cube_path, "-o", str(out / "m.hsiae"), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, "No space left on device")
+    assert listing(out) == ["m.hsiae"]
+    assert (out / "m.hsiae").read_text() == "the other run's model"

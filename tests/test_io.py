@@ -899,3 +899,94 @@ def test_an_output_never_replaces_a_file_that_appears_while_it_is_written(tmp_pa
     with atomic_output(target, force=True) as tmp:
         tmp.write_text("replaced")
     assert target.read_text() == "replaced" and temporary_beside(target).suffix == ".tif"
+
+
+def test_a_commit_can_be_taken_back_without_touching_another_process_file(tmp_path):
+    from hsiae.io import commit, temporary_beside
+
+    target = tmp_path / "model.hsiae"
+    target.write_text("before")
+
+    def staged(text):
+        tmp = temporary_beside(target)
+        tmp.write_text(text)
+        return tmp
+
+    # with force and keep_previous, undo puts back the file the commit replaced
+    done = commit(staged("mine"), target, force=True, keep_previous=True)
+    assert target.read_text() == "mine"
+    assert done.undo() is True
+    assert target.read_text() == "before"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hsiae"]
+
+    # finish drops the kept file: the commit stands
+    done = commit(staged("mine"), target, force=True, keep_previous=True)
+    done.finish()
+    assert target.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hsiae"]
+
+    # a file another process moved in after the commit is not this commit's: undo leaves it
+    target.unlink()
+    done = commit(staged("mine"), target)
+    theirs = tmp_path / "theirs"
+    theirs.write_text("theirs")
+    os.replace(theirs, target)
+    assert done.undo() is False
+    assert target.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hsiae"]
+
+
+@pytest.mark.parametrize("renameat2", [True, False])
+def test_without_hard_links_a_commit_still_never_overwrites(tmp_path, monkeypatch, renameat2):
+    # a file system without hard links: an atomic no-replace rename where the system has one
+    # (renameat2), else a checked rename
+    import errno
+
+    from hsiae.io import _atomic, commit, temporary_beside
+
+    def no_links(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    if not renameat2:
+        monkeypatch.setattr(_atomic, "_renameat2", lambda: None)
+    elif _atomic._renameat2() is None:
+        pytest.skip("this system has no renameat2")
+    target = tmp_path / "labels.tif"
+    tmp = temporary_beside(target)
+    tmp.write_text("mine")
+    target.write_text("theirs")
+    with pytest.raises(FileExistsError, match="already exists"):
+        commit(tmp, target)
+    assert target.read_text() == "theirs" and tmp.read_text() == "mine"
+    if renameat2:  # atomic: refused even when the file appears after any check could run
+        monkeypatch.setattr(os.path, "lexists", lambda path: False)
+        with pytest.raises(FileExistsError, match="already exists"):
+            commit(tmp, target)
+        assert target.read_text() == "theirs" and tmp.read_text() == "mine"
+        monkeypatch.undo()
+        monkeypatch.setattr(os, "link", no_links)
+    target.unlink()
+    commit(tmp, target)
+    assert target.read_text() == "mine" and not tmp.exists()
+
+
+def test_a_folder_commit_is_taken_back_too(tmp_path):
+    # a Zarr array is a folder: kept and put back like a file, never moved onto another folder
+    from hsiae.io import commit, temporary_beside
+
+    target = tmp_path / "cube.zarr"
+    (target / "old").mkdir(parents=True)
+    tmp = temporary_beside(target)
+    (tmp / "new").mkdir(parents=True)
+    done = commit(tmp, target, force=True, keep_previous=True)
+    assert os.listdir(target) == ["new"]
+    assert done.undo() is True
+    assert os.listdir(target) == ["old"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cube.zarr"]
+
+    (target / "old").rmdir()  # an empty folder another process made: not replaced either
+    (tmp / "new").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="already exists"):
+        commit(tmp, target)
+    assert os.listdir(target) == [] and os.listdir(tmp) == ["new"]

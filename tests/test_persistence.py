@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import re
 import warnings
 import zipfile
 from datetime import datetime
@@ -22,6 +23,7 @@ from hsiae.persistence import (
     JSON_MEMBER,
     WEIGHTS_MEMBER,
     ModelVersionWarning,
+    PickleModelWarning,
     check_model_bands,
     load_model,
     save_model,
@@ -236,6 +238,7 @@ def test_same_versions_do_not_warn(fitted, tmp_path):
     save_model(path, pipe)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         load_model(path)
 
 
@@ -252,6 +255,7 @@ def test_cuda_trained_model_loads_on_cpu(tmp_path):
     save_model(tmp_path / "gpu.joblib", pipe)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no skorch DeviceWarning escapes
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         loaded, _ = load_model(tmp_path / "gpu.joblib")
     assert loaded[-1].device == "cpu"
     assert loaded[-1].net_.device == "cpu"
@@ -471,6 +475,57 @@ def test_a_pickle_named_hsiae_is_never_unpickled(tmp_path):
         load_model(path)
     assert not marker.exists()
 
+
+
+@pytest.mark.parametrize("name", ["evil.model", "evil.tif", "evil", "evil.joblib.bak"])
+def test_a_pickle_under_another_name_is_refused_without_being_unpickled(tmp_path, name):
+    # only .joblib/.pkl are unpickled: any other name is refused before the file is opened
+    marker = tmp_path / "pwned"
+    _Boom.marker = marker
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(ValueError, match=r"\.hsiae.*\.joblib.*\.pkl") as caught:
+        load_model(path)
+    assert name in str(caught.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".joblib", ".pkl", ".JOBLIB"])
+def test_loading_a_pickle_warns_that_it_runs_code(fitted, tmp_path, suffix):
+    pipe, X = fitted
+    path = tmp_path / f"m{suffix}"
+    save_model(path, pipe)
+    with pytest.warns(PickleModelWarning, match=f"m{suffix}.*runs code.*trust.*\\.hsiae"):
+        loaded, info = load_model(path)
+    assert info.format == "joblib"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+
+
+def test_loading_the_safe_format_does_not_warn(fitted, tmp_path):
+    pipe, _ = fitted
+    save_model(tmp_path / "m.hsiae", pipe)
+    os.link(tmp_path / "m.hsiae", tmp_path / "zip.joblib")  # a zip under a pickle's name: read safely
+    for name in ("m.hsiae", "zip.joblib"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_model(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["m.tif", "m.model", "m", "m.hsiae.tmp"])
+def test_save_refuses_a_name_without_a_model_extension(fitted, tmp_path, name):
+    # any name but .hsiae/.joblib/.pkl used to be written as a pickle, a .tif included
+    pipe, _ = fitted
+    with pytest.raises(ValueError, match=r"\.hsiae.*\.joblib.*\.pkl"):
+        save_model(tmp_path / name, pipe)
+    assert os.listdir(tmp_path) == []
+
+
+def test_model_extensions_are_case_insensitive(fitted, tmp_path):
+    pipe, X = fitted
+    save_model(tmp_path / "m.HSIAE", pipe)
+    loaded, info = load_model(tmp_path / "m.HSIAE")
+    assert info.format == "hsiae"
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
 def _tamper(src, dst, *, json_edit=None, members=None, weights=None):
     """Copy the .hsiae archive ``src`` to ``dst``, editing model.json, members or weights."""
@@ -786,6 +841,7 @@ def test_a_gpu_trained_unmixer_loads_on_the_cpu(tmp_path, suffix):
     save_model(tmp_path / f"gpu{suffix}", unmixer)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no skorch DeviceWarning escapes
+        warnings.simplefilter("ignore", PickleModelWarning)  # said on every pickle
         loaded, _ = load_model(tmp_path / f"gpu{suffix}")
     assert loaded.device == "cpu" and loaded.net_.device == "cpu"
     assert next(loaded.net_.module_.parameters()).device.type == "cpu"
@@ -990,3 +1046,102 @@ def test_readme_saving_models_example_runs_as_written(fitted, tmp_path, monkeypa
     assert isinstance(scope["pipe"], Pipeline) and scope["pipe"] is not pipe
     assert scope["info"].n_bands == B and scope["info"].format == "hsiae"
     np.testing.assert_array_equal(scope["labels"], pipe.predict(X))
+
+
+# --------------------------------------------------------------------------- crafted archives
+
+
+def _bomb(path, weights, *, json_mib=0, weights_mib=0, json_method=zipfile.ZIP_DEFLATED):
+    """A .hsiae archive whose members expand from a few KiB to ``json_mib`` / ``weights_mib`` MiB.
+
+    Written in a streaming way, so that neither the test nor the archive holds the expanded bytes.
+    """
+    chunk = b"0," * (1 << 19)  # 1 MiB of a JSON array's items
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo(JSON_MEMBER)
+        info.compress_type = json_method
+        with zf.open(info, "w", force_zip64=True) as fh:
+            fh.write(b'{"format":"hsiae-model","format_version":1,"junk":[')
+            for _ in range(json_mib):
+                fh.write(chunk)
+            fh.write(b'0]}')
+        info = zipfile.ZipInfo(WEIGHTS_MEMBER)
+        info.compress_type = zipfile.ZIP_DEFLATED if weights_mib else zipfile.ZIP_STORED
+        with zf.open(info, "w", force_zip64=True) as fh:
+            fh.write(weights)
+            for _ in range(weights_mib):
+                fh.write(bytes(1 << 20))
+    return path
+
+
+def _load_measured(path):
+    """``load_model(path)``'s error and the peak of Python allocations while it ran (bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as err:
+            load_model(path)
+        return str(err.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("json_mib, weights_mib, message", [
+    (100, 0, r"model.json would take 100 MiB once decompressed, more than the 64 MiB"),
+    (20, 0, r"model.json would expand from [\d.]+ KiB in the archive to 20 MiB; beyond 16 MiB"),
+    (0, 100, r"weights.pt would expand from [\d.]+ KiB in the archive to 100 MiB"),
+])
+def test_a_small_archive_that_expands_hugely_is_refused_before_it_is_read(
+        fitted, tmp_path, json_mib, weights_mib, message):
+    # a 292 KB crafted file made the loader hold 2.1 GB for 37 s: the sizes in the archive's
+    # directory are checked before a byte of a member is decompressed
+    pipe, _ = fitted
+    save_model(tmp_path / "good.hsiae", pipe)
+    with zipfile.ZipFile(tmp_path / "good.hsiae") as zf:
+        weights = zf.read(WEIGHTS_MEMBER)
+    bomb = _bomb(tmp_path / "bomb.hsiae", weights, json_mib=json_mib, weights_mib=weights_mib)
+    assert bomb.stat().st_size < 300_000
+    text, peak = _load_measured(bomb)
+    assert re.search(message, text), text
+    assert text.startswith(f"'{bomb}' is not a valid .hsiae model file")
+    assert peak < 4 << 20
+
+
+def test_a_json_of_countless_empty_arrays_is_refused_before_it_is_parsed(fitted, tmp_path):
+    # within the size limits, but a parsed empty list takes about 20 times its text
+    pipe, _ = fitted
+    good = save_model(tmp_path / "good.hsiae", pipe).path
+    with zipfile.ZipFile(good) as zf:
+        weights = zf.read(WEIGHTS_MEMBER)
+    bomb = tmp_path / "lists.hsiae"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(JSON_MEMBER, b"[" + b"[]," * 1_500_000 + b"[]]")
+        zf.writestr(WEIGHTS_MEMBER, weights)
+    text, peak = _load_measured(bomb)
+    assert "model.json opens 1500002 arrays and objects, more than the 1048576" in text, text
+    assert peak < 16 << 20  # the text itself, not the lists
+
+
+def test_a_member_compressed_in_a_way_hsiae_never_writes_is_refused(fitted, tmp_path):
+    pipe, _ = fitted
+    save_model(tmp_path / "good.hsiae", pipe)
+    with zipfile.ZipFile(tmp_path / "good.hsiae") as zf:
+        weights = zf.read(WEIGHTS_MEMBER)
+    bomb = _bomb(tmp_path / "bz2.hsiae", weights, json_mib=1, json_method=zipfile.ZIP_BZIP2)
+    text, _ = _load_measured(bomb)
+    assert "model.json is compressed with bzip2" in text, text
+
+
+def test_a_model_too_large_for_the_safe_format_is_not_written(fitted, tmp_path, monkeypatch):
+    # the writer applies the reader's limits: it never leaves a file that load_model refuses
+    from hsiae.persistence import _safe
+
+    pipe, _ = fitted
+    monkeypatch.setattr(_safe, "_MAX_JSON_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"too large for the \.hsiae format.*model\.json would "
+                                         r"take .* KiB.*SpectralResampler\.\w+_ .*save it as "
+                                         r"\.joblib"):
+        save_model(tmp_path / "m.hsiae", pipe)
+    assert os.listdir(tmp_path) == []
+

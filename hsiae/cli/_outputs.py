@@ -51,7 +51,11 @@ def model_file_name(args):
 
 
 def plan_model_outputs(out, model_path):
+    """Plan the model file (its name checked: .hsiae, .joblib or .pkl), its loss curves and history."""
+    from hsiae.persistence import model_format
+
     model_path = Path(model_path)
+    model_format(model_path)
     loss = model_path.with_name(f"{model_path.stem}_loss.png")
     history = model_path.with_name(f"{model_path.stem}_history.csv")
     out.plan(model_path, "model")

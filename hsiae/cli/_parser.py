@@ -172,7 +172,7 @@ def _build_parser():
                "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n\n"
                "A model's extension picks its format: .hsiae (JSON + weights, safe to load from\n"
                "anywhere: share models this way) or .joblib/.pkl (a pickle, which runs code when\n"
-               "loaded: only load those from sources you trust).",
+               "loaded: only load those from sources you trust); any other name is refused.",
         formatter_class=fmt,
     )
     parser.add_argument("--version", action="version", version=f"hsiae {__version__}")
@@ -190,8 +190,8 @@ def _build_parser():
     )
     _add_cube_input(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
-                   help="model file to write: model.hsiae (safe to share) or model.joblib "
-                        "(a pickle)")
+                   help="model file to write: model.hsiae (safe to share), or model.joblib / "
+                        "model.pkl (a pickle); no other extension")
     group = _add_training(p, defaults)
     den = recipe_defaults("denoising")
     group.add_argument("--for", dest="recipe", choices=("segmentation", "denoising"),

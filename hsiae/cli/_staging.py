@@ -93,20 +93,29 @@ class Outputs:
         return tmp
 
     def commit(self):
+        """Move every staged file in place, all or none.
+
+        Without ``--force`` no move replaces a file, even one another run
+        wrote after the checks. If a move fails (or the run is stopped), the
+        ones done are taken back: each file this run moved in is removed,
+        recognised by its inode so that a file another run put there since is
+        left alone, and with ``--force`` the file it replaced is put back.
+        """
         from hsiae.io import commit
 
-        moved = []
+        done = []
         try:
             for final, tmp in self._staged.items():
-                existed = final.exists()
-                commit(tmp, final, force=self.force, overwrite_hint=_OVERWRITE_HINT)
-                moved.append((final, existed))
+                done.append(commit(tmp, final, force=self.force, overwrite_hint=_OVERWRITE_HINT,
+                                   keep_previous=True))
         except BaseException:
-            for final, existed in moved:  # only what this run created
-                if not existed:
-                    with contextlib.suppress(OSError):
-                        final.unlink()
+            for record in reversed(done):
+                with contextlib.suppress(OSError):
+                    record.undo()
             raise
+        for record in done:
+            with contextlib.suppress(OSError):
+                record.finish()
         self._committed = True
         width = max((len(self._planned[f]) for f in self._staged), default=0)
         if self._staged:

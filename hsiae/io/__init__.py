@@ -37,7 +37,7 @@ array chunked over space with the bands whole; :func:`store_labels` and
 on disk. They need dask (``pip install 'hsiae[dask]'``).
 """
 
-from hsiae.io._atomic import atomic_output, check_target, commit, discard, temporary_beside
+from hsiae.io._atomic import Committed, atomic_output, check_target, commit, discard, temporary_beside
 from hsiae.io._common import CubeFormatError, CubeInfo
 from hsiae.io._lazy import as_lazy_cube, open_cube
 from hsiae.io._read import read_cube
@@ -45,6 +45,7 @@ from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
 
 __all__ = [
+    "Committed",
     "as_lazy_cube",
     "atomic_output",
     "check_target",

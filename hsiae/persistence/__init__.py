@@ -6,18 +6,36 @@ reads and writes the safe format; :mod:`hsiae.persistence._format` holds the
 marker, version and names both formats share.
 """
 
-from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, JSON_MEMBER, SAFE_SUFFIX, WEIGHTS_MEMBER
-from hsiae.persistence._models import ModelInfo, ModelVersionWarning, check_model_bands, load_model, save_model
+from hsiae.persistence._format import (
+    FORMAT_MARKER,
+    FORMAT_VERSION,
+    JSON_MEMBER,
+    PICKLE_SUFFIXES,
+    SAFE_SUFFIX,
+    WEIGHTS_MEMBER,
+    model_format,
+)
+from hsiae.persistence._models import (
+    ModelInfo,
+    ModelVersionWarning,
+    PickleModelWarning,
+    check_model_bands,
+    load_model,
+    save_model,
+)
 
 __all__ = [
     "FORMAT_MARKER",
     "FORMAT_VERSION",
     "JSON_MEMBER",
+    "PICKLE_SUFFIXES",
     "SAFE_SUFFIX",
     "WEIGHTS_MEMBER",
     "ModelInfo",
     "ModelVersionWarning",
+    "PickleModelWarning",
     "check_model_bands",
     "load_model",
+    "model_format",
     "save_model",
 ]

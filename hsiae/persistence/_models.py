@@ -23,18 +23,24 @@ picks one of two formats:
     estimators and never unpickles anything, so a damaged or malicious file
     gives a ValueError, not code execution. See
     :mod:`hsiae.persistence._safe` for the layout.
-``.joblib``, ``.pkl`` (and any other extension)
+``.joblib``, ``.pkl``
     A joblib file holding one dict: a format marker and version, the
     model object (under the key ``"pipeline"``, also for an AEUnmixer
     alone) and the metadata.
+
+Any other name is refused by both functions (:func:`model_format`): a
+pickle runs code when it is loaded, so only a file named as one is ever
+unpickled, and a model is never written under a name such as ``.tif``.
 
 .. warning::
 
    joblib files are pickles, and loading a pickle can run arbitrary code.
    Only load ``.joblib``/``.pkl`` model files from sources you trust (files
    you wrote yourself or got from someone you trust); use ``.hsiae`` to
-   share models. :func:`load_model` never unpickles a file whose name ends
-   in ``.hsiae`` or whose content is a zip archive.
+   share models. :func:`load_model` warns (:class:`PickleModelWarning`)
+   before it unpickles a file, and never unpickles a file whose name ends
+   in anything but ``.joblib`` or ``.pkl``, nor one whose content is a zip
+   archive.
 
 Models are always loaded on the CPU. skorch maps the weights of a net that
 was trained on a CUDA device to the CPU when unpickling on a machine without
@@ -60,7 +66,13 @@ from hsiae import __version__
 from hsiae.encoder import AEDEncoder
 from hsiae.io import atomic_output, check_target
 from hsiae.persistence import _safe
-from hsiae.persistence._format import FORMAT_MARKER, FORMAT_VERSION, SAFE_SUFFIX, ZIP_MAGIC, newer_version_message
+from hsiae.persistence._format import (
+    FORMAT_MARKER,
+    FORMAT_VERSION,
+    ZIP_MAGIC,
+    model_format,
+    newer_version_message,
+)
 from hsiae.resampling import SpectralResampler
 from hsiae.segmentation import SpatialGMMSegmenter
 from hsiae.unmixer import AEUnmixer
@@ -68,7 +80,14 @@ from hsiae.workflow.recipes import pipeline_parts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelInfo", "ModelVersionWarning", "check_model_bands", "load_model", "save_model"]
+__all__ = [
+    "ModelInfo",
+    "ModelVersionWarning",
+    "PickleModelWarning",
+    "check_model_bands",
+    "load_model",
+    "save_model",
+]
 
 # Libraries whose version changes can break an unpickled model: a mismatch warns.
 _CHECKED_LIBRARIES = ("torch", "scikit-learn")
@@ -76,6 +95,10 @@ _CHECKED_LIBRARIES = ("torch", "scikit-learn")
 
 class ModelVersionWarning(UserWarning):
     """A model file was written with other versions of torch or scikit-learn."""
+
+
+class PickleModelWarning(UserWarning):
+    """A model file is a pickle (``.joblib``/``.pkl``): loading it runs code from the file."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,17 +239,13 @@ def _check_wavelengths(wavelengths, n_bands, resampler):
     return values
 
 
-def _is_safe_name(path):
-    return path.suffix.lower() == SAFE_SUFFIX
-
-
 def save_model(path, pipeline, *, wavelengths=None, force=False):
     """Save a fitted pipeline (or unmixer) and its metadata to a model file, atomically.
 
     The extension of ``path`` picks the format: ``.hsiae`` writes the safe
     format (plain JSON and torch weights, safe to load from anywhere);
-    anything else, conventionally ``.joblib`` or ``.pkl``, writes a joblib
-    pickle, which runs code when it is loaded. The file is written to a
+    ``.joblib`` or ``.pkl`` writes a joblib pickle, which runs code when it
+    is loaded; any other name is refused. The file is written to a
     temporary file in the same folder and renamed to ``path`` only when
     complete, so a failure never leaves a partial file (nor the temporary
     one).
@@ -234,7 +253,8 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     Parameters
     ----------
     path : str or os.PathLike
-        Output file: ``*.hsiae`` (safe format, for sharing) or ``*.joblib``.
+        Output file: ``*.hsiae`` (safe format, for sharing), ``*.joblib`` or
+        ``*.pkl`` (a pickle).
     pipeline : sklearn.pipeline.Pipeline or AEUnmixer
         Fitted ``SpectralResampler -> AEDEncoder`` with an optional final
         ``SpatialGMMSegmenter``; fitted ``SpectralResampler -> AEUnmixer``;
@@ -256,7 +276,8 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     FileExistsError
         If ``path`` exists and ``force`` is False.
     ValueError
-        If ``pipeline`` is not such a fitted model, ``wavelengths`` does
+        If the name of ``path`` ends in none of ``.hsiae``, ``.joblib`` and
+        ``.pkl``, ``pipeline`` is not such a fitted model, ``wavelengths`` does
         not match its input bands, or (for ``.hsiae``) a parameter is not a
         plain value, such as a ``RandomState`` instance as ``random_state``.
 
@@ -267,6 +288,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
     import joblib
 
     path = Path(os.fspath(path))
+    fmt = model_format(path)
     _check_pipeline(pipeline, "pipeline")
     steps = _steps(pipeline)
     first = steps[0][1]
@@ -282,7 +304,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=_versions(),
         steps=tuple(name for name, _ in steps),
-        format="hsiae" if _is_safe_name(path) else "joblib",
+        format=fmt,
     )
     metadata = {
         "n_bands": n_bands,
@@ -326,8 +348,10 @@ def load_model(path):
     """Load a pipeline (or unmixer) saved by :func:`save_model`, on the CPU.
 
     A file whose name ends in ``.hsiae``, or whose content is a zip archive,
-    is read as the safe format: nothing in it is unpickled or executed. Any
-    other file is read with joblib.
+    is read as the safe format: nothing in it is unpickled or executed. A
+    ``.joblib`` or ``.pkl`` file is read with joblib, after a
+    :class:`PickleModelWarning`. Any other name is refused before the file
+    is opened.
 
     .. warning::
        Loading a ``.joblib``/``.pkl`` file runs pickle, which can execute
@@ -352,13 +376,17 @@ def load_model(path):
     FileNotFoundError, IsADirectoryError, PermissionError
         If ``path`` cannot be opened.
     ValueError
-        If the file is not a joblib/pickle file or ``.hsiae`` archive, not an
+        If the name of ``path`` ends in none of ``.hsiae``, ``.joblib`` and
+        ``.pkl``, or the file is not a joblib/pickle file or ``.hsiae`` archive, not an
         hsiae model file, was written by a newer hsiae (a newer format
         version), or its content is damaged (for ``.hsiae``: a bad archive, a
         missing member, a class outside the allow-list, wrong shapes).
 
     Warns
     -----
+    PickleModelWarning
+        Before unpickling a ``.joblib``/``.pkl`` file, which runs code from
+        the file.
     ModelVersionWarning
         When the file was written with another version of torch or
         scikit-learn, naming both versions.
@@ -372,12 +400,18 @@ def load_model(path):
         raise FileNotFoundError(f"No such model file: '{path}'; check the path.")
     if path.is_dir():
         raise IsADirectoryError(f"Expected a model file but '{path}' is a directory.")
-    if _is_safe_name(path) or _looks_like_zip(path):
+    fmt = model_format(path)
+    if fmt == "hsiae" or _looks_like_zip(path):
         version, meta, pipeline = _safe.read(path)
         fmt = "hsiae"
     else:
+        warnings.warn(
+            f"'{path}' is a pickle: loading it runs code from the file. Load only models from "
+            f"sources you trust; share models as .hsiae files, which never run code.",
+            PickleModelWarning,
+            stacklevel=2,
+        )
         version, meta, pipeline = _load_pickle(path)
-        fmt = "joblib"
     _check_pipeline(pipeline, f"the model in '{path}'")
 
     saved = meta.get("versions") or {}

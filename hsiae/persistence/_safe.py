@@ -37,6 +37,12 @@ strictly (``set_weights``, which for the unmixer also checks that the
 decoder's weights give its ``endmembers_``). Nothing in the file is ever
 unpickled or executed; anything unexpected is a ``ValueError``.
 
+Before any member is decompressed, its size and compression method in the
+archive's directory are checked against what a model needs, and the JSON's
+count of arrays and objects before it is parsed, so that a small crafted
+archive cannot make the reader fill the memory; the writer applies the same
+limits, so that it never leaves a file the reader refuses.
+
 The optimizer state is not stored: a loaded encoder or unmixer transforms,
 decodes and scores exactly like the saved one, and ``fit`` trains a new
 network.
@@ -70,9 +76,24 @@ from hsiae.workflow.recipes import SegmentationPipeline
 
 logger = logging.getLogger("hsiae.persistence")
 
-# Bounds on the uncompressed members, so that a crafted archive cannot fill the memory.
-_MAX_JSON_BYTES = 1 << 30
+# Bounds on the members, checked in the archive's directory before a byte is decompressed (a
+# crafted archive must not fill the memory) and by the writer (no file it leaves is refused).
+# model.json grows with the resampler's matrices (about 23 bytes per input and output band pair)
+# and the segmenter's labels_ (2 or 3 bytes per training pixel): the recommended pipeline of a
+# 204-band scene of 83 x 86 pixels writes 1.4 MiB. Up to _JSON_FREE_BYTES any compression goes;
+# beyond, the member must take at least 1 / _MAX_JSON_RATIO of its size in the archive, so that
+# a large model.json comes from a large file, as a real one does (matrices of floats compress
+# about 2.5 times). The writer stores weights.pt uncompressed.
+_JSON_FREE_BYTES = 16 << 20
+_MAX_JSON_BYTES = 64 << 20
+_MAX_JSON_RATIO = 100
+_WEIGHTS_FREE_BYTES = 1 << 20
 _MAX_WEIGHTS_BYTES = 4 << 30
+_MAX_WEIGHTS_RATIO = 10
+# JSON arrays and objects a model.json may open: one per row of a stored matrix, far fewer in a
+# real model; a parsed empty list or object takes about 20 times its three bytes of text.
+_MAX_JSON_CONTAINERS = 1 << 20
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # those the writer uses
 
 #: The only classes a ``.hsiae`` file may name.
 ALLOWED_CLASSES = {
@@ -284,32 +305,98 @@ def write(fh, model, metadata):
         "metadata": metadata,
         "steps": [_step_document(name, est) for name, est in steps],
     }
-    text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
     network = next(est for _, est in steps if type(est).__name__ in _NETWORKS)
     state = network.get_weights()  # CPU tensors: the file loads anywhere whatever device trained it
     weights = io.BytesIO()
     torch.save(state, weights)
     with zipfile.ZipFile(fh, "w") as zf:
-        zf.writestr(JSON_MEMBER, text, compress_type=zipfile.ZIP_DEFLATED)
+        if len(text) <= _MAX_JSON_BYTES:  # else refused below, without compressing it first
+            zf.writestr(JSON_MEMBER, text, compress_type=zipfile.ZIP_DEFLATED)
+            info = zf.getinfo(JSON_MEMBER)
+        else:
+            info = zipfile.ZipInfo(JSON_MEMBER)
+            info.file_size = info.compress_size = len(text)
+        problem = _size_problem(info) or _containers_problem(text)
+        if problem is not None:
+            raise ValueError(
+                f"the model is too large for the .hsiae format: {problem}"
+                f"{_largest_values(document)}; save it as .joblib (a pickle)"
+            )
         zf.writestr(WEIGHTS_MEMBER, weights.getvalue(), compress_type=zipfile.ZIP_STORED)
+
+
+def _largest_values(document):
+    """``" (most of it SpectralResampler.backward_matrix_ ...)"``: what makes a model.json large."""
+    sizes = sorted(
+        ((len(json.dumps(value, separators=(",", ":"))), f"{step['class']}.{key}")
+         for step in document["steps"] for key, value in step["fitted"].items()),
+        reverse=True,
+    )[:2]
+    return " (most of it " + " and ".join(f"{name} ({_size(n)})" for n, name in sizes) + ")"
 
 
 # -- reading ---------------------------------------------------------------------------
 
 
+def _size(n):
+    """``"64 MiB"``, ``"4.3 KiB"``: a size for a message."""
+    value, unit = (n / (1 << 20), "MiB") if n >= 1 << 20 else (n / 1024, "KiB")
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _size_problem(info):
+    """Why the member ``info`` is larger than a model's, from the archive's directory alone (or None)."""
+    name = info.filename
+    free, cap, ratio = {
+        JSON_MEMBER: (_JSON_FREE_BYTES, _MAX_JSON_BYTES, _MAX_JSON_RATIO),
+        WEIGHTS_MEMBER: (_WEIGHTS_FREE_BYTES, _MAX_WEIGHTS_BYTES, _MAX_WEIGHTS_RATIO),
+    }[name]
+    if info.compress_type not in _METHODS:
+        method = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}.get(
+            info.compress_type, f"method {info.compress_type}")
+        return f"{name} is compressed with {method}, which hsiae never writes"
+    if info.file_size > cap:
+        return (f"{name} would take {_size(info.file_size)} once decompressed, more than the "
+                f"{_size(cap)} a model's {name} may take")
+    if info.file_size > max(free, ratio * info.compress_size):
+        return (f"{name} would expand from {_size(info.compress_size)} in the archive to "
+                f"{_size(info.file_size)}; beyond {_size(free)}, a model's {name} takes at least "
+                f"1/{ratio} of its size in the archive")
+    return None
+
+
+def _containers_problem(text):
+    """Why the JSON ``text`` (bytes) opens more arrays and objects than a model's (or None)."""
+    containers = text.count(b"[") + text.count(b"{")
+    if containers > _MAX_JSON_CONTAINERS:
+        return (f"{JSON_MEMBER} opens {containers} arrays and objects, more than the "
+                f"{_MAX_JSON_CONTAINERS} a model's {JSON_MEMBER} may open")
+    return None
+
+
 def _read_members(path):
-    """The bytes of model.json and weights.pt, or _Damaged."""
+    """The bytes of model.json and weights.pt, or _Damaged.
+
+    The members' sizes and compression are checked in the archive's directory
+    before any of them is read, and the JSON's count of arrays and objects
+    before it is parsed.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             missing = [m for m in (JSON_MEMBER, WEIGHTS_MEMBER) if m not in names]
             if missing:
                 raise _Damaged(f"the archive lacks {' and '.join(missing)}")
-            limits = {JSON_MEMBER: _MAX_JSON_BYTES, WEIGHTS_MEMBER: _MAX_WEIGHTS_BYTES}
-            for member, limit in limits.items():
-                if zf.getinfo(member).file_size > limit:
-                    raise _Damaged(f"{member} is larger than any model hsiae writes")
-            return zf.read(JSON_MEMBER), zf.read(WEIGHTS_MEMBER)
+            for member in (JSON_MEMBER, WEIGHTS_MEMBER):
+                problem = _size_problem(zf.getinfo(member))
+                if problem is not None:
+                    raise _Damaged(problem)
+            text = zf.read(JSON_MEMBER)  # at most the size checked: zipfile stops there
+            problem = _containers_problem(text)
+            if problem is not None:
+                raise _Damaged(problem)
+            return text, zf.read(WEIGHTS_MEMBER)
     except (PermissionError, FileNotFoundError, IsADirectoryError):
         raise
     except _Damaged:
