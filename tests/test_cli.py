@@ -551,9 +551,85 @@ def test_output_folder_that_is_a_file(cube_path, tmp_path, capsys):
     assert_one_line_error(capsys, "not a folder")
 
 
-def test_missing_output_folder_for_a_model(cube_path, tmp_path, capsys):
-    assert main(["train", cube_path, "-o", str(tmp_path / "no" / "m.joblib")]) == 2
-    assert_one_line_error(capsys, "does not exist")
+def test_train_creates_the_model_folder_and_removes_it_when_the_run_fails(
+        cube_path, tmp_path, capsys, monkeypatch):
+    # as segment does for its output folder: missing folders are made, and removed with a failed run
+    model = tmp_path / "new" / "sub" / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q"]) == 0
+    assert listing(tmp_path / "new") == ["sub", "sub/m.hsiae", "sub/m_history.csv", "sub/m_loss.png"]
+
+    import hsiae.cli._outputs
+
+    def broken(*args, **kwargs):
+        raise ValueError("plotting broke")
+
+    monkeypatch.setattr(hsiae.cli._outputs, "save_figure", broken)
+    other = tmp_path / "other" / "sub" / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(other), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, "plotting broke")
+    assert not (tmp_path / "other").exists()
+
+
+def _forbid_reading(monkeypatch):
+    """Make reading the cube (or opening it lazily) fail the test."""
+    import hsiae.io
+
+    def started(*args, **kwargs):
+        raise AssertionError("the run started reading the cube")
+
+    monkeypatch.setattr(hsiae.io, "read_cube", started)
+    monkeypatch.setattr(hsiae.io, "open_cube", started)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into folders without write permission")
+@pytest.mark.parametrize("command", ["train", "segment", "denoise", "unmix", "demo"])
+def test_an_output_folder_without_write_permission_fails_before_any_work(
+        command, trained, cube_path, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        _forbid_reading(monkeypatch)
+        target = {"train": locked / "m.hsiae", "denoise": locked / "d.tif"}.get(command,
+                                                                             locked / "out")
+        argv = {"train": [cube_path, *FAST], "segment": [cube_path, "-k", "2", *FAST],
+                "denoise": [cube_path, "--model", str(trained)], "unmix": [cube_path, "-p", "2"],
+                "demo": ["--size", "8", "--epochs", "1"]}[command]
+        assert main([command, *argv, "-o", str(target)]) == 2
+        line = assert_one_line_error(capsys, f"'{locked}'", "Permission denied",
+                                     "write the outputs elsewhere")
+        assert ".tmp" not in line  # the user's path, not a temporary file's
+        assert listing(locked) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_output_name_too_long_for_its_folder_fails_before_any_work(
+        cube_path, tmp_path, capsys, monkeypatch):
+    # the name fits the file system, but the temporary names it is written under first do not
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    name = "m" * (limit - 19) + ".hsiae"  # 242 characters where names may have 255
+    _forbid_reading(monkeypatch)
+    assert main(["train", cube_path, "-o", str(tmp_path / name), *FAST]) == 2
+    line = assert_one_line_error(capsys, str(tmp_path / name[:-6]), f"up to {limit} characters",
+                                 "shorten")
+    assert ".tmp" not in line
+    assert listing(tmp_path) == ["cube.tif"]
+    # the length the message asks for works
+    shorter = int(line.split("by at least ")[1].split()[0])
+    fits = "m" * (limit - 19 - shorter) + ".hsiae"
+    monkeypatch.undo()
+    assert main(["train", cube_path, "-o", str(tmp_path / fits), *FAST, "-q"]) == 0
+
+
+def test_an_output_folder_name_too_long_fails_before_any_work(cube_path, tmp_path, capsys,
+                                                              monkeypatch):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    _forbid_reading(monkeypatch)
+    outdir = tmp_path / ("s" * (limit + 1)) / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST]) == 2
+    assert_one_line_error(capsys, "s" * (limit + 1), f"up to {limit} characters")
     assert listing(tmp_path) == ["cube.tif"]
 
 

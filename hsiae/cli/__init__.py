@@ -1,7 +1,8 @@
 """Command-line interface: ``hsiae train | segment | denoise | demo``.
 
-Every command validates its options and output paths before reading a cube
-or training, writes each output to a temporary file beside its target and
+Every command validates its options and output paths (that their folders
+can be written or created, and that their names fit the file system) before
+reading a cube or training, writes each output to a temporary file beside its target and
 moves all of them into place only when the whole run has succeeded, so a
 failed run leaves no output behind (and, without ``--force``, never touches
 an existing file). User errors (missing or damaged files, existing outputs,

@@ -54,9 +54,10 @@ def plan_model_outputs(out, model_path):
     model_path = Path(model_path)
     loss = model_path.with_name(f"{model_path.stem}_loss.png")
     history = model_path.with_name(f"{model_path.stem}_history.csv")
-    out.plan(model_path, "model")
-    out.plan(loss, "loss curves")
+    # the longest name first: if -o's name is too long, the message says by how much for all three
     out.plan(history, "training history")
+    out.plan(loss, "loss curves")
+    out.plan(model_path, "model")
     return model_path, loss, history
 
 
