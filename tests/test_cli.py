@@ -705,6 +705,28 @@ def test_a_cube_too_large_for_memory_is_refused_before_any_work(
     assert listing(tmp_path) == ["cube.tif"]
 
 
+@pytest.mark.parametrize("command, argv, option", [
+    ("segment", ["-k", "1000000"], "-k 1000000"),  # the mixture's responsibilities and covariances
+    ("train", ["--bands", "1000000000"], "--bands 1000000000"),  # the resampled spectra
+    ("demo", ["--bands", "1000000000"], "--bands 1000000000"),
+])
+def test_a_memory_need_driven_by_an_option_names_that_option(
+        command, argv, option, cube_path, tmp_path, capsys, monkeypatch):
+    import hsiae.cli._memory
+
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: 2**30)
+    _forbid_work(monkeypatch)
+    out = str(tmp_path / "out")
+    given = {"segment": [cube_path, "-o", out], "train": [cube_path, "-o", out + ".hsiae"],
+             "demo": ["-o", out]}[command]
+    assert main([command, *given, *argv]) == 2
+    line = assert_one_line_error(capsys, "of memory", f"for {option})",
+                                 f"lower {option.split()[0]}")
+    # not the advice for a cube too large, which would not help
+    assert "--chunks" not in line and "--size" not in line and "crop" not in line
+    assert not os.path.exists(out) and not os.path.exists(out + ".hsiae")
+
+
 @pytest.mark.parametrize("fmt", ["compressed tiff", "mat v5"])
 def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
     fmt, tmp_path, capsys, monkeypatch

@@ -208,11 +208,15 @@ class SavedModel:
         return self.parts.head
 
     def needs(self, command, n_clusters=0):
-        """``needs(shape, dtype)`` for :func:`read` and :func:`open_lazy` of a run with this model."""
+        """``needs(shape, dtype)`` for :func:`read` and :func:`open_lazy` of a run with this model.
+
+        ``n_clusters`` is segment's ``-k``; the bands and latent size are the model's.
+        """
         def needs(shape, dtype):
             return _needed_bytes(command, shape, dtype,
                                  n_bands_model=self.parts.resampler.n_bands_out_,
-                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters)
+                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters,
+                                 options={"n_clusters": f"-k {n_clusters}"})
 
         return needs
 

@@ -29,12 +29,15 @@ def refuse_training_options(args, command, options):
 
 
 def training_needs(command, args, n_clusters=0):
-    """``needs(shape, dtype)`` for reading a cube for a run that trains."""
+    """``needs(shape, dtype)`` for reading a cube for a run that trains (``n_clusters``: ``-k``)."""
     zdims = args.zdims if args.zdims is not None else recipe_defaults(_recipe(args))["zdims"]
+    bands = _model_bands(args)
+    options = {"n_bands": f"--bands {bands}", "zdims": f"--zdims {zdims}",
+               "n_clusters": f"-k {n_clusters}"}
 
     def needs(shape, dtype):
-        return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args),
-                             zdims=zdims, n_clusters=n_clusters)
+        return _needed_bytes(command, shape, dtype, n_bands_model=bands, zdims=zdims,
+                             n_clusters=n_clusters, options=options)
 
     return needs
 

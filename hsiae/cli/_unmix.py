@@ -217,12 +217,14 @@ def run(args, out):
         if args.solver is not None:
             unmixer.set_params(solver=args.solver)
 
+    options = {"n_clusters": f"-p {k}"} if train else None
+
     def needs(shape, dtype):
         n_fit = min(args.sample_size or SAMPLE_SIZE, math.prod(shape[:2]))
         fit = _needed_bytes("unmix", (n_fit, 1, shape[2]), dtype, n_bands_model=shape[2],
-                            zdims=k, n_clusters=k) if train and not lazy else 0
+                            zdims=k, n_clusters=k, options=options) if train and not lazy else 0
         return fit + _needed_bytes("unmix", shape, dtype, n_bands_model=shape[2], zdims=k,
-                                   n_clusters=k)
+                                   n_clusters=k, options=options)
 
     cube, info = (open_lazy if lazy else read)(args, "unmixing", needs)
     H, W, B = cube.shape
