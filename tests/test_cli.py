@@ -466,6 +466,35 @@ def test_impossible_options_fail_in_one_line_without_outputs(
     assert listing(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["train", "segment", "denoise"])
+def test_descending_wavelengths_are_explained_in_the_command_lines_words(
+        command, trained, tmp_path, capsys, monkeypatch):
+    # some files list their bands from the longest wavelength down; the advice is about the file,
+    # not about sorting the columns of an array X
+    path = write(tmp_path / "desc.tif", make_cube()[:, :, ::-1].copy(),
+                 wavelengths=WAVELENGTHS[::-1].copy())
+    _forbid_work(monkeypatch)
+    argv = {"train": ["-o", str(tmp_path / "m.hsiae")],
+            "segment": ["-k", "2", "-o", str(tmp_path / "seg")],
+            "denoise": ["--model", str(trained), "-o", str(tmp_path / "d.tif")]}[command]
+    assert main([command, path, *argv]) == 2
+    line = assert_one_line_error(capsys, "desc.tif", "decreasing order (1000 to 400)",
+                                 "increasing", "bands reversed")
+    assert "columns of X" not in line
+    assert listing(tmp_path) == ["desc.tif"]
+
+
+def test_a_model_applied_to_a_finer_grid_over_the_same_range_says_what_differs(
+        trained, tmp_path, capsys):
+    finer = write(tmp_path / "finer.tif", make_cube(n_bands=30),
+                  wavelengths=np.linspace(400.0, 1000.0, 30))
+    assert main(["denoise", finer, "--model", str(trained), "-o", str(tmp_path / "d.tif")]) == 2
+    line = assert_one_line_error(capsys, "20 bands", "30 bands")
+    # both grids span 400-1000: the message shows their steps, not the same range twice
+    assert "every 31.58" in line and "every 20.69" in line
+    assert "differ too" not in line
+
+
 def test_missing_input_file(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "m.joblib")]) == 2
     assert_one_line_error(capsys, "nope.tif")

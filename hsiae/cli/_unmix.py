@@ -226,7 +226,9 @@ def run(args, out):
         return fit + _needed_bytes("unmix", shape, dtype, n_bands_model=shape[2], zdims=k,
                                    n_clusters=k, options=options)
 
-    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs)
+    # no resampling: the wavelengths only label the endmember spectra, in whatever order
+    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs,
+                                               increasing_wavelengths=False)
     H, W, B = cube.shape
     if not train:
         saved.check_bands(B, info.wavelengths)
