@@ -122,6 +122,19 @@ def test_train_for_sets_the_recipe_defaults(tmp_path, recipe, scaling, zdims):
     assert load_model(model)[0][1].zdims == 2
 
 
+@pytest.mark.parametrize("recipe, said", [
+    ("denoising", "Training: 72 spectra of 40 bands (the cube's own: a denoising model never "
+                  "interpolates up to --bands 256), latent size 16"),
+    ("segmentation", "Training: 72 spectra, 40 -> 256 bands (resampled), latent size 8"),
+])
+def test_train_says_how_many_bands_the_model_sees(tmp_path, capsys, recipe, said):
+    cube_path = write(tmp_path / "cube40.tif", make_cube(n_bands=40))
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "--for", recipe]) == 0
+    assert said in capsys.readouterr().out
+    assert load_model(model)[0][0].n_bands_out_ == (40 if recipe == "denoising" else 256)
+
+
 def test_train_for_denoising_with_too_few_bands_says_what_to_lower(cube_path, tmp_path, capsys):
     model = tmp_path / "m.hsiae"
     assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising"]) == 2
