@@ -307,6 +307,33 @@ def test_segment_labels_no_data_pixels_0(tmp_path):
     assert (labels > 0).sum() == H * W - 2 and labels.max() <= 3
 
 
+@pytest.mark.parametrize("chunks", [None, "4"])
+def test_segment_figures_show_no_data_pixels_as_no_data(tmp_path, monkeypatch, chunks):
+    # the latent maps got the codes of the stand-in spectrum at no-data pixels, painted as data
+    import hsiae.plotting
+
+    if chunks is not None:
+        pytest.importorskip("dask")
+    cube = make_cube()
+    cube[0, 0] = np.nan
+    cube[5, 6] = -1.0
+    path = write(tmp_path / "holes.tif", cube, nodata=-1.0)
+    shown = {}
+    for name in ("plot_latent_maps", "plot_segment_map"):
+        def record(data, *args, _name=name, _plot=getattr(hsiae.plotting, name), **kwargs):
+            shown[_name] = np.array(data, dtype=float)
+            return _plot(data, *args, **kwargs)
+
+        monkeypatch.setattr(hsiae.plotting, name, record)
+    argv = ["segment", path, "-k", "3", "-o", str(tmp_path / "seg"), *FAST, "-q"]
+    assert main(argv + ([] if chunks is None else ["--chunks", chunks, "--sample-size", "72"])) == 0
+    holes = np.zeros((H, W), dtype=bool)
+    holes[0, 0] = holes[5, 6] = True
+    np.testing.assert_array_equal(np.isnan(shown["plot_latent_maps"]).all(axis=2), holes)
+    assert not np.isnan(shown["plot_latent_maps"][~holes]).any()
+    np.testing.assert_array_equal(shown["plot_segment_map"] < 0, holes)
+
+
 # --------------------------------------------------------------------------- denoise
 
 

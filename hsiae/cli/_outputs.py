@@ -177,7 +177,8 @@ def write_segment_figures(out, paths, pipe, segments_fig, X, labels, codes, wave
     ``X`` and ``labels`` are the usable spectra the cluster means are taken
     over, with their labels 0..k-1 (a sample of the image when ``sampled``);
     ``codes`` are the latent codes of the image (or its preview), shaped
-    ``(n_rows, n_cols, zdims)``.
+    ``(n_rows, n_cols, zdims)``, NaN at no-data pixels (their codes are
+    those of a stand-in spectrum, which the maps would show as data).
     """
     from hsiae.plotting import plot_latent_maps
     from hsiae.workflow.spectra import cluster_mean_spectra, representative_spectra
@@ -218,6 +219,6 @@ def write_segment_outputs(out, paths, pipe, X, valid, codes, labels, image_shape
                  nodata_mask=label_image < 0)
     if segments_fig is None:
         segments_fig = segment_map_figure(label_image, k)
+    codes = np.where(valid[:, None], codes, np.nan).reshape(H, W, -1)
     return write_segment_figures(out, paths, pipe, segments_fig, usable_rows(X, valid),
-                                 labels[valid], codes.reshape(H, W, -1), wavelengths, units,
-                                 value_label=value_label)
+                                 labels[valid], codes, wavelengths, units, value_label=value_label)

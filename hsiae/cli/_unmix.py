@@ -96,14 +96,23 @@ def _errors(unmixer, X, A):
 
 
 def _error_figure(rmse, angle, every):
+    """Maps of the per-pixel RMSE and spectral angle; no-data pixels (NaN) in the no-data colour."""
+    from matplotlib import colormaps
+
+    from hsiae.plotting import NODATA_COLOR, NODATA_NAME
+
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     shown = "" if every == 1 else f" (every {every}th pixel)"
+    n_nodata = int(np.isnan(rmse).sum())
+    if n_nodata:
+        fig.suptitle(f"{n_nodata} no-data pixel{'s' if n_nodata != 1 else ''} in {NODATA_NAME}")
+    cmap = colormaps["magma"].with_extremes(bad=NODATA_COLOR)
     for ax, values, title, label in ((axes[0], rmse, "RMSE", "RMSE (the cube's units)"),
                                      (axes[1], angle, "Spectral angle", "radians")):
         finite = values[np.isfinite(values)]
         top = float(np.percentile(finite, 99)) if finite.size else 1.0
-        im = ax.imshow(values, cmap="magma", vmin=0, vmax=top if top > 0 else 1.0,
+        im = ax.imshow(values, cmap=cmap, vmin=0, vmax=top if top > 0 else 1.0,
                        interpolation="nearest")
         ax.set_title(f"{title} of the reconstruction{shown}")
         ax.set_xticks([])
