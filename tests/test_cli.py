@@ -95,6 +95,25 @@ def test_train_writes_model_loss_curves_and_history(cube_path, tmp_path, capsys)
     assert all(float(r["train_loss"]) > 0 and float(r["valid_loss"]) > 0 for r in rows)
 
 
+def test_the_loss_figure_is_one_panel_that_names_the_loss(trained, cube_path, tmp_path):
+    from hsiae.cli._outputs import loss_figure
+
+    encoder = load_model(trained)[0][1]
+    fig = loss_figure(encoder)
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == 1  # before: a log panel repeating the linear one
+    (ax,) = panels
+    # what the loss is made of, from the encoder's weights (before: "Loss")
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM + gradient\non the scaled spectra (log scale)"
+    assert ax.get_yscale() == "log" and ax.get_ylim()[1] / ax.get_ylim()[0] >= 10
+    assert "best epoch" in ax.get_title()
+    # other weights, other words
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--latent-l1", "0.5"]) == 0
+    ax = loss_figure(load_model(model)[0][1]).axes[0]
+    assert ax.get_ylabel().startswith("loss = MSE + 0.1 SAM + gradient + 0.5 latent L1/L2\n")
+
+
 def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
     model = tmp_path / "dense.joblib"
     assert main(["train", cube_path, "-o", str(model), *FAST, "--architecture", "dense", "-q"]) == 0

@@ -130,3 +130,10 @@ def test_the_error_maps_paint_no_data_pixels_in_the_no_data_colour(scene_path, t
             rgba = image.to_rgba(image.get_array())
             np.testing.assert_allclose(rgba[0, :3], [to_rgba(NODATA_COLOR)] * 3)  # no data
             assert not np.allclose(rgba[1:], to_rgba(NODATA_COLOR))
+
+
+def test_the_unmixers_loss_figure_names_its_loss(unmixed):
+    from hsiae.cli._outputs import loss_figure
+
+    ax = loss_figure(load_model(unmixed / "model.hsiae")[0]).axes[0]
+    assert ax.get_ylabel().startswith("loss = 10 MSE/power + SAM + 0.02 entropy")

@@ -170,6 +170,54 @@ def test_loss_curves_skorch_style_list_log_scale():
     np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 0.5, 1 / 3, 0.25])
 
 
+_FLAT = {  # a run whose loss changed by under 1 %: 0.00517 -> 0.00516 and 0.00705 -> 0.00707
+    "epoch": np.arange(1, 7),
+    "train_loss": [0.0051744, 0.0051739, 0.0051729, 0.0051724, 0.0051696, 0.005167],
+    "valid_loss": [0.0070508, 0.0070516, 0.0070553, 0.0070594, 0.0070636, 0.0070696],
+    "best_epoch": 1,
+}
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_loss_curves_do_not_magnify_a_change_under_one_percent(log):
+    ax = plot_loss_curves(_FLAT, log=log)
+    low, high = ax.get_ylim()
+    if log:
+        assert high / low >= 10  # at least a decade: 1 % is under half a percent of the height
+    else:
+        assert low <= 0  # from zero: 1 % is about 1 % of the height
+    assert high >= 0.0070696 and high <= 0.0070696 * 1.2  # and the data are not lost at the bottom
+    # the change is said in numbers
+    assert "validation loss 0.00705 at epoch 1 \u2192 0.00705 at best epoch 1 (+0.0 %)" in ax.get_title()
+
+
+def test_loss_curves_say_the_relative_change_to_the_best_epoch():
+    history = {"epoch": np.arange(1, 5), "train_loss": [1.0, 0.6, 0.5, 0.45],
+               "valid_loss": [1.2, 0.8, 0.6, 0.7]}
+    ax = plot_loss_curves(history, best_epoch=3, log=True)
+    assert "validation loss 1.2 at epoch 1 \u2192 0.6 at best epoch 3 (\u221250.0 %)" in ax.get_title()
+    # the best epoch is marked on the validation curve, besides the dashed line
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[3, 0.6]])
+    no_valid = plot_loss_curves({"epoch": [1, 2], "train_loss": [2.0, 1.5]})
+    assert "training loss 2 at epoch 1 \u2192 1.5 at epoch 2 (\u221225.0 %)" in no_valid.get_title()
+
+
+def test_loss_curves_log_ticks_are_plain_numbers():
+    ax = plot_loss_curves(_FLAT, log=True)
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert labels == ["0.001", "0.002", "0.005"]  # not 10^-3 written as a power
+    # before, the curves filled the axes and the only labels were 7x10^-3 and 6x10^-3
+
+
+def test_loss_curves_name_the_loss():
+    ax = plot_loss_curves(_FLAT, loss_label="loss = MSE + 0.1 SAM")
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM"
+    ax = plot_loss_curves(_FLAT, loss_label="loss = MSE + 0.1 SAM", log=True)
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM (log scale)"
+
+
 @pytest.mark.parametrize(
     "history, kwargs, match",
     [
