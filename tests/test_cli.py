@@ -845,7 +845,7 @@ def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
                         lambda: int((needed + cube.nbytes / 2) / 0.9))
     band_axis = "2" if fmt == "mat v5" else "0"
     assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--zdims", "3",
-                 "--band-axis", band_axis]) == 2
+                 "--bands", str(B), "--band-axis", band_axis]) == 2
     assert_one_line_error(capsys, f"{H} x {W} x {B}", "of memory", "crop the cube")
     assert listing(tmp_path) == [path.name]
 

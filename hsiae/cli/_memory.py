@@ -125,6 +125,8 @@ def _format_bytes(n):
 
 # The part of a need that the cube itself drives (its pixels and bands), not an option.
 _DATA = "the data"
+# How many times the data's part an option's part must be for the option to be what to lower.
+_DOMINANT = 10
 
 
 class _Needs(int):
@@ -163,18 +165,21 @@ class _Needs(int):
     __rmul__ = __mul__
 
     def driver(self, budget):
-        """The option whose lowering alone would bring the need within ``budget`` bytes, with its part.
+        """The option to lower to bring the need within ``budget`` bytes, with its part; or None.
 
-        The option counts as lowered when its part shrinks to the size of
-        the data's (an option's arrays as large as the cube's own are
-        ordinary). None when no option does it: the cube is too large.
+        An option is named when its arrays dwarf the cube's own (ten times
+        the data's part or more: ``-k 1000000``, ``--bands 1000000000``) and
+        the run would fit with them cut to the data's size. Otherwise the
+        cube is what is too large (None).
         """
         options = {name: n for name, n in self.parts.items() if name != _DATA}
         if not options:
             return None
         name = max(options, key=options.get)
         part, data = options[name], self.parts.get(_DATA, 0)
-        return (name, part) if int(self) - part + min(part, data) <= budget else None
+        if part < _DOMINANT * data or int(self) - part + data > budget:
+            return None
+        return name, part
 
 
 def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0, options=None):
