@@ -95,6 +95,25 @@ def test_train_writes_model_loss_curves_and_history(cube_path, tmp_path, capsys)
     assert all(float(r["train_loss"]) > 0 and float(r["valid_loss"]) > 0 for r in rows)
 
 
+def test_the_loss_figure_is_one_panel_that_names_the_loss(trained, cube_path, tmp_path):
+    from hsiae.cli._outputs import loss_figure
+
+    encoder = load_model(trained)[0][1]
+    fig = loss_figure(encoder)
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == 1  # before: a log panel repeating the linear one
+    (ax,) = panels
+    # what the loss is made of, from the encoder's weights (before: "Loss")
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM + gradient\non the scaled spectra (log scale)"
+    assert ax.get_yscale() == "log" and ax.get_ylim()[1] / ax.get_ylim()[0] >= 10
+    assert "best epoch" in ax.get_title()
+    # other weights, other words
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--latent-l1", "0.5"]) == 0
+    ax = loss_figure(load_model(model)[0][1]).axes[0]
+    assert ax.get_ylabel().startswith("loss = MSE + 0.1 SAM + gradient + 0.5 latent L1/L2\n")
+
+
 def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
     model = tmp_path / "dense.joblib"
     assert main(["train", cube_path, "-o", str(model), *FAST, "--architecture", "dense", "-q"]) == 0
@@ -120,6 +139,19 @@ def test_train_for_sets_the_recipe_defaults(tmp_path, recipe, scaling, zdims):
     assert main(["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
                 + ([] if recipe is None else ["--for", recipe])) == 0
     assert load_model(model)[0][1].zdims == 2
+
+
+@pytest.mark.parametrize("recipe, said", [
+    ("denoising", "Training: 72 spectra of 40 bands (the cube's own: a denoising model never "
+                  "interpolates up to --bands 256), latent size 16"),
+    ("segmentation", "Training: 72 spectra, 40 -> 256 bands (resampled), latent size 8"),
+])
+def test_train_says_how_many_bands_the_model_sees(tmp_path, capsys, recipe, said):
+    cube_path = write(tmp_path / "cube40.tif", make_cube(n_bands=40))
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "--for", recipe]) == 0
+    assert said in capsys.readouterr().out
+    assert load_model(model)[0][0].n_bands_out_ == (40 if recipe == "denoising" else 256)
 
 
 def test_train_for_denoising_with_too_few_bands_says_what_to_lower(cube_path, tmp_path, capsys):
@@ -294,6 +326,33 @@ def test_segment_labels_no_data_pixels_0(tmp_path):
     assert (labels > 0).sum() == H * W - 2 and labels.max() <= 3
 
 
+@pytest.mark.parametrize("chunks", [None, "4"])
+def test_segment_figures_show_no_data_pixels_as_no_data(tmp_path, monkeypatch, chunks):
+    # the latent maps got the codes of the stand-in spectrum at no-data pixels, painted as data
+    import hsiae.plotting
+
+    if chunks is not None:
+        pytest.importorskip("dask")
+    cube = make_cube()
+    cube[0, 0] = np.nan
+    cube[5, 6] = -1.0
+    path = write(tmp_path / "holes.tif", cube, nodata=-1.0)
+    shown = {}
+    for name in ("plot_latent_maps", "plot_segment_map"):
+        def record(data, *args, _name=name, _plot=getattr(hsiae.plotting, name), **kwargs):
+            shown[_name] = np.array(data, dtype=float)
+            return _plot(data, *args, **kwargs)
+
+        monkeypatch.setattr(hsiae.plotting, name, record)
+    argv = ["segment", path, "-k", "3", "-o", str(tmp_path / "seg"), *FAST, "-q"]
+    assert main(argv + ([] if chunks is None else ["--chunks", chunks, "--sample-size", "72"])) == 0
+    holes = np.zeros((H, W), dtype=bool)
+    holes[0, 0] = holes[5, 6] = True
+    np.testing.assert_array_equal(np.isnan(shown["plot_latent_maps"]).all(axis=2), holes)
+    assert not np.isnan(shown["plot_latent_maps"][~holes]).any()
+    np.testing.assert_array_equal(shown["plot_segment_map"] < 0, holes)
+
+
 # --------------------------------------------------------------------------- denoise
 
 
@@ -466,6 +525,35 @@ def test_impossible_options_fail_in_one_line_without_outputs(
     assert listing(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["train", "segment", "denoise"])
+def test_descending_wavelengths_are_explained_in_the_command_lines_words(
+        command, trained, tmp_path, capsys, monkeypatch):
+    # some files list their bands from the longest wavelength down; the advice is about the file,
+    # not about sorting the columns of an array X
+    path = write(tmp_path / "desc.tif", make_cube()[:, :, ::-1].copy(),
+                 wavelengths=WAVELENGTHS[::-1].copy())
+    _forbid_work(monkeypatch)
+    argv = {"train": ["-o", str(tmp_path / "m.hsiae")],
+            "segment": ["-k", "2", "-o", str(tmp_path / "seg")],
+            "denoise": ["--model", str(trained), "-o", str(tmp_path / "d.tif")]}[command]
+    assert main([command, path, *argv]) == 2
+    line = assert_one_line_error(capsys, "desc.tif", "decreasing order (1000 to 400)",
+                                 "increasing", "bands reversed")
+    assert "columns of X" not in line
+    assert listing(tmp_path) == ["desc.tif"]
+
+
+def test_a_model_applied_to_a_finer_grid_over_the_same_range_says_what_differs(
+        trained, tmp_path, capsys):
+    finer = write(tmp_path / "finer.tif", make_cube(n_bands=30),
+                  wavelengths=np.linspace(400.0, 1000.0, 30))
+    assert main(["denoise", finer, "--model", str(trained), "-o", str(tmp_path / "d.tif")]) == 2
+    line = assert_one_line_error(capsys, "20 bands", "30 bands")
+    # both grids span 400-1000: the message shows their steps, not the same range twice
+    assert "every 31.58" in line and "every 20.69" in line
+    assert "differ too" not in line
+
+
 def test_missing_input_file(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "m.joblib")]) == 2
     assert_one_line_error(capsys, "nope.tif")
@@ -551,9 +639,85 @@ def test_output_folder_that_is_a_file(cube_path, tmp_path, capsys):
     assert_one_line_error(capsys, "not a folder")
 
 
-def test_missing_output_folder_for_a_model(cube_path, tmp_path, capsys):
-    assert main(["train", cube_path, "-o", str(tmp_path / "no" / "m.joblib")]) == 2
-    assert_one_line_error(capsys, "does not exist")
+def test_train_creates_the_model_folder_and_removes_it_when_the_run_fails(
+        cube_path, tmp_path, capsys, monkeypatch):
+    # as segment does for its output folder: missing folders are made, and removed with a failed run
+    model = tmp_path / "new" / "sub" / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q"]) == 0
+    assert listing(tmp_path / "new") == ["sub", "sub/m.hsiae", "sub/m_history.csv", "sub/m_loss.png"]
+
+    import hsiae.cli._outputs
+
+    def broken(*args, **kwargs):
+        raise ValueError("plotting broke")
+
+    monkeypatch.setattr(hsiae.cli._outputs, "save_figure", broken)
+    other = tmp_path / "other" / "sub" / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(other), *FAST, "-q"]) == 2
+    assert_one_line_error(capsys, "plotting broke")
+    assert not (tmp_path / "other").exists()
+
+
+def _forbid_reading(monkeypatch):
+    """Make reading the cube (or opening it lazily) fail the test."""
+    import hsiae.io
+
+    def started(*args, **kwargs):
+        raise AssertionError("the run started reading the cube")
+
+    monkeypatch.setattr(hsiae.io, "read_cube", started)
+    monkeypatch.setattr(hsiae.io, "open_cube", started)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into folders without write permission")
+@pytest.mark.parametrize("command", ["train", "segment", "denoise", "unmix", "demo"])
+def test_an_output_folder_without_write_permission_fails_before_any_work(
+        command, trained, cube_path, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        _forbid_reading(monkeypatch)
+        target = {"train": locked / "m.hsiae", "denoise": locked / "d.tif"}.get(command,
+                                                                             locked / "out")
+        argv = {"train": [cube_path, *FAST], "segment": [cube_path, "-k", "2", *FAST],
+                "denoise": [cube_path, "--model", str(trained)], "unmix": [cube_path, "-p", "2"],
+                "demo": ["--size", "8", "--epochs", "1"]}[command]
+        assert main([command, *argv, "-o", str(target)]) == 2
+        line = assert_one_line_error(capsys, f"'{locked}'", "Permission denied",
+                                     "write the outputs elsewhere")
+        assert ".tmp" not in line  # the user's path, not a temporary file's
+        assert listing(locked) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_output_name_too_long_for_its_folder_fails_before_any_work(
+        cube_path, tmp_path, capsys, monkeypatch):
+    # the name fits the file system, but the temporary names it is written under first do not
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    name = "m" * (limit - 19) + ".hsiae"  # 242 characters where names may have 255
+    _forbid_reading(monkeypatch)
+    assert main(["train", cube_path, "-o", str(tmp_path / name), *FAST]) == 2
+    line = assert_one_line_error(capsys, str(tmp_path / name[:-6]), f"up to {limit} characters",
+                                 "shorten")
+    assert ".tmp" not in line
+    assert listing(tmp_path) == ["cube.tif"]
+    # the length the message asks for works
+    shorter = int(line.split("by at least ")[1].split()[0])
+    fits = "m" * (limit - 19 - shorter) + ".hsiae"
+    monkeypatch.undo()
+    assert main(["train", cube_path, "-o", str(tmp_path / fits), *FAST, "-q"]) == 0
+
+
+def test_an_output_folder_name_too_long_fails_before_any_work(cube_path, tmp_path, capsys,
+                                                              monkeypatch):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    _forbid_reading(monkeypatch)
+    outdir = tmp_path / ("s" * (limit + 1)) / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST]) == 2
+    assert_one_line_error(capsys, "s" * (limit + 1), f"up to {limit} characters")
     assert listing(tmp_path) == ["cube.tif"]
 
 
@@ -629,6 +793,28 @@ def test_a_cube_too_large_for_memory_is_refused_before_any_work(
     assert listing(tmp_path) == ["cube.tif"]
 
 
+@pytest.mark.parametrize("command, argv, option", [
+    ("segment", ["-k", "1000000"], "-k 1000000"),  # the mixture's responsibilities and covariances
+    ("train", ["--bands", "1000000000"], "--bands 1000000000"),  # the resampled spectra
+    ("demo", ["--bands", "1000000000"], "--bands 1000000000"),
+])
+def test_a_memory_need_driven_by_an_option_names_that_option(
+        command, argv, option, cube_path, tmp_path, capsys, monkeypatch):
+    import hsiae.cli._memory
+
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: 2**30)
+    _forbid_work(monkeypatch)
+    out = str(tmp_path / "out")
+    given = {"segment": [cube_path, "-o", out], "train": [cube_path, "-o", out + ".hsiae"],
+             "demo": ["-o", out]}[command]
+    assert main([command, *given, *argv]) == 2
+    line = assert_one_line_error(capsys, "of memory", f"for {option})",
+                                 f"lower {option.split()[0]}")
+    # not the advice for a cube too large, which would not help
+    assert "--chunks" not in line and "--size" not in line and "crop" not in line
+    assert not os.path.exists(out) and not os.path.exists(out + ".hsiae")
+
+
 @pytest.mark.parametrize("fmt", ["compressed tiff", "mat v5"])
 def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
     fmt, tmp_path, capsys, monkeypatch
@@ -659,7 +845,7 @@ def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
                         lambda: int((needed + cube.nbytes / 2) / 0.9))
     band_axis = "2" if fmt == "mat v5" else "0"
     assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--zdims", "3",
-                 "--band-axis", band_axis]) == 2
+                 "--bands", str(B), "--band-axis", band_axis]) == 2
     assert_one_line_error(capsys, f"{H} x {W} x {B}", "of memory", "crop the cube")
     assert listing(tmp_path) == [path.name]
 
@@ -1004,12 +1190,17 @@ def test_latent_constraints_and_device_reach_the_encoder(cube_path, tmp_path, ca
 
 
 @pytest.mark.parametrize("name, status, word", [("SIGTERM", 143, "terminated"),
-                                                 ("SIGINT", 130, "interrupted")])
+                                                 ("SIGINT", 130, "interrupted"),
+                                                 ("SIGHUP", 129, "hung up")])
 def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
-    # SIGTERM (a batch system's kill) and Ctrl-C stop the run, not just its training (skorch would
-    # carry on after a KeyboardInterrupt): no output, no temporary file
+    # SIGTERM (a batch system's kill), Ctrl-C and SIGHUP (the terminal closed) stop the run, not
+    # just its training (skorch would carry on after a KeyboardInterrupt): no output, no temporary
+    # file
     import signal
     import time
+
+    if not hasattr(signal, name):
+        pytest.skip(f"no {name} on this platform")
 
     cube = write(tmp_path / "cube.tif", make_cube())
     out = tmp_path / "out"

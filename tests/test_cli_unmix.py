@@ -106,3 +106,34 @@ def test_unmix_model_options_are_refused_with_model(unmixed, scene_path, tmp_pat
     assert main(["unmix", scene_path, "--model", model, "-p", "5", "-o", str(tmp_path / "o")]) == 2
     assert "-p 5 does not match the 3 endmembers" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_error_maps_paint_no_data_pixels_in_the_no_data_colour(scene_path, tmp_path,
+                                                                    monkeypatch):
+    from matplotlib.colors import to_rgba
+
+    import hsiae.cli._unmix
+    from hsiae.plotting import NODATA_COLOR
+
+    figures, save = {}, hsiae.cli._unmix.save_figure
+
+    def keep(fig, path):
+        figures[path.name.lstrip(".").split(".")[0]] = fig  # the staged name: .NAME.hex.tmp.png
+        save(fig, path)
+
+    monkeypatch.setattr(hsiae.cli._unmix, "save_figure", keep)
+    assert main(["unmix", scene_path, "-p", str(K), "-o", str(tmp_path / "out"), *FAST]) == 0
+    for name in ("reconstruction_error", "abundance_maps"):
+        images = [ax.images[0] for ax in figures[name].axes if ax.images]
+        assert images
+        for image in images:
+            rgba = image.to_rgba(image.get_array())
+            np.testing.assert_allclose(rgba[0, :3], [to_rgba(NODATA_COLOR)] * 3)  # no data
+            assert not np.allclose(rgba[1:], to_rgba(NODATA_COLOR))
+
+
+def test_the_unmixers_loss_figure_names_its_loss(unmixed):
+    from hsiae.cli._outputs import loss_figure
+
+    ax = loss_figure(load_model(unmixed / "model.hsiae")[0]).axes[0]
+    assert ax.get_ylabel().startswith("loss = 10 MSE/power + SAM + 0.02 entropy")

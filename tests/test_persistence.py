@@ -275,8 +275,18 @@ def test_check_model_bands(fitted, tmp_path):
     check_model_bands(info, B, None)
     with pytest.raises(ValueError, match="trained on cubes with 20 bands.*this cube has 24 bands"):
         check_model_bands(info, 24)
-    with pytest.raises(ValueError, match="20 bands.*24 bands.*wavelengths differ too"):
+    with pytest.raises(ValueError, match=r"20 bands \(400-1000 every 31.58\).*24 bands "
+                                         r"\(400-2500 every 91.3\); apply"):
         check_model_bands(info, 24, np.linspace(400, 2500, 24))
+    # the same range, finer: the steps say how the grids differ
+    with pytest.raises(ValueError, match=r"20 bands \(400-1000 every 31.58\).*30 bands "
+                                         r"\(400-1000 every 20.69\); apply"):
+        check_model_bands(info, 30, np.linspace(400, 1000, 30))
+    # the model's bands with two dropped (e.g. absorption bands): where the grids part
+    dropped = np.delete(WAVELENGTHS, [7, 8])
+    with pytest.raises(ValueError, match=r"18 bands \(400-1000, steps 31.58 to 94.74\); they "
+                                         r"part at band 7: 621.053 in the model, 684.211 in the cube"):
+        check_model_bands(info, 18, dropped)
     shifted = WAVELENGTHS.copy()
     shifted[3] += 5
     differ = "both have 20 bands, but their wavelengths differ.*band 3"

@@ -65,6 +65,71 @@ def test_segment_colors_are_a_fixed_distinct_sequence():
     assert segment_colors(0).shape == (0, 4)
 
 
+def _lab(rgb):
+    """CIELAB (D65) of sRGB colours in [0, 1]."""
+    rgb = np.asarray(rgb, dtype=float)[..., :3]
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+                             [0.0193339, 0.1191920, 0.9503041]]).T / [0.95047, 1.0, 1.08883]
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
+                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def _delta_e(rgb1, rgb2):
+    """CIEDE2000 difference of sRGB colours: about 2 is just noticeable, above 10 plainly different."""
+    return _delta_e_lab(_lab(rgb1), _lab(rgb2))
+
+
+def _delta_e_lab(lab1, lab2):
+    """CIEDE2000 difference of CIELAB colours."""
+    L1, a1, b1 = np.moveaxis(np.asarray(lab1, dtype=float), -1, 0)
+    L2, a2, b2 = np.moveaxis(np.asarray(lab2, dtype=float), -1, 0)
+    C = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    G = 0.5 * (1 - np.sqrt(C**7 / (C**7 + 25.0**7)))
+    a1, a2 = (1 + G) * a1, (1 + G) * a2
+    C1, C2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    h1, h2 = np.degrees(np.arctan2(b1, a1)) % 360, np.degrees(np.arctan2(b2, a2)) % 360
+    dh = (h2 - h1 + 180) % 360 - 180
+    dh = np.where(C1 * C2 == 0, 0, dh)
+    dH = 2 * np.sqrt(C1 * C2) * np.sin(np.radians(dh / 2))
+    Lm, Cm = (L1 + L2) / 2, (C1 + C2) / 2
+    hm = np.where(np.abs(h1 - h2) > 180, (h1 + h2 + 360) / 2, (h1 + h2) / 2) % 360
+    hm = np.where(C1 * C2 == 0, h1 + h2, hm)
+    T = (1 - 0.17 * np.cos(np.radians(hm - 30)) + 0.24 * np.cos(np.radians(2 * hm))
+         + 0.32 * np.cos(np.radians(3 * hm + 6)) - 0.20 * np.cos(np.radians(4 * hm - 63)))
+    SL = 1 + 0.015 * (Lm - 50) ** 2 / np.sqrt(20 + (Lm - 50) ** 2)
+    SC, SH = 1 + 0.045 * Cm, 1 + 0.015 * Cm * T
+    RT = (-np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2))))
+          * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7)))
+    dL, dC = L2 - L1, C2 - C1
+    return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * dC / SC * dH / SH)
+
+
+def _min_difference(colors):
+    d = _delta_e(colors[:, None], colors[None, :])
+    return d[~np.eye(len(colors), dtype=bool)].min()
+
+
+@pytest.mark.parametrize("n_clusters", [8, 10, 12, 20, 30, 55])
+def test_segment_colors_stay_distinct_from_each_other_and_from_no_data(n_clusters):
+    colors = segment_colors(n_clusters)
+    nodata = np.array(to_rgba(NODATA_COLOR))
+    # no cluster colour reads as no data (before: cluster 8 was a mid grey beside a light-grey
+    # no-data, and the light shades after cluster 10 came within 15.5 of it)
+    assert _delta_e(colors, nodata).min() > 19
+    assert np.all(np.ptp(colors[:, :3], axis=1) > 0.1)  # no greys at all
+    # beyond the 10 categorical colours, still plainly different (before: 8.1 at 30 clusters,
+    # 3.7 at 55)
+    assert _min_difference(colors) > 13
+
+
+def test_delta_e_agrees_with_the_published_example():
+    # Sharma, Wu and Dalal (2005), the CIEDE2000 test data: pairs 1 and 17
+    assert _delta_e_lab([50, 2.6772, -79.7751], [50, 0.0, -82.7485]) == pytest.approx(2.0425, abs=1e-4)
+    assert _delta_e_lab([50, 2.5, 0.0], [73, 25, -18]) == pytest.approx(27.1492, abs=1e-4)
+
+
 def test_segment_colors_rejects_negative():
     with pytest.raises(ValueError, match="n_clusters must be an int >= 0, but got -1"):
         segment_colors(-1)
@@ -103,6 +168,54 @@ def test_loss_curves_skorch_style_list_log_scale():
     lines = ax.get_lines()
     assert len(lines) == 2  # training + best epoch, no validation
     np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 0.5, 1 / 3, 0.25])
+
+
+_FLAT = {  # a run whose loss changed by under 1 %: 0.00517 -> 0.00516 and 0.00705 -> 0.00707
+    "epoch": np.arange(1, 7),
+    "train_loss": [0.0051744, 0.0051739, 0.0051729, 0.0051724, 0.0051696, 0.005167],
+    "valid_loss": [0.0070508, 0.0070516, 0.0070553, 0.0070594, 0.0070636, 0.0070696],
+    "best_epoch": 1,
+}
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_loss_curves_do_not_magnify_a_change_under_one_percent(log):
+    ax = plot_loss_curves(_FLAT, log=log)
+    low, high = ax.get_ylim()
+    if log:
+        assert high / low >= 10  # at least a decade: 1 % is under half a percent of the height
+    else:
+        assert low <= 0  # from zero: 1 % is about 1 % of the height
+    assert high >= 0.0070696 and high <= 0.0070696 * 1.2  # and the data are not lost at the bottom
+    # the change is said in numbers
+    assert "validation loss 0.00705 at epoch 1 \u2192 0.00705 at best epoch 1 (+0.0 %)" in ax.get_title()
+
+
+def test_loss_curves_say_the_relative_change_to_the_best_epoch():
+    history = {"epoch": np.arange(1, 5), "train_loss": [1.0, 0.6, 0.5, 0.45],
+               "valid_loss": [1.2, 0.8, 0.6, 0.7]}
+    ax = plot_loss_curves(history, best_epoch=3, log=True)
+    assert "validation loss 1.2 at epoch 1 \u2192 0.6 at best epoch 3 (\u221250.0 %)" in ax.get_title()
+    # the best epoch is marked on the validation curve, besides the dashed line
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[3, 0.6]])
+    no_valid = plot_loss_curves({"epoch": [1, 2], "train_loss": [2.0, 1.5]})
+    assert "training loss 2 at epoch 1 \u2192 1.5 at epoch 2 (\u221225.0 %)" in no_valid.get_title()
+
+
+def test_loss_curves_log_ticks_are_plain_numbers():
+    ax = plot_loss_curves(_FLAT, log=True)
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert labels == ["0.001", "0.002", "0.005"]  # not 10^-3 written as a power
+    # before, the curves filled the axes and the only labels were 7x10^-3 and 6x10^-3
+
+
+def test_loss_curves_name_the_loss():
+    ax = plot_loss_curves(_FLAT, loss_label="loss = MSE + 0.1 SAM")
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM"
+    ax = plot_loss_curves(_FLAT, loss_label="loss = MSE + 0.1 SAM", log=True)
+    assert ax.get_ylabel() == "loss = MSE + 0.1 SAM (log scale)"
 
 
 @pytest.mark.parametrize(
@@ -398,6 +511,49 @@ def test_latent_maps_ncols_and_constant_dimension():
     panels = _panels(fig)
     assert [ax.get_subplotspec().colspan.start for ax in panels] == [0, 0, 0]
     assert panels[1].get_title() == "z1 (constant)"
+
+
+def _rendered(image, row, col):
+    """The RGBA colour an AxesImage paints at one pixel of its data."""
+    return image.to_rgba(image.get_array())[row, col]
+
+
+def test_latent_maps_paint_no_data_pixels_in_the_no_data_colour():
+    latent = np.random.default_rng(4).normal(size=(H, W, 3))
+    latent[0, 0] = np.nan  # a no-data pixel
+    fig = plot_latent_maps(latent)
+    nodata = np.array(to_rgba(NODATA_COLOR))
+    for ax in _panels(fig):
+        image = ax.images[0]
+        np.testing.assert_allclose(_rendered(image, 0, 0), nodata)
+        # and no data pixel of the map has that colour
+        rgba = image.to_rgba(image.get_array()).reshape(-1, 4)[1:]
+        assert _delta_e(rgba, nodata).min() > 15
+    assert "1 no-data pixel in white" in fig.get_suptitle()
+
+
+def test_segment_map_paints_no_data_apart_from_every_cluster():
+    labels = np.arange(H * W).reshape(H, W) % 12
+    labels[0, 0] = -1
+    ax = plot_segment_map(labels)
+    image = ax.images[0]
+    nodata = np.array(to_rgba(NODATA_COLOR))
+    np.testing.assert_allclose(_rendered(image, 0, 0), nodata)
+    assert _delta_e(segment_colors(12), nodata).min() > 19
+    handles = ax.get_legend().legend_handles
+    assert handles[-1].get_label() == "no data"
+    np.testing.assert_allclose(handles[-1].get_facecolor(), nodata)
+
+
+def test_image_plots_paint_no_data_pixels_in_the_no_data_colour(cube):
+    holed = cube.copy()
+    holed[1, 2] = np.nan
+    nodata = np.array(to_rgba(NODATA_COLOR))
+    fig = plot_band_image(holed, holed)
+    for ax in _panels(fig):
+        np.testing.assert_allclose(_rendered(ax.images[0], 1, 2), nodata)
+    ax = plot_reconstruction_error(holed, cube)
+    np.testing.assert_allclose(_rendered(ax.images[0], 1, 2), nodata)
 
 
 def test_latent_maps_validation():

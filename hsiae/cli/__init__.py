@@ -1,7 +1,8 @@
 """Command-line interface: ``hsiae train | segment | denoise | demo``.
 
-Every command validates its options and output paths before reading a cube
-or training, writes each output to a temporary file beside its target and
+Every command validates its options and output paths (that their folders
+can be written or created, and that their names fit the file system) before
+reading a cube or training, writes each output to a temporary file beside its target and
 moves all of them into place only when the whole run has succeeded, so a
 failed run leaves no output behind (and, without ``--force``, never touches
 an existing file). User errors (missing or damaged files, existing outputs,
@@ -10,6 +11,7 @@ line ``hsiae: error: ...`` on stderr and exit with status 2; ``--debug``
 shows the traceback instead.
 """
 
+import contextlib
 import importlib
 import sys
 
@@ -40,8 +42,9 @@ def main(argv=None):
     -------
     status : int
         0 on success, 2 on a user error (printed as one line on stderr),
-        130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM); either
-        way no output is left behind.
+        130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM), 129
+        on a hang-up (SIGHUP: the terminal closed); in every case no
+        output is left behind.
     """
     try:
         parser = _build_parser()
@@ -77,9 +80,9 @@ def main(argv=None):
         except (KeyboardInterrupt, _Stopped) as exc:
             if args.debug:
                 raise
-            terminated = getattr(exc, "terminated", False)
             what = "after writing its outputs" if out.committed else "no output was written"
-            print(f"hsiae: {'terminated' if terminated else 'interrupted'}; {what}", file=sys.stderr)
-            return 143 if terminated else 130
+            with contextlib.suppress(OSError):  # after a hang-up, standard error may be gone
+                print(f"hsiae: {getattr(exc, 'word', 'interrupted')}; {what}", file=sys.stderr)
+            return getattr(exc, "status", 130)
         finally:
             out.discard()

@@ -55,7 +55,8 @@ def run(args, out):
     _check_memory(
         f"the demo on a {args.size} x {args.size} scene",
         _needed_bytes("segment", shape, np.dtype(np.float32), n_bands_model=args.bands,
-                      zdims=d["zdims"], n_clusters=d["k"]) + 3 * math.prod(shape) * 4,
+                      zdims=d["zdims"], n_clusters=d["k"],
+                      options={"n_bands": f"--bands {args.bands}"}) + 3 * math.prod(shape) * 4,
         advice="pass a smaller --size",
     )
     start = time.perf_counter()

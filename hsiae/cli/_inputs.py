@@ -22,13 +22,44 @@ def _check_bands(path, n_bands):
         raise ValueError(f"'{path}' has {n_bands} band; hsiae needs spectra of at least 2 bands")
 
 
-def read(args, verb, needs):
+def _check_wavelengths(path, wavelengths, units):
+    """Refuse a cube whose wavelengths do not increase from band to band, in the command line's words.
+
+    The resampler of every model needs increasing wavelengths; its own
+    message speaks of the columns of an array, which a command-line user
+    never sees.
+    """
+    import numpy as np
+
+    if wavelengths is None or len(wavelengths) < 2:
+        return
+    step = np.diff(np.asarray(wavelengths, dtype=np.float64))
+    if np.all(step > 0):
+        return
+    unit = f" {units}" if units else ""
+    if np.all(step < 0):
+        raise CLIError(
+            f"'{path}' lists its bands in decreasing order ({wavelengths[0]:g} to "
+            f"{wavelengths[-1]:g}{unit}), but hsiae needs the wavelengths increasing from the first "
+            f"band to the last; write the cube with its bands reversed"
+        )
+    i = int(np.argmax(step <= 0))
+    raise CLIError(
+        f"'{path}' lists band wavelengths that do not increase from band to band (band {i}: "
+        f"{wavelengths[i]:g}{unit}, band {i + 1}: {wavelengths[i + 1]:g}{unit}), but hsiae needs "
+        f"them strictly increasing; write the cube with its bands sorted by wavelength, each once"
+    )
+
+
+def read(args, verb, needs, *, increasing_wavelengths=True):
     """Read the cube of ``args`` after checking that the run fits in memory.
 
     ``needs(shape, dtype)`` gives the bytes the run will hold for a cube of
     that shape (see :func:`hsiae.cli._memory._needed_bytes`); ``verb``
     ("segmenting", ...) names the run in the error. Pixels read whole into
     memory (compressed TIFF, MAT v5) count too, and are checked before the read.
+    ``increasing_wavelengths``: the run resamples the spectra, which needs
+    the cube's wavelengths (when it has them) increasing.
     """
     from hsiae.io import read_cube
 
@@ -53,6 +84,8 @@ def read(args, verb, needs):
         wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
     logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
     _check_bands(args.cube, B)
+    if increasing_wavelengths:
+        _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
     return cube, info
 
 
@@ -97,8 +130,11 @@ def sample_size(args, n_pixels):
     return min(args.sample_size or SAMPLE_SIZE, n_pixels)
 
 
-def open_lazy(args, verb, needs):
-    """Open the cube of ``args`` lazily in chunks; check that a chunk and the sample fit in memory."""
+def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
+    """Open the cube of ``args`` lazily in chunks; check that a chunk and the sample fit in memory.
+
+    ``increasing_wavelengths`` as for :func:`read`.
+    """
     import dask
 
     from hsiae.io import open_cube
@@ -119,6 +155,8 @@ def open_lazy(args, verb, needs):
     logger.info("Opened %s lazily: %d x %d pixels, %d bands, %s, in chunks of %d x %d pixels",
                 args.cube, H, W, B, cube.dtype, rows, cols)
     _check_bands(args.cube, B)
+    if increasing_wavelengths:
+        _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
     return cube, info
 
 
@@ -208,11 +246,15 @@ class SavedModel:
         return self.parts.head
 
     def needs(self, command, n_clusters=0):
-        """``needs(shape, dtype)`` for :func:`read` and :func:`open_lazy` of a run with this model."""
+        """``needs(shape, dtype)`` for :func:`read` and :func:`open_lazy` of a run with this model.
+
+        ``n_clusters`` is segment's ``-k``; the bands and latent size are the model's.
+        """
         def needs(shape, dtype):
             return _needed_bytes(command, shape, dtype,
                                  n_bands_model=self.parts.resampler.n_bands_out_,
-                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters)
+                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters,
+                                 options={"n_clusters": f"-k {n_clusters}"})
 
         return needs
 

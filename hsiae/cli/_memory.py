@@ -123,7 +123,66 @@ def _format_bytes(n):
     return f"{int(n)} bytes"
 
 
-def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
+# The part of a need that the cube itself drives (its pixels and bands), not an option.
+_DATA = "the data"
+# How many times the data's part an option's part must be for the option to be what to lower.
+_DOMINANT = 10
+
+
+class _Needs(int):
+    """Bytes a run needs, as an int, that remembers what drives which part of them.
+
+    ``parts`` maps what drives each part to its bytes: :data:`_DATA` for the
+    cube's own size, or an option with its value (``"-k 1000000"``), so
+    that a run refused for its memory names the option to lower. Adding
+    bytes (an int) counts them as data; adding another ``_Needs`` or
+    multiplying by an int keeps the parts.
+    """
+
+    def __new__(cls, parts):
+        parts = {name: int(n) for name, n in parts.items() if n}
+        self = super().__new__(cls, sum(parts.values()))
+        self.parts = parts
+        return self
+
+    def __add__(self, other):
+        if isinstance(other, _Needs):
+            parts = dict(self.parts)
+            for name, n in other.parts.items():
+                parts[name] = parts.get(name, 0) + n
+            return _Needs(parts)
+        if isinstance(other, int):
+            return _Needs({**self.parts, _DATA: self.parts.get(_DATA, 0) + other})
+        return int(self) + other
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        if isinstance(other, int) and not isinstance(other, _Needs):
+            return _Needs({name: n * other for name, n in self.parts.items()})
+        return int(self) * other
+
+    __rmul__ = __mul__
+
+    def driver(self, budget):
+        """The option to lower to bring the need within ``budget`` bytes, with its part; or None.
+
+        An option is named when its arrays dwarf the cube's own (ten times
+        the data's part or more: ``-k 1000000``, ``--bands 1000000000``) and
+        the run would fit with them cut to the data's size. Otherwise the
+        cube is what is too large (None).
+        """
+        options = {name: n for name, n in self.parts.items() if name != _DATA}
+        if not options:
+            return None
+        name = max(options, key=options.get)
+        part, data = options[name], self.parts.get(_DATA, 0)
+        if part < _DOMINANT * data or int(self) - part + data > budget:
+            return None
+        return name, part
+
+
+def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0, options=None):
     """Bytes of the largest arrays ``command`` holds at once for a cube of ``shape``.
 
     Parameters
@@ -138,6 +197,16 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
     zdims, n_clusters : int
         Latent size, and the number of segments (segment only) or of
         endmembers (unmix).
+    options : dict, default=None
+        The options that set ``n_bands_model``, ``zdims`` and ``n_clusters``
+        in this run, as the command line spells them with their values
+        (``{"n_clusters": "-k 10"}``); the bytes they drive are counted
+        under that name, the rest under the data.
+
+    Returns
+    -------
+    needed : _Needs
+        The bytes, an int, with the part each option drives.
 
     Notes
     -----
@@ -153,32 +222,55 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0):
     its working copy of the usable ones, and the abundances with their
     float32 working copy (``8Nk``). Measured peaks of the three
     commands on a 300 x 300 x 200 float32 cube (memory-mapped pages
-    excluded) came within 5% of these sums.
+    excluded) came within 5% of these sums. The mixture's covariances,
+    their precisions and a temporary, ``3 k z^2`` float64 values, are
+    added for segment: negligible, except for a huge ``k``.
     """
+    options = options or {}
+
+    def part(name):
+        return options.get(name, _DATA)
+
     n_rows, n_cols, n_bands = shape
     pixels = n_rows * n_cols
     spectra = pixels * n_bands * _FLOAT32
     resampled = pixels * n_bands_model * _FLOAT32
+    needs = _Needs({})
     if command == "denoise":
         as_cube = pixels * n_bands * dtype.itemsize
-        return 3 * spectra + 3 * resampled + 2 * as_cube
+        return needs + _Needs({_DATA: 3 * spectra + 2 * as_cube}) + _Needs(
+            {part("n_bands"): 3 * resampled})
     if command == "unmix":
-        return 2 * spectra + 2 * pixels * n_clusters * _FLOAT32
-    training = 2 * spectra + 4 * resampled
+        return needs + _Needs({_DATA: 2 * spectra}) + _Needs(
+            {part("n_clusters"): 2 * pixels * n_clusters * _FLOAT32})
+    needs = needs + _Needs({_DATA: 2 * spectra}) + _Needs({part("n_bands"): 4 * resampled})
     if command == "train":
-        return training
-    return training + pixels * _FLOAT64 * (zdims + 5 * n_clusters)
+        return needs
+    mixture = pixels * _FLOAT64 * 5 * n_clusters + 3 * n_clusters * zdims**2 * _FLOAT64
+    return needs + _Needs({part("zdims"): pixels * _FLOAT64 * zdims}) + _Needs(
+        {part("n_clusters"): mixture})
 
 
 def _check_memory(what, needed, advice=_ADVICE):
-    """Raise MemoryError with one line of advice when ``needed`` bytes will not fit."""
+    """Raise MemoryError with one line of advice when ``needed`` bytes will not fit.
+
+    When lowering one option alone would make a :class:`_Needs` fit, the
+    advice is to lower that option (``-k 10000000`` on a small cube), not
+    to split or crop the cube.
+    """
     available = _available_memory()
     if available is None or needed <= _USABLE_SHARE * available:
         return
     group = _cgroup_available()
     where = " under this process's control-group memory limit" if group == available else ""
+    driver = needed.driver(_USABLE_SHARE * available) if isinstance(needed, _Needs) else None
+    share = ""
+    if driver is not None:
+        option, part = driver
+        share = f" ({_format_bytes(part)} of it for {option})"
+        advice = f"lower {option.split()[0]}"
     raise _OutOfMemory(
-        f"{what} needs about {_format_bytes(needed)} of memory, but "
+        f"{what} needs about {_format_bytes(needed)} of memory{share}, but "
         f"{_format_bytes(available)} is available{where}; {advice}"
     )
 

@@ -29,12 +29,15 @@ def refuse_training_options(args, command, options):
 
 
 def training_needs(command, args, n_clusters=0):
-    """``needs(shape, dtype)`` for reading a cube for a run that trains."""
+    """``needs(shape, dtype)`` for reading a cube for a run that trains (``n_clusters``: ``-k``)."""
     zdims = args.zdims if args.zdims is not None else recipe_defaults(_recipe(args))["zdims"]
+    bands = _model_bands(args)
+    options = {"n_bands": f"--bands {bands}", "zdims": f"--zdims {zdims}",
+               "n_clusters": f"-k {n_clusters}"}
 
     def needs(shape, dtype):
-        return _needed_bytes(command, shape, dtype, n_bands_model=_model_bands(args),
-                             zdims=zdims, n_clusters=n_clusters)
+        return _needed_bytes(command, shape, dtype, n_bands_model=bands, zdims=zdims,
+                             n_clusters=n_clusters, options=options)
 
     return needs
 
@@ -93,13 +96,18 @@ def fit_head(head, X):
     from hsiae.workflow.recipes import pipeline_parts
 
     parts = pipeline_parts(head, fitted=False)
-    enc = parts.encoder
+    enc, res = parts.encoder, parts.resampler
     per_epoch = X.shape[0] if enc.epoch_size is None else min(X.shape[0], enc.epoch_size)
-    logger.info(
-        "Training: %d spectra, %d -> %d bands, latent size %d, up to %d epochs of %s spectra",
-        X.shape[0], X.shape[1], parts.resampler.n_bands, enc.zdims, enc.max_epochs,
-        f"{per_epoch:,}",
-    )
+    n_in = X.shape[1]
+    # SpectralResampler(upsample=False), the denoising recipe's, keeps the cube's own bands
+    # when it has no more than n_bands: say so, rather than a resampling that does not happen.
+    if res.target_wavelengths is None and not res.upsample and n_in <= res.n_bands:
+        bands = (f" of {n_in} bands (the cube's own: a denoising model never interpolates up to "
+                 f"--bands {res.n_bands})")
+    else:
+        bands = f", {n_in} -> {res.n_bands} bands (resampled)"
+    logger.info("Training: %d spectra%s, latent size %d, up to %d epochs of %s spectra",
+                X.shape[0], bands, enc.zdims, enc.max_epochs, f"{per_epoch:,}")
     start = time.perf_counter()
     head.fit(X)
     if enc.validation_fraction > 0:

@@ -58,28 +58,49 @@ def plan_model_outputs(out, model_path):
     model_format(model_path)
     loss = model_path.with_name(f"{model_path.stem}_loss.png")
     history = model_path.with_name(f"{model_path.stem}_history.csv")
-    out.plan(model_path, "model")
-    out.plan(loss, "loss curves")
+    # the longest name first: if -o's name is too long, the message says by how much for all three
     out.plan(history, "training history")
+    out.plan(loss, "loss curves")
+    out.plan(model_path, "model")
     return model_path, loss, history
 
 
-def _loss_figure(estimator):
+# The terms of the estimators' training losses: (weight parameter, name), in the order written.
+_ENCODER_LOSS = (("mse_weight", "MSE"), ("mae_weight", "MAE"), ("sam_weight", "SAM"),
+                 ("gradient_weight", "gradient"), ("latent_l1", "latent L1/L2"))
+_UNMIXER_LOSS = (("mse_weight", "MSE/power"), ("sam_weight", "SAM"),
+                 ("sparsity_weight", "entropy"), ("volume_weight", "volume"))
+
+
+def loss_label(estimator):
+    """What ``estimator`` trained on, from its weights: "loss = MSE + 0.1 SAM + gradient" (and on what)."""
+    from hsiae.unmixer import AEUnmixer
+
+    unmixer = isinstance(estimator, AEUnmixer)
+    params = estimator.get_params()
+    terms = [f"{'' if params[name] == 1 else f'{params[name]:g} '}{word}"
+             for name, word in (_UNMIXER_LOSS if unmixer else _ENCODER_LOSS)
+             if params.get(name)]
+    # the encoder sees the resampler's output, not the cube's values
+    return "loss = " + " + ".join(terms) + ("" if unmixer else "\non the scaled spectra")
+
+
+def loss_figure(estimator):
+    """One panel: training and validation loss, the best epoch, what the loss is made of.
+
+    A log axis when every loss is positive (equal heights are equal relative
+    changes; at least a decade shown, so a change under 1 % stays small),
+    else a linear one from zero.
+    """
     from hsiae.plotting import plot_loss_curves
 
     plt = pyplot()
     history = estimator.history_
     best = estimator.best_epoch_ if "valid_loss" in history else None
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    plot_loss_curves(history, best_epoch=best, ax=lin)
-    lin.set_title("Loss curves (linear scale)")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     losses = np.concatenate([history[k] for k in ("train_loss", "valid_loss") if k in history])
-    if np.all(losses[np.isfinite(losses)] > 0):
-        plot_loss_curves(history, log=True, best_epoch=best, ax=log)
-        log.set_title("Loss curves (log scale)")
-    else:
-        log.set_axis_off()
-        log.text(0.5, 0.5, "no log scale: some losses are <= 0", ha="center", va="center")
+    log = bool(np.all(losses[np.isfinite(losses)] > 0))
+    plot_loss_curves(history, log=log, best_epoch=best, loss_label=loss_label(estimator), ax=ax)
     return fig
 
 
@@ -105,7 +126,7 @@ def write_model_outputs(out, paths, model, wavelengths):
     model_path, loss, history = paths
     save_model(out.stage(model_path), model, wavelengths=wavelengths, force=True)
     trained = model if hasattr(model, "history_") else pipeline_parts(model).encoder
-    save_figure(_loss_figure(trained), out.stage(loss))
+    save_figure(loss_figure(trained), out.stage(loss))
     _write_history(trained, out.stage(history))
 
 
@@ -180,7 +201,8 @@ def write_segment_figures(out, paths, pipe, segments_fig, X, labels, codes, wave
     ``X`` and ``labels`` are the usable spectra the cluster means are taken
     over, with their labels 0..k-1 (a sample of the image when ``sampled``);
     ``codes`` are the latent codes of the image (or its preview), shaped
-    ``(n_rows, n_cols, zdims)``.
+    ``(n_rows, n_cols, zdims)``, NaN at no-data pixels (their codes are
+    those of a stand-in spectrum, which the maps would show as data).
     """
     from hsiae.plotting import plot_latent_maps
     from hsiae.workflow.spectra import cluster_mean_spectra, representative_spectra
@@ -221,6 +243,6 @@ def write_segment_outputs(out, paths, pipe, X, valid, codes, labels, image_shape
                  nodata_mask=label_image < 0)
     if segments_fig is None:
         segments_fig = segment_map_figure(label_image, k)
+    codes = np.where(valid[:, None], codes, np.nan).reshape(H, W, -1)
     return write_segment_figures(out, paths, pipe, segments_fig, usable_rows(X, valid),
-                                 labels[valid], codes.reshape(H, W, -1), wavelengths, units,
-                                 value_label=value_label)
+                                 labels[valid], codes, wavelengths, units, value_label=value_label)

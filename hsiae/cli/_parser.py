@@ -191,7 +191,8 @@ def _build_parser():
     _add_cube_input(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write: model.hsiae (safe to share), or model.joblib / "
-                        "model.pkl (a pickle); no other extension")
+                        "model.pkl (a pickle); no other extension; its folder is created if "
+                        "missing")
     group = _add_training(p, defaults)
     den = recipe_defaults("denoising")
     group.add_argument("--for", dest="recipe", choices=("segmentation", "denoising"),
@@ -252,7 +253,7 @@ def _build_parser():
     p.add_argument("--model", required=True, metavar="MODEL",
                    help="trained model from 'hsiae train'")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tif",
-                   help="denoised cube to write (.tif)")
+                   help="denoised cube to write (.tif); its folder is created if missing")
     _add_chunks(p, sample=False)
     _add_general(p)
     p.set_defaults(command="denoise")

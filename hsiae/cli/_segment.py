@@ -92,6 +92,7 @@ def _in_chunks(args, out, paths, cube, info, head, seg, train):
     label_preview = np.asarray(stored[::every, ::every]).astype(np.int64) - 1
     sample_labels = np.asarray(stored.reshape(-1)[index]).astype(np.int64) - 1
     del stored
+    codes = np.where((label_preview >= 0)[..., None], codes, np.nan)  # no data, not a code
     keep = sample_labels >= 0
     write_segment_figures(out, paths, pipe, segment_map_figure(label_preview, k, every=every),
                           X[keep], sample_labels[keep], codes, info.wavelengths,

@@ -80,8 +80,12 @@ def _torch_threads(n):
         torch.set_num_threads(saved)
 
 
+# The signals that stop a run, and how the run says it stopped.
+_STOPPING = {"SIGTERM": "terminated", "SIGINT": "interrupted", "SIGHUP": "hung up"}
+
+
 class _Stopped(BaseException):
-    """SIGTERM (a batch system's kill, ``kill PID``) or SIGINT (Ctrl-C) during a run.
+    """SIGTERM (a batch system's kill, ``kill PID``), SIGINT (Ctrl-C) or SIGHUP (the terminal closed).
 
     Not a KeyboardInterrupt: skorch stops training on KeyboardInterrupt (it
     is how its early stopping ends a fit) and carries on, so a run stopped
@@ -90,17 +94,20 @@ class _Stopped(BaseException):
 
     def __init__(self, signum):
         super().__init__(signum)
-        self.terminated = signum == signal.SIGTERM
+        self.signum = int(signum)
+        self.status = 128 + self.signum  # the shell's status of a process a signal ended
+        self.word = _STOPPING.get(signal.Signals(signum).name, "stopped")
 
 
 @contextlib.contextmanager
 def _stopped_by_signals():
-    """Raise :class:`_Stopped` on SIGTERM and SIGINT while a run lasts, so that its outputs are discarded.
+    """Raise :class:`_Stopped` on SIGTERM, SIGINT and SIGHUP while a run lasts, so that its outputs are discarded.
 
-    Python's default for SIGTERM ends the process at once, leaving the
-    temporary files of the outputs being written; raised as an exception, it
-    unwinds through :meth:`Outputs.discard`. Only the main thread can
-    install handlers; elsewhere the defaults stay.
+    Python's default for SIGTERM and SIGHUP ends the process at once,
+    leaving the temporary files of the outputs being written; raised as an
+    exception, the signal unwinds through :meth:`Outputs.discard`. Only the
+    main thread can install handlers; elsewhere the defaults stay. SIGHUP
+    does not exist on Windows.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -109,7 +116,8 @@ def _stopped_by_signals():
     def stop(signum, frame):
         raise _Stopped(signum)
 
-    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = [getattr(signal, name) for name in _STOPPING if hasattr(signal, name)]
+    saved = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:

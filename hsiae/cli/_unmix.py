@@ -96,14 +96,23 @@ def _errors(unmixer, X, A):
 
 
 def _error_figure(rmse, angle, every):
+    """Maps of the per-pixel RMSE and spectral angle; no-data pixels (NaN) in the no-data colour."""
+    from matplotlib import colormaps
+
+    from hsiae.plotting import NODATA_COLOR, NODATA_NAME
+
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     shown = "" if every == 1 else f" (every {every}th pixel)"
+    n_nodata = int(np.isnan(rmse).sum())
+    if n_nodata:
+        fig.suptitle(f"{n_nodata} no-data pixel{'s' if n_nodata != 1 else ''} in {NODATA_NAME}")
+    cmap = colormaps["magma"].with_extremes(bad=NODATA_COLOR)
     for ax, values, title, label in ((axes[0], rmse, "RMSE", "RMSE (the cube's units)"),
                                      (axes[1], angle, "Spectral angle", "radians")):
         finite = values[np.isfinite(values)]
         top = float(np.percentile(finite, 99)) if finite.size else 1.0
-        im = ax.imshow(values, cmap="magma", vmin=0, vmax=top if top > 0 else 1.0,
+        im = ax.imshow(values, cmap=cmap, vmin=0, vmax=top if top > 0 else 1.0,
                        interpolation="nearest")
         ax.set_title(f"{title} of the reconstruction{shown}")
         ax.set_xticks([])
@@ -217,14 +226,18 @@ def run(args, out):
         if args.solver is not None:
             unmixer.set_params(solver=args.solver)
 
+    options = {"n_clusters": f"-p {k}"} if train else None
+
     def needs(shape, dtype):
         n_fit = min(args.sample_size or SAMPLE_SIZE, math.prod(shape[:2]))
         fit = _needed_bytes("unmix", (n_fit, 1, shape[2]), dtype, n_bands_model=shape[2],
-                            zdims=k, n_clusters=k) if train and not lazy else 0
+                            zdims=k, n_clusters=k, options=options) if train and not lazy else 0
         return fit + _needed_bytes("unmix", shape, dtype, n_bands_model=shape[2], zdims=k,
-                                   n_clusters=k)
+                                   n_clusters=k, options=options)
 
-    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs)
+    # no resampling: the wavelengths only label the endmember spectra, in whatever order
+    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs,
+                                               increasing_wavelengths=False)
     H, W, B = cube.shape
     if not train:
         saved.check_bands(B, info.wavelengths)

@@ -490,6 +490,22 @@ def _load_pickle(path):
     return version, meta, pipeline
 
 
+def _grid(wl):
+    """A band grid in words: its range and step (or the range of its steps), or "" when unknown."""
+    if wl is None or not len(wl):
+        return ""
+    if len(wl) == 1:
+        return f"{wl[0]:g}"
+    steps = np.diff(wl)
+    if np.allclose(steps, steps[0], rtol=1e-3, atol=0):
+        return f"{wl[0]:g}-{wl[-1]:g} every {steps[0]:.4g}"
+    return f"{wl[0]:g}-{wl[-1]:g}, steps {steps.min():.4g} to {steps.max():.4g}"
+
+
+def _bracket(text):
+    return f" ({text})" if text else ""
+
+
 def check_model_bands(info, n_bands, wavelengths=None):
     """Raise a ValueError when a cube's bands do not match the model's.
 
@@ -513,17 +529,23 @@ def check_model_bands(info, n_bands, wavelengths=None):
     model_wl = info.wavelengths
     cube_wl = None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64)
 
-    def _range(wl):
-        return f" ({wl[0]:g}-{wl[-1]:g})" if wl is not None and len(wl) else ""
-
     if n_bands != info.n_bands:
+        model_grid, cube_grid = _grid(model_wl), _grid(cube_wl)
         detail = ""
-        if model_wl is not None and cube_wl is not None:
-            detail = f"; the wavelengths differ too: model{_range(model_wl)}, cube{_range(cube_wl)}"
+        # a regular grid is told by its range and step; for others, say where the grids part
+        irregular = "steps" in model_grid or "steps" in cube_grid
+        if (model_grid and cube_grid and irregular and np.isclose(model_wl[0], cube_wl[0])
+                and np.isclose(model_wl[-1], cube_wl[-1])):
+            n = min(len(model_wl), len(cube_wl))
+            part = np.flatnonzero(~np.isclose(model_wl[:n], cube_wl[:n], rtol=1e-6, atol=1e-6))
+            if part.size:
+                i = int(part[0])
+                detail = (f"; they part at band {i}: {model_wl[i]:g} in the model, "
+                          f"{cube_wl[i]:g} in the cube")
         raise ValueError(
-            f"The model was trained on cubes with {info.n_bands} bands{_range(model_wl)}, but this "
-            f"cube has {n_bands} bands{_range(cube_wl)}{detail}; apply the model to cubes from the "
-            f"same sensor, or train a new model on this cube."
+            f"The model was trained on cubes with {info.n_bands} bands{_bracket(model_grid)}, but "
+            f"this cube has {n_bands} bands{_bracket(cube_grid)}{detail}; apply the model to cubes "
+            f"from the same sensor, or train a new model on this cube."
         )
     if model_wl is not None and cube_wl is not None:
         same_shape = cube_wl.shape == model_wl.shape

@@ -9,9 +9,10 @@ named 1-based ("Cluster 1" is label 0) and cluster ``k`` has the colour
 ``segment_colors(n)[k]`` in every plot.
 """
 
-# NODATA_COLOR is public but, as before the split, not in __all__.
+# NODATA_COLOR (and how captions name it, NODATA_NAME) are public but, as before the split,
+# not in __all__.
 from hsiae.plotting._abundances import plot_abundance_maps
-from hsiae.plotting._common import NODATA_COLOR  # noqa: F401
+from hsiae.plotting._common import NODATA_COLOR, NODATA_NAME  # noqa: F401
 from hsiae.plotting._common import segment_colors
 from hsiae.plotting._generator import plot_generated_spectra
 from hsiae.plotting._images import plot_band_image, plot_reconstruction_error, plot_segment_map

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from hsiae.plotting._common import NODATA_COLOR, _check_int, _grid_shape, _suptitle
+from hsiae.plotting._common import _check_int, _grid_shape, _nodata_note, _suptitle, _with_nodata
 
 
 def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", fig=None):
@@ -32,7 +32,6 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
     fig : matplotlib Figure
         One image Axes per endmember, titled by its name, and one shared colour bar.
     """
-    import matplotlib as mpl
 
     A = np.asarray(abundances, dtype=float)
     if A.ndim != 3 or A.shape[2] == 0:
@@ -58,8 +57,7 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
         panel_h = min(max(3.0 * height / width, 1.2), 4.0) + 0.35
         fig = plt.figure(layout="constrained", figsize=(max(3.0 * ncols + 1.0, 4.5),
                                                         panel_h * nrows + 0.4))
-    colours = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
-    colours = colours.with_extremes(bad=NODATA_COLOR)
+    colours = _with_nodata(cmap)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for j, ax in enumerate(axes):
         if j >= k:
@@ -70,7 +68,6 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=list(axes[:k]), shrink=0.85, label="abundance")
-    nodata = int(np.isnan(A).any(axis=2).sum())
-    _suptitle(fig, "Abundance maps", "one 0\u20131 scale for all" + (
-        f"; {nodata} no-data pixels in grey" if nodata else ""))
+    nodata = _nodata_note(int(np.isnan(A).any(axis=2).sum()))
+    _suptitle(fig, "Abundance maps", "one 0\u20131 scale for all" + (f"; {nodata}" if nodata else ""))
     return fig

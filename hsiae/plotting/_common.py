@@ -5,8 +5,39 @@ import textwrap
 
 import numpy as np
 
-#: Colour of no-data pixels (negative labels); it is not in the cluster palette.
-NODATA_COLOR = "#e6e6e6"
+#: Colour of no-data pixels (negative labels, NaN) in every image: white, far from every
+#: cluster colour (none is grey, white or near it) and from the sequential colour maps of the
+#: images (viridis, magma). Only the difference panel of plot_band_image, whose diverging map
+#: is near white at 0, shows it close to a value.
+NODATA_COLOR = "#ffffff"
+#: How captions name :data:`NODATA_COLOR`.
+NODATA_NAME = "white"
+
+# Clusters 10.. after tab10's first nine: each the colour farthest (CIEDE2000) from those
+# before it, from white (no data) and from black; made and measured by benchmarks/palette.py.
+_GREEDY_COLORS = (
+    "#005a4a", "#6b6300", "#00ffbd", "#0800ef", "#9cb5ff", "#8c0063", "#ffb5ad", "#a58c6b",
+    "#4a4a6b", "#a5bd9c", "#7bff00", "#ffce8c", "#efcef7", "#106b00", "#528c7b", "#e60073",
+    "#9c5a00", "#bd7b7b", "#00adf7", "#adefe6", "#ce9400", "#105263", "#9c0031", "#00bd9c",
+    "#8c637b", "#848c3a", "#4a5aff", "#e600ff", "#8c2100", "#9c08bd", "#ff6b52", "#9c94bd",
+    "#634a29", "#5a6b4a", "#9cdeff", "#004aa5", "#dee69c", "#008ca5", "#6bce73", "#c58cff",
+    "#d65200", "#ffce00", "#7b84e6", "#ff638c", "#d69473", "#6b3a4a",
+)
+
+
+def _nodata_note(n_pixels):
+    """Caption words for ``n_pixels`` no-data pixels ("" when there are none)."""
+    if not n_pixels:
+        return ""
+    return f"{n_pixels} no-data pixel{'s' if n_pixels != 1 else ''} in {NODATA_NAME}"
+
+
+def _with_nodata(cmap):
+    """``cmap`` (a name or a Colormap) painting NaN and masked values in :data:`NODATA_COLOR`."""
+    from matplotlib import colormaps
+
+    cmap = colormaps[cmap] if isinstance(cmap, str) else cmap
+    return cmap.with_extremes(bad=NODATA_COLOR)
 
 
 def _check_cube(cube, name="cube"):
@@ -149,11 +180,14 @@ def _grid_shape(n_panels, max_cols):
 def segment_colors(n_clusters):
     """Colours of clusters ``0 .. n_clusters-1``, the same in every hsiae plot.
 
-    The palette is a fixed sequence: matplotlib's "tab10", then the light shades
-    of "tab20", then "tab20b" and "tab20c" shade by shade, without the greys
-    close to the no-data colour. Cluster ``k`` therefore keeps its colour
-    whatever ``n_clusters`` is. Beyond 55 clusters the extra colours are evenly
-    spread hues, which people can no longer tell apart.
+    The palette is a fixed sequence: matplotlib's "tab10" without its grey (a
+    grey cluster would read as no data), then 46 colours each chosen as the
+    one farthest, in CIEDE2000 colour difference, from all before it, from the
+    no-data colour (white) and from black. Cluster ``k`` therefore keeps its
+    colour whatever ``n_clusters`` is. Up to 55 clusters, any two colours
+    differ by at least 13 (2 is just noticeable) and each differs from white
+    by at least 19; beyond 55 the extra colours are evenly spread hues, which
+    people can no longer tell apart.
 
     Parameters
     ----------
@@ -179,14 +213,8 @@ def segment_colors(n_clusters):
     from matplotlib.colors import hsv_to_rgb, to_rgba_array
 
     n_clusters = _check_int(n_clusters, "n_clusters", 0)
-    tab20 = colormaps["tab20"].colors
-    tab20b = colormaps["tab20b"].colors  # 5 hues x 4 shades
-    tab20c = colormaps["tab20c"].colors[:16]  # 4 hues x 4 shades; its last 4 are greys
-    palette = list(colormaps["tab10"].colors)
-    palette += [tab20[i] for i in range(1, 20, 2) if i != 15]  # 15 is light grey
-    palette += [tab20b[hue * 4 + shade] for shade in range(4) for hue in range(5)]
-    palette += [tab20c[hue * 4 + shade] for shade in range(4) for hue in range(4)]
-    palette = to_rgba_array(palette)
+    tab10 = list(colormaps["tab10"].colors)
+    palette = to_rgba_array(tab10[:7] + tab10[8:] + list(_GREEDY_COLORS))  # 7 is grey
     n_extra = max(0, n_clusters - len(palette))
     hues = (np.arange(n_extra) * 0.618033988749895) % 1.0  # golden-ratio steps
     extra = hsv_to_rgb(np.column_stack([hues, np.full(n_extra, 0.65), np.full(n_extra, 0.85)]))

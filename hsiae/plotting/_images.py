@@ -15,6 +15,7 @@ from hsiae.plotting._common import (
     _new_axes,
     _outside_legend,
     _robust_limits,
+    _with_nodata,
     segment_colors,
 )
 
@@ -103,7 +104,7 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
         shown.append(reconstruction[:, :, band].astype(float))
     vmin, vmax = _robust_limits(shown[0])
     for ax, image, name in zip(axes, shown, ["Input", "Reconstruction"]):
-        im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+        im = ax.imshow(image, cmap=_with_nodata(cmap), vmin=vmin, vmax=vmax)
         ax.set_title(f"{name}, {where}")
         _label_image_axes(ax, ylabel=ax is axes[0])
     fig.colorbar(im, ax=axes[:2], label=value_label, shrink=shrink,
@@ -111,7 +112,7 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
     if reconstruction is not None:
         diff = shown[1] - shown[0]
         high = _robust_limits(np.abs(diff), 0, 98)[1] or 1.0
-        im = axes[2].imshow(diff, cmap="RdBu_r", vmin=-high, vmax=high)
+        im = axes[2].imshow(diff, cmap=_with_nodata("RdBu_r"), vmin=-high, vmax=high)
         axes[2].set_title(f"Difference, {where}")
         _label_image_axes(axes[2], ylabel=False)
         fig.colorbar(im, ax=axes[2], label="Reconstruction \u2212 input", shrink=shrink,
@@ -165,7 +166,7 @@ def plot_reconstruction_error(cube, reconstruction, *, metric="rmse", cmap="magm
     vmax = float(np.percentile(finite, 99)) if finite.size else 0.0
     vmax = vmax or (float(finite.max()) if finite.size else 0.0) or 1.0
     ax = _new_axes(ax)
-    im = ax.imshow(error, cmap=cmap, vmin=0.0, vmax=vmax)
+    im = ax.imshow(error, cmap=_with_nodata(cmap), vmin=0.0, vmax=vmax)
     mean = f"{np.mean(finite):.3g}{unit}" if finite.size else "n/a"
     ax.set_title(f"Reconstruction error: {name} (mean {mean})")
     _label_image_axes(ax)
@@ -200,7 +201,7 @@ def plot_segment_map(labels, *, names=None, ax=None, legend=True):
     ----------
     labels : array-like of shape (H, W)
         Cluster ids ``0 .. k-1``; negative values (or NaN) mark no-data pixels,
-        shown in light grey.
+        shown in :data:`NODATA_COLOR` (white), which no cluster colour is near.
     names : sequence of str, default=None
         Names of clusters ``0 .. k-1``; "Cluster 1" .. "Cluster k" when None.
         When given, ``len(names)`` sets ``k``, so clusters absent from the map
@@ -230,7 +231,7 @@ def plot_segment_map(labels, *, names=None, ax=None, legend=True):
     names = _check_names(names, n_clusters, "labels")
     n_clusters = len(names)
     colors = segment_colors(max(n_clusters, 1))
-    cmap = ListedColormap(colors, name="hsiae_segments").with_extremes(bad=NODATA_COLOR)
+    cmap = _with_nodata(ListedColormap(colors, name="hsiae_segments"))
     norm = BoundaryNorm(np.arange(len(colors) + 1) - 0.5, len(colors))
     nodata = labels < 0
 

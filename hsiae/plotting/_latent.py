@@ -11,10 +11,12 @@ from hsiae.plotting._common import (
     _extend,
     _grid_shape,
     _is_int,
+    _nodata_note,
     _robust_limits,
     _spectral_axis,
     _suptitle,
     _with_gaps,
+    _with_nodata,
 )
 
 # More traversal panels than this are unreadable; pass dims= to choose.
@@ -29,10 +31,15 @@ def plot_latent_maps(latent, *, ncols=None, cmap="viridis", fig=None):
     (some collapse to nearly constant values), so a shared scale would flatten
     the quiet dimensions and hide their spatial structure.
 
+    No-data pixels, NaN in ``latent``, are painted in :data:`NODATA_COLOR`
+    (white) and counted in the title: a code computed for a stand-in spectrum
+    would show as data.
+
     Parameters
     ----------
     latent : array-like of shape (H, W, n_latent)
-        Latent code of every pixel, e.g. ``encoder.transform(X).reshape(H, W, -1)``.
+        Latent code of every pixel, e.g. ``encoder.transform(X).reshape(H, W, -1)``;
+        NaN for no-data pixels.
     ncols : int, default=None
         Number of panel columns; chosen from ``n_latent`` when None (at most 8).
     cmap : str or Colormap, default="viridis"
@@ -55,6 +62,7 @@ def plot_latent_maps(latent, *, ncols=None, cmap="viridis", fig=None):
             f"{latent.shape}; reshape the output of transform with Z.reshape(H, W, -1)."
         )
     height, width, n_latent = latent.shape
+    cmap = _with_nodata(cmap)
     if ncols is None:
         nrows, ncols = _grid_shape(n_latent, max_cols=8)
     else:
@@ -84,7 +92,9 @@ def plot_latent_maps(latent, *, ncols=None, cmap="viridis", fig=None):
         cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=3 if small else 5))
         if small:
             cbar.ax.tick_params(labelsize=7)
-    _suptitle(fig, "Latent maps", "each with its own 2nd\u201398th percentile colour scale")
+    nodata = _nodata_note(int(np.isnan(latent.astype(float)).any(axis=2).sum()))
+    _suptitle(fig, "Latent maps", "each with its own 2nd\u201398th percentile colour scale"
+              + (f"; {nodata}" if nodata else ""))
     return fig
 
 
