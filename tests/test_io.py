@@ -899,3 +899,40 @@ def test_an_output_never_replaces_a_file_that_appears_while_it_is_written(tmp_pa
     with atomic_output(target, force=True) as tmp:
         tmp.write_text("replaced")
     assert target.read_text() == "replaced" and temporary_beside(target).suffix == ".tif"
+
+
+def _mat5_double_stored_as(path, variables):
+    """A MAT v5 file as MATLAB writes integer-valued doubles: class double, stored as integers.
+
+    scipy writes each array with its own class; patching the class byte of the array flags
+    to mxDOUBLE_CLASS (6) gives what MATLAB's save writes for ``double(int16(...))``.
+    """
+    scipy.io.savemat(path, variables)
+    data = bytearray(path.read_bytes())
+    pos = 128
+    while pos < len(data):
+        nbytes = int.from_bytes(data[pos + 4:pos + 8], "little")
+        data[pos + 16] = 6  # array flags: tag (8 bytes), then the class in the first byte
+        pos += 8 + nbytes
+    path.write_bytes(bytes(data))
+
+
+def test_mat_listings_name_the_type_the_values_are_stored_in(tmp_path):
+    path = tmp_path / "two.mat"
+    _mat5_double_stored_as(path, {"a": make_cube(np.int16), "b": make_cube(np.uint8)})
+    assert read_cube(path, variable="a", band_axis=2)[0].dtype == np.int16  # as hsiae reads it
+    with pytest.raises(CubeFormatError, match=r"a \(5, 7, 11\) double stored as int16; "
+                                              r"b \(5, 7, 11\) double stored as uint8\)"):
+        read_cube(path, band_axis=2)
+    v4 = tmp_path / "v4.mat"
+    scipy.io.savemat(v4, {"Y": np.zeros((B, H * W), np.uint16)}, format="4")
+    with pytest.raises(CubeFormatError, match=r"Y \(11, 35\) double stored as uint16\)"):
+        read_cube(v4)
+
+
+def test_a_mat_cube_of_doubles_stored_as_integers_is_found_without_variable(tmp_path):
+    path = tmp_path / "one.mat"
+    _mat5_double_stored_as(path, {"cube": make_cube(np.int16), "gt": np.zeros((H, W), np.uint8)})
+    got, info = read_cube(path, band_axis=2)
+    assert info.variable == "cube" and got.dtype == np.int16
+    np.testing.assert_array_equal(got, make_cube(np.int16))
