@@ -936,3 +936,43 @@ def test_a_mat_cube_of_doubles_stored_as_integers_is_found_without_variable(tmp_
     got, info = read_cube(path, band_axis=2)
     assert info.variable == "cube" and got.dtype == np.int16
     np.testing.assert_array_equal(got, make_cube(np.int16))
+
+
+# --------------------------------------------------------------------------- TIFF pages of other sizes
+
+
+def _tiff_with_last_page(path, last, **last_kwargs):
+    """``B - 1`` band pages of the cube's (H, W), then one page ``last`` (in one series or two)."""
+    bands = band_first(make_cube())
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(bands[:-1], photometric="minisblack", contiguous=True, metadata=None)
+        tw.write(last, photometric="minisblack", contiguous=False, metadata=None, **last_kwargs)
+
+
+def test_read_tiff_refuses_a_last_band_page_of_another_size(tmp_path):
+    # before, the smaller page was taken for a thumbnail and the cube read with one band fewer
+    path = tmp_path / "short.tif"
+    _tiff_with_last_page(path, make_cube()[:-1, :, -1])
+    with pytest.raises(CubeFormatError,
+                       match=r"page 10 is 4 x 7 pixels where the pages before it are 5 x 7.*"
+                             r"not tagged as a reduced-resolution"):
+        read_cube(path)
+
+
+def test_read_tiff_skips_a_page_tagged_as_reduced_resolution(tmp_path):
+    path = tmp_path / "with_preview.tif"
+    bands = band_first(make_cube())
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(bands, photometric="minisblack", metadata=None)
+        tw.write(bands[0, ::2, ::2], photometric="minisblack", subfiletype=1, metadata=None)
+    got, _ = read_cube(path)
+    np.testing.assert_array_equal(got, make_cube())
+
+
+def test_read_tiff_refuses_a_larger_page_that_is_not_a_preview(tmp_path):
+    path = tmp_path / "long.tif"
+    _tiff_with_last_page(path, np.zeros((H + 2, W), np.uint16))
+    with pytest.raises(CubeFormatError, match=r"page 10 is 7 x 7 pixels where the pages before it "
+                                              r"are 5 x 7"):
+        read_cube(path)
+

@@ -221,30 +221,40 @@ def _check_plausible_size(path, series, shape):
         )
 
 
+# NewSubfileType bits of pages that are not bands: a reduced-resolution image (1), a mask (4)
+_NOT_BANDS = 1 | 4
+
+
 def _check_other_series(path, tif):
     """Refuse a plain multi-page TIFF whose pages do not all form one cube.
 
     OME files may hold several images, and the first is the one read. In other
-    files, pages that tifffile cannot join to the first series and that are
-    neither reduced-resolution, masks nor smaller thumbnails are most likely
-    bands of a damaged cube (a damaged pixel type or size): reading only the
-    first series would silently drop them.
+    files, pages that tifffile cannot join to the first series are skipped
+    only when their NewSubfileType tags them as a reduced-resolution image
+    (an overview or thumbnail) or a transparency mask. Any other page is most
+    likely a band: of another size, a band of a damaged cube (a damaged
+    ImageLength, say) or a file that mixes images; reading only the first
+    series would silently drop it.
     """
     if tif.is_ome:
         return
-    first = tif.series[0]
-    size = (first.keyframe.imagelength, first.keyframe.imagewidth)
-
-    def could_be_bands(other):
+    first = tif.series[0].keyframe
+    size = (first.imagelength, first.imagewidth)
+    for other in tif.series[1:]:
         key = other.keyframe
-        if key.subfiletype & 5:  # reduced-resolution (1) and mask (4) pages are not bands
-            return False
+        if key.subfiletype & _NOT_BANDS:
+            continue
         rows, cols = key.imagelength, key.imagewidth
-        thumbnail = 0 < rows <= size[0] and 0 < cols <= size[1] and (rows, cols) != size
-        return not thumbnail
-
-    if any(could_be_bands(other) for other in tif.series[1:]):
-        shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+        if (rows, cols) != size:
+            raise CubeFormatError(
+                f"Expected a TIFF file whose band pages all have the same size at '{path}', but "
+                f"page {key.index} is {rows} x {cols} pixels where the pages before it are "
+                f"{size[0]} x {size[1]}, and it is not tagged as a reduced-resolution image "
+                f"(NewSubfileType 1); if it is a band the file is damaged, so export the cube "
+                f"again (one page per band, all of the same size)"
+            )
+    shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+    if any(not s.keyframe.subfiletype & _NOT_BANDS for s in tif.series[1:]):
         raise CubeFormatError(
             f"Expected a TIFF file whose pages form one cube at '{path}' but it holds "
             f"{len(tif.series)} image series, of shapes {shapes}"
