@@ -258,7 +258,7 @@ def test_write_cube_round_trip(tmp_path, band_axis, dtype):
             assert len(tif.pages) == B and tif.pages[0].shape == (H, W)
         else:
             assert len(tif.pages) == 1 and tif.pages[0].samplesperpixel == B
-        assert tif.pages[0].tags.valueof(42113) == "-1.0"  # GDAL_NODATA for GIS tools
+        assert tif.pages[0].tags.valueof(42113) == "-1"  # GDAL_NODATA for GIS tools
         assert not tif.is_bigtiff
 
 
@@ -976,3 +976,100 @@ def test_read_tiff_refuses_a_larger_page_that_is_not_a_preview(tmp_path):
                                               r"are 5 x 7"):
         read_cube(path)
 
+
+# --------------------------------------------------------------------------- tifffile's log
+
+
+def _tifffile_records(caplog):
+    return [r for r in caplog.records if r.name.startswith("tifffile")]
+
+
+def test_reading_a_float_nodata_tag_of_an_integer_cube_logs_nothing_from_tifffile(tmp_path, caplog):
+    # tifffile parses GDAL_NODATA of an integer cube with int() and logs a ValueError for
+    # "16777217.0" (what write_cube wrote before); hsiae reads the tag itself
+    path = tmp_path / "int32.tif"
+    tifffile.imwrite(path, make_cube(np.int32), photometric="minisblack", metadata=None,
+                     extratags=[(42113, "s", 0, "16777217.0", True)])
+    with caplog.at_level(logging.DEBUG):
+        _, info = read_cube(path)
+        cube, _ = read_cube(path, mmap=False)
+    assert info.nodata == 16777217
+    assert _tifffile_records(caplog) == []
+
+
+def test_an_unreadable_nodata_tag_is_reported_in_hsiaes_words(tmp_path, caplog):
+    path = tmp_path / "bad_nodata.tif"
+    tifffile.imwrite(path, make_cube(np.int16), photometric="minisblack", metadata=None,
+                     extratags=[(42113, "s", 0, "none at all", True)])
+    with caplog.at_level(logging.DEBUG):
+        _, info = read_cube(path)
+    assert info.nodata is None
+    assert _tifffile_records(caplog) == []
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.name == "hsiae.io"
+    assert "unreadable no-data value 'none at all'" in warning.getMessage()
+    assert str(path) in warning.getMessage()
+
+
+def _ome_with_size_c(path, size_c, **kwargs):
+    """An OME-TIFF of the cube whose OME-XML claims ``SizeC`` channels."""
+    tifffile.imwrite(path, band_first(make_cube()), ome=True, metadata={"axes": "CYX"})
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.ome_metadata.replace(f'SizeC="{B}"', f'SizeC="{size_c}"')
+    tifffile.imwrite(path, band_first(make_cube()), description=xml, metadata=None, **kwargs)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_crafted_ome_shape_is_reported_with_the_file_name(tmp_path, caplog, compression):
+    pytest.importorskip("dask")
+    from hsiae.io import open_cube
+
+    path = tmp_path / "crafted_ome_file_with_a_long_name.ome.tif"
+    _ome_with_size_c(path, 2**64, compression=compression)
+    with caplog.at_level(logging.DEBUG):
+        got, _ = read_cube(path)
+        lazy, _ = open_cube(path, chunks=3)
+        np.testing.assert_array_equal(lazy.compute(scheduler="threads"), make_cube())
+    np.testing.assert_array_equal(got, make_cube())
+    assert _tifffile_records(caplog) == []  # before: "Maximum allowed dimension exceeded", twice
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings  # once for read_cube, once for open_cube
+    assert str(path) in warnings[0] and "Maximum allowed dimension exceeded" in warnings[0]
+    assert "read from its pages as stored: 5 x 7 pixels, 11 bands" in warnings[0]
+
+
+# --------------------------------------------------------------------------- GDAL_NODATA as written
+
+
+@pytest.mark.parametrize("dtype, nodata, text", [
+    (np.uint16, 0, "0"),
+    (np.uint32, 16777217, "16777217"),
+    (np.int16, -9999.0, "-9999"),
+    (np.float32, -9999, "-9999"),
+    (np.float32, -0.5, "-0.5"),
+    (np.float64, np.nan, "nan"),
+])
+def test_write_cube_stores_nodata_as_gis_tools_read_it(tmp_path, caplog, dtype, nodata, text):
+    # (not int32 and 16777217: tifffile refuses positive values above 65535 for int32 cubes,
+    # since it checks numpy.can_cast(uint32, int32); that text is checked below)
+    path = tmp_path / "out.tif"
+    write_cube(path, make_cube(dtype), nodata=nodata)
+    with caplog.at_level(logging.DEBUG), tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].tags.valueof(42113) == text
+        # tifffile (the oracle) parses the tag as GDAL does: int() for integer cubes
+        parsed = tif.pages[0].nodata
+    assert _tifffile_records(caplog) == []
+    if np.isnan(nodata):
+        assert np.isnan(parsed)
+    else:
+        assert parsed == nodata and isinstance(parsed, int) == (np.dtype(dtype).kind in "iu")
+    _, info = read_cube(path)
+    np.testing.assert_equal(info.nodata, nodata)
+
+
+def test_write_cube_stores_an_int32_nodata_as_an_integer(tmp_path):
+    path = tmp_path / "out.tif"
+    write_cube(path, make_cube(np.int32), nodata=2**24 + 1)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].tags.valueof(42113) == "16777217"
+    assert read_cube(path)[1].nodata == 2**24 + 1
