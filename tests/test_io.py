@@ -992,7 +992,7 @@ def test_reading_a_float_nodata_tag_of_an_integer_cube_logs_nothing_from_tifffil
                      extratags=[(42113, "s", 0, "16777217.0", True)])
     with caplog.at_level(logging.DEBUG):
         _, info = read_cube(path)
-        cube, _ = read_cube(path, mmap=False)
+        read_cube(path, mmap=False)  # read whole: the tag is parsed again
     assert info.nodata == 16777217
     assert _tifffile_records(caplog) == []
 
@@ -1073,3 +1073,22 @@ def test_write_cube_stores_an_int32_nodata_as_an_integer(tmp_path):
     with tifffile.TiffFile(path) as tif:
         assert tif.pages[0].tags.valueof(42113) == "16777217"
     assert read_cube(path)[1].nodata == 2**24 + 1
+
+
+# --------------------------------------------------------------------------- read_mask
+
+
+def test_read_mask_is_true_where_nonzero_and_not_nan(tmp_path):
+    from hsiae.io import read_mask
+
+    values = np.array([[0.0, 1.0, np.nan], [-2.0, 0.0, 0.5]], np.float32)
+    np.save(tmp_path / "m.npy", values)
+    tifffile.imwrite(tmp_path / "m.tif", values[None], photometric="minisblack")  # (1, 2, 3)
+    expected = [[False, True, False], [True, False, True]]
+    assert read_mask(tmp_path / "m.npy").tolist() == expected
+    assert read_mask(tmp_path / "m.tif").tolist() == expected
+    with pytest.raises(CubeFormatError, match=r"3-D array of shape \(2, 2, 3\)"):
+        np.save(tmp_path / "rgb.npy", np.zeros((2, 2, 3)))
+        read_mask(tmp_path / "rgb.npy")
+    with pytest.raises(FileNotFoundError, match="No such mask file"):
+        read_mask(tmp_path / "none.npy")

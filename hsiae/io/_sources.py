@@ -18,7 +18,12 @@ import os
 
 import numpy as np
 
-from hsiae.io._common import CubeFormatError, _library_errors, _raise_if_damaged, _tifffile_log
+from hsiae.io._common import (
+    CubeFormatError,
+    _library_errors,
+    _raise_if_damaged,
+    _tifffile_log,
+)
 
 
 def _box_and_rest(key, shape):
