@@ -118,6 +118,43 @@ def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitt
     assert (labels == -1).sum() == 3 * 20 + 1
 
 
+def test_a_mask_leaves_pixels_out_of_every_block_function_as_no_data_does(fitted, scene,
+                                                                           monkeypatch):
+    import hsiae.workflow.blocks
+    from hsiae import unmix_blocks
+    from hsiae.unmixer import AEUnmixer
+
+    monkeypatch.setattr(hsiae.workflow.blocks, "_SLAB_PIXELS", 30)
+    holes = np.zeros((H, W), bool)
+    holes[3:6, 10:30] = True
+    holes[20, 5] = True
+    filled_in = scene.cube.copy()
+    filled_in[holes] = -9999.0
+    # the mask (True = usable) gives what the fill value gives, whatever the hidden pixels hold
+    expected = predict_blocks(fitted, filled_in, nodata=-9999.0, chunks=10).compute()
+    labels = predict_blocks(fitted, scene.cube, mask=~holes, chunks=10).compute()
+    np.testing.assert_array_equal(labels, expected)
+    assert (labels == -1).sum() == holes.sum()
+    proba = predict_proba_blocks(fitted, scene.cube, mask=~holes, chunks=(7, 9)).compute()
+    np.testing.assert_allclose(
+        proba, predict_proba_blocks(fitted, filled_in, nodata=-9999.0, chunks=(7, 9)).compute())
+    codes = transform_blocks(fitted, scene.cube, mask=~holes, chunks=8).compute()
+    np.testing.assert_allclose(
+        codes, transform_blocks(fitted, filled_in, nodata=-9999.0, chunks=8).compute())
+    den = denoise_blocks(fitted, scene.cube, mask=~holes, chunks=9).compute()
+    np.testing.assert_array_equal(den[holes], scene.cube[holes])  # kept as they are
+    np.testing.assert_allclose(den[~holes], denoise(fitted, scene.cube[~holes]), atol=1e-5)
+    X, index = sample_pixels(scene.cube, H * W, mask=~holes, random_state=0)
+    np.testing.assert_array_equal(index, np.flatnonzero(~holes.ravel()))
+    unmixer = AEUnmixer(3, max_epochs=1, random_state=0).fit(X)
+    A = unmix_blocks(unmixer, scene.cube, mask=~holes, chunks=11).compute()
+    assert np.isnan(A[holes]).all() and np.isfinite(A[~holes]).all()
+    with pytest.raises(ValueError, match=r"mask must be a boolean array of shape \(36, 41\)"):
+        predict_blocks(fitted, exploding(), mask=np.ones((W, H), bool))
+    with pytest.raises(ValueError, match=r"mask must be a boolean array .* dtype int64"):
+        sample_pixels(exploding(), 5, mask=np.ones((H, W), np.int64))
+
+
 @pytest.mark.parametrize("slab_pixels", [50, 1 << 16])
 def test_transform_and_denoise_blocks_equal_whole_image(fitted, scene, slab_pixels, monkeypatch):
     import hsiae.workflow.blocks

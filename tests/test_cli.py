@@ -1380,3 +1380,176 @@ def test_a_failed_run_never_removes_a_file_another_run_put_in_its_place(cube_pat
     assert_one_line_error(capsys, "No space left on device")
     assert listing(out) == ["m.hsiae"]
     assert (out / "m.hsiae").read_text() == "the other run's model"
+
+
+# --------------------------------------------------------------------------- --nodata and --mask
+
+FILL = -9999.0
+HOLES = ([0, 2, 5, 7], [0, 5, 1, 8])  # four fill pixels, rows and columns
+
+
+def holes_mask():
+    """True = usable pixel, False at the fill pixels."""
+    mask = np.ones((H, W), bool)
+    mask[HOLES] = False
+    return mask
+
+
+def write_as(path, cube):
+    """``cube`` in a file that declares no no-data value (.npy, .mat or an untagged TIFF)."""
+    if path.suffix == ".npy":
+        np.save(path, cube)
+    elif path.suffix == ".mat":
+        import scipy.io
+
+        scipy.io.savemat(path, {"cube": cube})
+    else:
+        tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig",
+                         metadata=None)
+    return str(path)
+
+
+def labels_of(args, outdir):
+    assert main([*args, "-o", str(outdir), "-q"]) == 0
+    return tifffile.imread(outdir / "labels.tif")
+
+
+@pytest.mark.parametrize("suffix, chunks", [(".npy", []), (".mat", []), (".tif", []),
+                                            (".npy", ["--chunks", "4"]),
+                                            (".tif", ["--chunks", "5"])])
+def test_segment_nodata_labels_fill_pixels_0_and_splits_the_rest_as_without_them(
+    trained, tmp_path, suffix, chunks
+):
+    from sklearn.metrics import adjusted_rand_score
+
+    cube = make_cube()
+    filled = cube.copy()
+    filled[HOLES] = FILL
+    path = write_as(tmp_path / f"filled{suffix}", filled)
+    clean = write_as(tmp_path / f"clean{suffix}", cube)
+    mask = tmp_path / "mask.npy"
+    np.save(mask, holes_mask().astype(np.uint8))  # nonzero = usable
+    run = ["segment", "-k", "3", "--model", str(trained), "--threads", "1", "--band-axis", "2",
+           *chunks]
+
+    unmarked = labels_of([*run, path], tmp_path / "unmarked")
+    labels = labels_of([*run, path, "--nodata", "-9999"], tmp_path / "nodata")
+    masked = labels_of([*run, clean, "--mask", str(mask)], tmp_path / "masked")
+    without = labels_of([*run, clean], tmp_path / "clean")
+
+    # without --nodata the fill pixels are data: they take a cluster of their own
+    assert len(set(unmarked[HOLES])) == 1 and unmarked[HOLES][0] not in unmarked[holes_mask()]
+    # with it they are no data, labelled 0, and the others are split as without them
+    assert (labels[HOLES] == 0).all() and (labels[holes_mask()] > 0).all()
+    np.testing.assert_array_equal(labels, masked)
+    assert adjusted_rand_score(labels[holes_mask()], without[holes_mask()]) == 1.0
+    assert len(np.unique(labels[holes_mask()])) == 3
+
+
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "4", "--sample-size", "72"]])
+def test_train_leaves_fill_and_masked_pixels_out(tmp_path, chunks):
+    cube = make_cube()
+    filled = cube.copy()
+    filled[HOLES] = FILL
+    path = write(tmp_path / "filled.tif", filled)
+    clean = write(tmp_path / "clean.tif", cube)
+    mask = tmp_path / "mask.tif"
+    tifffile.imwrite(mask, holes_mask())  # a TIFF of booleans (stored as uint8 0/1)
+    X = cube.reshape(-1, B)
+    transforms = []
+    for name, args in [("nodata", [path, "--nodata", "-9999"]), ("mask", [clean, "--mask", str(mask)]),
+                       ("unmarked", [path])]:
+        model = tmp_path / f"{name}.hsiae"
+        assert main(["train", *args, "-o", str(model), *FAST, "-q", *chunks]) == 0
+        transforms.append(load_model(model)[0].transform(X))
+    np.testing.assert_array_equal(transforms[0], transforms[1])
+    assert not np.allclose(transforms[0], transforms[2])  # the fill pixels trained that one
+
+
+@pytest.mark.parametrize("declared", ["tag", "option"])
+def test_denoise_compares_an_int32_fill_value_exactly_in_memory_and_in_chunks(
+    trained, tmp_path, capsys, declared
+):
+    # 2**24 + 1 and 2**24 are one float32 value; the fill value is compared in the file's dtype
+    fill = 2**24 + 1
+    cube = np.round(make_cube() * 1000).astype(np.int32)
+    cube[1, 1] = fill
+    cube[2, 2] = fill - 1
+    path = tmp_path / "int32.tif"
+    if declared == "tag":  # as write_cube wrote it before: tifffile logged a ValueError for it
+        tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig",
+                         metadata=None, extratags=[(42113, "s", 0, f"{fill}.0", True)])
+        option = []
+    else:
+        write_as(path, cube)
+        option = ["--nodata", str(fill)]
+    results = []
+    for chunks in ([], ["--chunks", "4", "--scheduler", "synchronous"]):
+        target = tmp_path / f"den{len(chunks)}.tif"
+        assert main(["denoise", str(path), "--model", str(trained), "-o", str(target), "-q",
+                     *option, *chunks]) == 0
+        assert capsys.readouterr().err == ""  # no stray line of tifffile's under -q
+        result, info = read_cube(target)
+        assert result.dtype == np.int32 and info.nodata == fill
+        np.testing.assert_array_equal(result[1, 1], cube[1, 1])  # no data: copied
+        assert (result[2, 2] != cube[2, 2]).all()  # data: denoised, on both paths
+        with tifffile.TiffFile(target) as tif:
+            assert tif.pages[0].tags.valueof(42113) == str(fill)
+        results.append(np.array(result))
+    # float32 arithmetic on values near 2**24: the batches differ, so a count or two
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=2)
+
+
+def test_nodata_none_ignores_the_files_value_and_says_so(tmp_path, capsys):
+    cube = make_cube()
+    cube[5, 6] = -1.0
+    path = write(tmp_path / "holes.tif", cube, nodata=-1.0)
+    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "declared"), *FAST]) == 0
+    assert f"No-data value -1, as '{path}' declares" in capsys.readouterr().out
+    assert tifffile.imread(tmp_path / "declared" / "labels.tif")[5, 6] == 0
+    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "ignored"), *FAST,
+                 "--nodata", "none"]) == 0
+    out = capsys.readouterr().out
+    assert f"No fill value (--nodata none): the -1 that '{path}' declares is ignored" in out
+    assert tifffile.imread(tmp_path / "ignored" / "labels.tif")[5, 6] > 0
+    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "other"), *FAST,
+                 "--nodata", "0.5"]) == 0
+    assert (f"No-data value 0.5 (--nodata), in place of the -1 that '{path}' declares"
+            in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("mask, fragments", [
+    (lambda d: np.save(d / "m.npy", np.ones((W, H), bool)),
+     ["--mask", "m.npy", "is 9 x 8 pixels", "the cube", "is 8 x 9 pixels"]),
+    (lambda d: tifffile.imwrite(d / "m.tif", np.ones((H, W, 3), np.uint8), photometric="rgb"),
+     ["--mask", "m.tif", "3-D array of shape (8, 9, 3)", "one value per pixel"]),
+    (lambda d: (d / "m.png").write_bytes(b"\x89PNG"), ["--mask", "m.png", ".tif", ".npy"]),
+    (lambda d: None, ["--mask", "m.npy", "No such mask file"]),
+    (lambda d: np.save(d / "m.npy", np.zeros((H, W), bool)),
+     ["--mask", "m.npy", "no pixel", "nonzero"]),
+])
+@pytest.mark.parametrize("command", ["train", "segment", "denoise", "unmix"])
+def test_a_bad_mask_is_refused_in_one_line_before_any_work(
+    trained, cube_path, tmp_path, capsys, monkeypatch, mask, fragments, command
+):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    mask(folder)
+    name = next((p.name for p in folder.iterdir()), "m.npy")
+    _forbid_work(monkeypatch)
+    out = tmp_path / "out"
+    args = {
+        "train": ["train", cube_path, "-o", str(out / "m.hsiae")],
+        "segment": ["segment", cube_path, "-k", "2", "-o", str(out)],
+        "denoise": ["denoise", cube_path, "--model", str(trained), "-o", str(out / "d.tif")],
+        "unmix": ["unmix", cube_path, "-p", "2", "-o", str(out)],
+    }[command]
+    out.mkdir()
+    assert main([*args, "--mask", str(folder / name)]) == 2
+    assert_one_line_error(capsys, *fragments)
+    assert listing(out) == []
+
+
+def test_nodata_must_be_a_number(cube_path, tmp_path, capsys):
+    assert main(["train", cube_path, "-o", str(tmp_path / "m.hsiae"), "--nodata", "zero"]) == 2
+    assert_one_line_error(capsys, "--nodata", "expected a number or none, got 'zero'")

@@ -83,6 +83,30 @@ def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):
                                tifffile.imread(unmixed / "abundances.tif"), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "7"]])
+def test_unmix_nodata_and_mask_leave_the_same_pixels_out(scene, tmp_path, chunks):
+    if chunks:
+        pytest.importorskip("dask")
+    holes = np.zeros((24, 20), bool)
+    holes[[3, 10, 20], [4, 0, 19]] = True
+    filled = scene.cube.copy()
+    filled[holes] = 0.0  # an untagged fill value: a .npy file declares none
+    np.save(tmp_path / "filled.npy", filled)
+    np.save(tmp_path / "clean.npy", scene.cube)
+    np.save(tmp_path / "mask.npy", ~holes)
+    results = {}
+    for name, args in [("nodata", ["filled.npy", "--nodata", "0"]),
+                       ("mask", ["clean.npy", "--mask", str(tmp_path / "mask.npy")])]:
+        out = tmp_path / name
+        args = [str(tmp_path / args[0]), *args[1:]]
+        assert main(["unmix", *args, "-p", str(K), "-o", str(out), "--band-axis", "2", *chunks,
+                     *FAST]) == 0
+        results[name] = tifffile.imread(out / "abundances.tif")
+        A = np.moveaxis(results[name], 0, -1)
+        assert np.isnan(A[holes]).all() and np.isfinite(A[~holes]).all()
+    np.testing.assert_array_equal(results["nodata"], results["mask"])
+
+
 @pytest.mark.parametrize("extra, fragments", [
     ([], ["-p N"]),
     (["-p", "41"], ["-p 41", "bands (40)"]),

@@ -258,7 +258,7 @@ def test_write_cube_round_trip(tmp_path, band_axis, dtype):
             assert len(tif.pages) == B and tif.pages[0].shape == (H, W)
         else:
             assert len(tif.pages) == 1 and tif.pages[0].samplesperpixel == B
-        assert tif.pages[0].tags.valueof(42113) == "-1.0"  # GDAL_NODATA for GIS tools
+        assert tif.pages[0].tags.valueof(42113) == "-1"  # GDAL_NODATA for GIS tools
         assert not tif.is_bigtiff
 
 
@@ -990,3 +990,196 @@ def test_a_folder_commit_is_taken_back_too(tmp_path):
     with pytest.raises(FileExistsError, match="already exists"):
         commit(tmp, target)
     assert os.listdir(target) == [] and os.listdir(tmp) == ["new"]
+
+
+def _mat5_double_stored_as(path, variables):
+    """A MAT v5 file as MATLAB writes integer-valued doubles: class double, stored as integers.
+
+    scipy writes each array with its own class; patching the class byte of the array flags
+    to mxDOUBLE_CLASS (6) gives what MATLAB's save writes for ``double(int16(...))``.
+    """
+    scipy.io.savemat(path, variables)
+    data = bytearray(path.read_bytes())
+    pos = 128
+    while pos < len(data):
+        nbytes = int.from_bytes(data[pos + 4:pos + 8], "little")
+        data[pos + 16] = 6  # array flags: tag (8 bytes), then the class in the first byte
+        pos += 8 + nbytes
+    path.write_bytes(bytes(data))
+
+
+def test_mat_listings_name_the_type_the_values_are_stored_in(tmp_path):
+    path = tmp_path / "two.mat"
+    _mat5_double_stored_as(path, {"a": make_cube(np.int16), "b": make_cube(np.uint8)})
+    assert read_cube(path, variable="a", band_axis=2)[0].dtype == np.int16  # as hsiae reads it
+    with pytest.raises(CubeFormatError, match=r"a \(5, 7, 11\) double stored as int16; "
+                                              r"b \(5, 7, 11\) double stored as uint8\)"):
+        read_cube(path, band_axis=2)
+    v4 = tmp_path / "v4.mat"
+    scipy.io.savemat(v4, {"Y": np.zeros((B, H * W), np.uint16)}, format="4")
+    with pytest.raises(CubeFormatError, match=r"Y \(11, 35\) double stored as uint16\)"):
+        read_cube(v4)
+
+
+def test_a_mat_cube_of_doubles_stored_as_integers_is_found_without_variable(tmp_path):
+    path = tmp_path / "one.mat"
+    _mat5_double_stored_as(path, {"cube": make_cube(np.int16), "gt": np.zeros((H, W), np.uint8)})
+    got, info = read_cube(path, band_axis=2)
+    assert info.variable == "cube" and got.dtype == np.int16
+    np.testing.assert_array_equal(got, make_cube(np.int16))
+
+
+# --------------------------------------------------------------------------- TIFF pages of other sizes
+
+
+def _tiff_with_last_page(path, last, **last_kwargs):
+    """``B - 1`` band pages of the cube's (H, W), then one page ``last`` (in one series or two)."""
+    bands = band_first(make_cube())
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(bands[:-1], photometric="minisblack", contiguous=True, metadata=None)
+        tw.write(last, photometric="minisblack", contiguous=False, metadata=None, **last_kwargs)
+
+
+def test_read_tiff_refuses_a_last_band_page_of_another_size(tmp_path):
+    # before, the smaller page was taken for a thumbnail and the cube read with one band fewer
+    path = tmp_path / "short.tif"
+    _tiff_with_last_page(path, make_cube()[:-1, :, -1])
+    with pytest.raises(CubeFormatError,
+                       match=r"page 10 is 4 x 7 pixels where the pages before it are 5 x 7.*"
+                             r"not tagged as a reduced-resolution"):
+        read_cube(path)
+
+
+def test_read_tiff_skips_a_page_tagged_as_reduced_resolution(tmp_path):
+    path = tmp_path / "with_preview.tif"
+    bands = band_first(make_cube())
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(bands, photometric="minisblack", metadata=None)
+        tw.write(bands[0, ::2, ::2], photometric="minisblack", subfiletype=1, metadata=None)
+    got, _ = read_cube(path)
+    np.testing.assert_array_equal(got, make_cube())
+
+
+def test_read_tiff_refuses_a_larger_page_that_is_not_a_preview(tmp_path):
+    path = tmp_path / "long.tif"
+    _tiff_with_last_page(path, np.zeros((H + 2, W), np.uint16))
+    with pytest.raises(CubeFormatError, match=r"page 10 is 7 x 7 pixels where the pages before it "
+                                              r"are 5 x 7"):
+        read_cube(path)
+
+
+# --------------------------------------------------------------------------- tifffile's log
+
+
+def _tifffile_records(caplog):
+    return [r for r in caplog.records if r.name.startswith("tifffile")]
+
+
+def test_reading_a_float_nodata_tag_of_an_integer_cube_logs_nothing_from_tifffile(tmp_path, caplog):
+    # tifffile parses GDAL_NODATA of an integer cube with int() and logs a ValueError for
+    # "16777217.0" (what write_cube wrote before); hsiae reads the tag itself
+    path = tmp_path / "int32.tif"
+    tifffile.imwrite(path, make_cube(np.int32), photometric="minisblack", metadata=None,
+                     extratags=[(42113, "s", 0, "16777217.0", True)])
+    with caplog.at_level(logging.DEBUG):
+        _, info = read_cube(path)
+        read_cube(path, mmap=False)  # read whole: the tag is parsed again
+    assert info.nodata == 16777217
+    assert _tifffile_records(caplog) == []
+
+
+def test_an_unreadable_nodata_tag_is_reported_in_hsiaes_words(tmp_path, caplog):
+    path = tmp_path / "bad_nodata.tif"
+    tifffile.imwrite(path, make_cube(np.int16), photometric="minisblack", metadata=None,
+                     extratags=[(42113, "s", 0, "none at all", True)])
+    with caplog.at_level(logging.DEBUG):
+        _, info = read_cube(path)
+    assert info.nodata is None
+    assert _tifffile_records(caplog) == []
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.name == "hsiae.io"
+    assert "unreadable no-data value 'none at all'" in warning.getMessage()
+    assert str(path) in warning.getMessage()
+
+
+def _ome_with_size_c(path, size_c, **kwargs):
+    """An OME-TIFF of the cube whose OME-XML claims ``SizeC`` channels."""
+    tifffile.imwrite(path, band_first(make_cube()), ome=True, metadata={"axes": "CYX"})
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.ome_metadata.replace(f'SizeC="{B}"', f'SizeC="{size_c}"')
+    tifffile.imwrite(path, band_first(make_cube()), description=xml, metadata=None, **kwargs)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_crafted_ome_shape_is_reported_with_the_file_name(tmp_path, caplog, compression):
+    pytest.importorskip("dask")
+    from hsiae.io import open_cube
+
+    path = tmp_path / "crafted_ome_file_with_a_long_name.ome.tif"
+    _ome_with_size_c(path, 2**64, compression=compression)
+    with caplog.at_level(logging.DEBUG):
+        got, _ = read_cube(path)
+        lazy, _ = open_cube(path, chunks=3)
+        np.testing.assert_array_equal(lazy.compute(scheduler="threads"), make_cube())
+    np.testing.assert_array_equal(got, make_cube())
+    assert _tifffile_records(caplog) == []  # before: "Maximum allowed dimension exceeded", twice
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings  # once for read_cube, once for open_cube
+    assert str(path) in warnings[0] and "Maximum allowed dimension exceeded" in warnings[0]
+    assert "read from its pages as stored: 5 x 7 pixels, 11 bands" in warnings[0]
+
+
+# --------------------------------------------------------------------------- GDAL_NODATA as written
+
+
+@pytest.mark.parametrize("dtype, nodata, text", [
+    (np.uint16, 0, "0"),
+    (np.uint32, 16777217, "16777217"),
+    (np.int16, -9999.0, "-9999"),
+    (np.float32, -9999, "-9999"),
+    (np.float32, -0.5, "-0.5"),
+    (np.float64, np.nan, "nan"),
+])
+def test_write_cube_stores_nodata_as_gis_tools_read_it(tmp_path, caplog, dtype, nodata, text):
+    # (not int32 and 16777217: tifffile refuses positive values above 65535 for int32 cubes,
+    # since it checks numpy.can_cast(uint32, int32); that text is checked below)
+    path = tmp_path / "out.tif"
+    write_cube(path, make_cube(dtype), nodata=nodata)
+    with caplog.at_level(logging.DEBUG), tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].tags.valueof(42113) == text
+        # tifffile (the oracle) parses the tag as GDAL does: int() for integer cubes
+        parsed = tif.pages[0].nodata
+    assert _tifffile_records(caplog) == []
+    if np.isnan(nodata):
+        assert np.isnan(parsed)
+    else:
+        assert parsed == nodata and isinstance(parsed, int) == (np.dtype(dtype).kind in "iu")
+    _, info = read_cube(path)
+    np.testing.assert_equal(info.nodata, nodata)
+
+
+def test_write_cube_stores_an_int32_nodata_as_an_integer(tmp_path):
+    path = tmp_path / "out.tif"
+    write_cube(path, make_cube(np.int32), nodata=2**24 + 1)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].tags.valueof(42113) == "16777217"
+    assert read_cube(path)[1].nodata == 2**24 + 1
+
+
+# --------------------------------------------------------------------------- read_mask
+
+
+def test_read_mask_is_true_where_nonzero_and_not_nan(tmp_path):
+    from hsiae.io import read_mask
+
+    values = np.array([[0.0, 1.0, np.nan], [-2.0, 0.0, 0.5]], np.float32)
+    np.save(tmp_path / "m.npy", values)
+    tifffile.imwrite(tmp_path / "m.tif", values[None], photometric="minisblack")  # (1, 2, 3)
+    expected = [[False, True, False], [True, False, True]]
+    assert read_mask(tmp_path / "m.npy").tolist() == expected
+    assert read_mask(tmp_path / "m.tif").tolist() == expected
+    with pytest.raises(CubeFormatError, match=r"3-D array of shape \(2, 2, 3\)"):
+        np.save(tmp_path / "rgb.npy", np.zeros((2, 2, 3)))
+        read_mask(tmp_path / "rgb.npy")
+    with pytest.raises(FileNotFoundError, match="No such mask file"):
+        read_mask(tmp_path / "none.npy")

@@ -120,14 +120,20 @@ def test_a_page_of_another_pixel_type_is_an_error_not_fewer_bands(tmp_path):
         read_cube(path)
 
 
-def test_a_smaller_thumbnail_page_does_not_prevent_reading(tmp_path):
+@pytest.mark.parametrize("subfiletype", [0, 1])
+def test_a_smaller_page_is_skipped_only_when_tagged_as_a_thumbnail(tmp_path, subfiletype):
     path = tmp_path / "thumb.tif"
     cube = _cube()
     with tifffile.TiffWriter(path) as tw:
         for band in np.moveaxis(cube, 2, 0):
             tw.write(band, contiguous=False, metadata=None)
-        tw.write(np.zeros((3, 2), np.uint8), metadata=None)
-    np.testing.assert_array_equal(read_cube(path, band_axis=0)[0], cube)
+        tw.write(np.zeros((3, 2), np.uint8), metadata=None, subfiletype=subfiletype)
+    if subfiletype:  # NewSubfileType 1: a reduced-resolution image, not a band
+        np.testing.assert_array_equal(read_cube(path, band_axis=0)[0], cube)
+    else:  # a band of another size, or a thumbnail nothing says is one
+        with pytest.raises(CubeFormatError, match=r"page 4 is 3 x 2 pixels where the pages "
+                                                  r"before it are 6 x 5"):
+            read_cube(path, band_axis=0)
 
 
 def test_a_header_claiming_more_pixels_than_the_file_holds_is_refused_before_allocating(tmp_path):

@@ -55,8 +55,8 @@ def main(argv=None):
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
 
-    out = Outputs(force=args.force,
-                  inputs=[getattr(args, "cube", None), getattr(args, "model", None)])
+    out = Outputs(force=args.force, inputs=[getattr(args, name, None)
+                                            for name in ("cube", "model", "mask")])
     with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), \
             _stopped_by_signals():
         try:

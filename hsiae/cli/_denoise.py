@@ -30,12 +30,13 @@ def _merged(original, denoised, valid):
     return result
 
 
-def _merge_block(original, denoised, nodata):
+def _merge_block(original, denoised, mask=None, *, nodata):
+    """:func:`_merged` of a chunk: its usable pixels (``mask``: its part of the mask) denoised."""
     from hsiae.workflow.usable import usable_mask
 
     B = original.shape[-1]
     raw = np.ascontiguousarray(original).reshape(-1, B)
-    valid = usable_mask(raw, nodata)
+    valid = usable_mask(raw, nodata, mask=None if mask is None else mask.reshape(-1))
     return _merged(original, denoised.reshape(-1, B)[valid], valid)
 
 
@@ -48,7 +49,7 @@ def run(args, out):
     lazy = chunked(args)
     out.plan(target, "denoised cube")
     model = SavedModel(args.model)
-    cube, info = (open_lazy if lazy else read)(args, "denoising", model.needs("denoise"))
+    cube, info, mask = (open_lazy if lazy else read)(args, "denoising", model.needs("denoise"))
     H, W, B = cube.shape
     model.check_bands(B, info.wavelengths)
 
@@ -57,13 +58,17 @@ def run(args, out):
                     wavelength_units=info.wavelength_units, nodata=info.nodata)
 
     if lazy:
+        import dask.array as da
+
         from hsiae.io import store_cube
         from hsiae.workflow.blocks import denoise_blocks
-        from hsiae.workflow.usable import check_nodata
+        from hsiae.workflow.usable import check_nodata, lazy_mask
 
-        denoised = denoise_blocks(model.head, cube, nodata=info.nodata)
-        result = cube.map_blocks(_merge_block, denoised, nodata=check_nodata(info.nodata),
-                                 dtype=cube.dtype)
+        denoised = denoise_blocks(model.head, cube, nodata=info.nodata, mask=mask)
+        # the no-data pixels are copied from the cube itself, in its dtype, by the same rule
+        arrays = (cube, denoised) if mask is None else (cube, denoised, lazy_mask(mask, cube))
+        result = da.map_blocks(_merge_block, *arrays, nodata=check_nodata(info.nodata),
+                               dtype=cube.dtype)
         where = keywords()
         logger.info("Denoising %d x %d pixels chunk by chunk", H, W)
         with scheduler(args.scheduler):
@@ -73,7 +78,7 @@ def run(args, out):
     from hsiae.workflow.spectra import denoise
     from hsiae.workflow.usable import usable_rows
 
-    X, valid, _ = pixels(cube, info.nodata)
+    X, valid, _ = pixels(cube, info.nodata, mask)
     logger.info("Denoising %d spectra", int(valid.sum()))
     result = _merged(cube, denoise(model.head, usable_rows(X, valid)), valid)
     write_cube(out.stage(target), result, **keywords())

@@ -1,14 +1,19 @@
 """What the commands read: a cube in memory or opened lazily in chunks, its usable spectra, a saved model.
 
 Both ways of reading check, before any pixel is read, that the run fits in
-memory (:mod:`hsiae.cli._memory`); ``--chunks`` and its options are checked
-here once for every command.
+memory (:mod:`hsiae.cli._memory`) and that the ``--mask`` image is the
+cube's; ``--chunks`` and its options are checked here once for every
+command. Which pixels are usable is decided once, here, for every command
+and both ways of reading: ``--nodata`` replaces the fill value the file
+declares (``--nodata none`` drops it), ``--mask`` leaves out the pixels where
+it is zero, and :mod:`hsiae.workflow.usable` applies the rule.
 """
 
 import contextlib
+import dataclasses
 import math
 
-from hsiae.cli._errors import CLIError
+from hsiae.cli._errors import CLIError, one_line
 from hsiae.cli._memory import _check_memory, _needed_bytes
 from hsiae.cli._staging import logger
 from hsiae.cli._parser import LOCAL_SCHEDULERS
@@ -51,6 +56,64 @@ def _check_wavelengths(path, wavelengths, units):
     )
 
 
+def _number(value):
+    """A no-data value as the user would write it: -9999, 16777217, 0.5."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
+
+
+def _with_nodata(args, info):
+    """``info`` with the fill value the run uses: ``--nodata`` if given, else the file's; logged."""
+    declared = info.nodata if info.nodata is None or not math.isnan(info.nodata) else None
+    given = getattr(args, "nodata", None)
+    if given is None:
+        if declared is not None:
+            logger.info("No-data value %s, as '%s' declares", _number(declared), args.cube)
+        return info
+    if math.isnan(given):  # --nodata none
+        if declared is not None:
+            logger.info("No fill value (--nodata none): the %s that '%s' declares is ignored; "
+                        "only pixels with a NaN or infinite value are no data", _number(declared),
+                        args.cube)
+        return dataclasses.replace(info, nodata=None)
+    if declared is None:
+        logger.info("No-data value %s (--nodata)", _number(given))
+    elif declared == given:
+        logger.info("No-data value %s (--nodata), as '%s' declares", _number(given), args.cube)
+    else:
+        logger.info("No-data value %s (--nodata), in place of the %s that '%s' declares",
+                    _number(given), _number(declared), args.cube)
+    return dataclasses.replace(info, nodata=given)
+
+
+def _read_mask(args):
+    """The ``--mask`` image (True = usable pixel), or None; read before the cube, so a bad one fails first."""
+    if getattr(args, "mask", None) is None:
+        return None
+    from hsiae.io import read_mask
+
+    try:
+        mask = read_mask(args.mask)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"--mask: {one_line(exc)}") from exc
+    if not mask.any():
+        raise CLIError(
+            f"--mask '{args.mask}' marks no pixel as usable (it is zero everywhere); a mask is "
+            f"nonzero where a pixel may be used"
+        )
+    return mask
+
+
+def _check_mask(args, mask, shape):
+    """Refuse a ``--mask`` that is not of the cube's image, naming both sizes."""
+    if mask is not None and mask.shape != tuple(shape[:2]):
+        raise CLIError(
+            f"--mask '{args.mask}' is {mask.shape[0]} x {mask.shape[1]} pixels but the cube "
+            f"'{args.cube}' is {shape[0]} x {shape[1]} pixels (rows x columns); pass a mask of "
+            f"the cube's image, nonzero where a pixel may be used"
+        )
+
+
 def read(args, verb, needs, *, increasing_wavelengths=True):
     """Read the cube of ``args`` after checking that the run fits in memory.
 
@@ -58,12 +121,18 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
     that shape (see :func:`hsiae.cli._memory._needed_bytes`); ``verb``
     ("segmenting", ...) names the run in the error. Pixels read whole into
     memory (compressed TIFF, MAT v5) count too, and are checked before the read.
+
+    Returns the cube, its :class:`~hsiae.io.CubeInfo` with the fill value
+    the run uses (``--nodata`` or the file's) and the ``--mask`` (or None).
     ``increasing_wavelengths``: the run resamples the spectra, which needs
     the cube's wavelengths (when it has them) increasing.
     """
     from hsiae.io import read_cube
 
+    mask = _read_mask(args)
+
     def check(shape, dtype, loaded=0):
+        _check_mask(args, mask, shape)
         H, W, B = shape
         what = f"{verb} the {H} x {W} x {B} {dtype} cube '{args.cube}'"
         _check_memory(what, needs(shape, dtype) + loaded)
@@ -86,14 +155,14 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
     _check_bands(args.cube, B)
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
-    return cube, info
+    return cube, _with_nodata(args, info), mask
 
 
-def pixels(cube, nodata):
+def pixels(cube, nodata, mask=None):
     """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out."""
     from hsiae.workflow.usable import pixel_spectra
 
-    X, valid, filled = pixel_spectra(cube, nodata=nodata)
+    X, valid, filled = pixel_spectra(cube, nodata=nodata, mask=mask)
     n_bad = int((~valid).sum())
     if n_bad:
         logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
@@ -133,14 +202,17 @@ def sample_size(args, n_pixels):
 def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
     """Open the cube of ``args`` lazily in chunks; check that a chunk and the sample fit in memory.
 
+    Returns what :func:`read` returns, with the cube a dask array;
     ``increasing_wavelengths`` as for :func:`read`.
     """
     import dask
 
     from hsiae.io import open_cube
 
+    mask = _read_mask(args)
     cube, info = open_cube(args.cube, chunks=args.chunks, band_axis=args.band_axis,
                            variable=args.variable)
+    _check_mask(args, mask, cube.shape)
     H, W, B = cube.shape
     rows, cols = cube.chunksize[:2]
     workers = 1 if args.scheduler == "synchronous" else (dask.system.CPU_COUNT or 1)
@@ -157,14 +229,14 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
     _check_bands(args.cube, B)
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
-    return cube, info
+    return cube, _with_nodata(args, info), mask
 
 
-def sample(args, cube, nodata):
+def sample(args, cube, nodata, mask=None):
     """The usable spectra of ``--sample-size`` pixels drawn across a lazy cube, and their index."""
     from hsiae.workflow.fitting import sample_pixels
 
-    X, index = sample_pixels(cube, sample_size(args, math.inf), nodata=nodata,
+    X, index = sample_pixels(cube, sample_size(args, math.inf), nodata=nodata, mask=mask,
                              random_state=args.seed)
     logger.info("Sampled %d usable pixels across the image", len(X))
     return X, index

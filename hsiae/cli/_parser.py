@@ -58,6 +58,18 @@ def _float_in(low, high=math.inf, *, low_open=False, high_open=True):
     return parse
 
 
+def _nodata_value(text):
+    """argparse type of ``--nodata``: a number, or NaN for 'none' (no fill value)."""
+    if text.strip().lower() in ("none", "nan"):
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or none, got {text!r}"
+        ) from None
+
+
 def _add_general(parser, *, force=True):
     group = parser.add_argument_group("general options")
     if force:
@@ -80,6 +92,17 @@ def _add_cube_input(parser):
                        help="axis of the stored array holding the bands: 0 (bands, rows, cols) or "
                             "2 (rows, cols, bands); default: from the file's metadata or shape")
     group.add_argument("--variable", metavar="NAME", help="variable to read from a .mat file")
+    group.add_argument("--nodata", type=_nodata_value, metavar="VALUE",
+                       help="fill value of pixels without data: a pixel equal to VALUE in every "
+                            "band is no data (left out of training, labelled 0, copied unchanged "
+                            "by denoise, NaN abundances), as are pixels with a NaN or infinite "
+                            "value. Replaces the value the file declares (GDAL_NODATA, ENVI data "
+                            "ignore value); 'none' ignores that value (default: the file's)")
+    group.add_argument("--mask", metavar="FILE",
+                       help="the usable pixels: a 2-D .tif/.tiff or .npy image of the cube's "
+                            "rows x columns, nonzero (True) where a pixel may be used, zero "
+                            "(False) or NaN where it may not (as GDAL masks; the opposite of "
+                            "numpy.ma). Applies on top of --nodata and the file's value")
 
 
 def _add_training(parser, defaults, *, note=""):

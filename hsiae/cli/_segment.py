@@ -60,7 +60,7 @@ def _stored_labels(path):
     return tifffile.memmap(path, mode="r")
 
 
-def _in_chunks(args, out, paths, cube, info, head, seg, train):
+def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
     """Train on a sample, fit the mixture on its codes, label the image chunk by chunk."""
     from hsiae.io import store_labels
     from hsiae.workflow.blocks import predict_blocks, transform_blocks
@@ -69,7 +69,7 @@ def _in_chunks(args, out, paths, cube, info, head, seg, train):
     H, W, _ = cube.shape
     k = seg.n_clusters
     with scheduler(args.scheduler):
-        X, index = sample(args, cube, info.nodata)
+        X, index = sample(args, cube, info.nodata, mask)
         if train:
             fit_head(head, X)
         logger.info("Fitting %d clusters on the codes of the sample", k)
@@ -77,10 +77,11 @@ def _in_chunks(args, out, paths, cube, info, head, seg, train):
         fill = X.mean(axis=0)  # stands in for no-data pixels, as in the whole-image run
         logger.info("Segmenting %d x %d pixels chunk by chunk", H, W)
         labels_path = out.stage(paths["labels"])
-        store_labels(labels_path, predict_blocks(pipe, cube, nodata=info.nodata, fill=fill),
-                     force=True)
+        store_labels(labels_path, predict_blocks(pipe, cube, nodata=info.nodata, mask=mask,
+                                                 fill=fill), force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         codes = transform_blocks(pipe, cube[::every, ::every], nodata=info.nodata,
+                                 mask=None if mask is None else mask[::every, ::every],
                                  fill=fill).compute()
 
     stored = _stored_labels(labels_path)  # 1..k, 0 = no data
@@ -115,7 +116,7 @@ def run(args, out):
     else:
         model = SavedModel(args.model)
         needs = model.needs("segment", n_clusters=args.k)
-    cube, info = (open_lazy if lazy else read)(args, "segmenting", needs)
+    cube, info, mask = (open_lazy if lazy else read)(args, "segmenting", needs)
     H, W, B = cube.shape
     if lazy and args.k > sample_size(args, H * W):
         raise ValueError(
@@ -133,9 +134,9 @@ def run(args, out):
                                                      image_shape=image_shape), fitted=False)
     train = model is None
     if lazy:
-        pipe = _in_chunks(args, out, paths, cube, info, head, seg, train)
+        pipe = _in_chunks(args, out, paths, cube, info, mask, head, seg, train)
     else:
-        spectra = pixels(cube, info.nodata)
+        spectra = pixels(cube, info.nodata, mask)
         # the spectra are a copy whenever the file's layout is not pixel-major (a page per
         # band): drop the cube, or both stay in memory through training.
         del cube

@@ -12,12 +12,12 @@ def run(args, out):
     paths = plan_model_outputs(out, args.output)
     needs = training_needs("train", args)
     if lazy:
-        cube, info = open_lazy(args, "training on", needs)
+        cube, info, mask = open_lazy(args, "training on", needs)
         with scheduler(args.scheduler):
-            X, _ = sample(args, cube, info.nodata)
+            X, _ = sample(args, cube, info.nodata, mask)
     else:
-        cube, info = read(args, "training on", needs)
-        X, valid, _ = pixels(cube, info.nodata)
+        cube, info, mask = read(args, "training on", needs)
+        X, valid, _ = pixels(cube, info.nodata, mask)
         # X is a copy whenever the file's layout is not pixel-major (a page per band): drop the
         # cube, or both stay in memory through training.
         del cube

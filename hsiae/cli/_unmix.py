@@ -145,13 +145,13 @@ def _write_endmembers(path, unmixer, wavelengths):
             writer.writerow([b, wl, *(f"{v:.9g}" for v in E[:, b])])
 
 
-def _in_memory(args, out, paths, cube, info, unmixer, train):
+def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
     from hsiae.io import write_cube
     from hsiae.workflow.fitting import sample_index
     from hsiae.workflow.usable import usable_rows
 
     H, W, B = cube.shape
-    X, valid, _ = pixels(cube, info.nodata)
+    X, valid, _ = pixels(cube, info.nodata, mask)
     del cube
     if train:
         index = sample_index(H * W, sample_size(args, H * W), args.seed)
@@ -173,7 +173,7 @@ def _in_memory(args, out, paths, cube, info, unmixer, train):
     return A.reshape(H, W, k), rmse.reshape(H, W), angle.reshape(H, W), 1
 
 
-def _in_chunks(args, out, paths, cube, info, unmixer, train):
+def _in_chunks(args, out, paths, cube, info, mask, unmixer, train):
     import tifffile
 
     from hsiae.io import store_cube
@@ -183,11 +183,12 @@ def _in_chunks(args, out, paths, cube, info, unmixer, train):
     H, W, B = cube.shape
     with scheduler(args.scheduler):
         if train:
-            X, _ = sample(args, cube, info.nodata)
+            X, _ = sample(args, cube, info.nodata, mask)
             _fit(unmixer, X)
         logger.info("Unmixing %d x %d pixels chunk by chunk", H, W)
         stored = out.stage(paths["abundances"])
-        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata), band_axis=0, force=True)
+        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata, mask=mask), band_axis=0,
+                   force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         preview = np.asarray(cube[::every, ::every].compute())
     h, w, _ = preview.shape
@@ -198,7 +199,8 @@ def _in_chunks(args, out, paths, cube, info, unmixer, train):
     del pages
     raw = preview.reshape(h * w, B)
     X = raw.astype(np.float32)
-    valid = usable_mask(raw, info.nodata, float32=X)
+    valid = usable_mask(raw, info.nodata, float32=X,
+                        mask=None if mask is None else mask[::every, ::every].reshape(-1))
     rmse = np.full(h * w, np.nan, dtype=np.float32)
     angle = np.full(h * w, np.nan, dtype=np.float32)
     if valid.any():
@@ -236,8 +238,8 @@ def run(args, out):
                                    n_clusters=k, options=options)
 
     # no resampling: the wavelengths only label the endmember spectra, in whatever order
-    cube, info = (open_lazy if lazy else read)(args, "unmixing", needs,
-                                               increasing_wavelengths=False)
+    cube, info, mask = (open_lazy if lazy else read)(args, "unmixing", needs,
+                                                     increasing_wavelengths=False)
     H, W, B = cube.shape
     if not train:
         saved.check_bands(B, info.wavelengths)
@@ -247,7 +249,7 @@ def run(args, out):
             f"({sample_size(args, H * W)}); lower -p"
         )
     unmix = _in_chunks if lazy else _in_memory
-    A, rmse, angle, every = unmix(args, out, paths, cube, info, unmixer, train)
+    A, rmse, angle, every = unmix(args, out, paths, cube, info, mask, unmixer, train)
     del cube
     _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info.wavelengths)
     save_figure(_endmember_figure(unmixer, info.wavelengths, info.wavelength_units),

@@ -5,6 +5,7 @@ MATLAB ``.mat`` (v4/v5 and v7.3), NumPy ``.npy`` and ENVI files and always
 returns an array of shape ``(n_rows, n_cols, n_bands)`` in the file's own
 dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
 :func:`write_cube` and :func:`write_labels` write TIFF files atomically.
+:func:`read_mask` reads a 2-D image of the pixels that may be used.
 
 Band-axis rule
 --------------
@@ -40,6 +41,7 @@ on disk. They need dask (``pip install 'hsiae[dask]'``).
 from hsiae.io._atomic import Committed, atomic_output, check_target, commit, discard, temporary_beside
 from hsiae.io._common import CubeFormatError, CubeInfo
 from hsiae.io._lazy import as_lazy_cube, open_cube
+from hsiae.io._mask import read_mask
 from hsiae.io._read import read_cube
 from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
@@ -56,6 +58,7 @@ __all__ = [
     "CubeInfo",
     "open_cube",
     "read_cube",
+    "read_mask",
     "store_cube",
     "store_labels",
     "write_cube",

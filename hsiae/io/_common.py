@@ -5,7 +5,9 @@ Layout helpers apply the band-axis rule of the :mod:`hsiae.io` docstring.
 
 import contextlib
 import logging
+import math
 import struct
+import threading
 import tokenize
 import zlib
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ logger = logging.getLogger("hsiae.io")
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _METADATA_KEY = "hsiae"
+# tifffile's own records about the GDAL_NODATA tag: hsiae reads that tag itself (_parse_nodata)
+_TIFFFILE_NODATA_RECORD = "GDAL_NODATA"
 _GDAL_METADATA_TAG = 42112
 _GDAL_NODATA_TAG = 42113
 
@@ -94,6 +98,60 @@ class CubeInfo:
     wavelength_units: str | None = None
     nodata: float | None = None
     variable: str | None = None
+
+
+class _TifffileRecords(logging.Filter):
+    """Take the records tifffile logs in one thread, so they are neither printed nor lost.
+
+    A filter on tifffile's logger rather than a handler: the records of this
+    thread reach no handler at all (not the root logger's, nor Python's last
+    resort, which prints them on stderr even under ``hsiae -q``); the reader
+    says in its own words what they mean.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.errors = []
+        self.warnings = []
+
+    def filter(self, record):
+        if record.thread != self.thread:
+            return True
+        # "<tifffile.TiffPages @8> invalid page offset 744" -> "invalid page offset 744"
+        message = record.getMessage().rpartition("> ")[2]
+        if record.levelno >= logging.ERROR:
+            self.errors.append(message)
+        elif record.levelno >= logging.WARNING and _TIFFFILE_NODATA_RECORD not in message:
+            self.warnings.append(message)
+        return False
+
+
+@contextlib.contextmanager
+def _tifffile_log():
+    """While tifffile reads or writes a file in this thread, collect its log records instead.
+
+    Yields the :class:`_TifffileRecords`, whose ``errors`` (damage tifffile
+    worked around, such as a cut page chain) and ``warnings`` (metadata it
+    could not use) the caller reports. Records about the GDAL_NODATA tag are
+    dropped: hsiae parses that tag itself and warns about an unreadable one.
+    """
+    records = _TifffileRecords()
+    log = logging.getLogger("tifffile")
+    log.addFilter(records)
+    try:
+        yield records
+    finally:
+        log.removeFilter(records)
+
+
+def _raise_if_damaged(path, records):
+    """Refuse a TIFF file in which tifffile found damage (an ERROR record of :func:`_tifffile_log`)."""
+    if records.errors:
+        raise CubeFormatError(
+            f"Expected an intact TIFF file at '{path}' but tifffile found it damaged "
+            f"({records.errors[0]}); pages or bands may be missing, so copy or export it again"
+        )
 
 
 def _sniff(path):
@@ -284,8 +342,20 @@ def _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata):
                 f"Expected a number for nodata but got {nodata!r}; pass a float or None"
             ) from None
         meta["nodata"] = nodata
-        extratags.append((_GDAL_NODATA_TAG, "s", 0, repr(nodata), True))
+        extratags.append((_GDAL_NODATA_TAG, "s", 0, _nodata_text(nodata), True))
     return meta, extratags
+
+
+def _nodata_text(value):
+    """The GDAL_NODATA text of a no-data value: whole numbers as integers ("0", not "0.0").
+
+    GDAL and tifffile parse the tag of an integer cube with ``int()``, which
+    refuses "0.0"; whole numbers are written as integers whatever the dtype,
+    as GDAL writes them.
+    """
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    return repr(value)
 
 
 def _parse_nodata(path, value):

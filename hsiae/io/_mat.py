@@ -40,9 +40,15 @@ def _read_mat(path, band_axis, mmap, before_load, variable):
     return np.transpose(data, perm), info
 
 
-def _pick_variable(path, variable, described):
-    """Choose the variable to read; ``described`` maps names to (shape, class)."""
-    listing = "; ".join(f"{n} {tuple(s)} {c}" for n, (s, c) in described.items()) or "none"
+def _pick_variable(path, variable, described, stored=None):
+    """Choose the variable to read; ``described`` maps names to (shape, class).
+
+    ``stored`` maps names to the type their values are stored in, where it
+    differs from the class (see :func:`_described_class`).
+    """
+    stored = stored or {}
+    listing = "; ".join(f"{n} {tuple(s)} {_described_class(c, stored.get(n))}"
+                        for n, (s, c) in described.items()) or "none"
     if variable is not None:
         if variable not in described:
             raise CubeFormatError(
@@ -72,7 +78,7 @@ def _pick_variable(path, variable, described):
 def _read_mat5(path, variable, check):
     # whosmat lists shapes and classes without reading the data
     described = {name: (shape, cls) for name, shape, cls in scipy.io.whosmat(path)}
-    name = _pick_variable(path, variable, described)
+    name = _pick_variable(path, variable, described, _stored_types(path))
     shape, cls = described[name]
     if cls not in _MATLAB_NUMERIC and cls != "logical":
         raise CubeFormatError(
@@ -97,8 +103,77 @@ def _read_mat5(path, variable, check):
     return name, data
 
 
-# MAT v5 data element type codes of numbers -> bytes per value
+# MAT v5 data element type codes of numbers -> bytes per value, and the type they name
 _MAT5_NUMBERS = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8}
+_MAT5_TYPES = {1: "int8", 2: "uint8", 3: "int16", 4: "uint16", 5: "int32", 6: "uint32",
+               7: "single", 9: "double", 12: "int64", 13: "uint64"}
+# MAT v4 type digit P of MOPT -> (the type it names, bytes per value)
+_MAT4_TYPES = {0: ("double", 8), 1: ("single", 4), 2: ("int32", 4), 3: ("int16", 2),
+               4: ("uint16", 2), 5: ("uint8", 1)}
+
+
+def _described_class(cls, stored):
+    """A variable's MATLAB class as listed in messages, with the type its values are stored in.
+
+    MATLAB saves integer-valued doubles as smaller integers, and every
+    variable of a v4 file has class double; hsiae reads the stored type
+    (:func:`_read_mat5` keeps it), so listings say both: "double stored as
+    int16".
+    """
+    if stored is None or stored == cls or cls not in _MATLAB_NUMERIC:
+        return cls
+    return f"{cls} stored as {stored}"
+
+
+def _stored_types(path):
+    """Name -> the type the values of each numeric variable of a MAT v4 or v5 file are stored in.
+
+    Read from the variables' headers, without their data; only for messages,
+    so a file these headers do not describe gives what could be read.
+    """
+    found = {}
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(128)
+            order = {b"IM": "<", b"MI": ">"}.get(header[126:128])
+            if order is None:
+                return _mat4_stored_types(fh)
+            for head in _mat5_variable_heads(fh, order):
+                parsed = _mat5_header(head, order)
+                if parsed is not None and parsed[1] & 0xFF in _MX_NUMERIC_CLASSES and parsed[3]:
+                    type_name = _MAT5_TYPES.get(parsed[3][0][0])
+                    if type_name is not None:
+                        found[parsed[0]] = type_name
+    except (OSError, ValueError, struct.error, zlib.error):
+        pass
+    return found
+
+
+def _mat4_stored_types(fh):
+    """:func:`_stored_types` of a MAT v4 file.
+
+    Each variable is a header of five int32 (MOPT, rows, columns, imaginary
+    flag, name length), its name, then its values.
+    """
+    found = {}
+    fh.seek(0)
+    while True:
+        head = fh.read(20)
+        if len(head) < 20:
+            return found
+        for order in "<>":
+            mopt, rows, cols, imaginary, name_length = struct.unpack(order + "5i", head)
+            if 0 <= mopt < 2000 and rows >= 0 and cols >= 0 and 0 < name_length < 2**16:
+                break
+        else:
+            return found
+        type_name, size = _MAT4_TYPES.get(mopt % 100 // 10, (None, 0))
+        name = fh.read(name_length).rstrip(b"\x00").decode("latin-1")
+        if type_name is None:
+            return found
+        if mopt % 10 == 0:  # a full numeric matrix (1 is text, 2 sparse)
+            found[name] = type_name
+        fh.seek(rows * cols * size * (2 if imaginary else 1), 1)
 _MI_INT32, _MI_MATRIX, _MI_COMPRESSED = 5, 14, 15
 _MX_NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE_CLASS .. mxUINT64_CLASS
 _MAT5_HEAD_LIMIT = 2**16  # bytes of a variable's header read to check it; MATLAB needs < 1 KiB

@@ -18,7 +18,12 @@ import os
 
 import numpy as np
 
-from hsiae.io._common import CubeFormatError, _library_errors
+from hsiae.io._common import (
+    CubeFormatError,
+    _library_errors,
+    _raise_if_damaged,
+    _tifffile_log,
+)
 
 
 def _box_and_rest(key, shape):
@@ -207,7 +212,10 @@ class _TiffZarrSource:
             import tifffile
             import zarr
 
-            store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+            # hsiae.open_cube read this file already and said what tifffile found in it
+            with _tifffile_log() as records:
+                store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+            _raise_if_damaged(self.path, records)
             array = zarr.open(store, mode="r")
             if tuple(array.shape) != self.file_shape:
                 store.close()
@@ -224,8 +232,9 @@ class _TiffZarrSource:
         file_key = [None] * self.ndim
         for j, p in enumerate(self.perm):
             file_key[p] = slice(*box[j])
-        with _library_errors(self.path, "a TIFF file", {"TIFF"}):
+        with _library_errors(self.path, "a TIFF file", {"TIFF"}), _tifffile_log() as records:
             data = np.asarray(self._zarr()[tuple(file_key)])
+            _raise_if_damaged(self.path, records)
         return np.transpose(data.astype(self.dtype, copy=False), self.perm)[rest]
 
 

@@ -12,6 +12,7 @@ from hsiae.io._common import (
     _TIFF_SUFFIXES,
     CubeFormatError,
     _cube_metadata,
+    _tifffile_log,
     logger,
 )
 from hsiae.io._lazy import _ZARR_SUFFIX, _import_dask
@@ -73,7 +74,7 @@ def _store_tiff(da, array, path, force, file_shape, perm, meta, extratags, layou
             photometric="minisblack", metadata={_METADATA_KEY: meta}, extratags=extratags,
             **layout,
         )  # fmt: skip
-        with tifffile.TiffFile(tmp) as tif:
+        with _tifffile_log(), tifffile.TiffFile(tmp) as tif:  # our own file: nothing to report
             offset = tif.series[0].dataoffset
             if offset is None or tuple(tif.series[0].shape) != tuple(file_shape):
                 raise RuntimeError("tifffile did not lay out the pixels contiguously")

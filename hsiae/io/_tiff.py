@@ -1,10 +1,7 @@
 """Reading TIFF cubes: multi-page, interleaved, planar, ImageJ, OME and GDAL metadata."""
 
-import contextlib
-import logging
 import math
 import struct
-import threading
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -22,58 +19,23 @@ from hsiae.io._common import (
     _not_a_cube,
     _parse_nodata,
     _permutation,
+    _raise_if_damaged,
     _resolve_layout,
+    _tifffile_log,
     logger,
 )
 from hsiae.io._sources import _TiffZarrSource
-
-
-class _ErrorRecords(logging.Handler):
-    """Collect the ERROR records that tifffile logs in this thread while it reads a file."""
-
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.thread = threading.get_ident()
-        self.messages = []
-
-    def emit(self, record):
-        if record.thread == self.thread:
-            # "<tifffile.TiffPages @8> invalid page offset 744" -> "invalid page offset 744"
-            self.messages.append(record.getMessage().rpartition("> ")[2])
-
-
-@contextlib.contextmanager
-def _tifffile_errors():
-    """tifffile logs damage it works around (a cut page chain, bad series metadata) as errors.
-
-    Reading on would drop bands or guess a shape, so those records become a CubeFormatError.
-    """
-    handler = _ErrorRecords()
-    log = logging.getLogger("tifffile")
-    log.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        log.removeHandler(handler)
-
-
-def _raise_if_damaged(path, messages):
-    if messages:
-        raise CubeFormatError(
-            f"Expected an intact TIFF file at '{path}' but tifffile found it damaged "
-            f"({messages[0]}); pages or bands may be missing, so copy or export it again"
-        )
 
 
 def _read_tiff(path, band_axis, mmap, before_load):
     expected = "a TIFF file"
     with (
         _library_errors(path, expected, {"TIFF"}),
-        _tifffile_errors() as damage,
+        _tifffile_log() as records,
         tifffile.TiffFile(path) as tif,
     ):
         series_list = tif.series
-        _raise_if_damaged(path, damage)
+        _raise_if_damaged(path, records)
         _check_page_chain(path, tif)
         if not series_list:
             raise CubeFormatError(
@@ -131,7 +93,7 @@ def _read_tiff(path, band_axis, mmap, before_load):
                 )
             before_load(tuple(shape[i] for i in perm), dtype)
             data = series.asarray()
-            _raise_if_damaged(path, damage)
+            _raise_if_damaged(path, records)
             if data.shape != shape:
                 raise CubeFormatError(
                     f"Expected {expected} whose pages hold a {shape} array at '{path}' but "
@@ -145,9 +107,28 @@ def _read_tiff(path, band_axis, mmap, before_load):
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
         nodata=nodata,
     )  # fmt: skip
+    _report_unused_metadata(path, records, tuple(shape[i] for i in perm))
     if isinstance(data, _TiffZarrSource):
         return data, info
     return np.transpose(data, perm), info
+
+
+def _report_unused_metadata(path, records, shape):
+    """Say which metadata tifffile could not use (its WARNING records), naming the file.
+
+    tifffile reads on without them (a damaged OME-XML or shaped description,
+    say), taking the pages as they are stored; the shape that gave is named
+    so that the user can check it.
+    """
+    if not records.warnings:
+        return
+    more = len(records.warnings) - 1
+    rows, cols, bands = shape
+    logger.warning(
+        "tifffile could not use part of the metadata of '%s' (%s%s); the cube was read from its "
+        "pages as stored: %d x %d pixels, %d bands, so check that this is the cube",
+        path, records.warnings[0], f"; and {more} more" if more else "", rows, cols, bands,
+    )  # fmt: skip
 
 
 def _check_page_chain(path, tif):
@@ -221,30 +202,40 @@ def _check_plausible_size(path, series, shape):
         )
 
 
+# NewSubfileType bits of pages that are not bands: a reduced-resolution image (1), a mask (4)
+_NOT_BANDS = 1 | 4
+
+
 def _check_other_series(path, tif):
     """Refuse a plain multi-page TIFF whose pages do not all form one cube.
 
     OME files may hold several images, and the first is the one read. In other
-    files, pages that tifffile cannot join to the first series and that are
-    neither reduced-resolution, masks nor smaller thumbnails are most likely
-    bands of a damaged cube (a damaged pixel type or size): reading only the
-    first series would silently drop them.
+    files, pages that tifffile cannot join to the first series are skipped
+    only when their NewSubfileType tags them as a reduced-resolution image
+    (an overview or thumbnail) or a transparency mask. Any other page is most
+    likely a band: of another size, a band of a damaged cube (a damaged
+    ImageLength, say) or a file that mixes images; reading only the first
+    series would silently drop it.
     """
     if tif.is_ome:
         return
-    first = tif.series[0]
-    size = (first.keyframe.imagelength, first.keyframe.imagewidth)
-
-    def could_be_bands(other):
+    first = tif.series[0].keyframe
+    size = (first.imagelength, first.imagewidth)
+    for other in tif.series[1:]:
         key = other.keyframe
-        if key.subfiletype & 5:  # reduced-resolution (1) and mask (4) pages are not bands
-            return False
+        if key.subfiletype & _NOT_BANDS:
+            continue
         rows, cols = key.imagelength, key.imagewidth
-        thumbnail = 0 < rows <= size[0] and 0 < cols <= size[1] and (rows, cols) != size
-        return not thumbnail
-
-    if any(could_be_bands(other) for other in tif.series[1:]):
-        shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+        if (rows, cols) != size:
+            raise CubeFormatError(
+                f"Expected a TIFF file whose band pages all have the same size at '{path}', but "
+                f"page {key.index} is {rows} x {cols} pixels where the pages before it are "
+                f"{size[0]} x {size[1]}, and it is not tagged as a reduced-resolution image "
+                f"(NewSubfileType 1); if it is a band the file is damaged, so export the cube "
+                f"again (one page per band, all of the same size)"
+            )
+    shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+    if any(not s.keyframe.subfiletype & _NOT_BANDS for s in tif.series[1:]):
         raise CubeFormatError(
             f"Expected a TIFF file whose pages form one cube at '{path}' but it holds "
             f"{len(tif.series)} image series, of shapes {shapes}"

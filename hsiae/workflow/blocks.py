@@ -28,7 +28,7 @@ import numpy as np
 from hsiae.io import as_lazy_cube
 from hsiae.workflow.recipes import pipeline_parts
 from hsiae.workflow.spectra import denoise
-from hsiae.workflow.usable import check_nodata, usable_mask
+from hsiae.workflow.usable import check_mask, check_nodata, lazy_mask, usable_mask
 
 __all__ = ["denoise_blocks", "predict_blocks", "predict_proba_blocks", "transform_blocks"]
 
@@ -48,8 +48,11 @@ def _check_fill(fill, n_bands):
 _SLAB_PIXELS = 1 << 16
 
 
-def _slabs(block, nodata):
-    """Yield (first row, last row + 1, float32 spectra of those rows, usable rows) over a block's rows."""
+def _slabs(block, nodata, mask=None):
+    """Yield (first row, last row + 1, float32 spectra of those rows, usable rows) over a block's rows.
+
+    ``mask`` is the block's part of the mask, of shape (rows, cols, 1), or None.
+    """
     h, w, b = block.shape
     rows = max(1, _SLAB_PIXELS // max(w, 1))
     for start in range(0, h, rows):
@@ -58,14 +61,23 @@ def _slabs(block, nodata):
         X = np.asarray(raw, dtype=np.float32)
         if np.shares_memory(X, block):  # never write into the cube's chunk
             X = X.copy()
-        yield start, start + part.shape[0], X, usable_mask(raw, nodata, float32=X)
+        keep = None if mask is None else mask[start : start + rows].reshape(-1)
+        yield start, start + part.shape[0], X, usable_mask(raw, nodata, float32=X, mask=keep)
 
 
-def _codes_block(block, head, nodata, fill):
+def _map_blocks(function, cube, mask, **kwargs):
+    """``cube.map_blocks(function, ...)`` with the mask's blocks, if any, as a second argument."""
+    import dask.array as da
+
+    arrays = (cube,) if mask is None else (cube, lazy_mask(mask, cube))
+    return da.map_blocks(function, *arrays, **kwargs)
+
+
+def _codes_block(block, mask=None, *, head, nodata, fill):
     """Latent codes of a block's spectra, and a last column: 1 for usable pixels, 0 for others."""
     h, w, _ = block.shape
     out = None
-    for start, stop, X, valid in _slabs(block, nodata):
+    for start, stop, X, valid in _slabs(block, nodata, mask):
         X[~valid] = fill
         Z = np.asarray(head.transform(X), dtype=np.float32)
         if out is None:
@@ -117,19 +129,20 @@ def _halo_chunks(sizes, depth):
     return tuple(out)
 
 
-def _fill_spectrum(cube, nodata):
+def _fill_spectrum(cube, nodata, mask):
     """Mean usable spectrum of the whole cube (one pass over it), as pixel_spectra fills."""
 
-    def partial(block):
+    def partial(block, mask=None):
         out = np.zeros((1, 1, block.shape[2] + 1))
-        for _, _, X, valid in _slabs(block, nodata):
+        for _, _, X, valid in _slabs(block, nodata, mask):
             out[0, 0, :-1] += X[valid].sum(axis=0, dtype=np.float64)
             out[0, 0, -1] += valid.sum()
         return out
 
     B = cube.shape[2]
-    sums = cube.map_blocks(partial, chunks=((1,) * len(cube.chunks[0]), (1,) * len(cube.chunks[1]),
-                                            (B + 1,)), dtype=np.float64).sum(axis=(0, 1)).compute()
+    chunks = ((1,) * len(cube.chunks[0]), (1,) * len(cube.chunks[1]), (B + 1,))
+    sums = _map_blocks(partial, cube, mask, chunks=chunks,
+                       dtype=np.float64).sum(axis=(0, 1)).compute()
     if sums[-1] == 0:
         raise ValueError(
             "every pixel of the cube is no-data or non-finite; there is nothing to segment"
@@ -137,10 +150,11 @@ def _fill_spectrum(cube, nodata):
     return (sums[:-1] / sums[-1]).astype(np.float32)
 
 
-def _codes(pipe, cube, nodata, fill, chunks, segmenter):
+def _codes(pipe, cube, nodata, mask, fill, chunks, segmenter):
     """(lazy codes with a last column 1 for usable pixels, the segmenter, its halo depth)."""
     cube = as_lazy_cube(cube, chunks)
     nodata = check_nodata(nodata)
+    mask = check_mask(mask, cube.shape[:2])
     head, seg = pipeline_parts(pipe, segmenter="required" if segmenter else "optional",
                                n_bands=cube.shape[2])
     seg = seg if segmenter else None
@@ -156,11 +170,11 @@ def _codes(pipe, cube, nodata, fill, chunks, segmenter):
     if depth:
         cube = cube.rechunk((_halo_chunks(cube.chunks[0], depth),
                              _halo_chunks(cube.chunks[1], depth), -1))
-    fill = (_fill_spectrum(cube, nodata) if fill is None
+    fill = (_fill_spectrum(cube, nodata, mask) if fill is None
             else _check_fill(fill, cube.shape[2]))
     zdims = len(head.transform(np.asarray(fill, dtype=np.float32)[None, :])[0])
-    codes = cube.map_blocks(
-        _codes_block, head=head, nodata=nodata, fill=fill, dtype=np.float32,
+    codes = _map_blocks(
+        _codes_block, cube, mask, head=head, nodata=nodata, fill=fill, dtype=np.float32,
         chunks=(cube.chunks[0], cube.chunks[1], (zdims + 1,)),
         name=f"hsiae-codes-{uuid.uuid4().hex}",
     )  # fmt: skip
@@ -174,10 +188,10 @@ def _spatial_depth(seg):
     return int(seg.spatial_iter)
 
 
-def _segment(pipe, cube, nodata, fill, chunks, proba):
+def _segment(pipe, cube, nodata, mask, fill, chunks, proba):
     import dask.array as da
 
-    codes, seg, depth = _codes(pipe, cube, nodata, fill, chunks, segmenter=True)
+    codes, seg, depth = _codes(pipe, cube, nodata, mask, fill, chunks, segmenter=True)
     k = seg.n_clusters
     if depth:
         source = da.overlap.overlap(codes, depth={0: depth, 1: depth, 2: 0}, boundary="none")
@@ -200,7 +214,9 @@ _COMMON_PARAMETERS = """
         From :func:`hsiae.open_cube`, for instance; NumPy arrays are wrapped.
     nodata : float or None, default=None
         Fill value marking missing pixels (``CubeInfo.nodata``); they and
-        non-finite pixels are no data."""
+        non-finite pixels are no data.
+    mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where a pixel may be used; the others are no data too."""
 
 _FILL = """
     fill : array-like of shape (n_bands,) or None, default=None
@@ -215,7 +231,7 @@ _CHUNKS = """
         Rechunk the cube over space first; None keeps its chunks."""
 
 
-def transform_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
+def transform_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunks=None):
     """Latent codes of every pixel, computed chunk by chunk.
 
     Parameters
@@ -227,11 +243,11 @@ def transform_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
         Lazy; equal to ``pipe[:-1].transform`` of the cube's spectra (with
         no-data rows filled).
     """
-    codes, _, _ = _codes(pipe, cube, nodata, fill, chunks, segmenter=False)
+    codes, _, _ = _codes(pipe, cube, nodata, mask, fill, chunks, segmenter=False)
     return codes[..., :-1]
 
 
-def predict_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
+def predict_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunks=None):
     """Segment labels of every pixel, computed chunk by chunk with a halo.
 
     The result equals ``pipe.predict`` of the whole image's spectra: with
@@ -255,8 +271,8 @@ def predict_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
         If ``pipe`` is not a Pipeline ending in a segmenter.
     ValueError
         If the pipeline is not fitted for this cube's bands, the segmenter's
-        ``image_shape`` is another image, or ``cube``, ``nodata``, ``fill`` or
-        ``chunks`` are invalid; before any chunk is computed.
+        ``image_shape`` is another image, or ``cube``, ``nodata``, ``mask``,
+        ``fill`` or ``chunks`` are invalid; before any chunk is computed.
 
     Examples
     --------
@@ -266,10 +282,10 @@ def predict_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
     ...                      nodata=info.nodata, random_state=0)  # doctest: +SKIP
     >>> store_labels("labels.tif", predict_blocks(pipe, cube, nodata=info.nodata))  # doctest: +SKIP
     """
-    return _segment(pipe, cube, nodata, fill, chunks, proba=False)
+    return _segment(pipe, cube, nodata, mask, fill, chunks, proba=False)
 
 
-def predict_proba_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
+def predict_proba_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunks=None):
     """Segment probabilities of every pixel, computed chunk by chunk with a halo.
 
     Parameters
@@ -281,20 +297,20 @@ def predict_proba_blocks(pipe, cube, *, nodata=None, fill=None, chunks=None):
         Lazy; equal to ``pipe.predict_proba`` of the whole image's spectra
         (rows of no-data pixels included).
     """
-    return _segment(pipe, cube, nodata, fill, chunks, proba=True)
+    return _segment(pipe, cube, nodata, mask, fill, chunks, proba=True)
 
 
-def _denoise_block(block, head, nodata):
+def _denoise_block(block, mask=None, *, head, nodata):
     h, w, b = block.shape
     out = np.empty((h, w, b), dtype=np.float32)
-    for start, stop, X, valid in _slabs(block, nodata):
+    for start, stop, X, valid in _slabs(block, nodata, mask):
         if valid.any():
             X[valid] = denoise(head, X[valid])
         out[start:stop] = X.reshape(stop - start, w, b)  # no-data pixels keep their values
     return out
 
 
-def denoise_blocks(pipe, cube, *, nodata=None, chunks=None):
+def denoise_blocks(pipe, cube, *, nodata=None, mask=None, chunks=None):
     """Denoised spectra of every pixel, computed chunk by chunk.
 
     Parameters
@@ -308,9 +324,10 @@ def denoise_blocks(pipe, cube, *, nodata=None, chunks=None):
     """
     cube = as_lazy_cube(cube, chunks)
     nodata = check_nodata(nodata)
+    mask = check_mask(mask, cube.shape[:2])
     head = pipeline_parts(pipe, n_bands=cube.shape[2]).head
-    return cube.map_blocks(_denoise_block, head=head, nodata=nodata, dtype=np.float32,
-                           name=f"hsiae-denoised-{uuid.uuid4().hex}")
+    return _map_blocks(_denoise_block, cube, mask, head=head, nodata=nodata, dtype=np.float32,
+                       name=f"hsiae-denoised-{uuid.uuid4().hex}")
 
 
 for _function, _segmenter in ((transform_blocks, ""), (predict_blocks, " and segmenter"),

@@ -16,7 +16,13 @@ from sklearn.utils import check_random_state
 from hsiae.exceptions import Param, ParameterError
 from hsiae.io import as_lazy_cube
 from hsiae.workflow.recipes import fit_segmenter, join, pipeline_parts
-from hsiae.workflow.usable import check_nodata, pixel_spectra, usable_mask, usable_rows
+from hsiae.workflow.usable import (
+    check_mask,
+    check_nodata,
+    pixel_spectra,
+    usable_mask,
+    usable_rows,
+)
 
 __all__ = ["segment_pixels", "segment_cube", "sample_index", "sample_pixels", "fit_on_pixels", "fit_on_sample"]
 
@@ -153,7 +159,7 @@ def sample_index(n_pixels, n_samples, random_state=None):
                                                       replace=False))
 
 
-def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
+def sample_pixels(cube, n_samples, *, nodata=None, mask=None, random_state=None):
     """The usable spectra of a random sample of pixels drawn across the whole cube.
 
     Pixels are drawn uniformly without replacement from the whole image, so
@@ -167,10 +173,13 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
         From :func:`hsiae.open_cube`, for instance.
     n_samples : int
         Pixels to draw (all of them when the image has fewer). Drawn pixels
-        that are no data (non-finite, or ``nodata`` in every band) are left
-        out, so a few less may be returned.
+        that are no data (non-finite, ``nodata`` in every band, or False in
+        ``mask``) are left out, so a few less may be returned.
     nodata : float or None, default=None
         Fill value marking missing pixels (``CubeInfo.nodata``).
+    mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where a pixel may be used. The draw does not depend on it: the
+        same pixels are drawn, and those it excludes are left out.
     random_state : int, RandomState instance or None, default=None
         Seeds the draw.
 
@@ -184,8 +193,8 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
     Raises
     ------
     ValueError
-        If ``n_samples`` is not a positive integer, or every drawn pixel is
-        no data.
+        If ``n_samples`` is not a positive integer, ``mask`` is not the
+        image's, or every drawn pixel is no data.
     """
     if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ParameterError("{name} must be a positive integer, got {value!r}",
@@ -193,15 +202,18 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
     nodata = check_nodata(nodata)
     cube = as_lazy_cube(cube)
     H, W, _ = cube.shape
+    mask = check_mask(mask, (H, W))
     n_pixels = H * W
     index = sample_index(n_pixels, n_samples, random_state)
     raw = np.asarray(cube.vindex[index // W, index % W].compute())
     X = np.asarray(raw, dtype=np.float32)
-    valid = usable_mask(raw, nodata, float32=X)
+    valid = usable_mask(raw, nodata, float32=X,
+                        mask=None if mask is None else mask.ravel()[index])
     if not valid.any():
+        masked = "" if mask is None else ", or outside the mask"
         raise ValueError(
             f"all {len(index)} sampled pixels are no data (non-finite or {nodata} in every "
-            f"band); check nodata, or draw more pixels"
+            f"band{masked}); check nodata{' and mask' if masked else ''}, or draw more pixels"
         )
     if not valid.all():
         logger.info("%d of %d sampled pixels are no data: left out", int((~valid).sum()),
@@ -209,7 +221,7 @@ def sample_pixels(cube, n_samples, *, nodata=None, random_state=None):
     return X[valid], index[valid]
 
 
-def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
+def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, mask=None, fit_head=True,
                   random_state=None):
     """Fit a segmentation pipeline on a random sample of a cube's pixels.
 
@@ -232,6 +244,8 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
         encoder's training holds a few float32 copies of them).
     nodata : float or None, default=None
         Fill value marking missing pixels; they are never drawn.
+    mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where a pixel may be used; the others are never drawn.
     fit_head : bool, default=True
         False keeps the fitted resampler and encoder of ``pipe`` (from a
         saved model, say) and fits only the mixture.
@@ -248,7 +262,7 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
     TypeError
         If ``pipe`` is not a Pipeline ending in a segmenter.
     ValueError
-        For a bad cube, ``n_samples`` or ``nodata``, or a pipeline fitted on
+        For a bad cube, ``n_samples``, ``nodata`` or ``mask``, or a pipeline fitted on
         another band count (with ``fit_head=False``); before any pixel is read.
     """
     head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
@@ -264,7 +278,7 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, fit_head=True,
             "{n_clusters} must be <= the pixels sampled ({n}); draw more pixels or ask for fewer "
             "clusters", n_clusters=Param("n_clusters", seg.n_clusters), n=min(n_samples, H * W),
         )
-    X, _ = sample_pixels(cube, n_samples, nodata=nodata, random_state=random_state)
+    X, _ = sample_pixels(cube, n_samples, nodata=nodata, mask=mask, random_state=random_state)
     logger.info("Fitting on a sample of %d pixels of the %d x %d image", len(X), H, W)
     fit_on_pixels(head, seg, X, (H, W), fit_head=fit_head)
     return pipe

@@ -6,8 +6,8 @@ pixels (:func:`hsiae.sample_pixels`); :func:`unmix_blocks` then computes the
 abundances of each chunk on its own, so memory is bounded by the sample, a
 few chunks and the output. No-data pixels follow the usable-pixel rule of
 :mod:`hsiae.workflow.usable` (non-finite values, or ``nodata`` in every
-band) and, in :func:`unmix_cube`, False in ``mask``: they are never drawn,
-and their abundances are NaN.
+band) and False in ``mask``: they are never drawn, and their abundances are
+NaN.
 """
 
 import logging
@@ -22,7 +22,13 @@ from hsiae.exceptions import Param, ParameterError
 from hsiae.io import as_lazy_cube
 from hsiae.unmixer import AEUnmixer
 from hsiae.workflow.fitting import sample_pixels
-from hsiae.workflow.usable import check_nodata, usable_mask, usable_rows
+from hsiae.workflow.usable import (
+    check_mask,
+    check_nodata,
+    lazy_mask,
+    usable_mask,
+    usable_rows,
+)
 
 __all__ = ["unmix_blocks", "unmix_cube"]
 
@@ -51,21 +57,23 @@ def _check_bands(unmixer, n_bands):
         )
 
 
-def _unmix_block(block, unmixer, nodata, k):
-    """Abundances of a chunk's pixels, NaN for the unusable ones."""
+def _unmix_block(block, mask=None, *, unmixer, nodata, k):
+    """Abundances of a chunk's pixels, NaN for the unusable ones (``mask``: its part of the mask)."""
     h, w, b = block.shape
     flat = np.ascontiguousarray(block).reshape(h * w, b)
+    keep = None if mask is None else mask.reshape(h * w)
     out = np.full((h * w, k), np.nan, dtype=np.float32)
     for start in range(0, h * w, _SLAB_PIXELS):
         raw = flat[start : start + _SLAB_PIXELS]
         X = np.asarray(raw, dtype=np.float32)
-        valid = usable_mask(raw, nodata, float32=X)
+        valid = usable_mask(raw, nodata, float32=X,
+                            mask=None if keep is None else keep[start : start + _SLAB_PIXELS])
         if valid.any():
             out[start : start + len(raw)][valid] = unmixer.transform(usable_rows(X, valid))
     return out.reshape(h, w, k)
 
 
-def unmix_blocks(unmixer, cube, *, nodata=None, chunks=None):
+def unmix_blocks(unmixer, cube, *, nodata=None, mask=None, chunks=None):
     """Abundances of every pixel of a cube, computed chunk by chunk by a fitted unmixer.
 
     Parameters
@@ -77,6 +85,8 @@ def unmix_blocks(unmixer, cube, *, nodata=None, chunks=None):
         From :func:`hsiae.open_cube`, for instance; NumPy arrays are wrapped.
     nodata : float or None, default=None
         Fill value marking missing pixels (``CubeInfo.nodata``).
+    mask : array-like of bool of shape (n_rows, n_cols), default=None
+        True where a pixel may be used; the others are no data too.
     chunks : int or tuple (rows, cols) or None, default=None
         Rechunk the cube over space first; None keeps its chunks.
 
@@ -92,16 +102,21 @@ def unmix_blocks(unmixer, cube, *, nodata=None, chunks=None):
         If ``unmixer`` is not an AEUnmixer or a Pipeline ending in one.
     ValueError
         If it is not fitted, or fitted on another band count, or ``cube``,
-        ``nodata`` or ``chunks`` are invalid; before any chunk is computed.
+        ``nodata``, ``mask`` or ``chunks`` are invalid; before any chunk is
+        computed.
     """
+    import dask.array as da
+
     final = _final_unmixer(unmixer)
     check_is_fitted(final)
     cube = as_lazy_cube(cube, chunks)
     nodata = check_nodata(nodata)
+    mask = check_mask(mask, cube.shape[:2])
     _check_bands(unmixer, cube.shape[2])
     k = final.n_endmembers
-    return cube.map_blocks(
-        _unmix_block, unmixer=unmixer, nodata=nodata, k=k, dtype=np.float32,
+    arrays = (cube,) if mask is None else (cube, lazy_mask(mask, cube))
+    return da.map_blocks(
+        _unmix_block, *arrays, unmixer=unmixer, nodata=nodata, k=k, dtype=np.float32,
         chunks=(cube.chunks[0], cube.chunks[1], (k,)), name=f"hsiae-abundances-{uuid.uuid4().hex}",
     )
 
@@ -173,14 +188,7 @@ def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=
         raise ParameterError("{name} must be an integer >= 2, got {value!r}",
                              name=Param("n_samples"), value=n_samples)
     nodata = check_nodata(nodata)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != (H, W) or mask.dtype != bool:
-            raise ParameterError(
-                "{mask} must be a boolean array of shape {shape} (the cube's image), got an array of "
-                "shape {got} and dtype {dtype}.", mask=Param("mask"), shape=(H, W), got=mask.shape,
-                dtype=mask.dtype,
-            )
+    mask = check_mask(mask, (H, W))
     k = final.n_endmembers
     if out is not None and (getattr(out, "ndim", None) != 3 or tuple(out.shape) != (H, W, k)):
         raise ParameterError(
@@ -191,9 +199,7 @@ def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=
         check_is_fitted(final)
         _check_bands(unmixer, B)
     else:
-        X, index = sample_pixels(lazy, n_samples, nodata=nodata, random_state=random_state)
-        if mask is not None:
-            X = X[mask.ravel()[index]]
+        X, _ = sample_pixels(lazy, n_samples, nodata=nodata, mask=mask, random_state=random_state)
         if len(X) < 2:
             raise ValueError(
                 f"only {len(X)} of the {min(n_samples, H * W)} sampled pixels are usable; check nodata "
@@ -204,10 +210,7 @@ def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=
         unmixer.fit(X)
     import dask.array as da
 
-    abundances = unmix_blocks(unmixer, lazy, nodata=nodata)
-    if mask is not None:
-        keep = da.from_array(mask, chunks=lazy.chunks[:2])[..., None]
-        abundances = da.where(keep, abundances, np.float32(np.nan))
+    abundances = unmix_blocks(unmixer, lazy, nodata=nodata, mask=mask)
     if out is None:
         out = np.empty((H, W, k), dtype=np.float32)
     da.store(abundances, out, lock=False)  # chunks write disjoint parts of out

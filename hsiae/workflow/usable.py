@@ -9,6 +9,13 @@ chunks of a lazy one alike; :func:`pixel_spectra` splits a cube into its
 spectra, the mask of usable pixels and a filled copy in which the unusable
 rows hold the mean usable spectrum, so that they pass through the model
 harmlessly.
+
+The fill value is compared with the pixels as the file stores them, never
+after a cast to float32: in a float cube's own dtype (the fill value as the
+file holds it), in an integer cube exactly (in float64, exact up to 2**53).
+An int32 cube's fill value 2**24 + 1 and a pixel of 2**24 are told apart,
+which float32 cannot do. Every path, in memory or chunk by chunk, uses
+:func:`usable_mask`.
 """
 
 import logging
@@ -17,8 +24,9 @@ import math
 import numpy as np
 
 from hsiae._stats import ROW_BLOCK
+from hsiae.exceptions import Param, ParameterError
 
-__all__ = ["check_nodata", "usable_mask", "usable_rows", "pixel_spectra"]
+__all__ = ["check_mask", "check_nodata", "lazy_mask", "usable_mask", "usable_rows", "pixel_spectra"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +48,47 @@ def check_nodata(nodata):
     return None if math.isnan(nodata) else nodata
 
 
-def usable_mask(spectra, nodata=None, *, float32=None):
+def check_mask(mask, image_shape):
+    """``mask`` as a boolean array of the image's shape, or None.
+
+    Parameters
+    ----------
+    mask : array-like of bool of shape (n_rows, n_cols) or None
+        True where a pixel may be used.
+    image_shape : tuple (n_rows, n_cols)
+        The cube's image.
+
+    Raises
+    ------
+    ValueError
+        If ``mask`` is not a boolean array of that shape.
+    """
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != tuple(image_shape) or mask.dtype != bool:
+        raise ParameterError(
+            "{mask} must be a boolean array of shape {shape} (the cube's image), got an array of "
+            "shape {got} and dtype {dtype}.", mask=Param("mask"), shape=tuple(image_shape),
+            got=mask.shape, dtype=mask.dtype,
+        )
+    return mask
+
+
+def lazy_mask(mask, cube):
+    """``mask`` as a dask array of shape (n_rows, n_cols, 1) chunked as the lazy ``cube`` is.
+
+    The second array of a ``cube.map_blocks`` call: each block of the cube
+    meets the block of the mask over the same pixels. None stays None.
+    """
+    if mask is None:
+        return None
+    import dask.array as da
+
+    return da.from_array(mask[..., None], chunks=(cube.chunks[0], cube.chunks[1], 1))
+
+
+def usable_mask(spectra, nodata=None, *, float32=None, mask=None):
     """Which rows of ``spectra`` are usable pixels: finite in every band, and not ``nodata`` in all.
 
     Parameters
@@ -54,6 +102,9 @@ def usable_mask(spectra, nodata=None, *, float32=None):
     float32 : ndarray of shape (n_pixels, n_bands), default=None
         The same rows in float32, as the model receives them, if at hand:
         values finite in a wider dtype but not in float32 are unusable too.
+    mask : ndarray of bool of shape (n_pixels,), default=None
+        False for rows that may not be used whatever they hold (the rows'
+        part of a mask from :func:`check_mask`).
 
     Returns
     -------
@@ -64,6 +115,8 @@ def usable_mask(spectra, nodata=None, *, float32=None):
     valid = np.all(np.isfinite(float32), axis=1)
     if nodata is not None:
         valid &= ~np.all(spectra == nodata, axis=1)
+    if mask is not None:
+        valid &= mask
     return valid
 
 
@@ -116,6 +169,7 @@ def pixel_spectra(cube, *, nodata=None, mask=None):
         )
     H, W, B = cube.shape
     nodata = check_nodata(nodata)
+    mask = check_mask(mask, (H, W))
     X = np.ascontiguousarray(cube, dtype=np.float32).reshape(H * W, B)
     valid = np.empty(H * W, dtype=bool)
     flat = cube.reshape(H * W, B)
@@ -125,12 +179,6 @@ def pixel_spectra(cube, *, nodata=None, mask=None):
         rows = slice(start, start + ROW_BLOCK)
         valid[rows] = usable_mask(flat[rows], nodata, float32=X[rows])
     if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != (H, W) or mask.dtype != bool:
-            raise ValueError(
-                f"mask must be a boolean array of shape {(H, W)} (the cube's image), got an "
-                f"array of shape {mask.shape} and dtype {mask.dtype}."
-            )
         valid &= mask.ravel()
     n_bad = int((~valid).sum())
     if n_bad == valid.size:
