@@ -32,7 +32,9 @@ def _to_area(shares, brightness):
 
 
 def main():
-    print("| scene | normalisation | as stored | signal shares | area, truth's brightness | area, estimated brightness |")
+    print(
+        "| scene | normalisation | as stored | signal shares | area, truth's brightness | area, estimated brightness |"
+    )
     print("|---|---|---|---|---|---|")
     for name in ("samson", "jasper_ridge", "synthetic"):
         s = make_unmixing_scene(4, snr=30, random_state=0) if name == "synthetic" else load_scene(name)
@@ -44,11 +46,13 @@ def main():
         for label, norm in (("L2", lambda M: np.linalg.norm(M, axis=1)), ("L1", lambda M: np.abs(M).sum(axis=1))):
             shares = fcls(X / norm(X)[:, None], E / norm(E)[:, None])
             brightness = norm(X)
-            estimated = np.array([
-                np.median(brightness[shares[:, i] >= np.quantile(shares[:, i], 0.99)]) for i in range(E.shape[0])
-            ])
-            print(f"| {name} | {label} | {raw:.3f} | {_rmse(shares, A):.3f} | "
-                  f"{_rmse(_to_area(shares, norm(E)), A):.3f} | {_rmse(_to_area(shares, estimated), A):.3f} |")
+            estimated = np.array(
+                [np.median(brightness[shares[:, i] >= np.quantile(shares[:, i], 0.99)]) for i in range(E.shape[0])]
+            )
+            print(
+                f"| {name} | {label} | {raw:.3f} | {_rmse(shares, A):.3f} | "
+                f"{_rmse(_to_area(shares, norm(E)), A):.3f} | {_rmse(_to_area(shares, estimated), A):.3f} |"
+            )
 
 
 if __name__ == "__main__":

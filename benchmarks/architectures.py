@@ -72,10 +72,14 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     scene = make_synthetic_scene(n_bands=args.bands, noise=0.01, random_state=0)
-    print(f"# Architectures on the synthetic scene {scene.cube.shape}, zdims=3, up to {args.epochs} epochs "
-          f"(early stopping), seeds {args.seeds}")
-    print(f"# {platform.machine()}, {torch.get_num_threads()} torch threads, hsiae {hsiae.__version__}, "
-          f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"# Architectures on the synthetic scene {scene.cube.shape}, zdims=3, up to {args.epochs} epochs "
+        f"(early stopping), seeds {args.seeds}"
+    )
+    print(
+        f"# {platform.machine()}, {torch.get_num_threads()} torch threads, hsiae {hsiae.__version__}, "
+        f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
     print()
     print("| architecture | train spectra/s | vs conv | epochs | fit (s) | RMSE vs clean | R² f1 | R² f2 | R² f3 |")
     print("|---|---|---|---|---|---|---|---|---|")

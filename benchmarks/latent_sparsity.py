@@ -27,8 +27,9 @@ from hsiae import AEDEncoder, SpectralResampler, make_synthetic_scene
 def run(l1, seed, overrides):
     cube = make_synthetic_scene(64, shape=(64, 64), random_state=seed).cube
     X = cube.reshape(-1, cube.shape[-1])
-    pipe = make_pipeline(SpectralResampler(scaling="range"),
-                         AEDEncoder(zdims=8, latent_l1=l1, random_state=seed, **overrides))
+    pipe = make_pipeline(
+        SpectralResampler(scaling="range"), AEDEncoder(zdims=8, latent_l1=l1, random_state=seed, **overrides)
+    )
     start = time.perf_counter()
     pipe.fit(X)
     elapsed = time.perf_counter() - start
@@ -57,8 +58,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--l1", nargs="+", type=float, default=[0.0, 0.01, 0.1, 1.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--set", nargs="*", metavar="PARAM=VALUE", default=[],
-                        help="AEDEncoder parameters to override (numbers or words)")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        metavar="PARAM=VALUE",
+        default=[],
+        help="AEDEncoder parameters to override (numbers or words)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     overrides = {}
@@ -71,17 +77,23 @@ def main():
             overrides[key] = float(value) if "." in value or "e" in value else int(value)
         except ValueError:
             overrides[key] = value
-    print(f"# AEDEncoder(zdims=8) on make_synthetic_scene(64 bands, 64 x 64), seeds {args.seeds}, "
-          f"overrides: {overrides or 'none'}, {time.strftime('%Y-%m-%d')}\n")
-    print("| latent_l1 | entries < 1 % of the largest | entries < 1 % of the pixel's largest "
-          "| active entries per pixel (of 8) | reconstruction RMSE | fit (s) |")
+    print(
+        f"# AEDEncoder(zdims=8) on make_synthetic_scene(64 bands, 64 x 64), seeds {args.seeds}, "
+        f"overrides: {overrides or 'none'}, {time.strftime('%Y-%m-%d')}\n"
+    )
+    print(
+        "| latent_l1 | entries < 1 % of the largest | entries < 1 % of the pixel's largest "
+        "| active entries per pixel (of 8) | reconstruction RMSE | fit (s) |"
+    )
     print("|---|---|---|---|---|---|")
     for l1 in args.l1:
         runs = [run(l1, seed, overrides) for seed in args.seeds]
-        print(f"| {l1:g} | {_cell([r['global'] for r in runs], '{:.2f}')} | "
-              f"{_cell([r['pixel'] for r in runs], '{:.2f}')} | {_cell([r['active'] for r in runs], '{:.1f}')} | "
-              f"{_cell([r['rmse'] for r in runs], '{:.4f}')} | {_cell([r['time'] for r in runs], '{:.1f}')} |",
-              flush=True)
+        print(
+            f"| {l1:g} | {_cell([r['global'] for r in runs], '{:.2f}')} | "
+            f"{_cell([r['pixel'] for r in runs], '{:.2f}')} | {_cell([r['active'] for r in runs], '{:.1f}')} | "
+            f"{_cell([r['rmse'] for r in runs], '{:.4f}')} | {_cell([r['time'] for r in runs], '{:.1f}')} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

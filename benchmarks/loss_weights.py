@@ -39,8 +39,9 @@ def run(scene, weights, epochs, seed, zdims):
     t0 = time.perf_counter()
     head = make_pipeline(
         SpectralResampler(n_bands=256),
-        AEDEncoder(zdims=zdims, max_epochs=epochs, mse_weight=mse, sam_weight=sam, gradient_weight=grad,
-                   random_state=seed),
+        AEDEncoder(
+            zdims=zdims, max_epochs=epochs, mse_weight=mse, sam_weight=sam, gradient_weight=grad, random_state=seed
+        ),
     ).fit(X)
     fit_s = time.perf_counter() - t0
     Z = head.transform(X)
@@ -71,11 +72,15 @@ def main():
         scene = make_synthetic_scene(n_bands=128, noise=0.02, random_state=0)
     else:
         scene = load_scene(args.scene)
-    print(f"# Loss weights on {scene.name} {scene.cube.shape}, zdims={args.zdims}, {args.epochs} epochs max, "
-          f"seeds {args.seeds}")
-    print(f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
-          f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"# Loss weights on {scene.name} {scene.cube.shape}, zdims={args.zdims}, {args.epochs} epochs max, "
+        f"seeds {args.seeds}"
+    )
+    print(
+        f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
+        f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     print()
     print("| loss (mse, sam, gradient) | RMSE | SAM (deg) | gradient RMSE | ARI (GMM on latent) | OA | fit (s) |")
     print("|---|---|---|---|---|---|---|")
@@ -86,8 +91,11 @@ def main():
             v = np.array([r[key] for r in rows])
             return f"{v.mean():{fmt}} ± {v.std():{fmt}}"
 
-        print(f"| {name} {w} | {cell('rmse', '.4f')} | {cell('sam_deg', '.2f')} | {cell('grad_rmse', '.4f')} "
-              f"| {cell('ari', '.3f')} | {cell('oa', '.3f')} | {cell('fit_s', '.0f')} |", flush=True)
+        print(
+            f"| {name} {w} | {cell('rmse', '.4f')} | {cell('sam_deg', '.2f')} | {cell('grad_rmse', '.4f')} "
+            f"| {cell('ari', '.3f')} | {cell('oa', '.3f')} | {cell('fit_s', '.0f')} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

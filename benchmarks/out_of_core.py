@@ -76,24 +76,26 @@ def make_scene(path, truth_path, size, n_bands):
         (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
         labels = _truth_block((r0, r1), (c0, c1), points, material)
         rng = np.random.default_rng([r0, c0])
-        cube = spectra[labels] + NOISE * rng.standard_normal((*labels.shape, n_bands),
-                                                             dtype=np.float32)
+        cube = spectra[labels] + NOISE * rng.standard_normal((*labels.shape, n_bands), dtype=np.float32)
         return cube.astype(np.float32)
 
     template = da.zeros((size, size, n_bands), chunks=(chunk, chunk, -1), dtype=np.float32)
     lazy = template.map_blocks(block, dtype=np.float32)
-    store_cube(path, lazy, wavelengths=np.linspace(400, 1000, n_bands), wavelength_units="nm",
-               force=True)
+    store_cube(path, lazy, wavelengths=np.linspace(400, 1000, n_bands), wavelength_units="nm", force=True)
     truth = np.empty((size, size), dtype=np.int8)
     for r in range(0, size, chunk):
-        truth[r:r + chunk] = _truth_block((r, min(size, r + chunk)), (0, size), points, material)
+        truth[r : r + chunk] = _truth_block((r, min(size, r + chunk)), (0, size), points, material)
     tifffile.imwrite(truth_path, truth)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", default="/tmp/hsiae-out-of-core", type=Path,
-                        help="scratch folder for the scene and the outputs (not the repository)")
+    parser.add_argument(
+        "--workdir",
+        default="/tmp/hsiae-out-of-core",
+        type=Path,
+        help="scratch folder for the scene and the outputs (not the repository)",
+    )
     parser.add_argument("--size", type=int, default=2000, help="rows and columns of the scene")
     parser.add_argument("--bands", type=int, default=100)
     parser.add_argument("--chunks", type=int, default=256)
@@ -109,8 +111,7 @@ def main():
     if not scene.exists() or not truth_path.exists():
         start = time.perf_counter()
         make_scene(scene, truth_path, args.size, args.bands)
-        print(f"wrote {scene} ({scene.stat().st_size / 2**30:.2f} GiB) in "
-              f"{time.perf_counter() - start:.0f} s")
+        print(f"wrote {scene} ({scene.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - start:.0f} s")
     out = args.workdir / "segments"
     command = [
         sys.executable, "-m", "hsiae", "segment", str(scene), "-k", str(N_MATERIALS),
@@ -135,14 +136,17 @@ def main():
         load = fh.read().split()[:3]
     import hsiae
 
-    print(f"scene        {args.size} x {args.size} x {args.bands} float32, "
-          f"{scene.stat().st_size / 2**30:.2f} GiB on disk")
+    print(
+        f"scene        {args.size} x {args.size} x {args.bands} float32, {scene.stat().st_size / 2**30:.2f} GiB on disk"
+    )
     print(f"wall time    {seconds:.0f} s")
     print(f"peak RSS     {peak / 2**20:.0f} MiB ({peak / 2**30:.2f} GiB)")
     print(f"ARI          {ari:.3f} (labels.tif against the ground truth, every {step}th pixel)")
-    print(f"machine      {platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}, hsiae {hsiae.__version__}, load average after "
-          f"{' '.join(load)}")
+    print(
+        f"machine      {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, hsiae {hsiae.__version__}, load average after "
+        f"{' '.join(load)}"
+    )
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
 

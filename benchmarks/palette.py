@@ -23,11 +23,15 @@ def lab(rgb):
     """CIELAB (D65) of sRGB colours in [0, 1]."""
     rgb = np.asarray(rgb, dtype=float)[..., :3]
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-                             [0.0193339, 0.1191920, 0.9503041]]).T / [0.95047, 1.0, 1.08883]
+    xyz = (
+        linear
+        @ np.array(
+            [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+        ).T
+        / [0.95047, 1.0, 1.08883]
+    )
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def delta_e(lab1, lab2):
@@ -45,12 +49,16 @@ def delta_e(lab1, lab2):
     Lm, Cm = (L1 + L2) / 2, (C1 + C2) / 2
     hm = np.where(np.abs(h1 - h2) > 180, (h1 + h2 + 360) / 2, (h1 + h2) / 2) % 360
     hm = np.where(C1 * C2 == 0, h1 + h2, hm)
-    T = (1 - 0.17 * np.cos(np.radians(hm - 30)) + 0.24 * np.cos(np.radians(2 * hm))
-         + 0.32 * np.cos(np.radians(3 * hm + 6)) - 0.20 * np.cos(np.radians(4 * hm - 63)))
+    T = (
+        1
+        - 0.17 * np.cos(np.radians(hm - 30))
+        + 0.24 * np.cos(np.radians(2 * hm))
+        + 0.32 * np.cos(np.radians(3 * hm + 6))
+        - 0.20 * np.cos(np.radians(4 * hm - 63))
+    )
     SL = 1 + 0.015 * (Lm - 50) ** 2 / np.sqrt(20 + (Lm - 50) ** 2)
     SC, SH = 1 + 0.045 * Cm, 1 + 0.015 * Cm * T
-    RT = (-np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2))))
-          * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7)))
+    RT = -np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2)))) * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7))
     dL, dC = L2 - L1, C2 - C1
     return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * dC / SC * dH / SH)
 
@@ -90,7 +98,7 @@ def main():
     added = [to_hex(c) for c in palette[9:]]
     print("colours after tab10's first nine (paste into hsiae/plotting/_common.py):")
     for i in range(0, len(added), 8):
-        print("    " + ", ".join(f'"{h}"' for h in added[i:i + 8]) + ",")
+        print("    " + ", ".join(f'"{h}"' for h in added[i : i + 8]) + ",")
     ks = [k for k in (8, 10, 12, 16, 20, 30, 40, 55) if k <= args.n]
     table("greedy CIEDE2000 palette, white for no data", palette, "white", ks)
     tab20 = colormaps["tab20"].colors
@@ -99,8 +107,12 @@ def main():
     previous += [tab20[i] for i in range(1, 20, 2) if i != 15]
     previous += [tab20b[hue * 4 + shade] for shade in range(4) for hue in range(5)]
     previous += [tab20c[hue * 4 + shade] for shade in range(4) for hue in range(4)]
-    table("previous palette (tab10, light tab20, tab20b, tab20c), #e6e6e6 for no data",
-          to_rgba_array(previous), "#e6e6e6", [k for k in ks if k <= len(previous)])
+    table(
+        "previous palette (tab10, light tab20, tab20b, tab20c), #e6e6e6 for no data",
+        to_rgba_array(previous),
+        "#e6e6e6",
+        [k for k in ks if k <= len(previous)],
+    )
 
 
 if __name__ == "__main__":

@@ -71,8 +71,7 @@ SAVGOL = {"window_length": 9, "polyorder": 2}
 
 
 def _cluster_means(X, labels, k):
-    return np.stack([X[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(X.shape[1])
-                     for c in range(k)])
+    return np.stack([X[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(X.shape[1]) for c in range(k)])
 
 
 def _baselines(X, k, seed):
@@ -82,9 +81,11 @@ def _baselines(X, k, seed):
     jobs = {
         "k-means (normalised spectra)": lambda: KMeans(k, n_init=10, random_state=seed).fit_predict(Xn),
         "PCA(10) + k-means": lambda: KMeans(k, n_init=10, random_state=seed).fit_predict(
-            PCA(10, random_state=seed).fit_transform(Xn)),
+            PCA(10, random_state=seed).fit_transform(Xn)
+        ),
         "PCA(10) + GaussianMixture": lambda: GaussianMixture(k, random_state=seed).fit_predict(
-            PCA(10, random_state=seed).fit_transform(Xn)),
+            PCA(10, random_state=seed).fit_transform(Xn)
+        ),
         "GaussianMixture (spectra)": lambda: GaussianMixture(k, reg_covar=1e-4, random_state=seed).fit_predict(Xn),
     }
     out = {}
@@ -134,9 +135,13 @@ def segmentation_runs(name, seeds, overrides):
         rows.setdefault("hsiae (recommended pipeline)", []).append(r)
         # the recipe with PCA at the same rank in the encoder's place
         steps = pipe.steps
-        pca_pipe = SegmentationPipeline([
-            steps[0], ("pca", PCA(steps[1][1].zdims, random_state=seed)), steps[2],
-        ])
+        pca_pipe = SegmentationPipeline(
+            [
+                steps[0],
+                ("pca", PCA(steps[1][1].zdims, random_state=seed)),
+                steps[2],
+            ]
+        )
         pca_pipe = sklearn.base.clone(pca_pipe)
         t0 = time.perf_counter()
         labels = pca_pipe.fit_predict(X.astype(np.float32))
@@ -150,8 +155,11 @@ def segmentation_runs(name, seeds, overrides):
             if scene.endmembers is not None:
                 r["angle_mean"] = _endmember_angle(labels, _cluster_means(X, labels, k), scene)
             rows.setdefault(method, []).append(r)
-        print(f"  {name} seed {seed}: hsiae OA {rows['hsiae (recommended pipeline)'][-1]['OA']:.3f}, "
-              f"with PCA {list(rows.values())[1][-1]['OA']:.3f}", flush=True)
+        print(
+            f"  {name} seed {seed}: hsiae OA {rows['hsiae (recommended pipeline)'][-1]['OA']:.3f}, "
+            f"with PCA {list(rows.values())[1][-1]['OA']:.3f}",
+            flush=True,
+        )
     return scene, rows
 
 
@@ -174,11 +182,14 @@ def print_segmentation(scene, rows, seeds):
     print(head)
     print(sep)
     for method, rs in rows.items():
-        line = (f"| {method} | {_cell([r['OA'] for r in rs], '.3f')} | {_cell([r['NMI'] for r in rs], '.3f')} "
-                f"| {_cell([r['ARI'] for r in rs], '.3f')} | {_cell([r['time'] for r in rs], '.1f')} |")
+        line = (
+            f"| {method} | {_cell([r['OA'] for r in rs], '.3f')} | {_cell([r['NMI'] for r in rs], '.3f')} "
+            f"| {_cell([r['ARI'] for r in rs], '.3f')} | {_cell([r['time'] for r in rs], '.1f')} |"
+        )
         if has_em:
-            line += (f" {_cell([r.get('angle') for r in rs], '.2f')} "
-                     f"| {_cell([r.get('angle_mean') for r in rs], '.2f')} |")
+            line += (
+                f" {_cell([r.get('angle') for r in rs], '.2f')} | {_cell([r.get('angle_mean') for r in rs], '.2f')} |"
+            )
         print(line, flush=True)
 
 
@@ -218,17 +229,26 @@ def denoising_runs(name, seeds, overrides):
             t0 = time.perf_counter()
             sg = savgol_filter(noisy, axis=1, **SAVGOL)
             t_sg = time.perf_counter() - t0
-            for method, est, t in [("hsiae (encode + decode)", hs, t_hs), (f"PCA projection, rank {zdims}", pc, t_pc),
-                                   (f"PCA projection, rank {zdims}, Wiener-shrunk", pw, t_pw),
-                                   (f"Savitzky-Golay ({SAVGOL['window_length']}, {SAVGOL['polyorder']})", sg, t_sg),
-                                   ("noisy input", noisy, 0.0)]:
-                rows.setdefault((level, method), []).append({
-                    "psnr": psnr(clean, est, data_range=data_range),
-                    "sam": float(np.degrees(np.mean(spectral_angles(clean, est)))),
-                    "time": t,
-                })
-            print(f"  {name} noise {level:.0%} seed {seed}: hsiae {rows[(level, 'hsiae (encode + decode)')][-1]['psnr']:.2f} dB, "
-                  f"PCA {rows[(level, f'PCA projection, rank {zdims}')][-1]['psnr']:.2f} dB", flush=True)
+            for method, est, t in [
+                ("hsiae (encode + decode)", hs, t_hs),
+                (f"PCA projection, rank {zdims}", pc, t_pc),
+                (f"PCA projection, rank {zdims}, Wiener-shrunk", pw, t_pw),
+                (f"Savitzky-Golay ({SAVGOL['window_length']}, {SAVGOL['polyorder']})", sg, t_sg),
+                ("noisy input", noisy, 0.0),
+            ]:
+                rows.setdefault((level, method), []).append(
+                    {
+                        "psnr": psnr(clean, est, data_range=data_range),
+                        "sam": float(np.degrees(np.mean(spectral_angles(clean, est)))),
+                        "time": t,
+                    }
+                )
+            ours = rows[(level, "hsiae (encode + decode)")][-1]["psnr"]
+            print(
+                f"  {name} noise {level:.0%} seed {seed}: hsiae {ours:.2f} dB, "
+                f"PCA {rows[(level, f'PCA projection, rank {zdims}')][-1]['psnr']:.2f} dB",
+                flush=True,
+            )
     return scene, rows
 
 
@@ -238,8 +258,11 @@ def print_denoising(scene, rows, seeds):
     print("| noise (of range) | method | PSNR (dB) | mean spectral angle (deg) | time (s) |")
     print("|---|---|---|---|---|")
     for (level, method), rs in rows.items():
-        print(f"| {level:.0%} | {method} | {_cell([r['psnr'] for r in rs], '.2f')} "
-              f"| {_cell([r['sam'] for r in rs], '.3f')} | {_cell([r['time'] for r in rs], '.1f')} |", flush=True)
+        print(
+            f"| {level:.0%} | {method} | {_cell([r['psnr'] for r in rs], '.2f')} "
+            f"| {_cell([r['sam'] for r in rs], '.3f')} | {_cell([r['time'] for r in rs], '.1f')} |",
+            flush=True,
+        )
 
 
 def _parse_overrides(items):
@@ -258,19 +281,31 @@ def main():
     parser.add_argument("--part", choices=["all", "segmentation", "denoising"], default="all")
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", nargs="*", default=[], metavar="PARAM=VALUE",
-                        help="segmentation pipeline overrides in set_params form, e.g. aedencoder__zdims=16")
-    parser.add_argument("--set-denoising", nargs="*", default=[], metavar="PARAM=VALUE",
-                        help="denoising pipeline overrides, e.g. aedencoder__max_epochs=100")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="segmentation pipeline overrides in set_params form, e.g. aedencoder__zdims=16",
+    )
+    parser.add_argument(
+        "--set-denoising",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="denoising pipeline overrides, e.g. aedencoder__max_epochs=100",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=sklearn.exceptions.ConvergenceWarning)
     overrides = _parse_overrides(args.set)
     print(f"# Quality: hsiae against baselines{' with ' + str(overrides) if overrides else ''}")
-    print(f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
-          f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"numpy {np.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
+        f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
     if args.part in ("all", "segmentation"):
         for name in args.scenes:
             scene, rows = segmentation_runs(name, args.seeds, overrides)

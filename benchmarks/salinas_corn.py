@@ -41,8 +41,10 @@ def main():
     pc1 = PCA(1, random_state=0).fit_transform(Z[idx])[:, 0]
     pc1 *= np.sign(np.median(pc1))  # the larger group on the positive side
     counts, edges = np.histogram(pc1, bins=12)
-    print(f"Salinas-A, {names[corn - 1]}: {len(idx)} labelled pixels; first principal component of its "
-          f"band-standardised spectra")
+    print(
+        f"Salinas-A, {names[corn - 1]}: {len(idx)} labelled pixels; first principal component of its "
+        f"band-standardised spectra"
+    )
     print("\n| from | to | pixels |\n|---|---|---|")
     for c, lo, hi in zip(counts, edges[:-1], edges[1:]):
         print(f"| {lo:.1f} | {hi:.1f} | {c} |")
@@ -63,13 +65,18 @@ def main():
         angles = {b: _angle(means[a], means[b]) for b in rows}
         others = {b: v for b, v in angles.items() if b != a and not (a.startswith("corn") and b.startswith("corn"))}
         nearest = min(others, key=others.get)
-        print(f"| {a} | {sizes[a]} | " + " | ".join(f"{angles[b]:.1f}" for b in rows)
-              + f" | {nearest} ({others[nearest]:.1f}) |")
+        print(
+            f"| {a} | {sizes[a]} | "
+            + " | ".join(f"{angles[b]:.1f}" for b in rows)
+            + f" | {nearest} ({others[nearest]:.1f}) |"
+        )
     n_labelled = int(np.sum(y > 0))
     smaller = min(len(v) for v in groups.values())
-    print(f"\nA partition that keeps the two groups apart leaves at least the smaller one ({smaller} pixels) "
-          f"outside the cluster matched to the corn class: overall accuracy <= "
-          f"1 - {smaller} / {n_labelled} = {1 - smaller / n_labelled:.3f}.")
+    print(
+        f"\nA partition that keeps the two groups apart leaves at least the smaller one ({smaller} pixels) "
+        f"outside the cluster matched to the corn class: overall accuracy <= "
+        f"1 - {smaller} / {n_labelled} = {1 - smaller / n_labelled:.3f}."
+    )
 
 
 if __name__ == "__main__":

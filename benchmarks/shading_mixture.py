@@ -43,6 +43,7 @@ from unittest import mock
 
 import numpy as np
 import torch
+from _scenes import SCENES, scene_pixels
 from scipy.ndimage import gaussian_filter
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
@@ -51,8 +52,6 @@ from threadpoolctl import threadpool_limits
 import hsiae.segmentation
 from hsiae import SpatialGMMSegmenter, make_segmentation_pipeline, make_synthetic_scene, shade_point
 from hsiae.metrics import cluster_accuracy
-
-from _scenes import SCENES, scene_pixels
 
 
 def projection_covariances(scatter, nk, means, point, reg_covar, warm=None):
@@ -76,18 +75,30 @@ def speed(repeats=3, side=1000, k=4, d=8):
     truth = np.kron(blocks, np.ones((50, 50), int)).ravel()
     brightness = rng.uniform(0.3, 1.0, (side * side, 1))
     Z = brightness * materials[truth] + rng.normal(scale=0.05, size=(side * side, d))
-    print(f"| mixture ({side} x {side} pixels, {d} features, {k} clusters) | fit + predict (s), "
-          f"{repeats} runs | ARI |\n|---|---|---|")
+    print(
+        f"| mixture ({side} x {side} pixels, {d} features, {k} clusters) | fit + predict (s), "
+        f"{repeats} runs | ARI |\n|---|---|---|"
+    )
     for covariance_type in ("tied", "shaded"):
         times = []
         for r in range(repeats):
-            seg = SpatialGMMSegmenter(k, image_shape=(side, side), covariance_type=covariance_type,
-                                      equal_weights=True, spatial_weight=0.5, spatial_fit=False, random_state=r)
+            seg = SpatialGMMSegmenter(
+                k,
+                image_shape=(side, side),
+                covariance_type=covariance_type,
+                equal_weights=True,
+                spatial_weight=0.5,
+                spatial_fit=False,
+                random_state=r,
+            )
             start = time.perf_counter()
             labels = seg.fit(Z, shade_point=np.zeros(d)).predict(Z)
             times.append(time.perf_counter() - start)
-        print(f"| {covariance_type} | {np.mean(times):.2f} ± {np.std(times):.2f} | "
-              f"{adjusted_rand_score(truth, labels):.3f} |", flush=True)
+        print(
+            f"| {covariance_type} | {np.mean(times):.2f} ± {np.std(times):.2f} | "
+            f"{adjusted_rand_score(truth, labels):.3f} |",
+            flush=True,
+        )
 
 
 def lighting(seeds):
@@ -113,8 +124,10 @@ def lighting(seeds):
             shaded.append(adjusted_rand_score(scene.labels.ravel(), pipe.fit_predict(X)))
             seg = clone(pipe[-1]).set_params(covariance_type="tied")
             tied.append(adjusted_rand_score(scene.labels.ravel(), seg.fit_predict(pipe[:-1].transform(X))))
-        print(f"| {name} | {' / '.join(f'{v:.3f}' for v in tied)} | "
-              f"{' / '.join(f'{v:.3f}' for v in shaded)} |", flush=True)
+        print(
+            f"| {name} | {' / '.join(f'{v:.3f}' for v in tied)} | {' / '.join(f'{v:.3f}' for v in shaded)} |",
+            flush=True,
+        )
 
 
 def main():
@@ -122,8 +135,9 @@ def main():
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--speed", action="store_true", help="time both mixtures on a large image instead")
-    parser.add_argument("--lighting", action="store_true",
-                        help="segment the synthetic scene under several illuminations instead")
+    parser.add_argument(
+        "--lighting", action="store_true", help="segment the synthetic scene under several illuminations instead"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -141,13 +155,20 @@ def main():
         for seed in args.seeds:
             pipe = make_segmentation_pipeline(k, image_shape=(H, W), random_state=seed)
             rows.setdefault("the recipe: shaded, spatial prior 0.5", []).append(
-                cluster_accuracy(y, pipe.fit_predict(X), ignore=0))
+                cluster_accuracy(y, pipe.fit_predict(X), ignore=0)
+            )
             head = pipe[:-1]
             Z, point = head.transform(X), shade_point(head)
 
             def oa(covariance_type, **params):
-                seg = SpatialGMMSegmenter(k, image_shape=(H, W), covariance_type=covariance_type,
-                                          equal_weights=True, spatial_fit=False, random_state=seed)
+                seg = SpatialGMMSegmenter(
+                    k,
+                    image_shape=(H, W),
+                    covariance_type=covariance_type,
+                    equal_weights=True,
+                    spatial_fit=False,
+                    random_state=seed,
+                )
                 seg.set_params(**params).fit(Z, shade_point=point)
                 return cluster_accuracy(y, seg.labels_, ignore=0)
 
@@ -162,7 +183,8 @@ def main():
                 rows.setdefault(label, []).append(oa(covariance_type, **params))
             with mock.patch.object(hsiae.segmentation, "_shaded_covariances", projection_covariances):
                 rows.setdefault("shaded with the projection M-step, prior 0.5, tol=1e-5", []).append(
-                    oa("shaded", spatial_weight=0.5, tol=1e-5, max_iter=300))
+                    oa("shaded", spatial_weight=0.5, tol=1e-5, max_iter=300)
+                )
         for label, oas in rows.items():
             print(f"| {name} | {label} | {' / '.join(f'{v:.3f}' for v in oas)} | {np.mean(oas):.3f} |", flush=True)
 

@@ -47,7 +47,6 @@ ratio column is the median of the per-run ratios.
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -68,8 +67,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import hsiae
 from hsiae import AEDEncoder, SpatialGMMSegmenter, SpectralResampler, make_synthetic_scene
-from hsiae.metrics import cluster_accuracy
 from hsiae.losses import SpectralLoss
+from hsiae.metrics import cluster_accuracy
 from hsiae.networks import ConvAED, _Tanh
 
 H, W, BANDS, RESAMPLED, ZDIMS, K = 550, 400, 270, 512, 16, 8
@@ -266,10 +265,13 @@ def time_to_quality(X, seed=0, epochs=20):
     elapsed = setup + np.cumsum(enc.history_["dur"])
     reached = np.flatnonzero(enc.history_["valid_loss"] <= target)
     return {
-        "target": target, "reference_s": train_seconds, "hsiae_fit_s": wall,
+        "target": target,
+        "reference_s": train_seconds,
+        "hsiae_fit_s": wall,
         "hsiae_epoch": int(reached[0]) + 1 if reached.size else None,
         "hsiae_s": float(elapsed[reached[0]]) if reached.size else None,
-        "hsiae_best": float(enc.history_["valid_loss"].min()), "hsiae_epochs": enc.n_epochs_,
+        "hsiae_best": float(enc.history_["valid_loss"].min()),
+        "hsiae_epochs": enc.n_epochs_,
     }
 
 
@@ -332,12 +334,19 @@ def main():
     parser.add_argument("--skip-gmm", action="store_true")
     parser.add_argument("--memory", action="store_true", help="peak memory of the pipeline in a subprocess")
     parser.add_argument("--cli", action="store_true", help="time 'hsiae segment' with default settings")
-    parser.add_argument("--load", action="store_true",
-                        help="with --cli and --thread-rule: also measure while another CPU-bound process runs")
-    parser.add_argument("--time-to-quality", action="store_true",
-                        help="time AEDEncoder.fit needs to reach the reference's 20-epoch validation loss")
-    parser.add_argument("--thread-rule", action="store_true",
-                        help="training throughput with 1, 2 and the default number of threads")
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="with --cli and --thread-rule: also measure while another CPU-bound process runs",
+    )
+    parser.add_argument(
+        "--time-to-quality",
+        action="store_true",
+        help="time AEDEncoder.fit needs to reach the reference's 20-epoch validation loss",
+    )
+    parser.add_argument(
+        "--thread-rule", action="store_true", help="training throughput with 1, 2 and the default number of threads"
+    )
     parser.add_argument("--budget", action="store_true", help="fit time on 550 x 400 against 4000 x 4000 pixels")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -346,12 +355,16 @@ def main():
     t0 = time.perf_counter()
     cube, truth = make_scene(with_labels=True)
     X = SpectralResampler(n_bands=RESAMPLED).fit_transform(cube.reshape(-1, BANDS)).astype(np.float32)
-    print(f"# Speed on a synthetic {H} x {W} x {BANDS} scene resampled to {RESAMPLED} bands "
-          f"({len(X):,} spectra), zdims={ZDIMS}; prepared in {time.perf_counter() - t0:.0f} s")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
-          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), hsiae {hsiae.__version__}, "
-          f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, {time.strftime('%Y-%m-%d')}; "
-          f"medians of {args.repeats} runs")
+    print(
+        f"# Speed on a synthetic {H} x {W} x {BANDS} scene resampled to {RESAMPLED} bands "
+        f"({len(X):,} spectra), zdims={ZDIMS}; prepared in {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
+        f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), hsiae {hsiae.__version__}, "
+        f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, {time.strftime('%Y-%m-%d')}; "
+        f"medians of {args.repeats} runs"
+    )
     print()
     rows = []
 
@@ -365,8 +378,11 @@ def main():
             ref_inf.append(reference_inference(module, X))
             ours_inf.append(hsiae_inference(enc, X))
             ours_rec.append(hsiae_reconstruct(enc, X))
-            print(f"# run {r + 1}: training {ref_train[-1]:,.0f} / {ours_train[-1]:,.0f}, inference "
-                  f"{ref_inf[-1]:,.0f} / {ours_inf[-1]:,.0f} (reconstruct {ours_rec[-1]:,.0f}) spectra/s", flush=True)
+            print(
+                f"# run {r + 1}: training {ref_train[-1]:,.0f} / {ours_train[-1]:,.0f}, inference "
+                f"{ref_inf[-1]:,.0f} / {ours_inf[-1]:,.0f} (reconstruct {ours_rec[-1]:,.0f}) spectra/s",
+                flush=True,
+            )
         rows.append(("training, spectra/s (1 epoch)", ref_train, ours_train, False))
         rows.append(("transform + inverse_transform, spectra/s", ref_inf, ours_inf, False))
         rows.append(("reconstruct (one pass), spectra/s", ref_inf, ours_rec, False))
@@ -401,40 +417,55 @@ def main():
         base = m["base_kib"] / 1024
         peak = m["peak_kib"] / 1024
         target = base + 3 * m["resampled_bytes"] / 2**20
-        print(f"\npipeline peak resident memory: {peak:,.0f} MiB; target {target:,.0f} MiB = interpreter "
-              f"with torch and hsiae imported ({base:,.0f} MiB) + 3 x the resampled cube in float32 "
-              f"({m['resampled_bytes'] / 2**20:,.0f} MiB); input cube {m['cube_bytes'] / 2**20:,.0f} MiB; "
-              f"{'within' if peak <= target else 'OVER'} target ({m['seconds']:.0f} s, 2 epochs)")
+        print(
+            f"\npipeline peak resident memory: {peak:,.0f} MiB; target {target:,.0f} MiB = interpreter "
+            f"with torch and hsiae imported ({base:,.0f} MiB) + 3 x the resampled cube in float32 "
+            f"({m['resampled_bytes'] / 2**20:,.0f} MiB); input cube {m['cube_bytes'] / 2**20:,.0f} MiB; "
+            f"{'within' if peak <= target else 'OVER'} target ({m['seconds']:.0f} s, 2 epochs)"
+        )
 
     if args.time_to_quality:
-        print(f"\n# time to quality: the reference loop for 20 epochs, then AEDEncoder.fit (defaults), "
-              f"{torch.get_num_threads()} torch threads", flush=True)
+        print(
+            f"\n# time to quality: the reference loop for 20 epochs, then AEDEncoder.fit (defaults), "
+            f"{torch.get_num_threads()} torch threads",
+            flush=True,
+        )
         q = time_to_quality(X)
         ours = "not reached" if q["hsiae_s"] is None else f"{q['hsiae_s']:,.1f} s (epoch {q['hsiae_epoch']})"
         ratio = "-" if q["hsiae_s"] is None else f"{q['reference_s'] / q['hsiae_s']:.1f}"
         print("\n| | reference (20 epochs) | AEDEncoder.fit, defaults | ratio |\n|---|---|---|---|")
         print(f"| time to validation loss {q['target']:.5g} | {q['reference_s']:,.1f} s | {ours} | {ratio} |")
-        print(f"| whole fit | | {q['hsiae_fit_s']:,.1f} s, {q['hsiae_epochs']} epochs, best validation loss "
-              f"{q['hsiae_best']:.5g} | |")
+        print(
+            f"| whole fit | | {q['hsiae_fit_s']:,.1f} s, {q['hsiae_epochs']} epochs, best validation loss "
+            f"{q['hsiae_best']:.5g} | |"
+        )
 
     if args.thread_rule:
         Xb = SpectralResampler(n_bands=256).fit_transform(cube.reshape(-1, BANDS)).astype(np.float32)
-        print(f"\n# training throughput, spectra/s (one epoch of the defaults, 256 bands, medians of "
-              f"{args.repeats}, the settings taking turns); torch's default here: {TORCH_DEFAULT_THREADS} threads\n")
+        print(
+            f"\n# training throughput, spectra/s (one epoch of the defaults, 256 bands, medians of "
+            f"{args.repeats}, the settings taking turns); torch's default here: {TORCH_DEFAULT_THREADS} threads\n"
+        )
         print("| machine | --threads 1 | --threads 2 | default | default / best |\n|---|---|---|---|---|")
-        for loaded in ([False, True] if args.load else [False]):
+        for loaded in [False, True] if args.load else [False]:
             with competing_process(loaded):
                 tp = training_throughput(Xb, (1, 2, None), args.repeats)
             best = max(tp[1], tp[2])
-            print(f"| {'one other CPU-bound process' if loaded else 'idle'} | {tp[1]:,.0f} | {tp[2]:,.0f} "
-                  f"| {tp[None]:,.0f} | {tp[None] / best:.2f} |", flush=True)
+            print(
+                f"| {'one other CPU-bound process' if loaded else 'idle'} | {tp[1]:,.0f} | {tp[2]:,.0f} "
+                f"| {tp[None]:,.0f} | {tp[None] / best:.2f} |",
+                flush=True,
+            )
         print("\nThe reference loop (torch's own threads, batch 256) over 20,000 of the same spectra:\n")
         print("| machine | 1 thread | 2 threads | 2 / 1 |\n|---|---|---|---|")
-        for loaded in ([False, True] if args.load else [False]):
+        for loaded in [False, True] if args.load else [False]:
             with competing_process(loaded):
                 tp = reference_throughput(Xb[:20_000], (1, 2), args.repeats)
-            print(f"| {'one other CPU-bound process' if loaded else 'idle'} | {tp[1]:,.0f} | {tp[2]:,.0f} "
-                  f"| {tp[2] / tp[1]:.2f} |", flush=True)
+            print(
+                f"| {'one other CPU-bound process' if loaded else 'idle'} | {tp[1]:,.0f} | {tp[2]:,.0f} "
+                f"| {tp[2] / tp[1]:.2f} |",
+                flush=True,
+            )
 
     if args.budget:
         print("\n# AEDEncoder.fit (defaults, zdims=8) on random low-rank spectra of 64 bands\n")
@@ -449,11 +480,14 @@ def main():
         runs.append((small, 4, f"{' x '.join(map(str, small.shape))} cube ({what}), -k 4"))
         print("\n| hsiae segment, default settings | machine | wall | peak memory | training |\n|---|---|---|---|---|")
         for data, k, what in runs:
-            for loaded in ([False, True] if args.load else [False]):
+            for loaded in [False, True] if args.load else [False]:
                 with competing_process(loaded):
                     seconds, peak, trained = cli_segment(data, k=k)
-                print(f"| {what} | {'one other CPU-bound process' if loaded else 'idle'} | {seconds:,.1f} s "
-                      f"| {peak / 1024:,.0f} MiB | {trained} |", flush=True)
+                print(
+                    f"| {what} | {'one other CPU-bound process' if loaded else 'idle'} | {seconds:,.1f} s "
+                    f"| {peak / 1024:,.0f} MiB | {trained} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -26,14 +26,13 @@ import warnings
 
 import numpy as np
 import torch
+from _scenes import SCENES, scene_pixels
 from scipy import ndimage
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
 from hsiae import make_segmentation_pipeline
 from hsiae.metrics import cluster_accuracy
-
-from _scenes import SCENES, scene_pixels
 
 _FOUR = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -102,8 +101,14 @@ def main():
                 t0 = time.perf_counter()
                 labels, ll = mppca(U, start, k, args.rank, image_shape=(H, W), beta=beta)
                 start_oa = cluster_accuracy(y, start, ignore=0)
-                rows.append((ll, cluster_accuracy(y, labels, ignore=0), label.format(f"{start_oa:.3f}"),
-                             time.perf_counter() - t0))
+                rows.append(
+                    (
+                        ll,
+                        cluster_accuracy(y, labels, ignore=0),
+                        label.format(f"{start_oa:.3f}"),
+                        time.perf_counter() - t0,
+                    )
+                )
             order = sorted(range(len(rows)), key=lambda i: -rows[i][0])
             for i, (ll, oa, label, _) in enumerate(rows):
                 print(f"| {name} | {beta:g} | {label} | {ll:.3f} | {oa:.3f} | {order.index(i) + 1} |", flush=True)

@@ -121,13 +121,15 @@ def scene_runs(name, seeds, overrides, methods=METHODS):
                 E, A, rec = _run(method, X, k, seed)
                 elapsed = time.perf_counter() - start
             order = match_endmembers(E_true, E)
-            rows[method].append({
-                "angles": endmember_angles(E_true, E, order=order),
-                "rmse": abundance_rmse(A_true, A, order=order),
-                "rec_rmse": reconstruction_rmse(X, rec),
-                "rec_sam": reconstruction_sam(X, rec),
-                "time": elapsed,
-            })
+            rows[method].append(
+                {
+                    "angles": endmember_angles(E_true, E, order=order),
+                    "rmse": abundance_rmse(A_true, A, order=order),
+                    "rec_rmse": reconstruction_rmse(X, rec),
+                    "rec_sam": reconstruction_sam(X, rec),
+                    "time": elapsed,
+                }
+            )
     return rows
 
 
@@ -140,15 +142,19 @@ def _cell(values, fmt="{:.3f}"):
 
 def print_scene(name, rows, seeds):
     print(f"\n### {name} (seeds {' '.join(map(str, seeds))})\n")
-    print("| method | mean endmember angle (rad) | per endmember | abundance RMSE | reconstruction RMSE "
-          "| reconstruction SAM (rad) | time (s) |")
+    print(
+        "| method | mean endmember angle (rad) | per endmember | abundance RMSE | reconstruction RMSE "
+        "| reconstruction SAM (rad) | time (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for method, runs in rows.items():
         angles = np.array([r["angles"] for r in runs])
         per = " / ".join(f"{a:.3f}" for a in angles.mean(axis=0))
-        print(f"| {method} | {_cell(angles.mean(axis=1))} | {per} | {_cell([r['rmse'] for r in runs])} | "
-              f"{_cell([r['rec_rmse'] for r in runs], '{:.4f}')} | {_cell([r['rec_sam'] for r in runs])} | "
-              f"{_cell([r['time'] for r in runs], '{:.1f}')} |")
+        print(
+            f"| {method} | {_cell(angles.mean(axis=1))} | {per} | {_cell([r['rmse'] for r in runs])} | "
+            f"{_cell([r['rec_rmse'] for r in runs], '{:.4f}')} | {_cell([r['rec_sam'] for r in runs])} | "
+            f"{_cell([r['time'] for r in runs], '{:.1f}')} |"
+        )
 
 
 # -- a million pixels ------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def large_run(folder, n_bands=100, tiles=4, tile=250, seed=0, overrides=None):
     truth = np.empty((H, W, 4), dtype=np.float32)
     base = make_unmixing_scene(4, n_bands=n_bands, shape=(tile, tile), snr=None, random_state=seed)
     rng = np.random.default_rng(seed)
-    sigma = np.sqrt(np.mean(base.clean.astype(np.float64) ** 2) / 10 ** 3)  # 30 dB
+    sigma = np.sqrt(np.mean(base.clean.astype(np.float64) ** 2) / 10**3)  # 30 dB
     for i in range(tiles):
         for j in range(tiles):
             rows, cols = slice(i * tile, (i + 1) * tile), slice(j * tile, (j + 1) * tile)
@@ -208,21 +214,30 @@ def large_run(folder, n_bands=100, tiles=4, tile=250, seed=0, overrides=None):
         elapsed = time.perf_counter() - start
     order = match_endmembers(base.endmembers.T, unmixer.endmembers_)
     return {
-        "shape": (H, W, n_bands), "time": elapsed, "peak": mem.peak, "base": mem.base,
-        "cube_bytes": H * W * n_bands * 4, "rmse": abundance_rmse(truth, A, order=order),
+        "shape": (H, W, n_bands),
+        "time": elapsed,
+        "peak": mem.peak,
+        "base": mem.base,
+        "cube_bytes": H * W * n_bands * 4,
+        "rmse": abundance_rmse(truth, A, order=order),
         "angle": float(np.mean(endmember_angles(base.endmembers.T, unmixer.endmembers_, order=order))),
     }
 
 
 def print_large(r):
     H, W, B = r["shape"]
-    print(f"\n### {H} x {W} x {B} cube ({H * W:,} pixels, {r['cube_bytes'] / 2**20:.0f} MiB as float32), "
-          f"hsiae.unmix_cube on a lazy open_cube array\n")
-    print("| time (s) | peak anonymous memory during the run (MiB) | before (MiB) | mean endmember angle (rad) "
-          "| abundance RMSE |")
+    print(
+        f"\n### {H} x {W} x {B} cube ({H * W:,} pixels, {r['cube_bytes'] / 2**20:.0f} MiB as float32), "
+        f"hsiae.unmix_cube on a lazy open_cube array\n"
+    )
+    print(
+        "| time (s) | peak anonymous memory during the run (MiB) | before (MiB) | mean endmember angle (rad) "
+        "| abundance RMSE |"
+    )
     print("|---|---|---|---|---|")
-    print(f"| {r['time']:.1f} | {r['peak'] / 2**20:.0f} | {r['base'] / 2**20:.0f} | {r['angle']:.3f} | "
-          f"{r['rmse']:.3f} |")
+    print(
+        f"| {r['time']:.1f} | {r['peak'] / 2**20:.0f} | {r['base'] / 2**20:.0f} | {r['angle']:.3f} | {r['rmse']:.3f} |"
+    )
 
 
 def _parse_overrides(items):
@@ -246,9 +261,11 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = _parse_overrides(args.set)
-    print(f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
-          f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"numpy {np.__version__}, {time.strftime('%Y-%m-%d')}; AEUnmixer overrides: {overrides or 'none'}")
+    print(
+        f"# {platform.node()} ({platform.machine()}, {torch.get_num_threads()} torch threads), "
+        f"hsiae {hsiae.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}, {time.strftime('%Y-%m-%d')}; AEUnmixer overrides: {overrides or 'none'}"
+    )
     if args.part in ("scenes", "all"):
         for name in args.scenes:
             print_scene(name, scene_runs(name, args.seeds, overrides), args.seeds)

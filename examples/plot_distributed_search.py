@@ -50,15 +50,15 @@ warnings.simplefilter("ignore", ConvergenceWarning)  # few epochs, to keep the e
 scene = make_synthetic_scene(n_bands=64, shape=(48, 48), n_segments=4, noise=0.02, random_state=0)
 H, W, n_bands = scene.cube.shape
 X = scene.cube.reshape(-1, n_bands)
-pipe = make_segmentation_pipeline(4, image_shape=(H, W), random_state=0,
-                                  spectralresampler__n_bands=64, aedencoder__max_epochs=10)
+pipe = make_segmentation_pipeline(
+    4, image_shape=(H, W), random_state=0, spectralresampler__n_bands=64, aedencoder__max_epochs=10
+)
 grid = {"aedencoder__zdims": [4, 8], "spatialgmmsegmenter__n_clusters": [3, 4, 5]}
 
 
 def search():
     # WholeImageSplit: the spatial prior needs every pixel, so each "fold" is the whole image
-    return GridSearchCV(pipe, grid, cv=WholeImageSplit(), scoring=silhouette_scorer,
-                        n_jobs=-1).fit(X)
+    return GridSearchCV(pipe, grid, cv=WholeImageSplit(), scoring=silhouette_scorer, n_jobs=-1).fit(X)
 
 
 # %%
@@ -71,8 +71,12 @@ if __name__ == "__main__":
     with parallel_backend("sequential"):
         local = search()
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
         with parallel_backend("dask"):
             remote = search()

@@ -18,7 +18,6 @@ otherwise. Set ``HSIAE_EXAMPLE_OUTPUT`` to a folder to save the figures.
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from hsiae import (

@@ -48,8 +48,7 @@ shaded = pipe.fit_predict(X)  # the recipe: the shaded mixture, given the shade 
 head = pipe[:-1]
 codes, point = head.transform(X), shade_point(head)
 tied = clone(pipe[-1]).set_params(covariance_type="tied").fit_predict(codes)
-scores = {name: adjusted_rand_score(truth.ravel(), labels) for name, labels in
-          (("tied", tied), ("shaded", shaded))}
+scores = {name: adjusted_rand_score(truth.ravel(), labels) for name, labels in (("tied", tied), ("shaded", shaded))}
 print(", ".join(f"{name}: ARI {ari:.3f}" for name, ari in scores.items()))
 
 # %%
@@ -60,7 +59,7 @@ print(", ".join(f"{name}: ARI {ari:.3f}" for name, ari in scores.items()))
 # the lines run from it to the shaded mixture's cluster centres, and darker
 # pixels lie towards the cross. Then the two segment maps.
 pca = PCA(2).fit(codes)
-P, O, M = pca.transform(codes), pca.transform(point[None])[0], pca.transform(pipe[-1].means_)
+P, origin, M = pca.transform(codes), pca.transform(point[None])[0], pca.transform(pipe[-1].means_)
 fig, axes = plt.subplots(1, 5, figsize=(25, 4.6), layout="constrained")
 im = axes[0].imshow(light, cmap="gray", vmin=0, vmax=1)
 fig.colorbar(im, ax=axes[0], shrink=0.8, label="Illumination")
@@ -72,8 +71,8 @@ for c in range(k):
     sel = truth.ravel() == c + 1
     axes[2].scatter(*P[sel][::3].T, s=3, alpha=0.5, label=f"segment {c + 1}")
 for m in M:
-    axes[2].plot([O[0], m[0]], [O[1], m[1]], color="black", lw=1)
-axes[2].plot(*O, marker="x", color="black", markersize=10, mew=2, ls="none", label="shade point")
+    axes[2].plot([origin[0], m[0]], [origin[1], m[1]], color="black", lw=1)
+axes[2].plot(*origin, marker="x", color="black", markersize=10, mew=2, ls="none", label="shade point")
 axes[2].set(xlabel="Principal axis 1 of the codes", ylabel="Principal axis 2", title="Codes (every 3rd pixel)")
 legend = axes[2].legend(loc="best", fontsize=8)
 for handle in legend.legend_handles[:k]:

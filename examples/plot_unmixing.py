@@ -46,8 +46,10 @@ results = {}
 for name, E, A in (("VCA + FCLS", E_vca, A_vca), ("AEUnmixer", unmixer.endmembers_, A_ae)):
     order = match_endmembers(E_true, E)
     results[name] = (E[order], A[:, order])
-    print(f"{name}: endmember angles {np.round(endmember_angles(E_true, E, order=order), 3)} rad, "
-          f"abundance RMSE {abundance_rmse(A_true, A, order=order):.3f}")
+    print(
+        f"{name}: endmember angles {np.round(endmember_angles(E_true, E, order=order), 3)} rad, "
+        f"abundance RMSE {abundance_rmse(A_true, A, order=order):.3f}"
+    )
 
 # %%
 # On this scene the linear model holds exactly and every endmember has pure
@@ -98,11 +100,14 @@ else:
     E_v, _ = vca(Xs, 3, random_state=0)
     ae = AEUnmixer(3, random_state=0).fit(Xs)
     fig, axes = plt.subplots(3, 3, figsize=(7.5, 7.5), layout="constrained")
-    for row, (name, E, A) in enumerate((("ground truth", Es, As), ("VCA + FCLS", E_v, fcls(Xs, E_v)),
-                                        ("AEUnmixer", ae.endmembers_, ae.transform(Xs)))):
+    for row, (name, E, A) in enumerate(
+        (("ground truth", Es, As), ("VCA + FCLS", E_v, fcls(Xs, E_v)), ("AEUnmixer", ae.endmembers_, ae.transform(Xs)))
+    ):
         order = match_endmembers(Es, E)
-        print(f"Samson, {name}: mean endmember angle {endmember_angles(Es, E, order=order).mean():.3f} rad, "
-              f"abundance RMSE {abundance_rmse(As, A, order=order):.3f}")
+        print(
+            f"Samson, {name}: mean endmember angle {endmember_angles(Es, E, order=order).mean():.3f} rad, "
+            f"abundance RMSE {abundance_rmse(As, A, order=order):.3f}"
+        )
         for j in range(3):
             im = axes[row, j].imshow(A[:, order[j]].reshape(samson.cube.shape[:2]), vmin=0, vmax=1)
             axes[row, j].set_title(f"{name}: {samson.target_names[j]}", fontsize=9)

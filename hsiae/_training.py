@@ -79,7 +79,7 @@ class Adam(torch.optim.Optimizer):
     ``torch._dynamo``, is not called, and none of its other methods is used.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):  # noqa: no super().__init__
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):  # noqa: D107 (no super().__init__: see the class docstring)
         params = list(params)
         if params and isinstance(params[0], dict):  # skorch passes one parameter group
             params = [p for group in params for p in group["params"]]
@@ -298,8 +298,10 @@ class ShardedSteps:
         self.loss = loss
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.replicas = [_replica(module) for _ in range(n_workers)]
-        self._norms = [[m for m in r.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-                       for r in [module, *self.replicas]]
+        self._norms = [
+            [m for m in r.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+            for r in [module, *self.replicas]
+        ]
         self.pool = ThreadPoolExecutor(n_workers, thread_name_prefix="hsiae-training") if n_workers > 1 else None
 
     def close(self):
@@ -318,8 +320,11 @@ class ShardedSteps:
                         mine.copy_(theirs)
                 decoded, encoded = replica(x)
                 loss = self.loss(decoded, encoded, x) * (len(x) / n)
-                grads = (torch.autograd.grad(loss, self.params, allow_unused=True) if loss.requires_grad
-                         else (None,) * len(self.params))
+                grads = (
+                    torch.autograd.grad(loss, self.params, allow_unused=True)
+                    if loss.requires_grad
+                    else (None,) * len(self.params)
+                )
                 stats = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
                 out.append((i, loss.detach(), grads, stats))
         return out
@@ -511,22 +516,29 @@ def check_device(device):
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
-        raise ParameterError("{device} is not a torch device; use 'cpu' or 'cuda'.",
-                             device=Param("device", device)) from exc
+        raise ParameterError(
+            "{device} is not a torch device; use 'cpu' or 'cuda'.", device=Param("device", device)
+        ) from exc
     cpu = Param("device", "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(
             "{device} was requested, but torch has no CUDA device here (torch.cuda.is_available() is "
-            "False); use {cpu}.", device=Param("device", device), cpu=cpu,
+            "False); use {cpu}.",
+            device=Param("device", device),
+            cpu=cpu,
         )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ParameterError("{device} was requested, but only {n} CUDA device(s) exist.",
-                             device=Param("device", device), n=torch.cuda.device_count())
+        raise ParameterError(
+            "{device} was requested, but only {n} CUDA device(s) exist.",
+            device=Param("device", device),
+            n=torch.cuda.device_count(),
+        )
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ParameterError("{device} is not supported; use 'cpu' or 'cuda'.", device=Param("device", device))
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ParameterError("{device} was requested, but MPS is not available; use {cpu}.",
-                             device=Param("device", device), cpu=cpu)
+        raise ParameterError(
+            "{device} was requested, but MPS is not available; use {cpu}.", device=Param("device", device), cpu=cpu
+        )
 
 
 def weight_mismatch(expected, weights):

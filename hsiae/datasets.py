@@ -18,8 +18,14 @@ from sklearn.utils import Bunch, check_random_state
 
 from hsiae.synthetic_mixing import make_unmixing_scene
 
-__all__ = ["get_data_home", "load_scene", "make_synthetic_scene", "make_unmixing_scene", "tutorial_function",
-           "generating_function"]
+__all__ = [
+    "get_data_home",
+    "load_scene",
+    "make_synthetic_scene",
+    "make_unmixing_scene",
+    "tutorial_function",
+    "generating_function",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +69,8 @@ def _resolve_data_home(data_home=None):
     if env:
         return Path(env).expanduser(), f"from the {_ENV_VAR} environment variable"
     return (Path.cwd() / _DEFAULT_DATA_HOME).resolve(), (
-        "the default ../shared/data, relative to the working directory")
+        "the default ../shared/data, relative to the working directory"
+    )
 
 
 def get_data_home(data_home=None):
@@ -203,8 +210,10 @@ def _load_salinas_a(data_home, corrected):
     labels = lookup[gt]
 
     n_bands = wavelengths.size
-    version = "corrected, 20 water-absorption and noisy bands removed" if corrected else (
-        "uncorrected, including the noisy water-absorption bands"
+    version = (
+        "corrected, 20 water-absorption and noisy bands removed"
+        if corrected
+        else ("uncorrected, including the noisy water-absorption bands")
     )
     description = (
         f"Salinas-A: a {gt.shape[0]} x {gt.shape[1]} pixel subscene of the AVIRIS (NASA/JPL) "
@@ -285,9 +294,7 @@ def _load_jasper_ridge(data_home):
         _scene_file(data_home, "jasper_ridge", "jasperRidge2_R198.mat"),
         ["Y", "nRow", "nCol", "SlectBands", "maxValue"],
     )
-    gt = _loadmat(
-        _scene_file(data_home, "jasper_ridge", "JasperRidge2_end4.mat"), ["A", "M", "cood"]
-    )
+    gt = _loadmat(_scene_file(data_home, "jasper_ridge", "JasperRidge2_end4.mat"), ["A", "M", "cood"])
     n_rows, n_cols = _int_scalar(data["nRow"]), _int_scalar(data["nCol"])
     max_value = float(np.asarray(data["maxValue"]).ravel()[0])
     Y = np.asarray(data["Y"], dtype=np.float64) / max_value
@@ -510,8 +517,7 @@ def tutorial_function(factors, wavelengths):
     factors = np.asarray(factors, dtype=np.float64)
     t = np.linspace(-1.0, 1.0, np.asarray(wavelengths).shape[0])
     x, y, z = (factors[:, i : i + 1] for i in range(3))
-    return (np.tanh(20 * (t - 2 * (x - 0.5))) + _selu(t - 2 * (y - 0.5))
-            + 1.0 / (1.0 + np.exp(20 * (t - (z - 0.5)))))
+    return np.tanh(20 * (t - 2 * (x - 0.5))) + _selu(t - 2 * (y - 0.5)) + 1.0 / (1.0 + np.exp(20 * (t - (z - 0.5))))
 
 
 _FUNCTIONS = {"gaussian_peaks": _gaussian_peaks_function, "tutorial": tutorial_function}
@@ -757,12 +763,7 @@ def make_synthetic_scene(
     """
     n_bands = _check_int(n_bands, "n_bands", 2)
     n_segments = _check_int(n_segments, "n_segments", 2)
-    if (
-        isinstance(noise, bool)
-        or not isinstance(noise, numbers.Real)
-        or not np.isfinite(noise)
-        or noise < 0
-    ):
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not np.isfinite(noise) or noise < 0:
         raise ValueError(
             f"noise must be a finite number >= 0 (a fraction of the data range), got "
             f"{noise!r}; use noise=0 for a noise-free cube."
@@ -773,11 +774,7 @@ def make_synthetic_scene(
     centres = np.asarray(wavelengths, dtype=np.float64)
     if centres.ndim == 1 and centres.size == 2:
         centres = np.linspace(centres[0], centres[1], n_bands)
-    if (
-        centres.shape != (n_bands,)
-        or not np.all(np.isfinite(centres))
-        or np.any(np.diff(centres) <= 0)
-    ):
+    if centres.shape != (n_bands,) or not np.all(np.isfinite(centres)) or np.any(np.diff(centres) <= 0):
         raise ValueError(
             f"wavelengths must be a (first, last) pair with first < last, or {n_bands} "
             f"increasing band centres, got {wavelengths!r}."
@@ -815,11 +812,7 @@ def make_synthetic_scene(
 
     sigma = noise * float(clean.max() - clean.min())
     if sigma > 0:
-        rng = (
-            random_state
-            if isinstance(random_state, np.random.Generator)
-            else check_random_state(random_state)
-        )
+        rng = random_state if isinstance(random_state, np.random.Generator) else check_random_state(random_state)
         cube = clean + rng.normal(0.0, sigma, size=clean.shape)
     else:
         cube = clean

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import Callback, EarlyStopping
 
 from hsiae._training import (
+    SHARD_SIZE,
     Adam,
     CosineSchedule,
     EpochProgress,
@@ -26,14 +27,13 @@ from hsiae._training import (
     SliceIterator,
     check_device,
     n_holdout,
-    SHARD_SIZE,
     one_torch_thread,
     still_improving,
     worker_count,
 )
 from hsiae.exceptions import Param, ParameterError, ParameterMessage
 from hsiae.losses import SpectralLoss, latent_sparsity
-from hsiae.networks import ConvAED, DenseAE, LSTMAE, TransformerAE, inference_copy
+from hsiae.networks import LSTMAE, ConvAED, DenseAE, TransformerAE, inference_copy
 
 __all__ = ["AEDEncoder"]
 
@@ -131,7 +131,10 @@ class _AEDNet(ShardedNet):
             "AEDEncoder's training loss {what} in epoch {epoch} with {lr}: the optimizer's steps "
             "diverged. Training was stopped and the encoder left unfitted; lower {lr_name} (the "
             "default is 2e-3) or scale the data (SpectralResampler(scaling='range') does).",
-            what=what, epoch=len(self.history), lr=Param("lr", float(self.lr)), lr_name=Param("lr"),
+            what=what,
+            epoch=len(self.history),
+            lr=Param("lr", float(self.lr)),
+            lr_name=Param("lr"),
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -465,11 +468,19 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             raise ParameterError(
                 "{shrinkage} estimates the noise from the principal axes beyond {zdims_name}, and "
                 "{n_features} bands with {zdims} leave {spare} of them (at least {needed} needed); "
-                + ("use {bound} or less, or {no_shrinkage}." if bound >= 1 else
-                   "this data has too few bands for it; use {no_shrinkage}."),
-                shrinkage=Param("shrinkage", self.shrinkage), zdims_name=Param("zdims"),
-                n_features=n_features, zdims=Param("zdims", self.zdims), spare=max(0, n_features - self.zdims),
-                needed=_MIN_NOISE_AXES, bound=Param("zdims", bound), no_shrinkage=Param("shrinkage", None),
+                + (
+                    "use {bound} or less, or {no_shrinkage}."
+                    if bound >= 1
+                    else "this data has too few bands for it; use {no_shrinkage}."
+                ),
+                shrinkage=Param("shrinkage", self.shrinkage),
+                zdims_name=Param("zdims"),
+                n_features=n_features,
+                zdims=Param("zdims", self.zdims),
+                spare=max(0, n_features - self.zdims),
+                needed=_MIN_NOISE_AXES,
+                bound=Param("zdims", bound),
+                no_shrinkage=Param("shrinkage", None),
             )
 
     def _check_params(self, n_samples, n_features):
@@ -483,9 +494,11 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             n_valid = n_holdout(n_samples, self.validation_fraction, self.epoch_size)
             if n_samples - n_valid < 2:
                 raise ParameterError(
-                    "{fraction} of {n} spectra leaves {left} for training; pass more pixels or set "
-                    "{zero}.", fraction=Param("validation_fraction", float(self.validation_fraction)),
-                    n=n_samples, left=n_samples - n_valid, zero=Param("validation_fraction", 0),
+                    "{fraction} of {n} spectra leaves {left} for training; pass more pixels or set {zero}.",
+                    fraction=Param("validation_fraction", float(self.validation_fraction)),
+                    n=n_samples,
+                    left=n_samples - n_valid,
+                    zero=Param("validation_fraction", 0),
                 )
 
     def _check_geometry(self, n_features):
@@ -547,10 +560,15 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
                 "These parameters make a {architecture} network of {n_weights} weights for "
                 "{n_features} features, whose training needs about {gib} GiB with {batch_size} "
                 "(more than {limit} GiB); lower {zdims}, channels, hidden_sizes, d_model, n_layers "
-                "or {batch}.", architecture=repr(self.architecture), n_weights=f"{n_weights:,}",
-                n_features=n_features, gib=f"{needed / 2**30:.1f}",
-                batch_size=Param("batch_size", self.batch_size), limit=_MAX_TRAINING_BYTES >> 30,
-                zdims=Param("zdims"), batch=Param("batch_size"),
+                "or {batch}.",
+                architecture=repr(self.architecture),
+                n_weights=f"{n_weights:,}",
+                n_features=n_features,
+                gib=f"{needed / 2**30:.1f}",
+                batch_size=Param("batch_size", self.batch_size),
+                limit=_MAX_TRAINING_BYTES >> 30,
+                zdims=Param("zdims"),
+                batch=Param("batch_size"),
             )
 
     def _module_params(self, n_features):
@@ -606,9 +624,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             callbacks.append(("revive_dead_units", _ReviveDeadUnits(relu_sample)))
         if self.verbose:
             callbacks.append(("progress", EpochProgress(self.max_epochs)))
-        train_split = (
-            HoldOut(self.validation_fraction, self.epoch_size, seed) if self.validation_fraction > 0 else None
-        )
+        train_split = HoldOut(self.validation_fraction, self.epoch_size, seed) if self.validation_fraction > 0 else None
         return _AEDNet(
             module=_ARCHITECTURES[self.architecture],
             **{f"module__{k}": v for k, v in self._module_params(n_features).items()},
@@ -663,8 +679,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices, device_type="cuda" if devices else "cpu"):
             torch.manual_seed(seed)
-            relu_sample = (Xt[:: max(1, -(-len(Xt) // _DEAD_UNIT_SAMPLE))]
-                           if self.latent_activation == "relu" else None)
+            relu_sample = Xt[:: max(1, -(-len(Xt) // _DEAD_UNIT_SAMPLE))] if self.latent_activation == "relu" else None
             net = self._build_net(X.shape[1], seed, n_samples=X.shape[0], relu_sample=relu_sample)
             net.initialize()
             variances = net.module_.fit_linear_path(Xt)
@@ -702,13 +717,18 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             falling = still_improving(self.history_["valid_loss"], self.patience, self.tol)
             if falling is not None:
                 fall, window = falling
-                warnings.warn(_StillFalling(
-                    "Training stopped at {max_epochs} with the validation loss still falling: by "
-                    "{fall} over the last {window}; increase {epochs} (or {lr}) to train to convergence.",
-                    max_epochs=Param("max_epochs", self.max_epochs), fall=f"{fall:.2%}",
-                    window=f"{window} epoch{'s' if window > 1 else ''}", epochs=Param("max_epochs"),
-                    lr=Param("lr"),
-                ))
+                warnings.warn(
+                    _StillFalling(
+                        "Training stopped at {max_epochs} with the validation loss still falling: by "
+                        "{fall} over the last {window}; increase {epochs} (or {lr}) to train to convergence.",
+                        max_epochs=Param("max_epochs", self.max_epochs),
+                        fall=f"{fall:.2%}",
+                        window=f"{window} epoch{'s' if window > 1 else ''}",
+                        epochs=Param("max_epochs"),
+                        lr=Param("lr"),
+                    ),
+                    stacklevel=2,
+                )
         self.net_ = net
         if relu_sample is not None:
             self._warn_dead_units(net, relu_sample)
@@ -720,13 +740,20 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         n_dead = int((pre <= 0).all(dim=0).sum())
         if n_dead:
             revived = dict(net.callbacks_)["revive_dead_units"].revived
-            warnings.warn(_DeadLatentUnits(
-                "{n_dead} of the {zdims} latent units ({zdims_name}) are 0 for every training spectrum ('dead' ReLU "
-                "units: they carry no information), although {revived} were revived during training; "
-                "lower {lr}, use {softplus}, or a smaller {zdims_name}.", n_dead=n_dead,
-                zdims=self.zdims, revived=revived, lr=Param("lr"),
-                softplus=Param("latent_activation", "softplus"), zdims_name=Param("zdims"),
-            ))
+            warnings.warn(
+                _DeadLatentUnits(
+                    "{n_dead} of the {zdims} latent units ({zdims_name}) are 0 for every training spectrum "
+                    "('dead' ReLU units: they carry no information), although {revived} were revived during training; "
+                    "lower {lr}, use {softplus}, or a smaller {zdims_name}.",
+                    n_dead=n_dead,
+                    zdims=self.zdims,
+                    revived=revived,
+                    lr=Param("lr"),
+                    softplus=Param("latent_activation", "softplus"),
+                    zdims_name=Param("zdims"),
+                ),
+                stacklevel=3,
+            )
 
     @staticmethod
     @torch.no_grad()
@@ -956,8 +983,9 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
-        criterion = SpectralLoss(self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_,
-                                 mae_weight=self.mae_weight)
+        criterion = SpectralLoss(
+            self.mse_weight, self.sam_weight, self.gradient_weight, self.sam_offset_, mae_weight=self.mae_weight
+        )
         module, device = self._module()
         total = 0.0
         with torch.inference_mode():

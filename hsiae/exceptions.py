@@ -30,6 +30,7 @@ class Param:
 
     @property
     def has_value(self):
+        """Whether the parameter is shown with its value (``zdims=3``) or named alone (``zdims``)."""
         return self.value is not _MENTION
 
     def __repr__(self):
@@ -68,9 +69,9 @@ class ParameterMessage:
         """The message with each :class:`Param` spelled by ``spell(param)``."""
         if not self.fields:
             return self.template
-        return self.template.format(**{
-            key: spell(value) if isinstance(value, Param) else value for key, value in self.fields.items()
-        })
+        return self.template.format(
+            **{key: spell(value) if isinstance(value, Param) else value for key, value in self.fields.items()}
+        )
 
     def __str__(self):
         return self.render()

@@ -166,6 +166,7 @@ class SpectralLoss(nn.Module):
         self.mae_weight = mae_weight
 
     def forward(self, input, target):
+        """The weighted sum of the terms for reconstructions ``input`` of spectra ``target`` (a 0-d tensor)."""
         loss = input.new_zeros(())
         if self.mse_weight:
             loss = loss + self.mse_weight * torch.mean((input - target) ** 2)
@@ -178,6 +179,7 @@ class SpectralLoss(nn.Module):
         return loss
 
     def extra_repr(self):
+        """The weights, for the module's repr."""
         return (
             f"mse_weight={self.mse_weight}, sam_weight={self.sam_weight}, "
             f"gradient_weight={self.gradient_weight}, sam_offset={self.sam_offset}, mae_weight={self.mae_weight}"

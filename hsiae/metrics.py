@@ -116,8 +116,9 @@ def spectral_angles(A, B):
     for v in (A, B):
         norm = np.linalg.norm(v, axis=-1, keepdims=True)
         unit.append(np.divide(v, norm, out=np.zeros_like(v), where=norm > 0))
-    return 2.0 * np.arctan2(np.linalg.norm(unit[0] - unit[1], axis=-1),
-                            np.linalg.norm(unit[0] + unit[1], axis=-1))
+    return 2.0 * np.arctan2(np.linalg.norm(unit[0] - unit[1], axis=-1), np.linalg.norm(unit[0] + unit[1], axis=-1))
+
+
 def mean_spectral_angle(A, B):
     """Mean of :func:`spectral_angles` (radians)."""
     return float(np.mean(spectral_angles(A, B)))
@@ -260,9 +261,7 @@ def abundance_rmse(abundances_true, abundances_pred, *, order=None, per_endmembe
         )
     if order is None:
         if P.shape[1] < T.shape[1]:
-            raise ValueError(
-                f"abundances_pred has {P.shape[1]} endmembers, fewer than the {T.shape[1]} true ones."
-            )
+            raise ValueError(f"abundances_pred has {P.shape[1]} endmembers, fewer than the {T.shape[1]} true ones.")
         cost = ((T[:, :, None] - P[:, None, :]) ** 2).mean(axis=0)
         rows, cols = linear_sum_assignment(cost)
         order = cols[np.argsort(rows)]

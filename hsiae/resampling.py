@@ -65,8 +65,7 @@ def _check_positions(values, name, expected_len=None):
         raise ValueError(f"{name} must be a 1-D sequence of positions, got an array of shape {pos.shape}.")
     if expected_len is not None and len(pos) != expected_len:
         raise ValueError(
-            f"{name} has {len(pos)} values but X has {expected_len} bands; pass one "
-            f"position per column of X."
+            f"{name} has {len(pos)} values but X has {expected_len} bands; pass one position per column of X."
         )
     if len(pos) == 0 or not np.all(np.isfinite(pos)):
         raise ValueError(f"{name} must be non-empty and finite, got {pos!r}.")
@@ -185,7 +184,13 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     }
 
     def __init__(
-        self, n_bands=512, *, wavelengths=None, target_wavelengths=None, method="linear", scaling="range",
+        self,
+        n_bands=512,
+        *,
+        wavelengths=None,
+        target_wavelengths=None,
+        method="linear",
+        scaling="range",
         upsample=True,
     ):
         self.n_bands = n_bands
@@ -228,8 +233,11 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             raise ParameterError(
                 "Resampling {n_in} bands to {n_bands} needs interpolation matrices of {gib} GiB "
                 "(more than {limit} GiB); ask for fewer output bands (a few times the input's band "
-                "count is plenty).", n_in=n_in, n_bands=Param("n_bands", n_out),
-                gib=f"{needed / 2**30:.1f}", limit=_MAX_MATRIX_BYTES >> 30,
+                "count is plenty).",
+                n_in=n_in,
+                n_bands=Param("n_bands", n_out),
+                gib=f"{needed / 2**30:.1f}",
+                limit=_MAX_MATRIX_BYTES >> 30,
             )
         if self.target_wavelengths is None and not self.upsample and n_in <= self.n_bands:
             target = source.copy()  # the input's own bands

@@ -11,9 +11,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from hsiae.exceptions import Param, ParameterError
 
@@ -45,9 +45,7 @@ def check_image_shape(image_shape, n_rows, owner="SpatialGMMSegmenter"):
     except (TypeError, ValueError):
         H = W = None
     if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in (H, W)):
-        raise ValueError(
-            f"image_shape must be a pair (H, W) of positive integers or None, got {image_shape!r}."
-        )
+        raise ValueError(f"image_shape must be a pair (H, W) of positive integers or None, got {image_shape!r}.")
     H, W = int(H), int(W)
     if H * W != n_rows:
         raise ValueError(
@@ -234,17 +232,16 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
         # cluster whose mean is the shade point has no line (v_c = 0, q_c = 0): a_c is moot.
         on_line = q > 0
         new_extra = np.full(k, floor)
-        new_extra[on_line] = np.maximum(
-            uCu[on_line] / (nk[on_line] * q[on_line] ** 2) - 1.0 / q[on_line], floor
-        )
+        new_extra[on_line] = np.maximum(uCu[on_line] / (nk[on_line] * q[on_line] ** 2) - 1.0 / q[on_line], floor)
         tau = 1.0 / (1.0 / new_extra + q)  # posterior variance of t
         # Then one EM step for S: sum_c (I - tau v u') C (I - u v' tau) + N_c tau v v'.
         new = total - np.einsum("k,ki,kj->ij", tau, V, CU) - np.einsum("k,ki,kj->ij", tau, CU, V)
         new += np.einsum("k,ki,kj->ij", tau**2 * uCu + nk * tau, V, V)
         new /= n
         new.flat[:: d + 1] += reg_covar
-        change = max(np.max(np.abs(new_extra - extra) / extra),
-                     np.max(np.abs(new - shared)) / np.max(np.abs(np.diag(shared))))
+        change = max(
+            np.max(np.abs(new_extra - extra) / extra), np.max(np.abs(new - shared)) / np.max(np.abs(np.diag(shared)))
+        )
         shared, extra = new, new_extra
         if change < tol:
             break
@@ -256,8 +253,9 @@ def _shaded_covariances(scatter, nk, means, shade_point, reg_covar, warm=None, m
 def _needs_distinct_start(X, sample_weight):
     """Whether k-means starts from the distinct pixels (see :func:`_kmeans_start`).
 
-    It must when some pixel of non-zero weight is repeated or weighs other than 1. Otherwise (every pixel distinct, weights 0 or 1, the usual image) k-means draws from the
-    pixels in their order, as a plain ``KMeans(X, sample_weight)`` does.
+    It must when some pixel of non-zero weight is repeated or weighs other than 1. Otherwise
+    (every pixel distinct, weights 0 or 1, the usual image) k-means draws from the pixels in
+    their order, as a plain ``KMeans(X, sample_weight)`` does.
     """
     used = sample_weight > 0
     if np.any(sample_weight[used] != 1):
@@ -661,24 +659,23 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             if self.covariance_type == "shaded":
                 # The shading lines need clusters to run along: a tied mixture finds them first.
                 resp = self._em(X, Xe, grid, w, resp, "tied", shade_point)[-1]
-            obj, converged, n_iter, params, resp = self._em(
-                X, Xe, grid, w, resp, self.covariance_type, shade_point
-            )
+            obj, converged, n_iter, params, resp = self._em(X, Xe, grid, w, resp, self.covariance_type, shade_point)
             sizes = (resp * w).sum(axis=1)
             small = int(np.argmin(sizes))
             if sizes[small] >= floor or attempt == k or k == 1:
                 break
             if self.verbose:
-                print(f"  cluster {small} holds {sizes[small]:.1f} pixels (fewer than {floor:.0f}): "
-                      f"starting again from another k-means draw")
+                print(
+                    f"  cluster {small} holds {sizes[small]:.1f} pixels (fewer than {floor:.0f}): "
+                    f"starting again from another k-means draw"
+                )
             # The next start leaves that cluster's pixels out of the k-means draw (they still join
             # the nearest cluster), so a far outlier cannot seed a cluster again.
             excluded |= resp.argmax(axis=0) == small
             kept = np.where(excluded, 0.0, w)
             if kept.sum() < 2 * k:  # the pixels' total weight: a weight-3 pixel counts as 3
                 break  # too few pixels left to draw from: keep this run
-            labels = _kmeans_start(X, kept, k, seed + attempt + 1, distinct=distinct_start,
-                                   predict=True)
+            labels = _kmeans_start(X, kept, k, seed + attempt + 1, distinct=distinct_start, predict=True)
         return obj, converged, n_iter, params
 
     # -- public API ---------------------------------------------------------------
@@ -732,8 +729,9 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         if self.n_clusters > n_used:
             what = f"{n}" if n_used == n else f"{n_used} pixels of non-zero sample_weight"
             raise ParameterError(
-                "{n_clusters} must be <= the number of pixels, got {what}; pass more pixels or "
-                "fewer clusters.", n_clusters=Param("n_clusters", self.n_clusters), what=what,
+                "{n_clusters} must be <= the number of pixels, got {what}; pass more pixels or fewer clusters.",
+                n_clusters=Param("n_clusters", self.n_clusters),
+                what=what,
             )
         grid = self._grid(n, fitting=True)
         random_state = check_random_state(self.random_state)
@@ -745,7 +743,8 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
             raise ParameterError(
                 "{n_clusters} must be <= the number of usable pixels in the subsample of {n} pixels "
                 "the mixture is fitted on; raise subsample or set it to None.",
-                n_clusters=Param("n_clusters", self.n_clusters), n=len(rows),
+                n_clusters=Param("n_clusters", self.n_clusters),
+                n=len(rows),
             )
         Xe = _estep_precision(Xf)
         distinct_start = _needs_distinct_start(Xf, wf)
@@ -764,6 +763,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
                 f"The mixture did not converge in max_iter={self.max_iter} iterations "
                 f"(tol={self.tol}); increase max_iter or tol, or try n_init > 1.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = weights, means, cov, prec
         self.converged_, self.n_iter_, self.lower_bound_ = converged, n_iter, obj

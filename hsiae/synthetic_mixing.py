@@ -23,8 +23,9 @@ _MIN_ANGLE = 0.15
 
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError("{name} must be an integer >= {minimum}, got {value!r}.",
-                             name=Param(name), minimum=minimum, value=value)
+        raise ParameterError(
+            "{name} must be an integer >= {minimum}, got {value!r}.", name=Param(name), minimum=minimum, value=value
+        )
     return int(value)
 
 
@@ -34,9 +35,14 @@ def _check_real(value, name, minimum, *, allow_none=False, closed=True):
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not ok or value < minimum or (not closed and value == minimum):
         bound = ">=" if closed else ">"
-        raise ParameterError("{name} must be a finite number {bound} {minimum}{none}, got {value!r}.",
-                             name=Param(name), bound=bound, minimum=minimum,
-                             none=" or None" if allow_none else "", value=value)
+        raise ParameterError(
+            "{name} must be a finite number {bound} {minimum}{none}, got {value!r}.",
+            name=Param(name),
+            bound=bound,
+            minimum=minimum,
+            none=" or None" if allow_none else "",
+            value=value,
+        )
     return float(value)
 
 
@@ -185,22 +191,32 @@ def make_unmixing_scene(
     """
     k = _check_int(n_endmembers, "n_endmembers", 2)
     n_bands = _check_int(n_bands, "n_bands", 2)
-    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2 for s in shape)):
-        raise ParameterError("{name} must be a pair of integers (n_rows, n_cols), each >= 2, got {value!r}.",
-                             name=Param("shape"), value=shape)
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2 for s in shape)
+    ):
+        raise ParameterError(
+            "{name} must be a pair of integers (n_rows, n_cols), each >= 2, got {value!r}.",
+            name=Param("shape"),
+            value=shape,
+        )
     snr = _check_real(snr, "snr", -np.inf, allow_none=True)
     concentration = _check_real(concentration, "concentration", 0.0, closed=False)
     n_regions = 4 * k if n_regions is None else _check_int(n_regions, "n_regions", 1)
     if not isinstance(pure_regions, (bool, np.bool_)):
-        raise ParameterError("{name} must be True or False, got {value!r}.", name=Param("pure_regions"),
-                             value=pure_regions)
+        raise ParameterError(
+            "{name} must be True or False, got {value!r}.", name=Param("pure_regions"), value=pure_regions
+        )
     smoothness = _check_real(smoothness, "smoothness", 0.0)
     bilinear = _check_real(bilinear, "bilinear", 0.0)
     w = np.asarray(wavelengths, dtype=np.float64)
     if w.shape != (2,) or not np.all(np.isfinite(w)) or w[0] >= w[1]:
-        raise ParameterError("{name} must be a (first, last) pair with first < last, got {value!r}.",
-                             name=Param("wavelengths"), value=wavelengths)
+        raise ParameterError(
+            "{name} must be a (first, last) pair with first < last, got {value!r}.",
+            name=Param("wavelengths"),
+            value=wavelengths,
+        )
     rng = check_random_state(random_state)
     H, W = int(shape[0]), int(shape[1])
 
@@ -224,11 +240,13 @@ def make_unmixing_scene(
         cube = clean + rng.normal(0.0, sigma, size=clean.shape)
     else:
         cube = clean
+    pure = f" (the first {min(k, n_regions)} pure)" if pure_regions else ""
+    mixing = f"a bilinear term of weight {bilinear:g}, " if bilinear else ""
     description = (
         f"Synthetic linear mixture, {H} x {W} pixels x {n_bands} bands over {w[0]:g}-{w[1]:g} nm: "
         f"{k} smooth endmember spectra, abundances from a symmetric Dirichlet({concentration:g}) per "
-        f"region of a {n_regions}-region Voronoi partition{' (the first ' + str(min(k, n_regions)) + ' pure)' if pure_regions else ''} blurred by a Gaussian of {smoothness:g} "
-        f"pixels, {'a bilinear term of weight %g, ' % bilinear if bilinear else ''}"
+        f"region of a {n_regions}-region Voronoi partition{pure} blurred by a Gaussian of "
+        f"{smoothness:g} pixels, {mixing}"
         f"{'no noise' if snr is None else f'white Gaussian noise at {snr:g} dB SNR'}."
     )
     return Bunch(

@@ -87,8 +87,9 @@ class _TrainingDiverged(ParameterError):
 class _UnmixingNet(ShardedNet):
     """The skorch net of :class:`AEUnmixer`: its loss, and a stop at a non-finite training loss."""
 
-    def __init__(self, *args, mse_weight=10.0, sam_weight=1.0, sparsity_weight=0.0, volume_weight=0.0,
-                 power=1.0, **kwargs):
+    def __init__(
+        self, *args, mse_weight=10.0, sam_weight=1.0, sparsity_weight=0.0, volume_weight=0.0, power=1.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.mse_weight = mse_weight
         self.sam_weight = sam_weight
@@ -101,7 +102,10 @@ class _UnmixingNet(ShardedNet):
             raise _TrainingDiverged(
                 "AEUnmixer's training loss became {value} in epoch {epoch} with {lr}: training was "
                 "stopped and the unmixer left unfitted; lower {lr_name} (the default is 1e-2).",
-                value=value, epoch=len(self.history), lr=Param("lr", float(self.lr)), lr_name=Param("lr"),
+                value=value,
+                epoch=len(self.history),
+                lr=Param("lr", float(self.lr)),
+                lr_name=Param("lr"),
             )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -320,8 +324,9 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         sizes = tuple(self.hidden_sizes)
         if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
             raise ParameterError(
-                "{name} must be a sequence of positive integers or None, got {value!r}; for example "
-                "{example}.", name=Param("hidden_sizes"), value=self.hidden_sizes,
+                "{name} must be a sequence of positive integers or None, got {value!r}; for example {example}.",
+                name=Param("hidden_sizes"),
+                value=self.hidden_sizes,
                 example=Param("hidden_sizes", (27, 18, 9)),
             )
         return sizes
@@ -330,7 +335,9 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         if self.mse_weight == 0 and self.sam_weight == 0:
             raise ParameterError(
                 "{mse} and {sam} are both 0, so nothing ties the endmembers to the data; give at least "
-                "one of them a positive weight.", mse=Param("mse_weight"), sam=Param("sam_weight"),
+                "one of them a positive weight.",
+                mse=Param("mse_weight"),
+                sam=Param("sam_weight"),
             )
         if n_samples < 2:
             raise ValueError(
@@ -340,12 +347,15 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         if self.n_endmembers > n_features:
             raise ParameterError(
                 "{k} needs at least as many bands, but X has {n} feature(s); ask for fewer endmembers.",
-                k=Param("n_endmembers", self.n_endmembers), n=n_features,
+                k=Param("n_endmembers", self.n_endmembers),
+                n=n_features,
             )
         if self.n_endmembers > n_samples:
             raise ParameterError(
                 "{k} needs at least as many pixels, but X has {n} sample(s); pass more pixels or ask "
-                "for fewer endmembers.", k=Param("n_endmembers", self.n_endmembers), n=n_samples,
+                "for fewer endmembers.",
+                k=Param("n_endmembers", self.n_endmembers),
+                n=n_samples,
             )
         self._hidden_sizes()
         check_device(self.device)
@@ -481,8 +491,11 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         self.net_ = net
         # one common scale: the median brightness of the training spectra (see endmembers_)
         if self.normalize is not None:
-            norms = (np.abs(X).sum(axis=1) if self.normalize == "l1"
-                     else np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64)))
+            norms = (
+                np.abs(X).sum(axis=1)
+                if self.normalize == "l1"
+                else np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+            )
             self.scale_ = float(np.median(norms)) or 1.0
         else:
             self.scale_ = 1.0
@@ -527,7 +540,8 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         if self.n_endmembers > n_features:
             raise ParameterError(
                 "{k} needs at least as many bands, but the network has {n} input band(s).",
-                k=Param("n_endmembers", self.n_endmembers), n=n_features,
+                k=Param("n_endmembers", self.n_endmembers),
+                n=n_features,
             )
         with torch.device("meta"):  # shapes only
             module = _UnmixingNetwork(n_features, self.n_endmembers, hidden, self.normalize)

@@ -47,13 +47,16 @@ def _check_spectra(X, what="X"):
 
 def _check_n_endmembers(n_endmembers, n_samples, n_features):
     if isinstance(n_endmembers, bool) or not isinstance(n_endmembers, Integral) or n_endmembers < 1:
-        raise ParameterError("{name} must be a positive integer, got {value!r}.",
-                             name=Param("n_endmembers"), value=n_endmembers)
+        raise ParameterError(
+            "{name} must be a positive integer, got {value!r}.", name=Param("n_endmembers"), value=n_endmembers
+        )
     if n_endmembers > min(n_samples, n_features):
         raise ParameterError(
             "{k} needs at least that many pixels and bands, but X has {n} pixels and {b} bands; ask "
-            "for fewer endmembers or pass more data.", k=Param("n_endmembers", int(n_endmembers)),
-            n=n_samples, b=n_features,
+            "for fewer endmembers or pass more data.",
+            k=Param("n_endmembers", int(n_endmembers)),
+            n=n_samples,
+            b=n_features,
         )
 
 
@@ -222,11 +225,7 @@ def simplex_volume(endmembers, X):
 def _check_endmembers(endmembers, n_features):
     E = check_array(endmembers, dtype=np.float64, ensure_all_finite=False, input_name="endmembers")
     if E.shape[1] != n_features:
-        hint = (
-            " (load_scene gives them as columns: pass scene.endmembers.T)"
-            if E.shape[0] == n_features
-            else ""
-        )
+        hint = " (load_scene gives them as columns: pass scene.endmembers.T)" if E.shape[0] == n_features else ""
         raise ValueError(
             f"endmembers must have shape (n_endmembers, {n_features}) to match X's {n_features} "
             f"bands, got {E.shape}{hint}."
@@ -366,8 +365,9 @@ def fcls(X, endmembers, *, method="auto", max_iter=2000, tol=1e-7):
     X = _check_spectra(X)
     E = _check_endmembers(endmembers, X.shape[1])
     if method not in ("auto", "exact", "projected_gradient"):
-        raise ParameterError("{name} must be 'auto', 'exact' or 'projected_gradient', got {value!r}.",
-                             name=Param("method"), value=method)
+        raise ParameterError(
+            "{name} must be 'auto', 'exact' or 'projected_gradient', got {value!r}.", name=Param("method"), value=method
+        )
     if not np.all(np.isfinite(E)):
         raise ValueError("endmembers have NaN or infinite values; pass finite endmember spectra.")
     k = E.shape[0]

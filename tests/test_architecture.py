@@ -116,16 +116,19 @@ def command_modules(sources):
     """
     tree = ast.parse(sources["hsiae.cli._parser"])
     return {
-        f"hsiae.cli._{node.args[0].value}" for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "add_parser" and node.args and isinstance(node.args[0], ast.Constant)
+        f"hsiae.cli._{node.args[0].value}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add_parser"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
     }
 
 
 def violations(sources):
     """Every import in ``sources`` (module name -> text) that breaks a rule, as readable lines."""
-    packages = {m for m in sources if (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists()
-                or m == "hsiae"}
+    packages = {m for m in sources if (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists() or m == "hsiae"}
     commands = command_modules(sources)
     found = []
     for module, source in sources.items():
@@ -146,24 +149,21 @@ def violations(sources):
                 continue
             target_layer, target_name = layer_of(full)
             if target_layer > layer:
-                found.append(f"{where}: the {layer_name} layer imports {full} from the "
-                             f"{target_name} layer above it")
+                found.append(f"{where}: the {layer_name} layer imports {full} from the {target_name} layer above it")
             # private modules on the way to the imported one, and a private name
             parts = full.split(".")
             for i, part in enumerate(parts):
                 if is_private(part) and i:
                     owner = ".".join(parts[:i])
                     if not (own == owner or own.startswith(owner + ".")):
-                        message = (f"{where}: imports the private module "
-                                   f"{'.'.join(parts[:i + 1])} from outside {owner}")
+                        message = f"{where}: imports the private module {'.'.join(parts[: i + 1])} from outside {owner}"
                         if message not in found:
                             found.append(message)
                         break
             if name and full == target and is_private(name):
                 owner = owning_package(target, target in packages)
                 if own != owner:
-                    found.append(f"{where}: imports the private name {name} of {target} from "
-                                 f"outside {owner}")
+                    found.append(f"{where}: imports the private name {name} of {target} from outside {owner}")
             if module.startswith("hsiae.cli.") and full in commands and full != module:
                 kind = "the command" if module in commands else "the shared module"
                 found.append(f"{where}: {kind} {module} imports the command {full}")
@@ -182,8 +182,7 @@ def test_every_layer_in_the_table_exists():
 
 def test_the_commands_are_found():
     commands = command_modules(package_sources())
-    assert {"hsiae.cli._train", "hsiae.cli._segment", "hsiae.cli._denoise",
-            "hsiae.cli._demo"} <= commands
+    assert {"hsiae.cli._train", "hsiae.cli._segment", "hsiae.cli._denoise", "hsiae.cli._demo"} <= commands
     assert all((PACKAGE / "cli" / f"{m.rsplit('.', 1)[1]}.py").is_file() for m in commands)
 
 
@@ -193,32 +192,55 @@ def _with(module, line):
     return violations(sources)
 
 
-@pytest.mark.parametrize("module, line, expected", [
-    # a command imports another (at load time or inside a function)
-    ("hsiae.cli._train", "from hsiae.cli._segment import run",
-     "the command hsiae.cli._train imports the command hsiae.cli._segment"),
-    ("hsiae.cli._train", "def f():\n    import hsiae.cli._demo",
-     "the command hsiae.cli._train imports the command hsiae.cli._demo"),
-    ("hsiae.cli._outputs", "from hsiae.cli import _denoise",
-     "the shared module hsiae.cli._outputs imports the command hsiae.cli._denoise"),
-    # a lower layer reaches up
-    ("hsiae.encoder", "from hsiae.workflow.recipes import join",
-     "the estimators layer imports hsiae.workflow.recipes from the workflow layer above it"),
-    ("hsiae.io._read", "from hsiae.plotting import plot_spectrum", None),  # same layer: allowed
-    ("hsiae.workflow.fitting", "from hsiae.cli._memory import _check_memory",
-     "the workflow layer imports hsiae.cli._memory from the command line layer above it"),
-    # private names and modules across packages
-    ("hsiae.cli._inputs", "from hsiae.io._read import _read_cube",
-     "imports the private module hsiae.io._read from outside hsiae.io"),
-    ("hsiae.persistence._safe", "from hsiae.encoder import _ARCHITECTURES",
-     "imports the private name _ARCHITECTURES of hsiae.encoder from outside hsiae"),
-    ("hsiae.io._store", "from hsiae.io._write import _BIGTIFF_BYTES", None),  # within io: allowed
-    ("hsiae.workflow.usable", "from hsiae._stats import ROW_BLOCK", None),
-    # the facade
-    ("hsiae.workflow.spectra", "from hsiae import AEDEncoder",
-     "imports AEDEncoder from the facade 'hsiae'"),
-    ("hsiae.persistence._models", "import hsiae", "imports the facade 'hsiae'"),
-])
+@pytest.mark.parametrize(
+    "module, line, expected",
+    [
+        # a command imports another (at load time or inside a function)
+        (
+            "hsiae.cli._train",
+            "from hsiae.cli._segment import run",
+            "the command hsiae.cli._train imports the command hsiae.cli._segment",
+        ),
+        (
+            "hsiae.cli._train",
+            "def f():\n    import hsiae.cli._demo",
+            "the command hsiae.cli._train imports the command hsiae.cli._demo",
+        ),
+        (
+            "hsiae.cli._outputs",
+            "from hsiae.cli import _denoise",
+            "the shared module hsiae.cli._outputs imports the command hsiae.cli._denoise",
+        ),
+        # a lower layer reaches up
+        (
+            "hsiae.encoder",
+            "from hsiae.workflow.recipes import join",
+            "the estimators layer imports hsiae.workflow.recipes from the workflow layer above it",
+        ),
+        ("hsiae.io._read", "from hsiae.plotting import plot_spectrum", None),  # same layer: allowed
+        (
+            "hsiae.workflow.fitting",
+            "from hsiae.cli._memory import _check_memory",
+            "the workflow layer imports hsiae.cli._memory from the command line layer above it",
+        ),
+        # private names and modules across packages
+        (
+            "hsiae.cli._inputs",
+            "from hsiae.io._read import _read_cube",
+            "imports the private module hsiae.io._read from outside hsiae.io",
+        ),
+        (
+            "hsiae.persistence._safe",
+            "from hsiae.encoder import _ARCHITECTURES",
+            "imports the private name _ARCHITECTURES of hsiae.encoder from outside hsiae",
+        ),
+        ("hsiae.io._store", "from hsiae.io._write import _BIGTIFF_BYTES", None),  # within io: allowed
+        ("hsiae.workflow.usable", "from hsiae._stats import ROW_BLOCK", None),
+        # the facade
+        ("hsiae.workflow.spectra", "from hsiae import AEDEncoder", "imports AEDEncoder from the facade 'hsiae'"),
+        ("hsiae.persistence._models", "import hsiae", "imports the facade 'hsiae'"),
+    ],
+)
 def test_the_checker_catches_each_kind_of_violation(module, line, expected):
     found = _with(module, line)
     if expected is None:
@@ -232,8 +254,7 @@ def test_the_checker_catches_each_kind_of_violation(module, line, expected):
 def test_a_new_module_must_be_given_a_layer():
     sources = package_sources()
     sources["hsiae.newthing"] = "import numpy\n"
-    assert violations(sources) == [
-        "hsiae.newthing: not in any layer; add it to LAYERS and the README's table"]
+    assert violations(sources) == ["hsiae.newthing: not in any layer; add it to LAYERS and the README's table"]
 
 
 def test_every_lazy_public_name_resolves_to_its_module():

@@ -27,12 +27,11 @@ H, W, B = 10, 10, 20
 N = H * W
 
 
-
 def _spectra(n=N, n_bands=B, seed=0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, n_bands)
     centres = rng.random((n, 1))
-    return (np.exp(-((t - centres) ** 2) / 0.05) + 0.01 * rng.normal(size=(n, n_bands)))
+    return np.exp(-((t - centres) ** 2) / 0.05) + 0.01 * rng.normal(size=(n, n_bands))
 
 
 def _resampler():
@@ -40,13 +39,13 @@ def _resampler():
 
 
 def _encoder(**params):
-    return AEDEncoder(**{"zdims": 2, "channels": (2, 4), "max_epochs": 2, "batch_size": 32,
-                         "random_state": 0, **params})
+    return AEDEncoder(
+        **{"zdims": 2, "channels": (2, 4), "max_epochs": 2, "batch_size": 32, "random_state": 0, **params}
+    )
 
 
 def _segmenter(**params):
-    return SpatialGMMSegmenter(**{"n_clusters": 3, "image_shape": (H, W), "random_state": 0,
-                                  **params})
+    return SpatialGMMSegmenter(**{"n_clusters": 3, "image_shape": (H, W), "random_state": 0, **params})
 
 
 def _quietly(fn, *args):
@@ -162,10 +161,8 @@ def test_wrong_band_count_names_both_numbers(fitted, step):
 
 def test_wrong_sizes_at_inverse_transform_name_both_numbers(fitted):
     pipe, _ = fitted
-    _check((ValueError, "3 features.*expects 2 \\(zdims\\)"),
-           lambda: pipe[1].inverse_transform(np.ones((4, 3))))
-    _check((ValueError, "5 features.*expects 16"),
-           lambda: pipe[0].inverse_transform(np.ones((4, 5))))
+    _check((ValueError, "3 features.*expects 2 \\(zdims\\)"), lambda: pipe[1].inverse_transform(np.ones((4, 3))))
+    _check((ValueError, "5 features.*expects 16"), lambda: pipe[0].inverse_transform(np.ones((4, 5))))
     _check((ValueError, "NaN"), lambda: pipe[1].inverse_transform(np.full((4, 2), np.nan)))
     _check((ValueError, "2D array|2-dimensional"), lambda: pipe[1].inverse_transform(np.ones(2)))
 
@@ -233,14 +230,16 @@ def test_segmenter_refuses_features_whose_squares_overflow():
 
 def test_segmenter_image_shape_and_cluster_count():
     Z = _spectra(n_bands=2)
-    _check((ValueError, re.escape("image_shape=(10, 9) implies 90 pixels, but X has 100 rows")),
-           lambda: _segmenter(image_shape=(10, 9)).fit(Z))
-    _check((ValueError, "pair \\(H, W\\) of positive integers"),
-           lambda: _segmenter(image_shape=(10, 10, 1)).fit(Z))
-    _check((ValueError, "pair \\(H, W\\) of positive integers"),
-           lambda: _segmenter(image_shape=(10.0, 10)).fit(Z))
-    _check((ValueError, "n_clusters=200 must be <= the number of pixels"),
-           lambda: _segmenter(n_clusters=200, image_shape=None).fit(Z))
+    _check(
+        (ValueError, re.escape("image_shape=(10, 9) implies 90 pixels, but X has 100 rows")),
+        lambda: _segmenter(image_shape=(10, 9)).fit(Z),
+    )
+    _check((ValueError, "pair \\(H, W\\) of positive integers"), lambda: _segmenter(image_shape=(10, 10, 1)).fit(Z))
+    _check((ValueError, "pair \\(H, W\\) of positive integers"), lambda: _segmenter(image_shape=(10.0, 10)).fit(Z))
+    _check(
+        (ValueError, "n_clusters=200 must be <= the number of pixels"),
+        lambda: _segmenter(n_clusters=200, image_shape=None).fit(Z),
+    )
     seg = _quietly(_segmenter().fit, Z)
     _check((ValueError, "implies 100 pixels, but X has 50 rows"), lambda: seg.predict(Z[:50]))
 
@@ -254,50 +253,59 @@ def test_segmenter_on_identical_pixels_gives_valid_labels():
 
 def test_encoder_needs_two_spectra_and_a_training_split():
     _check((ValueError, "at least 2 spectra"), lambda: _encoder().fit(np.ones((1, B))))
-    _check((ValueError, "leaves 1 for training"),
-           lambda: _encoder(validation_fraction=0.5).fit(_spectra(n=3)))
+    _check((ValueError, "leaves 1 for training"), lambda: _encoder(validation_fraction=0.5).fit(_spectra(n=3)))
 
 
 # --------------------------------------------------------------------------- parameters
 
 ABSURD = {
     "resampler n_bands=0": (lambda: SpectralResampler(n_bands=0), ValueError, "n_bands"),
-    "resampler n_bands=1e9": (
-        lambda: SpectralResampler(n_bands=10**9), ValueError, "n_bands=1000000000.*GiB"),
+    "resampler n_bands=1e9": (lambda: SpectralResampler(n_bands=10**9), ValueError, "n_bands=1000000000.*GiB"),
     "resampler method": (lambda: SpectralResampler(method="spline"), ValueError, "method"),
     "resampler wavelengths length": (
-        lambda: SpectralResampler(wavelengths=np.arange(5.0)), ValueError, "5 values but X has 20"),
+        lambda: SpectralResampler(wavelengths=np.arange(5.0)),
+        ValueError,
+        "5 values but X has 20",
+    ),
     "resampler wavelengths nan": (
-        lambda: SpectralResampler(wavelengths=np.r_[np.nan, np.arange(1.0, B)]), ValueError,
-        "finite"),
+        lambda: SpectralResampler(wavelengths=np.r_[np.nan, np.arange(1.0, B)]),
+        ValueError,
+        "finite",
+    ),
     "resampler wavelengths decreasing": (
-        lambda: SpectralResampler(wavelengths=np.arange(B)[::-1]), ValueError, "increasing"),
+        lambda: SpectralResampler(wavelengths=np.arange(B)[::-1]),
+        ValueError,
+        "increasing",
+    ),
     "resampler targets outside": (
-        lambda: SpectralResampler(target_wavelengths=[-5.0, 3.0]), ValueError, "inside the source"),
+        lambda: SpectralResampler(target_wavelengths=[-5.0, 3.0]),
+        ValueError,
+        "inside the source",
+    ),
     "encoder zdims=0": (lambda: _encoder(zdims=0), ValueError, "zdims"),
     "encoder zdims=1e9": (lambda: _encoder(zdims=10**9), ValueError, "parameters.*GiB|zdims"),
-    "encoder channels=(1e6,)": (
-        lambda: _encoder(channels=(10**6,)), ValueError, "parameters.*GiB|channels"),
+    "encoder channels=(1e6,)": (lambda: _encoder(channels=(10**6,)), ValueError, "parameters.*GiB|channels"),
     "encoder channels empty": (lambda: _encoder(channels=()), ValueError, "non-empty sequence"),
     "encoder channels negative": (lambda: _encoder(channels=(2, -1)), ValueError, "positive"),
     "encoder lr=0": (lambda: _encoder(lr=0), ValueError, "lr"),
     "encoder lr=nan": (lambda: _encoder(lr=float("nan")), ValueError, "lr"),
     "encoder batch_size=1": (lambda: _encoder(batch_size=1), ValueError, "batch_size"),
     "encoder heads": (
-        lambda: _encoder(architecture="transformer", d_model=6, n_heads=4), ValueError,
-        "must divide d_model"),
+        lambda: _encoder(architecture="transformer", d_model=6, n_heads=4),
+        ValueError,
+        "must divide d_model",
+    ),
     "encoder weights all 0": (
-        lambda: _encoder(mse_weight=0, sam_weight=0, gradient_weight=0), ValueError,
-        "nothing to train"),
+        lambda: _encoder(mse_weight=0, sam_weight=0, gradient_weight=0),
+        ValueError,
+        "nothing to train",
+    ),
     "encoder device": (lambda: _encoder(device="tpu"), ValueError, "device"),
     "encoder architecture": (lambda: _encoder(architecture="gru"), ValueError, "architecture"),
-    "encoder validation_fraction=1": (
-        lambda: _encoder(validation_fraction=1.0), ValueError, "validation_fraction"),
+    "encoder validation_fraction=1": (lambda: _encoder(validation_fraction=1.0), ValueError, "validation_fraction"),
     "segmenter n_clusters=0": (lambda: _segmenter(n_clusters=0), ValueError, "n_clusters"),
-    "segmenter spatial_weight<0": (
-        lambda: _segmenter(spatial_weight=-1), ValueError, "spatial_weight"),
-    "segmenter covariance": (
-        lambda: _segmenter(covariance_type="banana"), ValueError, "covariance_type"),
+    "segmenter spatial_weight<0": (lambda: _segmenter(spatial_weight=-1), ValueError, "spatial_weight"),
+    "segmenter covariance": (lambda: _segmenter(covariance_type="banana"), ValueError, "covariance_type"),
 }
 
 
@@ -326,12 +334,14 @@ def test_helpers_on_bad_arrays(fitted):
     _check((ValueError, "NaN"), lambda: denoise(pipe, _NAN))
     _check((ValueError, "25 features.*expecting 20"), lambda: denoise(pipe, np.ones((N, 25))))
     _check((ValueError, "NaN"), lambda: cluster_mean_spectra(pipe, _NAN))
-    _check((ValueError, "labels has 5 values but X has 100 rows"),
-           lambda: cluster_mean_spectra(pipe, X, np.zeros(5, int)))
-    _check((ValueError, "labels must be integers in 0..2.*got values from 3 to 3"),
-           lambda: cluster_mean_spectra(pipe, X, np.full(N, 3)))
-    _check((ValueError, "labels must be integers"),
-           lambda: cluster_mean_spectra(pipe, X, np.full(N, 0.5)))
+    _check(
+        (ValueError, "labels has 5 values but X has 100 rows"), lambda: cluster_mean_spectra(pipe, X, np.zeros(5, int))
+    )
+    _check(
+        (ValueError, "labels must be integers in 0..2.*got values from 3 to 3"),
+        lambda: cluster_mean_spectra(pipe, X, np.full(N, 3)),
+    )
+    _check((ValueError, "labels must be integers"), lambda: cluster_mean_spectra(pipe, X, np.full(N, 0.5)))
     _check(("ok", (3, B)), lambda: cluster_mean_spectra(pipe, X, np.zeros(N, int)))
     _check(("ok", (N, B)), lambda: denoise(pipe, np.zeros((N, B))))
     _check(("ok", (3, B)), lambda: representative_spectra(pipe))

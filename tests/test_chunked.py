@@ -10,7 +10,6 @@ import pytest
 import tifffile
 
 da = pytest.importorskip("dask.array")
-import dask  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -89,8 +88,9 @@ def test_predict_blocks_labels_equal_whole_image(fitted, scene, chunks, monkeypa
 def test_halo_reproduces_the_mean_field_exactly(scene, spatial_iter, spatial_weight, chunks):
     """With an identity head, chunked posteriors are bit-identical to the whole image's."""
     Z = scene.cube.reshape(-1, B)[:, ::6].astype(np.float32)
-    seg = SpatialGMMSegmenter(3, image_shape=(H, W), spatial_iter=spatial_iter,
-                              spatial_weight=spatial_weight, random_state=0).fit(Z)
+    seg = SpatialGMMSegmenter(
+        3, image_shape=(H, W), spatial_iter=spatial_iter, spatial_weight=spatial_weight, random_state=0
+    ).fit(Z)
     pipe = Pipeline([("identity", FunctionTransformer().fit(Z)), ("seg", seg)])
     cube = Z.reshape(H, W, -1)
     proba = predict_proba_blocks(pipe, cube, chunks=chunks, fill=Z.mean(0)).compute()
@@ -99,8 +99,7 @@ def test_halo_reproduces_the_mean_field_exactly(scene, spatial_iter, spatial_wei
     np.testing.assert_array_equal(labels, seg.predict(Z).reshape(H, W))
 
 
-def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitted, scene,
-                                                                           monkeypatch):
+def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitted, scene, monkeypatch):
     import hsiae.workflow.blocks
 
     monkeypatch.setattr(hsiae.workflow.blocks, "_SLAB_PIXELS", 30)
@@ -118,8 +117,7 @@ def test_nodata_pixels_are_labelled_minus_one_and_filled_like_pixel_spectra(fitt
     assert (labels == -1).sum() == 3 * 20 + 1
 
 
-def test_a_mask_leaves_pixels_out_of_every_block_function_as_no_data_does(fitted, scene,
-                                                                           monkeypatch):
+def test_a_mask_leaves_pixels_out_of_every_block_function_as_no_data_does(fitted, scene, monkeypatch):
     import hsiae.workflow.blocks
     from hsiae import unmix_blocks
     from hsiae.unmixer import AEUnmixer
@@ -136,11 +134,9 @@ def test_a_mask_leaves_pixels_out_of_every_block_function_as_no_data_does(fitted
     np.testing.assert_array_equal(labels, expected)
     assert (labels == -1).sum() == holes.sum()
     proba = predict_proba_blocks(fitted, scene.cube, mask=~holes, chunks=(7, 9)).compute()
-    np.testing.assert_allclose(
-        proba, predict_proba_blocks(fitted, filled_in, nodata=-9999.0, chunks=(7, 9)).compute())
+    np.testing.assert_allclose(proba, predict_proba_blocks(fitted, filled_in, nodata=-9999.0, chunks=(7, 9)).compute())
     codes = transform_blocks(fitted, scene.cube, mask=~holes, chunks=8).compute()
-    np.testing.assert_allclose(
-        codes, transform_blocks(fitted, filled_in, nodata=-9999.0, chunks=8).compute())
+    np.testing.assert_allclose(codes, transform_blocks(fitted, filled_in, nodata=-9999.0, chunks=8).compute())
     den = denoise_blocks(fitted, scene.cube, mask=~holes, chunks=9).compute()
     np.testing.assert_array_equal(den[holes], scene.cube[holes])  # kept as they are
     np.testing.assert_allclose(den[~holes], denoise(fitted, scene.cube[~holes]), atol=1e-5)
@@ -167,8 +163,7 @@ def test_transform_and_denoise_blocks_equal_whole_image(fitted, scene, slab_pixe
     cube[0, :5] = np.nan
     den = denoise_blocks(fitted, cube, chunks=9).compute()
     assert den.dtype == np.float32
-    np.testing.assert_allclose(den[1:], denoise(fitted, X[W:]).reshape(H - 1, W, B), rtol=0,
-                               atol=1e-5)
+    np.testing.assert_allclose(den[1:], denoise(fitted, X[W:]).reshape(H - 1, W, B), rtol=0, atol=1e-5)
     assert np.isnan(den[0, :5]).all()  # no-data pixels keep their values
     np.testing.assert_allclose(den[0, 5:], denoise(fitted, X[5:W]), rtol=0, atol=1e-5)
 
@@ -226,8 +221,14 @@ def test_open_cube_reads_lazily_what_read_cube_reads(tmp_path, scene, layout):
         write_cube(path, cube, band_axis=2)
     elif layout == "zlib":
         path = tmp_path / "c.tif"
-        tifffile.imwrite(path, np.moveaxis(cube, 2, 0), compression="zlib", rowsperstrip=8,
-                         photometric="minisblack", metadata={"axes": "ZYX"})
+        tifffile.imwrite(
+            path,
+            np.moveaxis(cube, 2, 0),
+            compression="zlib",
+            rowsperstrip=8,
+            photometric="minisblack",
+            metadata={"axes": "ZYX"},
+        )
     elif layout == "npy":
         path = tmp_path / "c.npy"
         np.save(path, cube.astype(">f8"))
@@ -263,8 +264,7 @@ def test_store_labels_writes_labels_plus_one_and_zero_for_nodata(tmp_path, suffi
 @pytest.mark.parametrize("band_axis", [0, 2])
 def test_store_cube_round_trips_through_read_cube(tmp_path, scene, band_axis):
     path = tmp_path / "den.tif"
-    store_cube(path, open_like(scene.cube), band_axis=band_axis, wavelengths=scene.wavelengths,
-               nodata=-1.0)
+    store_cube(path, open_like(scene.cube), band_axis=band_axis, wavelengths=scene.wavelengths, nodata=-1.0)
     back, info = read_cube(path)
     np.testing.assert_array_equal(back, scene.cube)
     assert info.band_axis == band_axis and info.nodata == -1.0
@@ -301,10 +301,16 @@ BAD_INPUT = [
     (lambda p, c: transform_blocks("model", c), TypeError, "Expected a fitted sklearn Pipeline"),
     (lambda p, c: denoise_blocks(p, c[:, :, :5]), ValueError, "fitted on spectra of 24 bands"),
     (lambda p, c: sample_pixels(c, 0), ValueError, "n_samples must be a positive integer"),
-    (lambda p, c: fit_on_sample(make_segmentation_pipeline(3), c, n_samples=1.5), ValueError,
-     "n_samples must be an integer"),
-    (lambda p, c: fit_on_sample(make_segmentation_pipeline(30), c, n_samples=20), ValueError,
-     "n_clusters=30 must be <= the pixels sampled"),
+    (
+        lambda p, c: fit_on_sample(make_segmentation_pipeline(3), c, n_samples=1.5),
+        ValueError,
+        "n_samples must be an integer",
+    ),
+    (
+        lambda p, c: fit_on_sample(make_segmentation_pipeline(30), c, n_samples=20),
+        ValueError,
+        "n_clusters=30 must be <= the pixels sampled",
+    ),
     (lambda p, c: fit_on_sample(p[:-1], c), TypeError, "Expected a Pipeline ending in a SpatialGMMSegmenter"),
     (lambda p, c: store_labels("labels.png", c[..., 0]), Exception, "suffix '.png'"),
     (lambda p, c: store_labels("labels.tif", c[..., 0]), ValueError, "integer labels"),
@@ -316,8 +322,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("call, error, match", BAD_INPUT)
-def test_bad_input_fails_before_any_chunk_is_computed(fitted, tmp_path, monkeypatch, call, error,
-                                                     match):
+def test_bad_input_fails_before_any_chunk_is_computed(fitted, tmp_path, monkeypatch, call, error, match):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(error, match=match):
         call(fitted, exploding())
@@ -346,29 +351,36 @@ def test_grid_search_on_a_dask_cluster_equals_the_local_run(time_limit):
 
     scene = make_synthetic_scene(16, shape=(14, 15), random_state=0)
     X = scene.cube.reshape(-1, 16)
-    pipe = make_segmentation_pipeline(3, image_shape=(14, 15), random_state=0,
-                                      spectralresampler__n_bands=16, aedencoder__max_epochs=2)
+    pipe = make_segmentation_pipeline(
+        3, image_shape=(14, 15), random_state=0, spectralresampler__n_bands=16, aedencoder__max_epochs=2
+    )
     grid = {"aedencoder__zdims": [2, 4], "spatialgmmsegmenter__n_clusters": [2, 3]}
 
     def search():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return GridSearchCV(pipe, grid, cv=WholeImageSplit(), scoring=silhouette_scorer,
-                                n_jobs=-1).fit(X)
+            return GridSearchCV(pipe, grid, cv=WholeImageSplit(), scoring=silhouette_scorer, n_jobs=-1).fit(X)
 
     with parallel_backend("sequential"):
         local = search()
     # Worker processes, not threads: each fit seeds torch's global generator.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client, parallel_backend("dask"), \
-            distributed.get_task_stream(client) as tasks:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        parallel_backend("dask"),
+        distributed.get_task_stream(client) as tasks,
+    ):
         remote = search()
     assert len({task["worker"] for task in tasks.data}) == 2  # the fits ran on both workers
     assert remote.best_params_ == local.best_params_
-    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
-                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
 
 

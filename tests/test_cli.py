@@ -122,30 +122,43 @@ def test_train_architecture_option_selects_the_network(cube_path, tmp_path):
     assert type(pipe[1].net_.module_).__name__ == "DenseAE"
 
 
-@pytest.mark.parametrize("recipe, scaling, zdims", [(None, "standard", 8), ("segmentation", "standard", 8),
-                                                   ("denoising", "range", 16)])
+@pytest.mark.parametrize(
+    "recipe, scaling, zdims", [(None, "standard", 8), ("segmentation", "standard", 8), ("denoising", "range", 16)]
+)
 def test_train_for_sets_the_recipe_defaults(tmp_path, recipe, scaling, zdims):
     # 40 bands: the denoising recipe's shrinkage needs bands beyond its 16 latent dimensions.
     cube_path = write(tmp_path / "cube40.tif", make_cube(n_bands=40))
     model = tmp_path / "m.hsiae"
     fast = ["--epochs", "1", "--bands", "40"]
-    assert main(["train", cube_path, "-o", str(model), *fast, "-q"]
-                + ([] if recipe is None else ["--for", recipe])) == 0
+    assert (
+        main(["train", cube_path, "-o", str(model), *fast, "-q"] + ([] if recipe is None else ["--for", recipe])) == 0
+    )
     pipe, _ = load_model(model)
     assert pipe[0].scaling == scaling and pipe[1].zdims == zdims
     assert pipe[1].sam_weight == (0.0 if recipe == "denoising" else 0.1)
     assert pipe[1].shrinkage == ("wiener" if recipe == "denoising" else None)
     # an explicit option still wins over the recipe
-    assert main(["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
-                + ([] if recipe is None else ["--for", recipe])) == 0
+    assert (
+        main(
+            ["train", cube_path, "-o", str(model), *fast, "-q", "--force", "--zdims", "2"]
+            + ([] if recipe is None else ["--for", recipe])
+        )
+        == 0
+    )
     assert load_model(model)[0][1].zdims == 2
 
 
-@pytest.mark.parametrize("recipe, said", [
-    ("denoising", "Training: 72 spectra of 40 bands (the cube's own: a denoising model never "
-                  "interpolates up to --bands 256), latent size 16"),
-    ("segmentation", "Training: 72 spectra, 40 -> 256 bands (resampled), latent size 8"),
-])
+@pytest.mark.parametrize(
+    "recipe, said",
+    [
+        (
+            "denoising",
+            "Training: 72 spectra of 40 bands (the cube's own: a denoising model never "
+            "interpolates up to --bands 256), latent size 16",
+        ),
+        ("segmentation", "Training: 72 spectra, 40 -> 256 bands (resampled), latent size 8"),
+    ],
+)
 def test_train_says_how_many_bands_the_model_sees(tmp_path, capsys, recipe, said):
     cube_path = write(tmp_path / "cube40.tif", make_cube(n_bands=40))
     model = tmp_path / "m.hsiae"
@@ -163,8 +176,9 @@ def test_train_for_denoising_with_too_few_bands_says_what_to_lower(cube_path, tm
     assert "zdims=" not in err and "shrinkage" not in err
     assert not model.exists()
     # the bound it names is the right one: 12 trains
-    assert main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising",
-                 "--zdims", "12"]) == 0
+    assert (
+        main(["train", cube_path, "-o", str(model), "--epochs", "1", "-q", "--for", "denoising", "--zdims", "12"]) == 0
+    )
 
 
 def test_train_for_denoising_on_a_cube_with_too_few_bands_points_to_segmentation(tmp_path, capsys):
@@ -194,14 +208,22 @@ def test_library_messages_name_the_options_and_keep_everything_else():
     from hsiae.exceptions import Param, ParameterError
     from hsiae.io import CubeFormatError
 
-    err = ParameterError("after {epochs}; increase {name} (or {lr}); shape (n_rows, n_cols, n_bands); "
-                         "the HSIAE_DATA environment variable; {none}",
-                         epochs=Param("max_epochs", 2), name=Param("max_epochs"), lr=Param("lr"),
-                         none=Param("shrinkage", None))
-    assert str(err) == ("after max_epochs=2; increase max_epochs (or lr); shape (n_rows, n_cols, n_bands); "
-                        "the HSIAE_DATA environment variable; shrinkage=None")
-    assert one_line(err) == ("after --epochs 2; increase --epochs (or --lr); shape (n_rows, n_cols, "
-                             "n_bands); the HSIAE_DATA environment variable; --for segmentation")
+    err = ParameterError(
+        "after {epochs}; increase {name} (or {lr}); shape (n_rows, n_cols, n_bands); "
+        "the HSIAE_DATA environment variable; {none}",
+        epochs=Param("max_epochs", 2),
+        name=Param("max_epochs"),
+        lr=Param("lr"),
+        none=Param("shrinkage", None),
+    )
+    assert str(err) == (
+        "after max_epochs=2; increase max_epochs (or lr); shape (n_rows, n_cols, n_bands); "
+        "the HSIAE_DATA environment variable; shrinkage=None"
+    )
+    assert one_line(err) == (
+        "after --epochs 2; increase --epochs (or --lr); shape (n_rows, n_cols, "
+        "n_bands); the HSIAE_DATA environment variable; --for segmentation"
+    )
     mat = CubeFormatError("pass {option} naming an array", option=Param("variable", placeholder="NAME"))
     assert (str(mat), one_line(mat)) == ("pass variable=NAME naming an array", "pass --variable NAME naming an array")
     assert one_line(ValueError("zdims=3 stays as it is")) == "zdims=3 stays as it is"
@@ -246,9 +268,9 @@ def check_segment_outputs(outdir, k):
     assert labels.min() >= 1 and labels.max() <= k
     with open(outdir / "cluster_spectra.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    expected = ["band", "wavelength"] + [f"cluster_{c}" for c in range(1, k + 1)] + [
-        f"mean_{c}" for c in range(1, k + 1)
-    ]
+    expected = (
+        ["band", "wavelength"] + [f"cluster_{c}" for c in range(1, k + 1)] + [f"mean_{c}" for c in range(1, k + 1)]
+    )
     assert rows[0][: len(expected)] == expected
     assert len(rows) == 1 + B  # one row per input band
     assert float(rows[1][1]) == pytest.approx(WAVELENGTHS[0])
@@ -262,10 +284,18 @@ def test_segment_trains_and_saves_the_model_in_the_safe_format(cube_path, tmp_pa
     assert main(["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST]) == 0
     labels = check_segment_outputs(outdir, 3)
     assert len(np.unique(labels)) == 3  # three well separated regions
-    assert listing(outdir) == sorted([
-        "labels.tif", "segments.png", "cluster_spectra.png", "cluster_spectra.csv",
-        "latent_maps.png", "model.hsiae", "model_loss.png", "model_history.csv",
-    ])
+    assert listing(outdir) == sorted(
+        [
+            "labels.tif",
+            "segments.png",
+            "cluster_spectra.png",
+            "cluster_spectra.csv",
+            "latent_maps.png",
+            "model.hsiae",
+            "model_loss.png",
+            "model_history.csv",
+        ]
+    )
     assert (outdir / "model.hsiae").read_bytes()[:4] == b"PK\x03\x04"  # a zip, not a pickle
     pipe, info = load_model(outdir / "model.hsiae")
     assert info.format == "hsiae"
@@ -296,17 +326,14 @@ def test_segment_with_model(trained, cube_path, tmp_path):
     assert not any(name.startswith("model") for name in listing(outdir))  # nothing was trained
     # the recipe's segmenter on the model's codes, with the model's shade point
     head = load_model(trained)[0][:2]
-    seg = make_segmentation_pipeline(2, image_shape=(H, W), random_state=0,
-                                     spatialgmmsegmenter__spatial_weight=0.5)[-1]
+    seg = make_segmentation_pipeline(2, image_shape=(H, W), random_state=0, spatialgmmsegmenter__spatial_weight=0.5)[-1]
     X = make_cube().reshape(-1, B)
     seg.fit(head.transform(X), shade_point=shade_point(head))
     np.testing.assert_array_equal(seg.labels_.reshape(H, W) + 1, labels)
 
 
 @pytest.mark.parametrize("option", [["--epochs", "5"], ["--model-format", "joblib"]])
-def test_segment_rejects_training_options_with_model(
-    option, trained, cube_path, tmp_path, capsys
-):
+def test_segment_rejects_training_options_with_model(option, trained, cube_path, tmp_path, capsys):
     outdir = tmp_path / "seg"
     args = ["segment", cube_path, "--model", str(trained), "-k", "2", "-o", str(outdir)]
     assert main([*args, *option]) == 2
@@ -339,7 +366,8 @@ def test_segment_figures_show_no_data_pixels_as_no_data(tmp_path, monkeypatch, c
     path = write(tmp_path / "holes.tif", cube, nodata=-1.0)
     shown = {}
     for name in ("plot_latent_maps", "plot_segment_map"):
-        def record(data, *args, _name=name, _plot=getattr(hsiae.plotting, name), **kwargs):
+
+        def record(data, *args, _name=name, _plot=getattr(hsiae.plotting, name), **kwargs):  # noqa: B008
             shown[_name] = np.array(data, dtype=float)
             return _plot(data, *args, **kwargs)
 
@@ -420,8 +448,9 @@ def test_safe_model_file_through_train_segment_and_denoise(cube_path, tmp_path, 
     np.testing.assert_array_equal(read_cube(target)[0], expected)
 
     outdir = tmp_path / "seg"
-    assert main(["segment", cube_path, "--model", str(model), "-k", "3", "-o", str(outdir),
-                 "-q", "--threads", "1"]) == 0
+    assert (
+        main(["segment", cube_path, "--model", str(model), "-k", "3", "-o", str(outdir), "-q", "--threads", "1"]) == 0
+    )
     check_segment_outputs(outdir, 3)
 
     bad = tmp_path / "bad.hsiae"
@@ -440,9 +469,19 @@ def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     expected = [
-        "band_image.png", "cluster_spectra.csv", "cluster_spectra.png", "labels.tif",
-        "latent_maps.png", "latent_traversal.png", "model.hsiae", "model_history.csv",
-        "model_loss.png", "reconstruction_error.png", "scene.tif", "segments.png", "spectrum.png",
+        "band_image.png",
+        "cluster_spectra.csv",
+        "cluster_spectra.png",
+        "labels.tif",
+        "latent_maps.png",
+        "latent_traversal.png",
+        "model.hsiae",
+        "model_history.csv",
+        "model_loss.png",
+        "reconstruction_error.png",
+        "scene.tif",
+        "segments.png",
+        "spectrum.png",
     ]
     assert listing(outdir) == expected
     for name in expected:
@@ -452,8 +491,22 @@ def test_demo_writes_every_output_and_overwrites_them(tmp_path, capsys):
     assert labels.shape == (16, 16) and labels.min() >= 1 and labels.max() <= 6
     # the scene it wrote can be segmented with the model it wrote
     assert load_model(outdir / "model.hsiae")[1].format == "hsiae"
-    assert main(["segment", str(outdir / "scene.tif"), "--model", str(outdir / "model.hsiae"),
-                 "-k", "3", "-o", str(tmp_path / "again"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(outdir / "scene.tif"),
+                "--model",
+                str(outdir / "model.hsiae"),
+                "-k",
+                "3",
+                "-o",
+                str(tmp_path / "again"),
+                "-q",
+            ]
+        )
+        == 0
+    )
 
     before = (outdir / "labels.tif").stat().st_mtime_ns
     assert main([*args, "-q"]) == 0  # overwrites its own outputs without --force
@@ -482,9 +535,7 @@ def test_top_level_help_and_version(capsys):
 
 
 def test_python_dash_m_runs_the_cli():
-    result = subprocess.run(
-        [sys.executable, "-m", "hsiae", "denoise", "--help"], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "hsiae", "denoise", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "usage: hsiae denoise" in result.stdout
 
@@ -499,15 +550,13 @@ def test_python_dash_m_runs_the_cli():
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--bands", "1"], "--bands"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "0"], "--epochs"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--epochs", "many"], "--epochs"),
-        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--validation-fraction", "1.5"],
-         "--validation-fraction"),
+        (["train", "{cube}", "-o", "{tmp}/m.joblib", "--validation-fraction", "1.5"], "--validation-fraction"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "-0.1"], "--lr"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--lr", "nan"], "--lr"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--band-axis", "1"], "--band-axis"),
         (["train", "{cube}", "-o", "{tmp}/m.joblib", "--seed", "-1"], "--seed"),
         (["train", "{cube}"], "-o"),
-        (["segment", "{cube}", "-k", "2", "-o", "{tmp}/seg", "--spatial-weight", "-1"],
-         "--spatial-weight"),
+        (["segment", "{cube}", "-k", "2", "-o", "{tmp}/seg", "--spatial-weight", "-1"], "--spatial-weight"),
         (["segment", "{cube}", "-k", "100", "-o", "{tmp}/seg", "--epochs", "1"], "-k 100"),
         (["denoise", "{cube}", "--model", "{tmp}/m.joblib", "-o", "{tmp}/den.png"], ".tif"),
         (["demo", "-o", "{tmp}/demo", "--size", "2"], "--size"),
@@ -515,9 +564,7 @@ def test_python_dash_m_runs_the_cli():
         ([], "COMMAND"),
     ],
 )
-def test_impossible_options_fail_in_one_line_without_outputs(
-    args, fragment, cube_path, tmp_path, capsys
-):
+def test_impossible_options_fail_in_one_line_without_outputs(args, fragment, cube_path, tmp_path, capsys):
     before = listing(tmp_path)
     args = [a.format(cube=cube_path, tmp=tmp_path) for a in args]
     assert main(args) == 2
@@ -527,26 +574,25 @@ def test_impossible_options_fail_in_one_line_without_outputs(
 
 @pytest.mark.parametrize("command", ["train", "segment", "denoise"])
 def test_descending_wavelengths_are_explained_in_the_command_lines_words(
-        command, trained, tmp_path, capsys, monkeypatch):
+    command, trained, tmp_path, capsys, monkeypatch
+):
     # some files list their bands from the longest wavelength down; the advice is about the file,
     # not about sorting the columns of an array X
-    path = write(tmp_path / "desc.tif", make_cube()[:, :, ::-1].copy(),
-                 wavelengths=WAVELENGTHS[::-1].copy())
+    path = write(tmp_path / "desc.tif", make_cube()[:, :, ::-1].copy(), wavelengths=WAVELENGTHS[::-1].copy())
     _forbid_work(monkeypatch)
-    argv = {"train": ["-o", str(tmp_path / "m.hsiae")],
-            "segment": ["-k", "2", "-o", str(tmp_path / "seg")],
-            "denoise": ["--model", str(trained), "-o", str(tmp_path / "d.tif")]}[command]
+    argv = {
+        "train": ["-o", str(tmp_path / "m.hsiae")],
+        "segment": ["-k", "2", "-o", str(tmp_path / "seg")],
+        "denoise": ["--model", str(trained), "-o", str(tmp_path / "d.tif")],
+    }[command]
     assert main([command, path, *argv]) == 2
-    line = assert_one_line_error(capsys, "desc.tif", "decreasing order (1000 to 400)",
-                                 "increasing", "bands reversed")
+    line = assert_one_line_error(capsys, "desc.tif", "decreasing order (1000 to 400)", "increasing", "bands reversed")
     assert "columns of X" not in line
     assert listing(tmp_path) == ["desc.tif"]
 
 
-def test_a_model_applied_to_a_finer_grid_over_the_same_range_says_what_differs(
-        trained, tmp_path, capsys):
-    finer = write(tmp_path / "finer.tif", make_cube(n_bands=30),
-                  wavelengths=np.linspace(400.0, 1000.0, 30))
+def test_a_model_applied_to_a_finer_grid_over_the_same_range_says_what_differs(trained, tmp_path, capsys):
+    finer = write(tmp_path / "finer.tif", make_cube(n_bands=30), wavelengths=np.linspace(400.0, 1000.0, 30))
     assert main(["denoise", finer, "--model", str(trained), "-o", str(tmp_path / "d.tif")]) == 2
     line = assert_one_line_error(capsys, "20 bands", "30 bands")
     # both grids span 400-1000: the message shows their steps, not the same range twice
@@ -582,8 +628,10 @@ def test_damaged_and_wrong_model_files(cube_path, tmp_path, capsys):
     import joblib
 
     joblib.dump({"weights": [1, 2]}, tmp_path / "other.joblib")
-    assert main(["segment", cube_path, "--model", str(tmp_path / "other.joblib"), "-k", "2",
-                 "-o", str(tmp_path / "seg")]) == 2
+    assert (
+        main(["segment", cube_path, "--model", str(tmp_path / "other.joblib"), "-k", "2", "-o", str(tmp_path / "seg")])
+        == 2
+    )
     assert_one_line_error(capsys, "not an hsiae model file")
     assert listing(tmp_path) == sorted(["bad.joblib", "cube.tif", "other.joblib"])
 
@@ -594,8 +642,7 @@ def test_an_unmixer_model_is_refused_by_the_commands(cube_path, tmp_path, capsys
 
     unmixer = AEUnmixer(2, max_epochs=1, random_state=0).fit(make_cube().reshape(-1, B))
     save_model(tmp_path / "unmixer.hsiae", unmixer)
-    out = ["-k", "2", "-o", str(tmp_path / "seg")] if command == "segment" else [
-        "-o", str(tmp_path / "d.tif")]
+    out = ["-k", "2", "-o", str(tmp_path / "seg")] if command == "segment" else ["-o", str(tmp_path / "d.tif")]
     assert main([command, cube_path, "--model", str(tmp_path / "unmixer.hsiae"), *out]) == 2
     assert_one_line_error(capsys, "unmixer.hsiae' holds an unmixer (AEUnmixer)", "hsiae train")
     assert listing(tmp_path) == ["cube.tif", "unmixer.hsiae"]
@@ -639,8 +686,7 @@ def test_output_folder_that_is_a_file(cube_path, tmp_path, capsys):
     assert_one_line_error(capsys, "not a folder")
 
 
-def test_train_creates_the_model_folder_and_removes_it_when_the_run_fails(
-        cube_path, tmp_path, capsys, monkeypatch):
+def test_train_creates_the_model_folder_and_removes_it_when_the_run_fails(cube_path, tmp_path, capsys, monkeypatch):
     # as segment does for its output folder: missing folders are made, and removed with a failed run
     model = tmp_path / "new" / "sub" / "m.hsiae"
     assert main(["train", cube_path, "-o", str(model), *FAST, "-q"]) == 0
@@ -669,39 +715,41 @@ def _forbid_reading(monkeypatch):
     monkeypatch.setattr(hsiae.io, "open_cube", started)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root writes into folders without write permission")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into folders without write permission"
+)
 @pytest.mark.parametrize("command", ["train", "segment", "denoise", "unmix", "demo"])
 def test_an_output_folder_without_write_permission_fails_before_any_work(
-        command, trained, cube_path, tmp_path, capsys, monkeypatch):
+    command, trained, cube_path, tmp_path, capsys, monkeypatch
+):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
         _forbid_reading(monkeypatch)
-        target = {"train": locked / "m.hsiae", "denoise": locked / "d.tif"}.get(command,
-                                                                             locked / "out")
-        argv = {"train": [cube_path, *FAST], "segment": [cube_path, "-k", "2", *FAST],
-                "denoise": [cube_path, "--model", str(trained)], "unmix": [cube_path, "-p", "2"],
-                "demo": ["--size", "8", "--epochs", "1"]}[command]
+        target = {"train": locked / "m.hsiae", "denoise": locked / "d.tif"}.get(command, locked / "out")
+        argv = {
+            "train": [cube_path, *FAST],
+            "segment": [cube_path, "-k", "2", *FAST],
+            "denoise": [cube_path, "--model", str(trained)],
+            "unmix": [cube_path, "-p", "2"],
+            "demo": ["--size", "8", "--epochs", "1"],
+        }[command]
         assert main([command, *argv, "-o", str(target)]) == 2
-        line = assert_one_line_error(capsys, f"'{locked}'", "Permission denied",
-                                     "write the outputs elsewhere")
+        line = assert_one_line_error(capsys, f"'{locked}'", "Permission denied", "write the outputs elsewhere")
         assert ".tmp" not in line  # the user's path, not a temporary file's
         assert listing(locked) == []
     finally:
         locked.chmod(0o755)
 
 
-def test_an_output_name_too_long_for_its_folder_fails_before_any_work(
-        cube_path, tmp_path, capsys, monkeypatch):
+def test_an_output_name_too_long_for_its_folder_fails_before_any_work(cube_path, tmp_path, capsys, monkeypatch):
     # the name fits the file system, but the temporary names it is written under first do not
     limit = os.pathconf(tmp_path, "PC_NAME_MAX")
     name = "m" * (limit - 19) + ".hsiae"  # 242 characters where names may have 255
     _forbid_reading(monkeypatch)
     assert main(["train", cube_path, "-o", str(tmp_path / name), *FAST]) == 2
-    line = assert_one_line_error(capsys, str(tmp_path / name[:-6]), f"up to {limit} characters",
-                                 "shorten")
+    line = assert_one_line_error(capsys, str(tmp_path / name[:-6]), f"up to {limit} characters", "shorten")
     assert ".tmp" not in line
     assert listing(tmp_path) == ["cube.tif"]
     # the length the message asks for works
@@ -711,8 +759,7 @@ def test_an_output_name_too_long_for_its_folder_fails_before_any_work(
     assert main(["train", cube_path, "-o", str(tmp_path / fits), *FAST, "-q"]) == 0
 
 
-def test_an_output_folder_name_too_long_fails_before_any_work(cube_path, tmp_path, capsys,
-                                                              monkeypatch):
+def test_an_output_folder_name_too_long_fails_before_any_work(cube_path, tmp_path, capsys, monkeypatch):
     limit = os.pathconf(tmp_path, "PC_NAME_MAX")
     _forbid_reading(monkeypatch)
     outdir = tmp_path / ("s" * (limit + 1)) / "seg"
@@ -763,8 +810,8 @@ def test_errors_do_not_leak_logging_handlers(tmp_path, capsys):
 
 def _forbid_work(monkeypatch):
     """Make any use of the cube's pixels by the pipeline fail the test."""
-    import hsiae.workflow.usable
     import hsiae.workflow.fitting
+    import hsiae.workflow.usable
 
     def started(*args, **kwargs):
         raise AssertionError("the run started working on the pixels")
@@ -786,39 +833,47 @@ def test_a_cube_too_large_for_memory_is_refused_before_any_work(
         "denoise": ["denoise", cube_path, "--model", str(trained), "-o", str(tmp_path / "d.tif")],
     }[command]
     assert main(args) == 2
-    line = assert_one_line_error(capsys, f"{H} x {W} x {B} float32 cube", "cube.tif",
-                                 "KiB of memory", "but 1000 bytes is available",
-                                 "crop the cube", "more memory")
+    line = assert_one_line_error(
+        capsys,
+        f"{H} x {W} x {B} float32 cube",
+        "cube.tif",
+        "KiB of memory",
+        "but 1000 bytes is available",
+        "crop the cube",
+        "more memory",
+    )
     assert line.split("needs about ")[1].split(" KiB")[0].replace(".", "").isdigit(), line
     assert listing(tmp_path) == ["cube.tif"]
 
 
-@pytest.mark.parametrize("command, argv, option", [
-    ("segment", ["-k", "1000000"], "-k 1000000"),  # the mixture's responsibilities and covariances
-    ("train", ["--bands", "1000000000"], "--bands 1000000000"),  # the resampled spectra
-    ("demo", ["--bands", "1000000000"], "--bands 1000000000"),
-])
+@pytest.mark.parametrize(
+    "command, argv, option",
+    [
+        ("segment", ["-k", "1000000"], "-k 1000000"),  # the mixture's responsibilities and covariances
+        ("train", ["--bands", "1000000000"], "--bands 1000000000"),  # the resampled spectra
+        ("demo", ["--bands", "1000000000"], "--bands 1000000000"),
+    ],
+)
 def test_a_memory_need_driven_by_an_option_names_that_option(
-        command, argv, option, cube_path, tmp_path, capsys, monkeypatch):
+    command, argv, option, cube_path, tmp_path, capsys, monkeypatch
+):
     import hsiae.cli._memory
 
     monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: 2**30)
     _forbid_work(monkeypatch)
     out = str(tmp_path / "out")
-    given = {"segment": [cube_path, "-o", out], "train": [cube_path, "-o", out + ".hsiae"],
-             "demo": ["-o", out]}[command]
+    given = {"segment": [cube_path, "-o", out], "train": [cube_path, "-o", out + ".hsiae"], "demo": ["-o", out]}[
+        command
+    ]
     assert main([command, *given, *argv]) == 2
-    line = assert_one_line_error(capsys, "of memory", f"for {option})",
-                                 f"lower {option.split()[0]}")
+    line = assert_one_line_error(capsys, "of memory", f"for {option})", f"lower {option.split()[0]}")
     # not the advice for a cube too large, which would not help
     assert "--chunks" not in line and "--size" not in line and "crop" not in line
     assert not os.path.exists(out) and not os.path.exists(out + ".hsiae")
 
 
 @pytest.mark.parametrize("fmt", ["compressed tiff", "mat v5"])
-def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
-    fmt, tmp_path, capsys, monkeypatch
-):
+def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(fmt, tmp_path, capsys, monkeypatch):
     import scipy.io
 
     import hsiae.cli._memory
@@ -834,18 +889,29 @@ def test_a_cube_read_whole_is_checked_before_its_pixels_are_loaded(
         monkeypatch.setattr(scipy.io, "loadmat", load)
     else:
         path = tmp_path / "cube.tif"
-        tifffile.imwrite(path, np.moveaxis(cube, 2, 0), compression="zlib",
-                         photometric="minisblack")
-        monkeypatch.setattr(tifffile.TiffPageSeries, "asarray",
-                            lambda *a, **k: pytest.fail("pixels loaded"))
+        tifffile.imwrite(path, np.moveaxis(cube, 2, 0), compression="zlib", photometric="minisblack")
+        monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", lambda *a, **k: pytest.fail("pixels loaded"))
     # the run alone fits, the run plus the cube read whole does not
-    needed = hsiae.cli._memory._needed_bytes("train", cube.shape, cube.dtype,
-                                             n_bands_model=B, zdims=3)
-    monkeypatch.setattr(hsiae.cli._memory, "_available_memory",
-                        lambda: int((needed + cube.nbytes / 2) / 0.9))
+    needed = hsiae.cli._memory._needed_bytes("train", cube.shape, cube.dtype, n_bands_model=B, zdims=3)
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: int((needed + cube.nbytes / 2) / 0.9))
     band_axis = "2" if fmt == "mat v5" else "0"
-    assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--zdims", "3",
-                 "--bands", str(B), "--band-axis", band_axis]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(path),
+                "-o",
+                str(tmp_path / "m.hsiae"),
+                "--zdims",
+                "3",
+                "--bands",
+                str(B),
+                "--band-axis",
+                band_axis,
+            ]
+        )
+        == 2
+    )
     assert_one_line_error(capsys, f"{H} x {W} x {B}", "of memory", "crop the cube")
     assert listing(tmp_path) == [path.name]
 
@@ -856,8 +922,7 @@ def test_a_cube_larger_than_the_machine_is_refused_with_real_figures(tmp_path, c
     path = tmp_path / "huge.npy"
     shape = (40000, 40000, 10)
     with open(path, "wb") as fh:
-        np.lib.format.write_array_header_1_0(
-            fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
         try:
             fh.truncate(fh.tell() + np.prod(shape) * 4)
         except OSError as exc:
@@ -867,8 +932,7 @@ def test_a_cube_larger_than_the_machine_is_refused_with_real_figures(tmp_path, c
     if available * 1024 > 300 * 2**30:
         pytest.skip("this machine has the memory to train on the 64 GB cube")
     assert main(["train", str(path), "-o", str(tmp_path / "m.hsiae"), "--bands", "10"]) == 2
-    line = assert_one_line_error(capsys, "40000 x 40000 x 10 float32 cube", "GiB of memory",
-                                 "GiB is available")
+    line = assert_one_line_error(capsys, "40000 x 40000 x 10 float32 cube", "GiB of memory", "GiB is available")
     needed = float(line.split("needs about ")[1].split(" GiB")[0])
     assert needed >= 2 * np.prod(shape) * 4 / 2**30  # at least the float32 spectra, twice
     assert listing(tmp_path) == ["huge.npy"]
@@ -887,16 +951,20 @@ def _array_memory_error():
     [
         (_array_memory_error(), "Unable to allocate 7.28 TiB"),
         (MemoryError(), "ran out of memory;"),
-        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
-                      "allocate memory: you tried to allocate 400000000000 bytes."),
-         "you tried to allocate 400000000000 bytes"),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
+                "allocate memory: you tried to allocate 400000000000 bytes."
+            ),
+            "you tried to allocate 400000000000 bytes",
+        ),
     ],
 )
 def test_running_out_of_memory_during_a_run_is_one_line_without_outputs(
     error, fragment, cube_path, tmp_path, capsys, monkeypatch
 ):
-    import hsiae.workflow.usable
     import hsiae.workflow.fitting
+    import hsiae.workflow.usable
 
     def fail(*args, **kwargs):
         raise error
@@ -909,8 +977,8 @@ def test_running_out_of_memory_during_a_run_is_one_line_without_outputs(
 
 
 def test_other_runtime_errors_are_not_reported_as_memory(cube_path, tmp_path, monkeypatch):
-    import hsiae.workflow.usable
     import hsiae.workflow.fitting
+    import hsiae.workflow.usable
 
     def fail(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -946,8 +1014,9 @@ def _unsupported_suffix(folder):
 
 def _envi(folder, *, lines=H, data=True):
     header = folder / "scene.hdr"
-    header.write_text(f"ENVI\nsamples = {W}\nlines = {lines}\nbands = {B}\ndata type = 4\n"
-                      f"interleave = bip\nbyte order = 0\n")
+    header.write_text(
+        f"ENVI\nsamples = {W}\nlines = {lines}\nbands = {B}\ndata type = 4\ninterleave = bip\nbyte order = 0\n"
+    )
     if data:
         (folder / "scene.img").write_bytes(make_cube().tobytes())
     return header
@@ -966,20 +1035,23 @@ DAMAGED_INPUTS = {
     "truncated tiff": (_truncated_tiff, [], ["cut.tif", "damaged", "copy or export it again"]),
     "tiff named .mat": (_tiff_named_mat, [], ["scene.mat", "looks like TIFF", "suffix"]),
     "unsupported suffix": (_unsupported_suffix, [], ["'.png' is not supported", "use one of"]),
-    "envi header without data": (lambda f: _envi(f, data=False), [],
-                                 ["ENVI data file of header", "found none"]),
-    "envi inconsistent sizes": (lambda f: _envi(f, lines=H + 1), [],
-                                ["Expected 6480 bytes", "it has 5760", "check samples, lines"]),
-    "mat without the variable": (_mat_without, ["--variable", "scene"],
-                                 ["variable 'scene'", "it has: cube (8, 9, 20)", "--variable NAME"]),
+    "envi header without data": (lambda f: _envi(f, data=False), [], ["ENVI data file of header", "found none"]),
+    "envi inconsistent sizes": (
+        lambda f: _envi(f, lines=H + 1),
+        [],
+        ["Expected 6480 bytes", "it has 5760", "check samples, lines"],
+    ),
+    "mat without the variable": (
+        _mat_without,
+        ["--variable", "scene"],
+        ["variable 'scene'", "it has: cube (8, 9, 20)", "--variable NAME"],
+    ),
 }
 
 
 @pytest.mark.parametrize("command", ["train", "segment", "denoise"])
 @pytest.mark.parametrize("damage", DAMAGED_INPUTS)
-def test_damaged_input_files_fail_in_one_line_without_outputs(
-    damage, command, trained, tmp_path, capsys
-):
+def test_damaged_input_files_fail_in_one_line_without_outputs(damage, command, trained, tmp_path, capsys):
     make, extra, fragments = DAMAGED_INPUTS[damage]
     path = make(tmp_path)
     before = listing(tmp_path)
@@ -1006,8 +1078,9 @@ def test_unreadable_input_file_fails_in_one_line(cube_path, tmp_path, capsys, mo
     assert listing(tmp_path) == ["cube.tif"]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root reads files whatever their permissions")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their permissions"
+)
 def test_input_file_without_read_permission_fails_in_one_line(cube_path, tmp_path, capsys):
     os.chmod(cube_path, 0)
     try:
@@ -1026,8 +1099,20 @@ def test_segment_chunked_labels_equal_the_saved_model_on_the_whole_image(cube_pa
     runs = {}
     for chunks in ("3", "16"):  # 3 is below the halo of spatial_iter=5; 16 holds the whole image
         outdir = tmp_path / f"chunks{chunks}"
-        args = ["segment", cube_path, "-k", "3", "-o", str(outdir), *FAST, "-q", "--chunks",
-                chunks, "--sample-size", "50"]
+        args = [
+            "segment",
+            cube_path,
+            "-k",
+            "3",
+            "-o",
+            str(outdir),
+            *FAST,
+            "-q",
+            "--chunks",
+            chunks,
+            "--sample-size",
+            "50",
+        ]
         assert main(args) == 0
         check_segment_outputs(outdir, 3)
         runs[chunks] = tifffile.imread(outdir / "labels.tif")
@@ -1043,8 +1128,24 @@ def test_denoise_chunked_equals_denoise_in_memory(cube_path, trained, tmp_path):
     pytest.importorskip("dask")
     whole, chunked = tmp_path / "whole.tif", tmp_path / "chunked.tif"
     assert main(["denoise", cube_path, "--model", str(trained), "-o", str(whole), "-q"]) == 0
-    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(chunked), "-q",
-                 "--chunks", "4", "--scheduler", "synchronous"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                cube_path,
+                "--model",
+                str(trained),
+                "-o",
+                str(chunked),
+                "-q",
+                "--chunks",
+                "4",
+                "--scheduler",
+                "synchronous",
+            ]
+        )
+        == 0
+    )
     a, info_a = read_cube(whole)
     b, info_b = read_cube(chunked)
     assert b.dtype == a.dtype and info_b.band_axis == info_a.band_axis
@@ -1058,20 +1159,22 @@ def test_train_chunked_model_does_not_depend_on_the_chunks(cube_path, tmp_path):
     models = []
     for chunks in ("2", "8"):
         model = tmp_path / f"m{chunks}.joblib"
-        assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--chunks", chunks,
-                     "--sample-size", "40"]) == 0
+        assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--chunks", chunks, "--sample-size", "40"]) == 0
         models.append(load_model(model)[0])
     X = make_cube().reshape(-1, B)
     np.testing.assert_array_equal(models[0].transform(X), models[1].transform(X))
 
 
-@pytest.mark.parametrize("extra, fragments", [
-    (["--scheduler", "threads"], ["--scheduler only apply with --chunks"]),
-    (["--sample-size", "100"], ["--sample-size only apply with --chunks"]),
-    (["--chunks", "0"], ["--chunks", "must be an integer >= 1"]),
-    (["--chunks", "8", "--scheduler", "gpu"], ["expected threads, processes, synchronous"]),
-    (["--chunks", "8", "--sample-size", "1"], ["--sample-size", ">= 2"]),
-])
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--scheduler", "threads"], ["--scheduler only apply with --chunks"]),
+        (["--sample-size", "100"], ["--sample-size only apply with --chunks"]),
+        (["--chunks", "0"], ["--chunks", "must be an integer >= 1"]),
+        (["--chunks", "8", "--scheduler", "gpu"], ["expected threads, processes, synchronous"]),
+        (["--chunks", "8", "--sample-size", "1"], ["--sample-size", ">= 2"]),
+    ],
+)
 def test_chunk_options_are_checked_before_any_work(cube_path, tmp_path, capsys, extra, fragments):
     pytest.importorskip("dask")
     outdir = tmp_path / "out"
@@ -1080,15 +1183,24 @@ def test_chunk_options_are_checked_before_any_work(cube_path, tmp_path, capsys, 
     assert not outdir.exists()
 
 
-def test_unreachable_dask_scheduler_is_one_line_and_no_output(cube_path, trained, tmp_path,
-                                                              capsys, monkeypatch):
+def test_unreachable_dask_scheduler_is_one_line_and_no_output(cube_path, trained, tmp_path, capsys, monkeypatch):
     pytest.importorskip("distributed")
     import hsiae.cli._inputs
 
     monkeypatch.setattr(hsiae.cli._inputs, "_CONNECT_TIMEOUT", "1s")
     target = tmp_path / "den.tif"
-    args = ["denoise", cube_path, "--model", str(trained), "-o", str(target), "--chunks", "4",
-            "--scheduler", "tcp://127.0.0.1:9"]
+    args = [
+        "denoise",
+        cube_path,
+        "--model",
+        str(trained),
+        "-o",
+        str(target),
+        "--chunks",
+        "4",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    ]
     assert main(args) == 2
     assert_one_line_error(capsys, "could not connect to the dask scheduler at tcp://127.0.0.1:9")
     assert listing(tmp_path) == ["cube.tif"]
@@ -1104,30 +1216,62 @@ def _cgroup_files(root, files):
 GiB = 2**30
 
 
-@pytest.mark.parametrize("layout, expected", [
-    # cgroup v2, a limited job: limit - usage + inactive page cache
-    ({"proc": "0::/job.slice/job_42\n",
-      "sys/job.slice/job_42/memory.max": f"{8 * GiB}\n",
-      "sys/job.slice/job_42/memory.current": f"{3 * GiB}\n",
-      "sys/job.slice/job_42/memory.stat": f"anon 123\ninactive_file {GiB}\nactive_file 5\n"}, 6 * GiB),
-    # v2 without a limit anywhere
-    ({"proc": "0::/user.slice\n", "sys/user.slice/memory.max": "max\n",
-      "sys/user.slice/memory.current": f"{GiB}\n"}, None),
-    # v2: a tighter limit on the parent counts
-    ({"proc": "0::/a/b\n",
-      "sys/a/b/memory.max": f"{8 * GiB}\n", "sys/a/b/memory.current": f"{GiB}\n",
-      "sys/a/memory.max": f"{4 * GiB}\n", "sys/a/memory.current": f"{2 * GiB}\n"}, 2 * GiB),
-    # v1 inside a container: the recorded path is not mounted; the group is the mount's root
-    ({"proc": "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n",
-      "sys/memory/memory.limit_in_bytes": f"{2 * GiB}\n",
-      "sys/memory/memory.usage_in_bytes": f"{GiB}\n",
-      "sys/memory/memory.stat": f"inactive_file 7\ntotal_inactive_file {GiB // 2}\n"}, GiB + GiB // 2),
-    # v1 unlimited (2**63 rounded to a page), as on most desktops
-    ({"proc": "4:memory:/\n", "sys/memory/memory.limit_in_bytes": "9223372036854771712\n",
-      "sys/memory/memory.usage_in_bytes": f"{GiB}\n"}, None),
-    # no cgroup file at all (not Linux)
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "layout, expected",
+    [
+        # cgroup v2, a limited job: limit - usage + inactive page cache
+        (
+            {
+                "proc": "0::/job.slice/job_42\n",
+                "sys/job.slice/job_42/memory.max": f"{8 * GiB}\n",
+                "sys/job.slice/job_42/memory.current": f"{3 * GiB}\n",
+                "sys/job.slice/job_42/memory.stat": f"anon 123\ninactive_file {GiB}\nactive_file 5\n",
+            },
+            6 * GiB,
+        ),
+        # v2 without a limit anywhere
+        (
+            {
+                "proc": "0::/user.slice\n",
+                "sys/user.slice/memory.max": "max\n",
+                "sys/user.slice/memory.current": f"{GiB}\n",
+            },
+            None,
+        ),
+        # v2: a tighter limit on the parent counts
+        (
+            {
+                "proc": "0::/a/b\n",
+                "sys/a/b/memory.max": f"{8 * GiB}\n",
+                "sys/a/b/memory.current": f"{GiB}\n",
+                "sys/a/memory.max": f"{4 * GiB}\n",
+                "sys/a/memory.current": f"{2 * GiB}\n",
+            },
+            2 * GiB,
+        ),
+        # v1 inside a container: the recorded path is not mounted; the group is the mount's root
+        (
+            {
+                "proc": "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n",
+                "sys/memory/memory.limit_in_bytes": f"{2 * GiB}\n",
+                "sys/memory/memory.usage_in_bytes": f"{GiB}\n",
+                "sys/memory/memory.stat": f"inactive_file 7\ntotal_inactive_file {GiB // 2}\n",
+            },
+            GiB + GiB // 2,
+        ),
+        # v1 unlimited (2**63 rounded to a page), as on most desktops
+        (
+            {
+                "proc": "4:memory:/\n",
+                "sys/memory/memory.limit_in_bytes": "9223372036854771712\n",
+                "sys/memory/memory.usage_in_bytes": f"{GiB}\n",
+            },
+            None,
+        ),
+        # no cgroup file at all (not Linux)
+        ({}, None),
+    ],
+)
 def test_the_memory_check_reads_the_control_group_limit(tmp_path, layout, expected):
     from hsiae.cli._memory import _cgroup_available
 
@@ -1139,8 +1283,7 @@ def test_the_memory_check_reads_the_control_group_limit(tmp_path, layout, expect
     assert _cgroup_available(tmp_path / "cgroup", tmp_path / "sys") == expected
 
 
-def test_a_job_limit_smaller_than_the_machine_refuses_the_run_and_says_why(cube_path, tmp_path, capsys,
-                                                                            monkeypatch):
+def test_a_job_limit_smaller_than_the_machine_refuses_the_run_and_says_why(cube_path, tmp_path, capsys, monkeypatch):
     import hsiae.cli._memory
 
     monkeypatch.setattr(hsiae.cli._memory, "_machine_available", lambda: 64 * GiB)
@@ -1173,25 +1316,42 @@ def test_help_version_and_usage_errors_load_nothing_heavy():
     assert out.stdout.strip().splitlines()[-1] == "[0, 0, 2, 2] []"
 
 
-
 def test_latent_constraints_and_device_reach_the_encoder(cube_path, tmp_path, capsys):
     model = tmp_path / "m.hsiae"
-    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--latent-activation", "relu",
-                 "--latent-l1", "0.01", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                cube_path,
+                "-o",
+                str(model),
+                *FAST,
+                "-q",
+                "--latent-activation",
+                "relu",
+                "--latent-l1",
+                "0.01",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     encoder = load_model(model)[0][1]
     assert (encoder.latent_activation, encoder.latent_l1, encoder.device) == ("relu", 0.01, "cpu")
-    assert main(["train", cube_path, "-o", str(tmp_path / "d.hsiae"), *FAST, "--device",
-                 "bogus"]) == 2
+    assert main(["train", cube_path, "-o", str(tmp_path / "d.hsiae"), *FAST, "--device", "bogus"]) == 2
     assert_one_line_error(capsys, "--device bogus is not a torch device")
     assert not (tmp_path / "d.hsiae").exists()
-    assert main(["segment", cube_path, "--model", str(model), "-k", "2", "--latent-l1", "0.1",
-                 "-o", str(tmp_path / "s")]) == 2
+    assert (
+        main(["segment", cube_path, "--model", str(model), "-k", "2", "--latent-l1", "0.1", "-o", str(tmp_path / "s")])
+        == 2
+    )
     assert_one_line_error(capsys, "--latent-l1 only apply when segment trains a model")
 
 
-@pytest.mark.parametrize("name, status, word", [("SIGTERM", 143, "terminated"),
-                                                 ("SIGINT", 130, "interrupted"),
-                                                 ("SIGHUP", 129, "hung up")])
+@pytest.mark.parametrize(
+    "name, status, word", [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted"), ("SIGHUP", 129, "hung up")]
+)
 def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
     # SIGTERM (a batch system's kill), Ctrl-C and SIGHUP (the terminal closed) stop the run, not
     # just its training (skorch would carry on after a KeyboardInterrupt): no output, no temporary
@@ -1205,8 +1365,25 @@ def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
     cube = write(tmp_path / "cube.tif", make_cube())
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hsiae", "segment", cube, "-k", "2", "-o", str(out), "--epochs", "500",
-         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hsiae",
+            "segment",
+            cube,
+            "-k",
+            "2",
+            "-o",
+            str(out),
+            "--epochs",
+            "500",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:  # wait until training runs
         if line.startswith("epoch "):
             break
@@ -1247,8 +1424,7 @@ def test_train_writes_a_model_only_under_a_model_extension(tmp_path, capsys, for
 @pytest.mark.parametrize("command", ["train", "segment"])
 @pytest.mark.parametrize("spelling", ["symlink", "dotted", "hardlink"])
 @pytest.mark.parametrize("force", [[], ["--force"]])
-def test_no_output_replaces_the_input_under_another_name(tmp_path, capsys, command, spelling,
-                                                         force):
+def test_no_output_replaces_the_input_under_another_name(tmp_path, capsys, command, spelling, force):
     # the same file reached through a link or another spelling of its path is still the input
     out = tmp_path / "out"
     out.mkdir()
@@ -1272,15 +1448,17 @@ def test_no_output_replaces_the_input_under_another_name(tmp_path, capsys, comma
 
 
 @pytest.mark.parametrize("command", ["segment", "denoise", "unmix"])
-def test_a_model_under_another_name_is_refused_without_being_unpickled(cube_path, tmp_path, capsys,
-                                                                      command):
+def test_a_model_under_another_name_is_refused_without_being_unpickled(cube_path, tmp_path, capsys, command):
     import pickle
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.model"
     evil.write_bytes(pickle.dumps(_Boom(marker)))
-    out = {"segment": ["-k", "2", "-o", str(tmp_path / "seg")],
-           "denoise": ["-o", str(tmp_path / "d.tif")], "unmix": ["-o", str(tmp_path / "u")]}
+    out = {
+        "segment": ["-k", "2", "-o", str(tmp_path / "seg")],
+        "denoise": ["-o", str(tmp_path / "d.tif")],
+        "unmix": ["-o", str(tmp_path / "u")],
+    }
     assert main([command, cube_path, "--model", str(evil), *out[command]]) == 2
     assert_one_line_error(capsys, "evil.model", ".hsiae", ".joblib / .pkl")
     assert not marker.exists()
@@ -1288,12 +1466,12 @@ def test_a_model_under_another_name_is_refused_without_being_unpickled(cube_path
 
 
 def test_a_pickled_model_is_loaded_with_a_warning_line(trained, cube_path, tmp_path, capsys):
-    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(tmp_path / "d.tif"),
-                 "-q"]) == 0
+    assert main(["denoise", cube_path, "--model", str(trained), "-o", str(tmp_path / "d.tif"), "-q"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert [line for line in err if "pickle" in line] == [
         f"hsiae: warning: '{trained}' is a pickle: loading it runs code from the file. Load only "
-        f"models from sources you trust; share models as .hsiae files, which never run code."]
+        f"models from sources you trust; share models as .hsiae files, which never run code."
+    ]
 
 
 class _Boom:
@@ -1322,8 +1500,7 @@ def _race(monkeypatch, on):
     monkeypatch.setattr(hsiae.io, "commit", commit)
 
 
-def test_an_output_another_run_writes_meanwhile_is_never_replaced(cube_path, tmp_path, capsys,
-                                                                  monkeypatch):
+def test_an_output_another_run_writes_meanwhile_is_never_replaced(cube_path, tmp_path, capsys, monkeypatch):
     # the other run writes the history after this run's checks, while it commits the model and
     # the loss curves: this run stops with a clear error and takes back only its own two files
     out = tmp_path / "out"
@@ -1340,8 +1517,7 @@ def test_an_output_another_run_writes_meanwhile_is_never_replaced(cube_path, tmp
     assert (out / "m_history.csv").read_text() == "the other run's"
 
 
-def test_a_failed_run_with_force_puts_back_what_it_replaced(cube_path, tmp_path, capsys,
-                                                            monkeypatch):
+def test_a_failed_run_with_force_puts_back_what_it_replaced(cube_path, tmp_path, capsys, monkeypatch):
     # --force replaces the other run's model (as asked), then the run fails before its end: the
     # other run's model comes back, and nothing of this run is left
     out = tmp_path / "out"
@@ -1360,8 +1536,7 @@ def test_a_failed_run_with_force_puts_back_what_it_replaced(cube_path, tmp_path,
     assert (out / "m.hsiae").read_text() == "the other run's model"
 
 
-def test_a_failed_run_never_removes_a_file_another_run_put_in_its_place(cube_path, tmp_path,
-                                                                         capsys, monkeypatch):
+def test_a_failed_run_never_removes_a_file_another_run_put_in_its_place(cube_path, tmp_path, capsys, monkeypatch):
     # this run moved its model in; another run (with --force) replaced it; then this run fails:
     # its rollback sees that the model is no longer its own file and leaves it
     out = tmp_path / "out"
@@ -1404,8 +1579,7 @@ def write_as(path, cube):
 
         scipy.io.savemat(path, {"cube": cube})
     else:
-        tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig",
-                         metadata=None)
+        tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig", metadata=None)
     return str(path)
 
 
@@ -1414,12 +1588,11 @@ def labels_of(args, outdir):
     return tifffile.imread(outdir / "labels.tif")
 
 
-@pytest.mark.parametrize("suffix, chunks", [(".npy", []), (".mat", []), (".tif", []),
-                                            (".npy", ["--chunks", "4"]),
-                                            (".tif", ["--chunks", "5"])])
-def test_segment_nodata_labels_fill_pixels_0_and_splits_the_rest_as_without_them(
-    trained, tmp_path, suffix, chunks
-):
+@pytest.mark.parametrize(
+    "suffix, chunks",
+    [(".npy", []), (".mat", []), (".tif", []), (".npy", ["--chunks", "4"]), (".tif", ["--chunks", "5"])],
+)
+def test_segment_nodata_labels_fill_pixels_0_and_splits_the_rest_as_without_them(trained, tmp_path, suffix, chunks):
     from sklearn.metrics import adjusted_rand_score
 
     cube = make_cube()
@@ -1429,8 +1602,7 @@ def test_segment_nodata_labels_fill_pixels_0_and_splits_the_rest_as_without_them
     clean = write_as(tmp_path / f"clean{suffix}", cube)
     mask = tmp_path / "mask.npy"
     np.save(mask, holes_mask().astype(np.uint8))  # nonzero = usable
-    run = ["segment", "-k", "3", "--model", str(trained), "--threads", "1", "--band-axis", "2",
-           *chunks]
+    run = ["segment", "-k", "3", "--model", str(trained), "--threads", "1", "--band-axis", "2", *chunks]
 
     unmarked = labels_of([*run, path], tmp_path / "unmarked")
     labels = labels_of([*run, path, "--nodata", "-9999"], tmp_path / "nodata")
@@ -1457,8 +1629,11 @@ def test_train_leaves_fill_and_masked_pixels_out(tmp_path, chunks):
     tifffile.imwrite(mask, holes_mask())  # a TIFF of booleans (stored as uint8 0/1)
     X = cube.reshape(-1, B)
     transforms = []
-    for name, args in [("nodata", [path, "--nodata", "-9999"]), ("mask", [clean, "--mask", str(mask)]),
-                       ("unmarked", [path])]:
+    for name, args in [
+        ("nodata", [path, "--nodata", "-9999"]),
+        ("mask", [clean, "--mask", str(mask)]),
+        ("unmarked", [path]),
+    ]:
         model = tmp_path / f"{name}.hsiae"
         assert main(["train", *args, "-o", str(model), *FAST, "-q", *chunks]) == 0
         transforms.append(load_model(model)[0].transform(X))
@@ -1467,9 +1642,7 @@ def test_train_leaves_fill_and_masked_pixels_out(tmp_path, chunks):
 
 
 @pytest.mark.parametrize("declared", ["tag", "option"])
-def test_denoise_compares_an_int32_fill_value_exactly_in_memory_and_in_chunks(
-    trained, tmp_path, capsys, declared
-):
+def test_denoise_compares_an_int32_fill_value_exactly_in_memory_and_in_chunks(trained, tmp_path, capsys, declared):
     # 2**24 + 1 and 2**24 are one float32 value; the fill value is compared in the file's dtype
     fill = 2**24 + 1
     cube = np.round(make_cube() * 1000).astype(np.int32)
@@ -1477,8 +1650,14 @@ def test_denoise_compares_an_int32_fill_value_exactly_in_memory_and_in_chunks(
     cube[2, 2] = fill - 1
     path = tmp_path / "int32.tif"
     if declared == "tag":  # as write_cube wrote it before: tifffile logged a ValueError for it
-        tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig",
-                         metadata=None, extratags=[(42113, "s", 0, f"{fill}.0", True)])
+        tifffile.imwrite(
+            path,
+            cube,
+            photometric="minisblack",
+            planarconfig="contig",
+            metadata=None,
+            extratags=[(42113, "s", 0, f"{fill}.0", True)],
+        )
         option = []
     else:
         write_as(path, cube)
@@ -1486,8 +1665,7 @@ def test_denoise_compares_an_int32_fill_value_exactly_in_memory_and_in_chunks(
     results = []
     for chunks in ([], ["--chunks", "4", "--scheduler", "synchronous"]):
         target = tmp_path / f"den{len(chunks)}.tif"
-        assert main(["denoise", str(path), "--model", str(trained), "-o", str(target), "-q",
-                     *option, *chunks]) == 0
+        assert main(["denoise", str(path), "--model", str(trained), "-o", str(target), "-q", *option, *chunks]) == 0
         err = capsys.readouterr().err  # no stray line of tifffile's under -q, only the pickle's warning
         assert [line for line in err.splitlines() if "is a pickle" not in line] == []
         result, info = read_cube(target)
@@ -1508,27 +1686,30 @@ def test_nodata_none_ignores_the_files_value_and_says_so(tmp_path, capsys):
     assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "declared"), *FAST]) == 0
     assert f"No-data value -1, as '{path}' declares" in capsys.readouterr().out
     assert tifffile.imread(tmp_path / "declared" / "labels.tif")[5, 6] == 0
-    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "ignored"), *FAST,
-                 "--nodata", "none"]) == 0
+    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "ignored"), *FAST, "--nodata", "none"]) == 0
     out = capsys.readouterr().out
     assert f"No fill value (--nodata none): the -1 that '{path}' declares is ignored" in out
     assert tifffile.imread(tmp_path / "ignored" / "labels.tif")[5, 6] > 0
-    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "other"), *FAST,
-                 "--nodata", "0.5"]) == 0
-    assert (f"No-data value 0.5 (--nodata), in place of the -1 that '{path}' declares"
-            in capsys.readouterr().out)
+    assert main(["segment", path, "-k", "3", "-o", str(tmp_path / "other"), *FAST, "--nodata", "0.5"]) == 0
+    assert f"No-data value 0.5 (--nodata), in place of the -1 that '{path}' declares" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mask, fragments", [
-    (lambda d: np.save(d / "m.npy", np.ones((W, H), bool)),
-     ["--mask", "m.npy", "is 9 x 8 pixels", "the cube", "is 8 x 9 pixels"]),
-    (lambda d: tifffile.imwrite(d / "m.tif", np.ones((H, W, 3), np.uint8), photometric="rgb"),
-     ["--mask", "m.tif", "3-D array of shape (8, 9, 3)", "one value per pixel"]),
-    (lambda d: (d / "m.png").write_bytes(b"\x89PNG"), ["--mask", "m.png", ".tif", ".npy"]),
-    (lambda d: None, ["--mask", "m.npy", "No such mask file"]),
-    (lambda d: np.save(d / "m.npy", np.zeros((H, W), bool)),
-     ["--mask", "m.npy", "no pixel", "nonzero"]),
-])
+@pytest.mark.parametrize(
+    "mask, fragments",
+    [
+        (
+            lambda d: np.save(d / "m.npy", np.ones((W, H), bool)),
+            ["--mask", "m.npy", "is 9 x 8 pixels", "the cube", "is 8 x 9 pixels"],
+        ),
+        (
+            lambda d: tifffile.imwrite(d / "m.tif", np.ones((H, W, 3), np.uint8), photometric="rgb"),
+            ["--mask", "m.tif", "3-D array of shape (8, 9, 3)", "one value per pixel"],
+        ),
+        (lambda d: (d / "m.png").write_bytes(b"\x89PNG"), ["--mask", "m.png", ".tif", ".npy"]),
+        (lambda d: None, ["--mask", "m.npy", "No such mask file"]),
+        (lambda d: np.save(d / "m.npy", np.zeros((H, W), bool)), ["--mask", "m.npy", "no pixel", "nonzero"]),
+    ],
+)
 @pytest.mark.parametrize("command", ["train", "segment", "denoise", "unmix"])
 def test_a_bad_mask_is_refused_in_one_line_before_any_work(
     trained, cube_path, tmp_path, capsys, monkeypatch, mask, fragments, command

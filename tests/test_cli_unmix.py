@@ -15,8 +15,16 @@ from hsiae.unmixer import AEUnmixer
 
 K = 3
 FAST = ["--epochs", "8", "--threads", "1", "-q"]
-OUTPUTS = ["abundance_maps.png", "abundances.tif", "endmembers.csv", "endmembers.png", "model.hsiae",
-           "model_history.csv", "model_loss.png", "reconstruction_error.png"]
+OUTPUTS = [
+    "abundance_maps.png",
+    "abundances.tif",
+    "endmembers.csv",
+    "endmembers.png",
+    "model.hsiae",
+    "model_history.csv",
+    "model_loss.png",
+    "reconstruction_error.png",
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +71,18 @@ def test_unmix_writes_abundances_endmembers_model_and_figures(unmixed, scene):
 
 def test_a_saved_unmixer_gives_the_same_abundances(unmixed, scene_path, tmp_path):
     out = tmp_path / "again"
-    assert main(["unmix", scene_path, "--model", str(unmixed / "model.hsiae"), "-o", str(out),
-                 "--threads", "1", "-q"]) == 0
+    assert (
+        main(["unmix", scene_path, "--model", str(unmixed / "model.hsiae"), "-o", str(out), "--threads", "1", "-q"])
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == [
-        "abundance_maps.png", "abundances.tif", "endmembers.csv", "endmembers.png",
-        "reconstruction_error.png"]
-    np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"),
-                                  tifffile.imread(unmixed / "abundances.tif"))
+        "abundance_maps.png",
+        "abundances.tif",
+        "endmembers.csv",
+        "endmembers.png",
+        "reconstruction_error.png",
+    ]
+    np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"), tifffile.imread(unmixed / "abundances.tif"))
 
 
 def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):
@@ -79,8 +92,9 @@ def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):
     # the same sample, so the same model; abundances equal up to float32 rounding of other batches
     with open(out / "endmembers.csv") as a, open(unmixed / "endmembers.csv") as b:
         assert a.read() == b.read()
-    np.testing.assert_allclose(tifffile.imread(out / "abundances.tif"),
-                               tifffile.imread(unmixed / "abundances.tif"), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        tifffile.imread(out / "abundances.tif"), tifffile.imread(unmixed / "abundances.tif"), rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("chunks", [[], ["--chunks", "7"]])
@@ -95,25 +109,28 @@ def test_unmix_nodata_and_mask_leave_the_same_pixels_out(scene, tmp_path, chunks
     np.save(tmp_path / "clean.npy", scene.cube)
     np.save(tmp_path / "mask.npy", ~holes)
     results = {}
-    for name, args in [("nodata", ["filled.npy", "--nodata", "0"]),
-                       ("mask", ["clean.npy", "--mask", str(tmp_path / "mask.npy")])]:
+    for name, args in [
+        ("nodata", ["filled.npy", "--nodata", "0"]),
+        ("mask", ["clean.npy", "--mask", str(tmp_path / "mask.npy")]),
+    ]:
         out = tmp_path / name
         args = [str(tmp_path / args[0]), *args[1:]]
-        assert main(["unmix", *args, "-p", str(K), "-o", str(out), "--band-axis", "2", *chunks,
-                     *FAST]) == 0
+        assert main(["unmix", *args, "-p", str(K), "-o", str(out), "--band-axis", "2", *chunks, *FAST]) == 0
         results[name] = tifffile.imread(out / "abundances.tif")
         A = np.moveaxis(results[name], 0, -1)
         assert np.isnan(A[holes]).all() and np.isfinite(A[~holes]).all()
     np.testing.assert_array_equal(results["nodata"], results["mask"])
 
 
-@pytest.mark.parametrize("extra, fragments", [
-    ([], ["-p N"]),
-    (["-p", "41"], ["-p 41", "bands (40)"]),
-    (["-p", "3", "--scheduler", "threads"], ["--scheduler", "--chunks"]),
-])
-def test_impossible_unmix_options_fail_before_any_work(scene_path, tmp_path, capsys, extra,
-                                                       fragments):
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        ([], ["-p N"]),
+        (["-p", "41"], ["-p 41", "bands (40)"]),
+        (["-p", "3", "--scheduler", "threads"], ["--scheduler", "--chunks"]),
+    ],
+)
+def test_impossible_unmix_options_fail_before_any_work(scene_path, tmp_path, capsys, extra, fragments):
     out = tmp_path / "out"
     assert main(["unmix", scene_path, "-o", str(out), *extra, *FAST]) == 2
     err = capsys.readouterr().err
@@ -124,16 +141,14 @@ def test_impossible_unmix_options_fail_before_any_work(scene_path, tmp_path, cap
 
 def test_unmix_model_options_are_refused_with_model(unmixed, scene_path, tmp_path, capsys):
     model = str(unmixed / "model.hsiae")
-    assert main(["unmix", scene_path, "--model", model, "--epochs", "3", "-o",
-                 str(tmp_path / "o")]) == 2
+    assert main(["unmix", scene_path, "--model", model, "--epochs", "3", "-o", str(tmp_path / "o")]) == 2
     assert "--epochs only apply when unmix trains" in capsys.readouterr().err
     assert main(["unmix", scene_path, "--model", model, "-p", "5", "-o", str(tmp_path / "o")]) == 2
     assert "-p 5 does not match the 3 endmembers" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
-def test_the_error_maps_paint_no_data_pixels_in_the_no_data_colour(scene_path, tmp_path,
-                                                                    monkeypatch):
+def test_the_error_maps_paint_no_data_pixels_in_the_no_data_colour(scene_path, tmp_path, monkeypatch):
     from matplotlib.colors import to_rgba
 
     import hsiae.cli._unmix

@@ -110,9 +110,7 @@ def test_synthetic_custom_callable_function():
         calls.append((factors.shape, wavelengths.copy()))
         return factors[:, :1] * (wavelengths / wavelengths.max())[None, :]
 
-    scene = make_synthetic_scene(
-        10, shape=(6, 5), function=ramp, wavelengths=(500.0, 900.0), noise=0.0
-    )
+    scene = make_synthetic_scene(10, shape=(6, 5), function=ramp, wavelengths=(500.0, 900.0), noise=0.0)
 
     assert scene.function == "ramp"
     assert calls[0][0] == (30, 3)
@@ -157,9 +155,7 @@ def test_synthetic_image_dtypes_and_path_agree(tmp_path):
     image = _quadrant_image(8)
     image[:4, :4] = (10, 120, 200)
     from_uint8 = make_synthetic_scene(8, image=image, shape=(4, 4), n_segments=4, noise=0.0)
-    from_float = make_synthetic_scene(
-        8, image=image / 255.0, shape=(4, 4), n_segments=4, noise=0.0
-    )
+    from_float = make_synthetic_scene(8, image=image / 255.0, shape=(4, 4), n_segments=4, noise=0.0)
     rgba = np.concatenate([image, np.full((8, 8, 1), 255, np.uint8)], axis=-1)
     from_rgba = make_synthetic_scene(8, image=rgba, shape=(4, 4), n_segments=4, noise=0.0)
     path = tmp_path / "quadrants.png"
@@ -495,10 +491,16 @@ def test_tutorial_function_is_the_tutorials_formula():
 
     factors = np.random.default_rng(0).random((6, 3))
     t = torch.linspace(-1, 1, 25, dtype=torch.float64)
-    expected = np.stack([
-        (torch.tanh(20 * (t - 2 * (x - 0.5))) + torch.nn.SELU()(t - 2 * (y - 0.5))
-         + torch.sigmoid(-20 * (t - (z - 0.5)))).numpy() for x, y, z in factors
-    ])
+    expected = np.stack(
+        [
+            (
+                torch.tanh(20 * (t - 2 * (x - 0.5)))
+                + torch.nn.SELU()(t - 2 * (y - 0.5))
+                + torch.sigmoid(-20 * (t - (z - 0.5)))
+            ).numpy()
+            for x, y, z in factors
+        ]
+    )
     assert_allclose(tutorial_function(factors, np.zeros(25)), expected, atol=1e-12)
     # hand-checked: all factors 0.5 at t = 0 gives tanh(0) + selu(0) + sigmoid(0)
     assert tutorial_function(np.full((1, 3), 0.5), np.zeros(3))[0, 1] == pytest.approx(0.5)

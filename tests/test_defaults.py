@@ -8,17 +8,25 @@ from hsiae import AEDEncoder, make_denoising_pipeline, make_segmentation_pipelin
 from hsiae.workflow import defaults
 
 
-@pytest.mark.parametrize("recipe, make", [
-    ("segmentation", lambda: make_segmentation_pipeline(2)),
-    ("denoising", make_denoising_pipeline),
-])
+@pytest.mark.parametrize(
+    "recipe, make",
+    [
+        ("segmentation", lambda: make_segmentation_pipeline(2)),
+        ("denoising", make_denoising_pipeline),
+    ],
+)
 def test_the_defaults_are_what_the_recipes_build(recipe, make):
     params = make().get_params()
     d = defaults.recipe_defaults(recipe)
     assert params["spectralresampler__n_bands"] == d["bands"]
     assert params["aedencoder__zdims"] == d["zdims"]
-    for option, name in [("epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                         ("validation_fraction", "validation_fraction"), ("architecture", "architecture")]:
+    for option, name in [
+        ("epochs", "max_epochs"),
+        ("batch_size", "batch_size"),
+        ("lr", "lr"),
+        ("validation_fraction", "validation_fraction"),
+        ("architecture", "architecture"),
+    ]:
         assert params[f"aedencoder__{name}"] == d[option], option
     if recipe == "segmentation":
         assert params["spatialgmmsegmenter__spatial_weight"] == d["spatial_weight"]
@@ -26,8 +34,13 @@ def test_the_defaults_are_what_the_recipes_build(recipe, make):
 
 def test_the_training_defaults_are_the_encoders():
     signature = inspect.signature(AEDEncoder).parameters
-    names = {"epochs": "max_epochs", "batch_size": "batch_size", "lr": "lr",
-             "validation_fraction": "validation_fraction", "architecture": "architecture"}
+    names = {
+        "epochs": "max_epochs",
+        "batch_size": "batch_size",
+        "lr": "lr",
+        "validation_fraction": "validation_fraction",
+        "architecture": "architecture",
+    }
     assert {option: signature[name].default for option, name in names.items()} == defaults.TRAINING
 
 

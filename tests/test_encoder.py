@@ -61,11 +61,11 @@ def test_score_is_minus_the_mean_loss(fitted):
     from hsiae.losses import SpectralLoss
 
     rec = torch.from_numpy(enc.reconstruct(X))
-    loss = SpectralLoss(enc.mse_weight, enc.sam_weight, enc.gradient_weight, enc.sam_offset_)(
-        rec, torch.from_numpy(X)
-    )
+    loss = SpectralLoss(enc.mse_weight, enc.sam_weight, enc.gradient_weight, enc.sam_offset_)(rec, torch.from_numpy(X))
     assert enc.score(X) == pytest.approx(-float(loss), rel=1e-4)
-    assert enc.score(X) > enc.score(X + np.float32(0.5) * np.random.default_rng(1).standard_normal(X.shape).astype(np.float32))
+    assert enc.score(X) > enc.score(
+        X + np.float32(0.5) * np.random.default_rng(1).standard_normal(X.shape).astype(np.float32)
+    )
 
 
 def test_inference_batches_do_not_change_the_result(fitted):
@@ -232,16 +232,27 @@ def test_dead_relu_latent_units_that_stay_dead_are_reported(monkeypatch):
     X, _ = _spectra(n=600)
     _dead_start(monkeypatch)
     monkeypatch.setattr(encoder_module._ReviveDeadUnits, "on_epoch_end", lambda self, net, **kw: None)
-    with pytest.warns(ConvergenceWarning, match=r"4 of the 4 latent units \(zdims\) are 0 for every training "
-                                                r"spectrum .* lower lr, use latent_activation='softplus'"):
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"4 of the 4 latent units \(zdims\) are 0 for every training "
+        r"spectrum .* lower lr, use latent_activation='softplus'",
+    ):
         enc = AEDEncoder(**RELU).fit(X)
     assert (enc.transform(X) == 0).all()  # the collapse the revival prevents
 
 
 def test_mae_loss_alone_trains_and_is_what_score_reports():
     X, _ = _spectra(n=400, noise=0.05)
-    enc = AEDEncoder(zdims=3, max_epochs=20, validation_fraction=0, mse_weight=0.0, sam_weight=0.0,
-                     gradient_weight=0.0, mae_weight=1.0, **TINY).fit(X)
+    enc = AEDEncoder(
+        zdims=3,
+        max_epochs=20,
+        validation_fraction=0,
+        mse_weight=0.0,
+        sam_weight=0.0,
+        gradient_weight=0.0,
+        mae_weight=1.0,
+        **TINY,
+    ).fit(X)
     rec = enc.inverse_transform(enc.transform(X))
     assert enc.score(X) == pytest.approx(-np.mean(np.abs(rec - X)), rel=1e-3)
     assert np.mean(np.abs(rec - X)) < 0.5 * np.mean(np.abs(X - X.mean(axis=0)))
@@ -303,7 +314,12 @@ ARCHITECTURES = {
 def test_every_architecture_round_trips_odd_band_counts(architecture, n_bands):
     X, _ = _spectra(n=40, n_bands=n_bands)
     enc = AEDEncoder(
-        zdims=3, architecture=architecture, max_epochs=1, validation_fraction=0, batch_size=16, random_state=0,
+        zdims=3,
+        architecture=architecture,
+        max_epochs=1,
+        validation_fraction=0,
+        batch_size=16,
+        random_state=0,
         **ARCHITECTURES[architecture],
     ).fit(X)
     Z = enc.transform(X)
@@ -314,8 +330,9 @@ def test_every_architecture_round_trips_odd_band_counts(architecture, n_bands):
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_every_architecture_is_reproducible_and_honours_the_latent_options(architecture):
     X, _ = _spectra(n=120, n_bands=40)
-    params = dict(zdims=4, architecture=architecture, max_epochs=2, batch_size=32, random_state=3,
-                  **ARCHITECTURES[architecture])
+    params = dict(
+        zdims=4, architecture=architecture, max_epochs=2, batch_size=32, random_state=3, **ARCHITECTURES[architecture]
+    )
     a = AEDEncoder(**params, validation_fraction=0).fit(X).transform(X)
     b = AEDEncoder(**params, validation_fraction=0).fit(X).transform(X)
     np.testing.assert_array_equal(a, b)
@@ -392,8 +409,15 @@ def test_latent_maps_and_traversal_work_for_every_architecture(architecture):
     from hsiae.plotting import plot_latent_maps, plot_latent_traversal
 
     X, _ = _spectra(n=48, n_bands=30)
-    enc = AEDEncoder(zdims=3, architecture=architecture, max_epochs=1, validation_fraction=0, batch_size=16,
-                     random_state=0, **ARCHITECTURES[architecture]).fit(X)
+    enc = AEDEncoder(
+        zdims=3,
+        architecture=architecture,
+        max_epochs=1,
+        validation_fraction=0,
+        batch_size=16,
+        random_state=0,
+        **ARCHITECTURES[architecture],
+    ).fit(X)
     Z = enc.transform(X)
     maps = plot_latent_maps(Z.reshape(6, 8, 3))
     assert sum(len(ax.images) for ax in maps.axes) == 3
@@ -587,8 +611,10 @@ def test_an_epoch_draws_epoch_size_rows_and_every_row_once_before_any_twice():
 
 def _epoch_counts(enc):
     sizes = enc.net_.history[-1, "batches"]
-    return (sum(b["train_batch_size"] for b in sizes if "train_batch_size" in b),
-            sum(b["valid_batch_size"] for b in sizes if "valid_batch_size" in b))
+    return (
+        sum(b["train_batch_size"] for b in sizes if "train_batch_size" in b),
+        sum(b["valid_batch_size"] for b in sizes if "valid_batch_size" in b),
+    )
 
 
 def test_the_training_cost_does_not_grow_with_the_number_of_pixels():
@@ -641,14 +667,17 @@ def test_batchnorm_statistics_are_the_average_of_the_shards():
     assert int(norm.num_batches_tracked) == 1
 
 
-@pytest.mark.parametrize("valid, expected", [
-    ([1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57], ((0.8 - 0.57) / 0.8, 5)),  # still falling
-    ([1.0, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7], None),  # settled: early stopping would have fired
-    ([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], None),  # rising: not "still improving"
-    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.6], None),  # fell, then rose at the end
-    ([1.0, 0.99], (0.01, 1)),  # fewer epochs than patience: over the epochs there are
-    ([1.0], None),  # a single epoch shows no trend
-])
+@pytest.mark.parametrize(
+    "valid, expected",
+    [
+        ([1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57], ((0.8 - 0.57) / 0.8, 5)),  # still falling
+        ([1.0, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7], None),  # settled: early stopping would have fired
+        ([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], None),  # rising: not "still improving"
+        ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.6], None),  # fell, then rose at the end
+        ([1.0, 0.99], (0.01, 1)),  # fewer epochs than patience: over the epochs there are
+        ([1.0], None),  # a single epoch shows no trend
+    ],
+)
 def test_still_improving(valid, expected):
     from hsiae._training import still_improving
 
@@ -792,8 +821,6 @@ def test_weights_round_trip_through_get_and_set_weights():
     assert enc.weight_mismatch(extra) == "unexpected ['bonus']"
     name, tensor = next(iter(enc.get_weights().items()))
     reshaped = {**enc.get_weights(), name: torch.zeros(*tensor.shape, 2)}
-    assert enc.weight_mismatch(reshaped) == (
-        f"{name} has shape {(*tensor.shape, 2)}, expected {tuple(tensor.shape)}")
+    assert enc.weight_mismatch(reshaped) == (f"{name} has shape {(*tensor.shape, 2)}, expected {tuple(tensor.shape)}")
     with pytest.raises(AttributeError):
         AEDEncoder().get_feature_names_out()  # not fitted: no names
-

@@ -10,8 +10,8 @@ import pytest
 import scipy.io
 import tifffile
 
-from hsiae.io import _write as io_write
 from hsiae.io import CubeFormatError, CubeInfo, read_cube, write_cube, write_labels
+from hsiae.io import _write as io_write
 
 # Distinct sizes so that any axis mix-up changes the shape or the values.
 H, W, B = 5, 7, 11
@@ -114,9 +114,7 @@ def test_explicit_band_axis_overrides_tiff_layout(tmp_path, caplog):
 def test_read_ome_emission_wavelengths(tmp_path):
     path = tmp_path / "cube.ome.tif"
     channel = {"EmissionWavelength": WAVELENGTHS.tolist(), "EmissionWavelengthUnit": ["nm"] * B}
-    tifffile.imwrite(
-        path, band_first(make_cube()), ome=True, metadata={"axes": "CYX", "Channel": channel}
-    )
+    tifffile.imwrite(path, band_first(make_cube()), ome=True, metadata={"axes": "CYX", "Channel": channel})
     got, info = read_cube(path)
     np.testing.assert_array_equal(got, make_cube())
     np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
@@ -125,8 +123,7 @@ def test_read_ome_emission_wavelengths(tmp_path):
 
 def test_read_gdal_wavelengths_and_nodata(tmp_path):
     items = "".join(
-        f'<Item name="wavelength" sample="{i}">{w}</Item>'
-        f'<Item name="wavelength_units" sample="{i}">Micrometers</Item>'
+        f'<Item name="wavelength" sample="{i}">{w}</Item><Item name="wavelength_units" sample="{i}">Micrometers</Item>'
         for i, w in enumerate(WAVELENGTHS / 1000)
     )
     path = tmp_path / "gdal.tif"
@@ -399,9 +396,7 @@ def test_write_labels_shifts_clusters_and_marks_nodata(tmp_path):
     assert set(np.unique(written)) == {0, 1, 2, 3, 4}
 
 
-@pytest.mark.parametrize(
-    ("top", "dtype"), [(254, np.uint8), (255, np.uint16), (65535, np.uint32)]
-)
+@pytest.mark.parametrize(("top", "dtype"), [(254, np.uint8), (255, np.uint16), (65535, np.uint32)])
 def test_write_labels_smallest_dtype(tmp_path, top, dtype):
     labels = np.zeros((H, W), np.int64)
     labels[2, 3] = top
@@ -733,7 +728,6 @@ def test_envi_errors(tmp_path):
         read_cube(data)
 
 
-
 SIZES = "samples = 7\nlines = 5\nbands = 11\n"
 
 
@@ -837,8 +831,7 @@ def _write_each_format(folder):
     files["tiff"] = folder / "c.tif"
     write_cube(files["tiff"], cube)
     files["tiff_zlib"] = folder / "z.tif"
-    tifffile.imwrite(files["tiff_zlib"], band_first(cube), compression="zlib",
-                     photometric="minisblack")
+    tifffile.imwrite(files["tiff_zlib"], band_first(cube), compression="zlib", photometric="minisblack")
     files["npy"] = folder / "c.npy"
     np.save(files["npy"], band_first(cube))
     files["mat5"] = folder / "c5.mat"
@@ -860,8 +853,12 @@ def test_before_load_sees_shape_and_dtype_before_pixels_are_read(tmp_path, mmap)
     for name, path in _write_each_format(tmp_path).items():
         band_axis = {"npy": 0, "mat5": 2, "mat73": 2, "mat73_gzip": 2}.get(name)
         seen = []
-        cube, _ = _read_cube(path, band_axis=band_axis, mmap=mmap,
-                             before_load=lambda shape, dtype: seen.append((shape, dtype)))
+        cube, _ = _read_cube(
+            path,
+            band_axis=band_axis,
+            mmap=mmap,
+            before_load=lambda shape, dtype: seen.append((shape, dtype)),  # noqa: B023
+        )
         np.testing.assert_array_equal(cube, make_cube(), err_msg=name)
         if mmap and name not in read_whole:
             assert seen == [] and is_memmapped(cube), name
@@ -1002,7 +999,7 @@ def _mat5_double_stored_as(path, variables):
     data = bytearray(path.read_bytes())
     pos = 128
     while pos < len(data):
-        nbytes = int.from_bytes(data[pos + 4:pos + 8], "little")
+        nbytes = int.from_bytes(data[pos + 4 : pos + 8], "little")
         data[pos + 16] = 6  # array flags: tag (8 bytes), then the class in the first byte
         pos += 8 + nbytes
     path.write_bytes(bytes(data))
@@ -1012,8 +1009,11 @@ def test_mat_listings_name_the_type_the_values_are_stored_in(tmp_path):
     path = tmp_path / "two.mat"
     _mat5_double_stored_as(path, {"a": make_cube(np.int16), "b": make_cube(np.uint8)})
     assert read_cube(path, variable="a", band_axis=2)[0].dtype == np.int16  # as hsiae reads it
-    with pytest.raises(CubeFormatError, match=r"a \(5, 7, 11\) double stored as int16; "
-                                              r"b \(5, 7, 11\) double stored as uint8\)"):
+    with pytest.raises(
+        CubeFormatError,
+        match=r"a \(5, 7, 11\) double stored as int16; "
+        r"b \(5, 7, 11\) double stored as uint8\)",
+    ):
         read_cube(path, band_axis=2)
     v4 = tmp_path / "v4.mat"
     scipy.io.savemat(v4, {"Y": np.zeros((B, H * W), np.uint16)}, format="4")
@@ -1044,9 +1044,11 @@ def test_read_tiff_refuses_a_last_band_page_of_another_size(tmp_path):
     # before, the smaller page was taken for a thumbnail and the cube read with one band fewer
     path = tmp_path / "short.tif"
     _tiff_with_last_page(path, make_cube()[:-1, :, -1])
-    with pytest.raises(CubeFormatError,
-                       match=r"page 10 is 4 x 7 pixels where the pages before it are 5 x 7.*"
-                             r"not tagged as a reduced-resolution"):
+    with pytest.raises(
+        CubeFormatError,
+        match=r"page 10 is 4 x 7 pixels where the pages before it are 5 x 7.*"
+        r"not tagged as a reduced-resolution",
+    ):
         read_cube(path)
 
 
@@ -1063,8 +1065,11 @@ def test_read_tiff_skips_a_page_tagged_as_reduced_resolution(tmp_path):
 def test_read_tiff_refuses_a_larger_page_that_is_not_a_preview(tmp_path):
     path = tmp_path / "long.tif"
     _tiff_with_last_page(path, np.zeros((H + 2, W), np.uint16))
-    with pytest.raises(CubeFormatError, match=r"page 10 is 7 x 7 pixels where the pages before it "
-                                              r"are 5 x 7"):
+    with pytest.raises(
+        CubeFormatError,
+        match=r"page 10 is 7 x 7 pixels where the pages before it "
+        r"are 5 x 7",
+    ):
         read_cube(path)
 
 
@@ -1079,8 +1084,13 @@ def test_reading_a_float_nodata_tag_of_an_integer_cube_logs_nothing_from_tifffil
     # tifffile parses GDAL_NODATA of an integer cube with int() and logs a ValueError for
     # "16777217.0" (what write_cube wrote before); hsiae reads the tag itself
     path = tmp_path / "int32.tif"
-    tifffile.imwrite(path, make_cube(np.int32), photometric="minisblack", metadata=None,
-                     extratags=[(42113, "s", 0, "16777217.0", True)])
+    tifffile.imwrite(
+        path,
+        make_cube(np.int32),
+        photometric="minisblack",
+        metadata=None,
+        extratags=[(42113, "s", 0, "16777217.0", True)],
+    )
     with caplog.at_level(logging.DEBUG):
         _, info = read_cube(path)
         read_cube(path, mmap=False)  # read whole: the tag is parsed again
@@ -1090,8 +1100,13 @@ def test_reading_a_float_nodata_tag_of_an_integer_cube_logs_nothing_from_tifffil
 
 def test_an_unreadable_nodata_tag_is_reported_in_hsiaes_words(tmp_path, caplog):
     path = tmp_path / "bad_nodata.tif"
-    tifffile.imwrite(path, make_cube(np.int16), photometric="minisblack", metadata=None,
-                     extratags=[(42113, "s", 0, "none at all", True)])
+    tifffile.imwrite(
+        path,
+        make_cube(np.int16),
+        photometric="minisblack",
+        metadata=None,
+        extratags=[(42113, "s", 0, "none at all", True)],
+    )
     with caplog.at_level(logging.DEBUG):
         _, info = read_cube(path)
     assert info.nodata is None
@@ -1132,14 +1147,17 @@ def test_a_crafted_ome_shape_is_reported_with_the_file_name(tmp_path, caplog, co
 # --------------------------------------------------------------------------- GDAL_NODATA as written
 
 
-@pytest.mark.parametrize("dtype, nodata, text", [
-    (np.uint16, 0, "0"),
-    (np.uint32, 16777217, "16777217"),
-    (np.int16, -9999.0, "-9999"),
-    (np.float32, -9999, "-9999"),
-    (np.float32, -0.5, "-0.5"),
-    (np.float64, np.nan, "nan"),
-])
+@pytest.mark.parametrize(
+    "dtype, nodata, text",
+    [
+        (np.uint16, 0, "0"),
+        (np.uint32, 16777217, "16777217"),
+        (np.int16, -9999.0, "-9999"),
+        (np.float32, -9999, "-9999"),
+        (np.float32, -0.5, "-0.5"),
+        (np.float64, np.nan, "nan"),
+    ],
+)
 def test_write_cube_stores_nodata_as_gis_tools_read_it(tmp_path, caplog, dtype, nodata, text):
     # (not int32 and 16777217: tifffile refuses positive values above 65535 for int32 cubes,
     # since it checks numpy.can_cast(uint32, int32); that text is checked below)

@@ -39,11 +39,11 @@ def _write_sources(folder):
         for band in band_first:
             tw.write(band, contiguous=False, metadata=None)
     sources["tifffile_interleaved"] = folder / "tifffile_interleaved.tif"
-    tifffile.imwrite(sources["tifffile_interleaved"], cube, photometric="minisblack",
-                     planarconfig="contig")
+    tifffile.imwrite(sources["tifffile_interleaved"], cube, photometric="minisblack", planarconfig="contig")
     sources["tifffile_zlib"] = folder / "tifffile_zlib.tif"
-    tifffile.imwrite(sources["tifffile_zlib"], (band_first * 1000).astype(np.uint16),
-                     photometric="minisblack", compression="zlib")
+    tifffile.imwrite(
+        sources["tifffile_zlib"], (band_first * 1000).astype(np.uint16), photometric="minisblack", compression="zlib"
+    )
     expected = {name: np.array(read_cube(path)[0]) for name, path in sources.items()}
     return sources, expected
 
@@ -131,21 +131,23 @@ def test_a_smaller_page_is_skipped_only_when_tagged_as_a_thumbnail(tmp_path, sub
     if subfiletype:  # NewSubfileType 1: a reduced-resolution image, not a band
         np.testing.assert_array_equal(read_cube(path, band_axis=0)[0], cube)
     else:  # a band of another size, or a thumbnail nothing says is one
-        with pytest.raises(CubeFormatError, match=r"page 4 is 3 x 2 pixels where the pages "
-                                                  r"before it are 6 x 5"):
+        with pytest.raises(
+            CubeFormatError,
+            match=r"page 4 is 3 x 2 pixels where the pages "
+            r"before it are 6 x 5",
+        ):
             read_cube(path, band_axis=0)
 
 
 def test_a_header_claiming_more_pixels_than_the_file_holds_is_refused_before_allocating(tmp_path):
     path = tmp_path / "huge.tif"
-    tifffile.imwrite(path, np.zeros((B, H, W), np.float32), photometric="minisblack",
-                     metadata=None)
+    tifffile.imwrite(path, np.zeros((B, H, W), np.float32), photometric="minisblack", metadata=None)
     data = bytearray(path.read_bytes())
     with tifffile.TiffFile(path) as tif:
         tag = tif.pages[0].tags["ImageLength"]
         fmt = tif.byteorder + {3: "H", 4: "I"}[tag.dtype]
         position = tag.valueoffset
-    data[position:position + np.dtype(fmt).itemsize] = np.array(60000, fmt).tobytes()
+    data[position : position + np.dtype(fmt).itemsize] = np.array(60000, fmt).tobytes()
     path.write_bytes(bytes(data))
     with pytest.raises(CubeFormatError):
         read_cube(path, mmap=False)
@@ -166,8 +168,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 # Derandomized: the same examples on every run, so that a failure is reproducible. Runs of
 # 1,500 examples per test found the bugs the regression tests below pin down.
-FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 ENVI_HEADER = (
     "ENVI\ndescription = {{fuzz test cube}}\nsamples = {W}\nlines = {H}\nbands = {B}\n"
     "header offset = 0\nfile type = ENVI Standard\ndata type = 4\ninterleave = bil\n"
@@ -200,8 +207,10 @@ def sources(tmp_path_factory):
     written = {
         "npy": ("npy", lambda fh: np.save(fh, cube)),
         "mat5": ("mat", lambda fh: scipy.io.savemat(fh, {"cube": cube})),
-        "mat5_zlib": ("mat", lambda fh: scipy.io.savemat(
-            fh, {"cube": cube, "gt": np.ones((H, W))}, do_compression=True)),
+        "mat5_zlib": (
+            "mat",
+            lambda fh: scipy.io.savemat(fh, {"cube": cube, "gt": np.ones((H, W))}, do_compression=True),
+        ),
     }
     files = {}
     for name, (suffix, write) in written.items():
@@ -241,9 +250,7 @@ def _read_or_refuse(path, what, **kwargs):
 @pytest.mark.parametrize("fmt", ["npy", "mat5", "mat5_zlib", "mat73"])
 @FUZZ
 @given(data=st.data())
-def test_damaged_npy_and_mat_files_read_or_raise_cube_format_error(
-    sources, fmt, data, tmp_path_factory
-):
+def test_damaged_npy_and_mat_files_read_or_raise_cube_format_error(sources, fmt, data, tmp_path_factory):
     original = sources[fmt].read_bytes()
     kind, damaged = _damage(data.draw, original)
     path = tmp_path_factory.mktemp(fmt) / f"damaged{sources[fmt].suffix}"
@@ -284,11 +291,14 @@ def _damaged_headers(draw):
         del lines[i]
     else:
         key = lines[i].partition("=")[0]
-        value = draw(st.one_of(
-            st.integers(-2**63, 2**64).map(str),
-            st.sampled_from(["", "{", "}", "nan", "inf", "-0", "1e400", "bsq", "bip", "7.5",
-                             "{1, 2, 3}", "9" * 400]),
-        ))
+        value = draw(
+            st.one_of(
+                st.integers(-(2**63), 2**64).map(str),
+                st.sampled_from(
+                    ["", "{", "}", "nan", "inf", "-0", "1e400", "bsq", "bip", "7.5", "{1, 2, 3}", "9" * 400]
+                ),
+            )
+        )
         lines[i] = f"{key}= {value}"
     return kind, "\n".join(lines) + "\n"
 
@@ -348,8 +358,13 @@ def test_mat5_check_accepts_what_matlab_and_scipy_write(tmp_path):
     """The checks above refuse damage, not the variants MAT v5 writers produce."""
     cube = _cube()
     path = tmp_path / "ok.mat"
-    variables = {"cube": cube.astype(np.float64), "names": "rock", "cell": np.array([[1, "a"]],
-                 dtype=object), "tiny": np.zeros((1, 1, 1), np.uint8), "s": {"a": 1}}
+    variables = {
+        "cube": cube.astype(np.float64),
+        "names": "rock",
+        "cell": np.array([[1, "a"]], dtype=object),
+        "tiny": np.zeros((1, 1, 1), np.uint8),
+        "s": {"a": 1},
+    }
     for compress in (False, True):
         scipy.io.savemat(path, variables, do_compression=compress)
         got, info = read_cube(path, variable="cube", band_axis=2)

@@ -164,9 +164,11 @@ def test_spectral_angles_are_accurate_at_small_angles_and_work_on_cubes():
     b = np.cos(1e-9) * a + np.sin(1e-9) * ortho
     np.testing.assert_allclose(spectral_angles(a, b), 1e-9, rtol=1e-5)  # arccos gave 0 here
     c = rng.random((3, 50))
-    np.testing.assert_allclose(spectral_angles(a, c),
-                               spectral_angle(torch.as_tensor(a), torch.as_tensor(c), reduction="none").numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        spectral_angles(a, c),
+        spectral_angle(torch.as_tensor(a), torch.as_tensor(c), reduction="none").numpy(),
+        rtol=1e-6,
+    )
     cube_a, cube_c = a.reshape(3, 1, 50), c.reshape(3, 1, 50)
     assert spectral_angles(cube_a, cube_c).shape == (3, 1)
 

@@ -106,10 +106,16 @@ def test_tanh_matches_torch_in_value_and_gradient():
     torch.testing.assert_close(grad, expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("architecture, params", [
-    ("conv", {}), ("conv", {"channels": (32, 64)}), ("dense", {"hidden_sizes": (512, 256, 64)}),
-    ("lstm", {"n_layers": 2, "d_model": 64}), ("transformer", {"n_layers": 2, "d_model": 64, "n_heads": 8}),
-])
+@pytest.mark.parametrize(
+    "architecture, params",
+    [
+        ("conv", {}),
+        ("conv", {"channels": (32, 64)}),
+        ("dense", {"hidden_sizes": (512, 256, 64)}),
+        ("lstm", {"n_layers": 2, "d_model": 64}),
+        ("transformer", {"n_layers": 2, "d_model": 64, "n_heads": 8}),
+    ],
+)
 def test_the_activation_estimate_covers_every_layer_output(architecture, params):
     from hsiae import AEDEncoder
     from hsiae.encoder import _ARCHITECTURES
@@ -119,8 +125,11 @@ def test_the_activation_estimate_covers_every_layer_output(architecture, params)
         module = _ARCHITECTURES[architecture](**enc._module_params(256))
     outputs = []
     for m in module.modules():
-        m.register_forward_hook(lambda m, i, out: outputs.extend(
-            t.numel() for t in (out if isinstance(out, tuple) else (out,)) if isinstance(t, torch.Tensor)))
+        m.register_forward_hook(
+            lambda m, i, out: outputs.extend(
+                t.numel() for t in (out if isinstance(out, tuple) else (out,)) if isinstance(t, torch.Tensor)
+            )
+        )
     module(torch.empty(2, 256, device="meta"))
     # at least every layer's output; LSTM and attention keep more inside their layers than they output
     assert sum(outputs) / 2 <= module.activations_per_spectrum() <= 10 * sum(outputs) / 2

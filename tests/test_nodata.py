@@ -11,13 +11,11 @@ from hsiae import make_segmentation_pipeline, pixel_spectra, segment_cube
 H, W, B = 8, 9, 12
 
 
-
 def _cube():
     rng = np.random.default_rng(0)
     t = np.linspace(0, 1, B)
     centre = np.where(np.arange(W) < 4, 0.3, 0.7)[None, :, None] * np.ones((H, 1, 1))
-    return (np.exp(-((t - centre) ** 2) / 0.05) + 0.01 * rng.normal(size=(H, W, B))).astype(
-        np.float32)
+    return (np.exp(-((t - centre) ** 2) / 0.05) + 0.01 * rng.normal(size=(H, W, B))).astype(np.float32)
 
 
 def _damaged():
@@ -71,12 +69,15 @@ def test_pixel_spectra_integer_cube_with_a_fill_value():
     assert np.flatnonzero(~valid).tolist() == [3 * W + 3]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(cube=np.ones((H * W, B))), "shape \\(n_rows, n_cols, n_bands\\)"),
-    (dict(cube=np.full((H, W, B), np.nan)), "every pixel of the cube is no-data"),
-    (dict(mask=np.ones((W, H), bool)), "mask must be a boolean array of shape \\(8, 9\\)"),
-    (dict(mask=np.ones((H, W))), "mask must be a boolean array"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(cube=np.ones((H * W, B))), "shape \\(n_rows, n_cols, n_bands\\)"),
+        (dict(cube=np.full((H, W, B), np.nan)), "every pixel of the cube is no-data"),
+        (dict(mask=np.ones((W, H), bool)), "mask must be a boolean array of shape \\(8, 9\\)"),
+        (dict(mask=np.ones((H, W))), "mask must be a boolean array"),
+    ],
+)
 def test_pixel_spectra_refuses_what_it_cannot_use(bad, message):
     args = {"cube": _cube(), "mask": None, **bad}
     with pytest.raises(ValueError, match=message):
@@ -85,8 +86,13 @@ def test_pixel_spectra_refuses_what_it_cannot_use(bad, message):
 
 def _pipe(seed=0):
     return make_segmentation_pipeline(
-        2, image_shape=(H, W), random_state=seed, spectralresampler__n_bands=8,
-        aedencoder__zdims=2, aedencoder__channels=(2, 4), aedencoder__max_epochs=2,
+        2,
+        image_shape=(H, W),
+        random_state=seed,
+        spectralresampler__n_bands=8,
+        aedencoder__zdims=2,
+        aedencoder__channels=(2, 4),
+        aedencoder__max_epochs=2,
     )
 
 
@@ -145,8 +151,13 @@ def _noisy_quadrants(noise=0.4):
 
 def _quadrant_pipe(image_shape):
     return make_segmentation_pipeline(
-        4, image_shape=image_shape, random_state=0, spectralresampler__n_bands=8,
-        aedencoder__zdims=2, aedencoder__channels=(2, 4), aedencoder__max_epochs=3,
+        4,
+        image_shape=image_shape,
+        random_state=0,
+        spectralresampler__n_bands=8,
+        aedencoder__zdims=2,
+        aedencoder__channels=(2, 4),
+        aedencoder__max_epochs=3,
     )
 
 
@@ -170,8 +181,11 @@ def test_segment_cube_refuses_a_segmenter_shaped_for_another_image(image_shape):
     # are not neighbours in the cube
     cube, _ = _noisy_quadrants()
     pipe = _quadrant_pipe(image_shape)
-    message = (re.escape(f"image_shape={image_shape} does not match the cube's 16 x 20 image")
-               + ".*" + re.escape("image_shape=None or (16, 20)"))
+    message = (
+        re.escape(f"image_shape={image_shape} does not match the cube's 16 x 20 image")
+        + ".*"
+        + re.escape("image_shape=None or (16, 20)")
+    )
     with pytest.raises(ValueError, match=message):
         segment_cube(pipe, cube)
     assert not hasattr(pipe[1], "net_")  # refused before any training

@@ -42,9 +42,7 @@ def _spectra(seed=0):
 
 
 def _tiny_head():
-    return make_pipeline(
-        SpectralResampler(n_bands=16), AEDEncoder(zdims=2, max_epochs=1, random_state=0)
-    )
+    return make_pipeline(SpectralResampler(n_bands=16), AEDEncoder(zdims=2, max_epochs=1, random_state=0))
 
 
 @pytest.fixture(scope="module")
@@ -275,17 +273,26 @@ def test_check_model_bands(fitted, tmp_path):
     check_model_bands(info, B, None)
     with pytest.raises(ValueError, match="trained on cubes with 20 bands.*this cube has 24 bands"):
         check_model_bands(info, 24)
-    with pytest.raises(ValueError, match=r"20 bands \(400-1000 every 31.58\).*24 bands "
-                                         r"\(400-2500 every 91.3\); apply"):
+    with pytest.raises(
+        ValueError,
+        match=r"20 bands \(400-1000 every 31.58\).*24 bands "
+        r"\(400-2500 every 91.3\); apply",
+    ):
         check_model_bands(info, 24, np.linspace(400, 2500, 24))
     # the same range, finer: the steps say how the grids differ
-    with pytest.raises(ValueError, match=r"20 bands \(400-1000 every 31.58\).*30 bands "
-                                         r"\(400-1000 every 20.69\); apply"):
+    with pytest.raises(
+        ValueError,
+        match=r"20 bands \(400-1000 every 31.58\).*30 bands "
+        r"\(400-1000 every 20.69\); apply",
+    ):
         check_model_bands(info, 30, np.linspace(400, 1000, 30))
     # the model's bands with two dropped (e.g. absorption bands): where the grids part
     dropped = np.delete(WAVELENGTHS, [7, 8])
-    with pytest.raises(ValueError, match=r"18 bands \(400-1000, steps 31.58 to 94.74\); they "
-                                         r"part at band 7: 621.053 in the model, 684.211 in the cube"):
+    with pytest.raises(
+        ValueError,
+        match=r"18 bands \(400-1000, steps 31.58 to 94.74\); they "
+        r"part at band 7: 621.053 in the model, 684.211 in the cube",
+    ):
         check_model_bands(info, 18, dropped)
     shifted = WAVELENGTHS.copy()
     shifted[3] += 5
@@ -295,7 +302,6 @@ def test_check_model_bands(fitted, tmp_path):
 
 
 # --------------------------------------------------------------------------- safe .hsiae format
-
 
 
 ARCHITECTURES = {
@@ -318,8 +324,7 @@ def fitted_arch(request):
     X = _spectra(3)
     pipe = make_pipeline(
         SpectralResampler(n_bands=12, wavelengths=WAVELENGTHS, method="cubic", scaling="standard"),
-        AEDEncoder(zdims=2, architecture=request.param, max_epochs=2, random_state=0,
-                   **ARCHITECTURES[request.param]),
+        AEDEncoder(zdims=2, architecture=request.param, max_epochs=2, random_state=0, **ARCHITECTURES[request.param]),
         SpatialGMMSegmenter(3, image_shape=(H, W), covariance_type="diag", random_state=0),
     )
     return _fit_quietly(pipe, X), X
@@ -330,8 +335,9 @@ def _assert_identical(loaded, pipe, X):
     Z = head.transform(X)
     np.testing.assert_array_equal(loaded_head.transform(X), Z)
     np.testing.assert_array_equal(loaded_head.inverse_transform(Z), head.inverse_transform(Z))
-    np.testing.assert_array_equal(loaded[1].reconstruct(head[0].transform(X)),
-                                  pipe[1].reconstruct(head[0].transform(X)))
+    np.testing.assert_array_equal(
+        loaded[1].reconstruct(head[0].transform(X)), pipe[1].reconstruct(head[0].transform(X))
+    )
     assert loaded[1].score(head[0].transform(X)) == pipe[1].score(head[0].transform(X))
     if len(pipe) == 3:
         np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
@@ -381,8 +387,7 @@ def test_safe_file_is_plain_json_and_tensors(fitted, tmp_path):
     meta = doc["metadata"]
     assert meta["n_bands"] == B and meta["wavelengths"] == pytest.approx(WAVELENGTHS.tolist())
     assert {"hsiae", "torch", "scikit-learn"} <= set(meta["versions"])
-    assert [s["class"] for s in doc["steps"]] == ["SpectralResampler", "AEDEncoder",
-                                                  "SpatialGMMSegmenter"]
+    assert [s["class"] for s in doc["steps"]] == ["SpectralResampler", "AEDEncoder", "SpatialGMMSegmenter"]
     assert doc["steps"][1]["params"]["zdims"] == 3
     assert set(state) == set(pipe[1].net_.module_.state_dict())
     # the first bytes say zip, not pickle
@@ -402,11 +407,14 @@ def test_same_seed_same_labels_across_runs_and_safe_round_trip(tmp_path):
     X = _spectra(4)
 
     def run():
-        return _fit_quietly(make_pipeline(
-            SpectralResampler(n_bands=12),
-            AEDEncoder(zdims=2, channels=(2, 4), max_epochs=2, random_state=5),
-            SpatialGMMSegmenter(3, image_shape=(H, W), random_state=5),
-        ), X)
+        return _fit_quietly(
+            make_pipeline(
+                SpectralResampler(n_bands=12),
+                AEDEncoder(zdims=2, channels=(2, 4), max_epochs=2, random_state=5),
+                SpatialGMMSegmenter(3, image_shape=(H, W), random_state=5),
+            ),
+            X,
+        )
 
     first, second = run(), run()
     np.testing.assert_array_equal(first[-1].labels_, second[-1].labels_)
@@ -442,10 +450,13 @@ def test_safe_weights_are_read_weights_only_on_the_cpu(fitted, tmp_path, monkeyp
 def test_safe_save_refuses_what_json_cannot_hold(fitted, tmp_path):
     pipe, _ = fitted
     X = _spectra(5)
-    rs_pipe = _fit_quietly(make_pipeline(
-        SpectralResampler(n_bands=12),
-        AEDEncoder(zdims=2, channels=(2,), max_epochs=1, random_state=np.random.RandomState(0)),
-    ), X)
+    rs_pipe = _fit_quietly(
+        make_pipeline(
+            SpectralResampler(n_bands=12),
+            AEDEncoder(zdims=2, channels=(2,), max_epochs=1, random_state=np.random.RandomState(0)),
+        ),
+        X,
+    )
     with pytest.raises(ValueError, match="AEDEncoder.random_state is a RandomState.*int"):
         save_model(tmp_path / "m.hsiae", rs_pipe)
     assert os.listdir(tmp_path) == []
@@ -484,7 +495,6 @@ def test_a_pickle_named_hsiae_is_never_unpickled(tmp_path):
     with pytest.raises(ValueError, match="not a valid .hsiae model file.*not a readable zip"):
         load_model(path)
     assert not marker.exists()
-
 
 
 @pytest.mark.parametrize("name", ["evil.model", "evil.tif", "evil", "evil.joblib.bak"])
@@ -537,6 +547,7 @@ def test_model_extensions_are_case_insensitive(fitted, tmp_path):
     assert info.format == "hsiae"
     np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
+
 def _tamper(src, dst, *, json_edit=None, members=None, weights=None):
     """Copy the .hsiae archive ``src`` to ``dst``, editing model.json, members or weights."""
     with zipfile.ZipFile(src) as zf:
@@ -579,17 +590,18 @@ TAMPERED = {
         dict(json_edit=_set(["steps", 1, "class"], "os.system")),
         "'os.system', which is not one of the classes",
     ),
-    "a Pipeline class": (
-        dict(json_edit=_set(["steps", 0, "class"], "Pipeline")), "not one of the classes"),
-    "steps in the wrong order": (
-        dict(json_edit=lambda d: d["steps"].reverse()), "must be a SpectralResampler"),
+    "a Pipeline class": (dict(json_edit=_set(["steps", 0, "class"], "Pipeline")), "not one of the classes"),
+    "steps in the wrong order": (dict(json_edit=lambda d: d["steps"].reverse()), "must be a SpectralResampler"),
     "wrong means shape": (
         dict(json_edit=_set(["steps", 2, "fitted", "means_", "shape"], [3, 5])),
         "means_ holds an array of shape",
     ),
     "means of another size": (
-        dict(json_edit=_set(["steps", 2, "fitted", "means_"],
-                            {"__ndarray__": [[0.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]})),
+        dict(
+            json_edit=_set(
+                ["steps", 2, "fitted", "means_"], {"__ndarray__": [[0.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]}
+            )
+        ),
         r"means_ should be an array of shape \(3, 3\)",
     ),
     "NaN covariance": (
@@ -597,42 +609,45 @@ TAMPERED = {
         "weights_ holds NaN",
     ),
     "interpolation matrix of another size": (
-        dict(json_edit=_set(["steps", 0, "fitted", "forward_matrix_"],
-                            {"__ndarray__": [[1.0]], "dtype": "float64", "shape": [1, 1]})),
+        dict(
+            json_edit=_set(
+                ["steps", 0, "fitted", "forward_matrix_"], {"__ndarray__": [[1.0]], "dtype": "float64", "shape": [1, 1]}
+            )
+        ),
         "forward_matrix_ should be an array of shape",
     ),
     "zdims that the weights do not fit": (
-        dict(json_edit=_set(["steps", 1, "params", "zdims"], 5)), "SpatialGMMSegmenter.n_features_in_ is 3, but the encoder gives 5"),
+        dict(json_edit=_set(["steps", 1, "params", "zdims"], 5)),
+        "SpatialGMMSegmenter.n_features_in_ is 3, but the encoder gives 5",
+    ),
     "weights of another network": (
         dict(json_edit=lambda d: (_set(["steps", 1, "params", "zdims"], 4)(d), d["steps"].pop())),
         "does not fit the encoder's network",
     ),
-    "invalid parameter": (
-        dict(json_edit=_set(["steps", 1, "params", "architecture"], "gru")), "invalid AEDEncoder"),
-    "unknown parameter": (
-        dict(json_edit=_set(["steps", 0, "params", "evil"], 1)), "no parameters \\['evil'\\]"),
+    "invalid parameter": (dict(json_edit=_set(["steps", 1, "params", "architecture"], "gru")), "invalid AEDEncoder"),
+    "unknown parameter": (dict(json_edit=_set(["steps", 0, "params", "evil"], 1)), "no parameters \\['evil'\\]"),
     "unknown tag": (
         dict(json_edit=_set(["steps", 0, "params", "wavelengths"], {"__class__": "os.system"})),
         "unknown tagged value",
     ),
     "array of objects": (
-        dict(json_edit=_set(["steps", 0, "fitted", "scale_"],
-                            {"__ndarray__": [1], "dtype": "object", "shape": [1]})),
+        dict(json_edit=_set(["steps", 0, "fitted", "scale_"], {"__ndarray__": [1], "dtype": "object", "shape": [1]})),
         "dtype 'object'",
     ),
     "band count": (
-        dict(json_edit=lambda d: (_set(["metadata", "n_bands"], 7)(d),
-                                  _set(["metadata", "wavelengths"], None)(d))),
+        dict(json_edit=lambda d: (_set(["metadata", "n_bands"], 7)(d), _set(["metadata", "wavelengths"], None)(d))),
         "the model says 7 input bands",
     ),
     "wavelengths of another length": (
-        dict(json_edit=_set(["metadata", "wavelengths"], [1.0, 2.0])), "wavelengths should be 20"),
+        dict(json_edit=_set(["metadata", "wavelengths"], [1.0, 2.0])),
+        "wavelengths should be 20",
+    ),
     "attribute shadowing a method": (
-        dict(json_edit=_set(["steps", 0, "fitted", "transform"], 1)), "unexpected attributes"),
-    "private attribute": (
-        dict(json_edit=_set(["steps", 1, "fitted", "__class__"], "x")), "unexpected attributes"),
-    "missing attribute": (
-        dict(json_edit=lambda d: d["steps"][1]["fitted"].pop("history_")), "lacks the fitted"),
+        dict(json_edit=_set(["steps", 0, "fitted", "transform"], 1)),
+        "unexpected attributes",
+    ),
+    "private attribute": (dict(json_edit=_set(["steps", 1, "fitted", "__class__"], "x")), "unexpected attributes"),
+    "missing attribute": (dict(json_edit=lambda d: d["steps"][1]["fitted"].pop("history_")), "lacks the fitted"),
     "weights that are not tensors": (dict(weights=b"not torch"), "weights.pt is not a tensor"),
 }
 
@@ -676,8 +691,12 @@ def test_damaged_safe_files_are_clear_value_errors(fitted, tmp_path):
             load_model(tmp_path / name)
     with zipfile.ZipFile(good) as zf:
         weights = zf.read("weights.pt")
-    for text in (b"{not json", b"[1, 2]", b'{"format": "hsiae-model", "format_version": "x"}',
-                 b"[" * 100000 + b"]" * 100000):
+    for text in (
+        b"{not json",
+        b"[1, 2]",
+        b'{"format": "hsiae-model", "format_version": "x"}',
+        b"[" * 100000 + b"]" * 100000,
+    ):
         bad = tmp_path / "bad.hsiae"
         with zipfile.ZipFile(bad, "w") as zf:
             zf.writestr("model.json", text)
@@ -690,8 +709,7 @@ def test_newer_safe_format_asks_to_upgrade(fitted, tmp_path):
     pipe, _ = fitted
     save_model(tmp_path / "good.hsiae", pipe)
     newer = FORMAT_VERSION + 1
-    bad = _tamper(tmp_path / "good.hsiae", tmp_path / "new.hsiae",
-                  json_edit=_set(["format_version"], newer))
+    bad = _tamper(tmp_path / "good.hsiae", tmp_path / "new.hsiae", json_edit=_set(["format_version"], newer))
     with pytest.raises(ValueError, match=f"format version {newer} by a newer hsiae.*upgrade"):
         load_model(bad)
 
@@ -719,17 +737,21 @@ def test_a_zip_under_another_name_is_read_safely(fitted, tmp_path):
 
 def test_a_wiener_denoiser_round_trips_in_both_formats(tmp_path):
     X = _spectra() + np.random.default_rng(1).normal(scale=0.3, size=(H * W, B)).astype(np.float32)
-    pipe = _fit_quietly(make_pipeline(
-        SpectralResampler(n_bands=16, wavelengths=WAVELENGTHS),
-        AEDEncoder(zdims=3, max_epochs=1, shrinkage="wiener", random_state=0),
-    ), X)
+    pipe = _fit_quietly(
+        make_pipeline(
+            SpectralResampler(n_bands=16, wavelengths=WAVELENGTHS),
+            AEDEncoder(zdims=3, max_epochs=1, shrinkage="wiener", random_state=0),
+        ),
+        X,
+    )
     assert np.any(pipe[1].shrinkage_gains_ < 0.999)  # the gains matter for this data
     for name in ("m.hsiae", "m.joblib"):
         save_model(tmp_path / name, pipe)
         loaded, _ = load_model(tmp_path / name)
         np.testing.assert_array_equal(loaded[1].shrinkage_gains_, pipe[1].shrinkage_gains_)
-        np.testing.assert_array_equal(loaded.inverse_transform(loaded.transform(X)),
-                                      pipe.inverse_transform(pipe.transform(X)))
+        np.testing.assert_array_equal(
+            loaded.inverse_transform(loaded.transform(X)), pipe.inverse_transform(pipe.transform(X))
+        )
 
 
 # --------------------------------------------------------------------------- the unmixer
@@ -793,8 +815,9 @@ def test_unmixer_round_trip_is_identical(unmixers, kind, suffix, tmp_path):
     np.testing.assert_array_equal(unmixer.reconstruct(Xu), saved.reconstruct(Xu))
     assert unmixer.score(Xu) == saved.score(Xu)
     # the fcls solver works from the restored endmembers_ alone
-    np.testing.assert_array_equal(unmixer.set_params(solver="fcls").transform(Xu),
-                                  saved.set_params(solver="fcls").transform(Xu))
+    np.testing.assert_array_equal(
+        unmixer.set_params(solver="fcls").transform(Xu), saved.set_params(solver="fcls").transform(Xu)
+    )
     saved.set_params(solver="encoder")
 
     assert info.format == suffix[1:] == written.format
@@ -833,8 +856,14 @@ def test_a_lone_unmixer_is_one_step_of_plain_json_and_tensors(unmixers, tmp_path
     assert (step["name"], step["class"]) == ("aeunmixer", "AEUnmixer")
     assert step["params"]["n_endmembers"] == 3
     assert step["params"]["hidden_sizes"] == {"__tuple__": [6]}
-    assert set(step["fitted"]) == {"n_features_in_", "endmembers_", "init_endmembers_", "scale_",
-                                   "history_", "n_epochs_"}
+    assert set(step["fitted"]) == {
+        "n_features_in_",
+        "endmembers_",
+        "init_endmembers_",
+        "scale_",
+        "history_",
+        "n_epochs_",
+    }
     assert step["fitted"]["endmembers_"]["shape"] == [3, B]
     assert set(state) == set(models["alone"].net_.module_.state_dict())
 
@@ -863,8 +892,7 @@ def test_an_unfitted_unmixer_is_refused(unmixers, tmp_path):
 
     models, _ = unmixers
     for suffix in (".hsiae", ".joblib"):
-        with pytest.raises(ValueError, match="pipeline is an AEUnmixer that is not fitted; fit it "
-                                             "before saving it"):
+        with pytest.raises(ValueError, match="pipeline is an AEUnmixer that is not fitted; fit it before saving it"):
             save_model(tmp_path / f"u{suffix}", AEUnmixer(3))
         unfitted = make_pipeline(models["pipeline"][0], AEUnmixer(3))
         with pytest.raises(ValueError, match="step 'aeunmixer' \\(AEUnmixer\\) is not fitted"):
@@ -875,8 +903,15 @@ def test_an_unfitted_unmixer_is_refused(unmixers, tmp_path):
     assert os.listdir(tmp_path) == []
 
     # a joblib file whose unmixer is not fitted (written by hand) is refused on load
-    joblib.dump({"format": FORMAT_MARKER, "format_version": FORMAT_VERSION,
-                 "pipeline": AEUnmixer(3), "metadata": {"n_bands": B}}, tmp_path / "u.joblib")
+    joblib.dump(
+        {
+            "format": FORMAT_MARKER,
+            "format_version": FORMAT_VERSION,
+            "pipeline": AEUnmixer(3),
+            "metadata": {"n_bands": B},
+        },
+        tmp_path / "u.joblib",
+    )
     with pytest.raises(ValueError, match="the model in .* is an AEUnmixer that is not fitted"):
         load_model(tmp_path / "u.joblib")
 
@@ -908,8 +943,11 @@ PARAMS = ["steps", 0, "params"]
 TAMPERED_UNMIXERS = {
     "missing weights": (dict(members=[JSON_MEMBER]), "lacks weights.pt"),
     "endmembers of another shape": (
-        dict(json_edit=_set([*FITTED, "endmembers_"],
-                            {"__ndarray__": [[1.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]})),
+        dict(
+            json_edit=_set(
+                [*FITTED, "endmembers_"], {"__ndarray__": [[1.0] * 5] * 3, "dtype": "float64", "shape": [3, 5]}
+            )
+        ),
         r"AEUnmixer.endmembers_ should be an array of shape \(3, 20\), got \(3, 5\)",
     ),
     "endmembers with a wrong shape tag": (
@@ -953,15 +991,15 @@ TAMPERED_UNMIXERS = {
         "AEUnmixer.n_features_in_ is 20, but the model says 7 bands",
     ),
     "n_endmembers of the wrong type": (
-        dict(json_edit=_set([*PARAMS, "n_endmembers"], "three")), "invalid AEUnmixer parameters"),
+        dict(json_edit=_set([*PARAMS, "n_endmembers"], "three")),
+        "invalid AEUnmixer parameters",
+    ),
     "more endmembers": (
         dict(json_edit=_set([*PARAMS, "n_endmembers"], 4)),
         r"AEUnmixer.endmembers_ should be an array of shape \(4, 20\)",
     ),
-    "unknown normalisation": (
-        dict(json_edit=_set([*PARAMS, "normalize"], "l3")), "invalid AEUnmixer parameters"),
-    "unknown parameter": (
-        dict(json_edit=_set([*PARAMS, "evil"], 1)), r"AEUnmixer has no parameters \['evil'\]"),
+    "unknown normalisation": (dict(json_edit=_set([*PARAMS, "normalize"], "l3")), "invalid AEUnmixer parameters"),
+    "unknown parameter": (dict(json_edit=_set([*PARAMS, "evil"], 1)), r"AEUnmixer has no parameters \['evil'\]"),
     "hidden sizes the weights do not fit": (
         dict(json_edit=_set([*PARAMS, "hidden_sizes"], {"__tuple__": [7]})),
         r"does not fit the unmixer's network: encoder.0.bias has shape \(6,\), expected \(7,\)",
@@ -991,8 +1029,7 @@ TAMPERED_UNMIXERS = {
         r"step 1 \(AEUnmixer\) comes after the last step of a model",
     ),
     "a resampler without its unmixer": (
-        dict(json_edit=lambda d: d["steps"].__setitem__(0, dict(d["steps"][0], **{
-            "class": "SpectralResampler"}))),
+        dict(json_edit=lambda d: d["steps"].__setitem__(0, dict(d["steps"][0], **{"class": "SpectralResampler"}))),
         r"the steps \['SpectralResampler'\] end before the model does",
     ),
 }
@@ -1016,8 +1053,7 @@ def test_a_tampered_unmixer_pipeline_names_the_resamplers_bands(unmixers, tmp_pa
     models, _ = unmixers
     good = tmp_path / "good.hsiae"
     save_model(good, models["pipeline"])
-    bad = _tamper(good, tmp_path / "bad.hsiae",
-                  json_edit=_set(["steps", 1, "fitted", "n_features_in_"], 20))
+    bad = _tamper(good, tmp_path / "bad.hsiae", json_edit=_set(["steps", 1, "fitted", "n_features_in_"], 20))
     with pytest.raises(ValueError, match="n_features_in_ is 20, but the resampler gives 16"):
         load_model(bad)
     swapped = _tamper(good, tmp_path / "swapped.hsiae", json_edit=lambda d: d["steps"].reverse())
@@ -1044,7 +1080,7 @@ def _readme_block(section):
     start = text.index(f"\n{section}\n")
     block = text.index("```python\n", start) + len("```python\n")
     assert block < text.find("\n#", start + 1 + len(section)), f"no python block under {section!r}"
-    return text[block:text.index("```", block)]
+    return text[block : text.index("```", block)]
 
 
 def test_readme_saving_models_example_runs_as_written(fitted, tmp_path, monkeypatch):
@@ -1074,7 +1110,7 @@ def _bomb(path, weights, *, json_mib=0, weights_mib=0, json_method=zipfile.ZIP_D
             fh.write(b'{"format":"hsiae-model","format_version":1,"junk":[')
             for _ in range(json_mib):
                 fh.write(chunk)
-            fh.write(b'0]}')
+            fh.write(b"0]}")
         info = zipfile.ZipInfo(WEIGHTS_MEMBER)
         info.compress_type = zipfile.ZIP_DEFLATED if weights_mib else zipfile.ZIP_STORED
         with zf.open(info, "w", force_zip64=True) as fh:
@@ -1097,13 +1133,17 @@ def _load_measured(path):
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("json_mib, weights_mib, message", [
-    (100, 0, r"model.json would take 100 MiB once decompressed, more than the 64 MiB"),
-    (20, 0, r"model.json would expand from [\d.]+ KiB in the archive to 20 MiB; beyond 16 MiB"),
-    (0, 100, r"weights.pt would expand from [\d.]+ KiB in the archive to 100 MiB"),
-])
+@pytest.mark.parametrize(
+    "json_mib, weights_mib, message",
+    [
+        (100, 0, r"model.json would take 100 MiB once decompressed, more than the 64 MiB"),
+        (20, 0, r"model.json would expand from [\d.]+ KiB in the archive to 20 MiB; beyond 16 MiB"),
+        (0, 100, r"weights.pt would expand from [\d.]+ KiB in the archive to 100 MiB"),
+    ],
+)
 def test_a_small_archive_that_expands_hugely_is_refused_before_it_is_read(
-        fitted, tmp_path, json_mib, weights_mib, message):
+    fitted, tmp_path, json_mib, weights_mib, message
+):
     # a 292 KB crafted file made the loader hold 2.1 GB for 37 s: the sizes in the archive's
     # directory are checked before a byte of a member is decompressed
     pipe, _ = fitted
@@ -1149,9 +1189,11 @@ def test_a_model_too_large_for_the_safe_format_is_not_written(fitted, tmp_path, 
 
     pipe, _ = fitted
     monkeypatch.setattr(_safe, "_MAX_JSON_BYTES", 1000)
-    with pytest.raises(ValueError, match=r"too large for the \.hsiae format.*model\.json would "
-                                         r"take .* KiB.*SpectralResampler\.\w+_ .*save it as "
-                                         r"\.joblib"):
+    with pytest.raises(
+        ValueError,
+        match=r"too large for the \.hsiae format.*model\.json would "
+        r"take .* KiB.*SpectralResampler\.\w+_ .*save it as "
+        r"\.joblib",
+    ):
         save_model(tmp_path / "m.hsiae", pipe)
     assert os.listdir(tmp_path) == []
-

@@ -1,4 +1,4 @@
-"""Tests for hsiae.workflow.recipes, spectra and selection: helpers on a fitted resampler -> encoder -> segmenter pipeline."""
+"""Tests for hsiae.workflow.recipes, spectra and selection: helpers on a fitted resampler, encoder, segmenter."""
 
 import joblib
 import numpy as np
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 H, W, N_BANDS, K = 20, 20, 24, 3
 GRID = {"aedencoder__zdims": [2, 3], "spatialgmmsegmenter__n_clusters": [2, 3]}
-
 
 
 def _make_pipe(zdims=3):
@@ -251,8 +250,9 @@ def test_clustering_scorer_refuses_ground_truth_left_with_one_class():
 def test_grid_search_on_a_background_map_tells_why_it_cannot_choose():
     X, y = _background_map()
     grid = {"n_clusters": [3, 2]}
-    search = GridSearchCV(SpatialGMMSegmenter(random_state=0), grid, cv=WholeImageSplit(),
-                          scoring=make_clustering_scorer())
+    search = GridSearchCV(
+        SpatialGMMSegmenter(random_state=0), grid, cv=WholeImageSplit(), scoring=make_clustering_scorer()
+    )
     # GridSearchCV turns the scorer's error into a warning and a NaN score per candidate
     with pytest.warns(UserWarning, match="non-finite"), pytest.warns(UserWarning, match="unlabelled=None"):
         search.fit(X, y)
@@ -269,17 +269,16 @@ def test_grid_search_on_a_background_map_tells_why_it_cannot_choose():
 
 
 def _grid_values(params):
-    return params["aedencoder__zdims"] in GRID["aedencoder__zdims"] and params[
-        "spatialgmmsegmenter__n_clusters"
-    ] in GRID["spatialgmmsegmenter__n_clusters"]
+    return (
+        params["aedencoder__zdims"] in GRID["aedencoder__zdims"]
+        and params["spatialgmmsegmenter__n_clusters"] in GRID["spatialgmmsegmenter__n_clusters"]
+    )
 
 
 def test_grid_search_with_labels_on_whole_images(scene):
     X, y = scene
     scorer = make_clustering_scorer()
-    search = GridSearchCV(
-        _make_pipe(), GRID, cv=WholeImageSplit(), scoring=scorer, error_score="raise"
-    )
+    search = GridSearchCV(_make_pipe(), GRID, cv=WholeImageSplit(), scoring=scorer, error_score="raise")
     search.fit(X, y)
     assert set(search.best_params_) == set(GRID) and _grid_values(search.best_params_)
     assert len(search.cv_results_["params"]) == 4
@@ -291,9 +290,7 @@ def test_grid_search_with_labels_on_whole_images(scene):
 
 def test_grid_search_without_labels_using_the_silhouette(scene):
     X, _ = scene
-    search = GridSearchCV(
-        _make_pipe(), GRID, cv=WholeImageSplit(), scoring=silhouette_scorer, error_score="raise"
-    )
+    search = GridSearchCV(_make_pipe(), GRID, cv=WholeImageSplit(), scoring=silhouette_scorer, error_score="raise")
     search.fit(X)
     assert _grid_values(search.best_params_)
     assert silhouette_scorer(search.best_estimator_, X) == pytest.approx(search.best_score_)
@@ -302,9 +299,7 @@ def test_grid_search_without_labels_using_the_silhouette(scene):
 
 def test_random_folds_break_the_image_and_raise_the_segmenter_error(scene):
     X, y = scene
-    search = GridSearchCV(
-        _make_pipe(), GRID, cv=KFold(3), scoring=make_clustering_scorer(), error_score="raise"
-    )
+    search = GridSearchCV(_make_pipe(), GRID, cv=KFold(3), scoring=make_clustering_scorer(), error_score="raise")
     message = r"image_shape=\(20, 20\) implies 400 pixels, but X has 26\d rows"
     with pytest.raises(ValueError, match=message):
         search.fit(X, y)
@@ -444,9 +439,7 @@ def test_salinas_a_segments_recover_the_fields(data_home):
     y = scene.labels.ravel()
     # 15 epochs instead of the default 60 keep this test short; the ARI measured 0.72
     # (about the same after 5 epochs; chance is 0).
-    pipe = make_segmentation_pipeline(
-        6, image_shape=(n_rows, n_cols), random_state=0, aedencoder__max_epochs=15
-    ).fit(X)
+    pipe = make_segmentation_pipeline(6, image_shape=(n_rows, n_cols), random_state=0, aedencoder__max_epochs=15).fit(X)
     labels = pipe.predict(X)
     labelled = y != 0
     assert adjusted_rand_score(y[labelled], labels[labelled]) > 0.5
@@ -464,8 +457,9 @@ def test_denoising_pipeline_reconstructs_at_least_as_well_as_pca_of_the_same_ran
     abundances = rng.dirichlet(np.ones(3), size=600)
     clean = abundances @ np.stack([np.sin(3 * t) + 1, np.exp(-t), t**2])
     noisy = (clean + rng.normal(scale=0.02, size=clean.shape)).astype(np.float32)
-    pipe = make_denoising_pipeline(random_state=0, spectralresampler__n_bands=40,
-                                   aedencoder__zdims=3, aedencoder__max_epochs=3)
+    pipe = make_denoising_pipeline(
+        random_state=0, spectralresampler__n_bands=40, aedencoder__zdims=3, aedencoder__max_epochs=3
+    )
     assert [name for name, _ in pipe.steps] == ["spectralresampler", "aedencoder"]
     assert pipe[0].scaling == "range"
     out = denoise(pipe.fit(noisy), noisy)

@@ -69,11 +69,15 @@ def _lab(rgb):
     """CIELAB (D65) of sRGB colours in [0, 1]."""
     rgb = np.asarray(rgb, dtype=float)[..., :3]
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-                             [0.0193339, 0.1191920, 0.9503041]]).T / [0.95047, 1.0, 1.08883]
+    xyz = (
+        linear
+        @ np.array(
+            [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+        ).T
+        / [0.95047, 1.0, 1.08883]
+    )
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def _delta_e(rgb1, rgb2):
@@ -96,12 +100,16 @@ def _delta_e_lab(lab1, lab2):
     Lm, Cm = (L1 + L2) / 2, (C1 + C2) / 2
     hm = np.where(np.abs(h1 - h2) > 180, (h1 + h2 + 360) / 2, (h1 + h2) / 2) % 360
     hm = np.where(C1 * C2 == 0, h1 + h2, hm)
-    T = (1 - 0.17 * np.cos(np.radians(hm - 30)) + 0.24 * np.cos(np.radians(2 * hm))
-         + 0.32 * np.cos(np.radians(3 * hm + 6)) - 0.20 * np.cos(np.radians(4 * hm - 63)))
+    T = (
+        1
+        - 0.17 * np.cos(np.radians(hm - 30))
+        + 0.24 * np.cos(np.radians(2 * hm))
+        + 0.32 * np.cos(np.radians(3 * hm + 6))
+        - 0.20 * np.cos(np.radians(4 * hm - 63))
+    )
     SL = 1 + 0.015 * (Lm - 50) ** 2 / np.sqrt(20 + (Lm - 50) ** 2)
     SC, SH = 1 + 0.045 * Cm, 1 + 0.015 * Cm * T
-    RT = (-np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2))))
-          * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7)))
+    RT = -np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2)))) * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7))
     dL, dC = L2 - L1, C2 - C1
     return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * dC / SC * dH / SH)
 
@@ -192,8 +200,7 @@ def test_loss_curves_do_not_magnify_a_change_under_one_percent(log):
 
 
 def test_loss_curves_say_the_relative_change_to_the_best_epoch():
-    history = {"epoch": np.arange(1, 5), "train_loss": [1.0, 0.6, 0.5, 0.45],
-               "valid_loss": [1.2, 0.8, 0.6, 0.7]}
+    history = {"epoch": np.arange(1, 5), "train_loss": [1.0, 0.6, 0.5, 0.45], "valid_loss": [1.2, 0.8, 0.6, 0.7]}
     ax = plot_loss_curves(history, best_epoch=3, log=True)
     assert "validation loss 1.2 at epoch 1 \u2192 0.6 at best epoch 3 (\u221250.0 %)" in ax.get_title()
     # the best epoch is marked on the validation curve, besides the dashed line
@@ -299,8 +306,7 @@ def test_band_image_rejects_2d_input(cube):
 def test_spectrum_draws_every_cube(cube, wavelengths):
     recon = cube * 0.9
     noisy = cube + 0.1
-    ax = plot_spectrum(cube, recon, pixel=(2, 3), wavelengths=wavelengths,
-                       others={"Noisy input": noisy})
+    ax = plot_spectrum(cube, recon, pixel=(2, 3), wavelengths=wavelengths, others={"Noisy input": noisy})
     lines = ax.get_lines()
     assert len(lines) == 3
     by_label = {line.get_label(): line for line in lines}
@@ -320,8 +326,7 @@ def test_spectrum_band_index_axis(cube):
 
 
 def test_spectrum_custom_units(cube):
-    ax = plot_spectrum(cube, pixel=(0, 0), wavelengths=np.linspace(0.4, 2.5, B),
-                       wavelength_units="\u00b5m")
+    ax = plot_spectrum(cube, pixel=(0, 0), wavelengths=np.linspace(0.4, 2.5, B), wavelength_units="\u00b5m")
     assert ax.get_xlabel() == "Wavelength (\u00b5m)"
 
 
@@ -360,9 +365,7 @@ def test_segment_map_image_is_the_labels_with_nodata_masked(labels):
     assert texts == ["Cluster 1", "Cluster 2", "Cluster 3", "Cluster 4", "no data"]
     # No-data pixels are drawn in the no-data colour.
     image = ax.images[0]
-    assert image.cmap(np.ma.masked_array([0], mask=[True]))[0] == pytest.approx(
-        to_rgba(NODATA_COLOR)
-    )
+    assert image.cmap(np.ma.masked_array([0], mask=[True]))[0] == pytest.approx(to_rgba(NODATA_COLOR))
 
 
 def test_segment_map_names_and_no_nodata_entry_when_absent(labels):
@@ -402,8 +405,7 @@ def test_same_colour_for_cluster_k_in_map_and_spectra(labels):
     [
         (np.zeros((2, 2, 2), dtype=int), {}, "labels must be an array of shape \\(H, W\\)"),
         (np.full((2, 2), 0.5), {}, "non-integer values"),
-        (np.array([[0, 1], [2, 2]]), {"names": ["a", "b"]}, 
-         "names has 2 entries, but labels has 3"),
+        (np.array([[0, 1], [2, 2]]), {"names": ["a", "b"]}, "names has 2 entries, but labels has 3"),
         (np.array([["a", "b"]]), {}, "labels must hold integers"),
     ],
 )
@@ -416,8 +418,7 @@ def test_cluster_spectra_lines_spread_and_labels(wavelengths):
     rng = np.random.default_rng(2)
     spectra = rng.random((3, B))
     spread = 0.1 * rng.random((3, B))
-    ax = plot_cluster_spectra(spectra, wavelengths=wavelengths, spread=spread,
-                              names=["soil", "tree", "water"])
+    ax = plot_cluster_spectra(spectra, wavelengths=wavelengths, spread=spread, names=["soil", "tree", "water"])
     lines = ax.get_lines()
     assert len(lines) == 3
     for k, line in enumerate(lines):
@@ -596,8 +597,7 @@ def test_latent_traversal_calls_decode_and_draws_n_steps_lines(wavelengths):
     for d, ax in enumerate(panels):
         lines = ax.get_lines()
         assert len(lines) == n_steps
-        np.testing.assert_allclose(lines[0].get_ydata(), decode.calls[d][0] @ decode.matrix,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(lines[0].get_ydata(), decode.calls[d][0] @ decode.matrix, rtol=1e-5)
         # Colours follow the z value: first and last step differ.
         assert lines[0].get_color() != lines[-1].get_color()
     assert any("Wavelength (nm)" == ax.get_xlabel() for ax in panels)
@@ -626,8 +626,7 @@ def test_latent_traversal_accepts_image_shaped_latent():
 @pytest.mark.parametrize(
     "decode, match",
     [
-        (lambda z: z[:1] @ np.ones((2, B)),
-         "decode returned shape \\(1, 12\\) for codes of shape \\(7, 2\\)"),
+        (lambda z: z[:1] @ np.ones((2, B)), "decode returned shape \\(1, 12\\) for codes of shape \\(7, 2\\)"),
         (lambda z: np.ones(len(z)), "one spectrum per code"),
         ("not callable", "decode must be a callable"),
     ],

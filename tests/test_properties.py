@@ -16,7 +16,6 @@ from hsiae.losses import SpectralLoss, gradient_loss, spectral_angle
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-
 @st.composite
 def band_positions(draw, min_bands=1, max_bands=300):
     """Strictly increasing wavelengths with uneven, sometimes tiny, sometimes large steps."""
@@ -39,8 +38,7 @@ def band_positions(draw, min_bands=1, max_bands=300):
     scaling=st.sampled_from(["range", "standard", None]),
     seed=st.integers(0, 1000),
 )
-def test_resampler_round_trip_is_exact_on_straight_spectra(wavelengths, n_out, method, scaling,
-                                                           seed):
+def test_resampler_round_trip_is_exact_on_straight_spectra(wavelengths, n_out, method, scaling, seed):
     """Both interpolations reproduce a straight line exactly: there and back loses nothing."""
     rng = np.random.default_rng(seed)
     t = (wavelengths - wavelengths[0]) / (wavelengths[-1] - wavelengths[0])
@@ -89,11 +87,9 @@ def test_resampler_keeps_the_float_dtype(dtype, n_in, n_out, method, scaling):
     scaling=st.sampled_from(["range", "standard", None]),
     seed=st.integers(0, 1000),
 )
-def test_resampler_output_is_finite_for_any_band_grid(wavelengths, n_out, n_pixels, magnitude,
-                                                      method, scaling, seed):
+def test_resampler_output_is_finite_for_any_band_grid(wavelengths, n_out, n_pixels, magnitude, method, scaling, seed):
     X = magnitude * np.random.default_rng(seed).normal(size=(n_pixels, len(wavelengths)))
-    res = SpectralResampler(n_bands=n_out, wavelengths=wavelengths, method=method,
-                            scaling=scaling).fit(X)
+    res = SpectralResampler(n_bands=n_out, wavelengths=wavelengths, method=method, scaling=scaling).fit(X)
     out = res.transform(X)
     assert out.shape == (n_pixels, n_out)
     assert np.all(np.isfinite(out))
@@ -110,8 +106,9 @@ def test_resampler_output_is_finite_for_any_band_grid(wavelengths, n_out, n_pixe
 def _spectra_pairs(max_value):
     elements = st.floats(-max_value, max_value, allow_nan=False, width=32)
     shape = st.tuples(st.integers(1, 6), st.integers(1, 40))
-    return shape.flatmap(lambda s: st.tuples(
-        arrays(np.float32, s, elements=elements), arrays(np.float32, s, elements=elements)))
+    return shape.flatmap(
+        lambda s: st.tuples(arrays(np.float32, s, elements=elements), arrays(np.float32, s, elements=elements))
+    )
 
 
 @FAST
@@ -127,9 +124,14 @@ def test_spectral_angle_is_in_0_pi_with_finite_gradients(pair):
 
 
 @FAST
-@given(x=arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 30)),
-                elements=st.floats(-1e6, 1e6, allow_nan=False, width=32)),
-       scale=st.floats(1e-3, 1e3))
+@given(
+    x=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 5), st.integers(1, 30)),
+        elements=st.floats(-1e6, 1e6, allow_nan=False, width=32),
+    ),
+    scale=st.floats(1e-3, 1e3),
+)
 def test_spectral_angle_of_a_spectrum_with_itself_or_a_multiple_is_0(x, scale):
     x = torch.tensor(x)
     nonzero = (x * x).sum(dim=1) > 1e-6
@@ -138,12 +140,14 @@ def test_spectral_angle_of_a_spectrum_with_itself_or_a_multiple_is_0(x, scale):
 
 
 @FAST
-@given(shape=st.tuples(st.integers(1, 5), st.integers(1, 30)),
-       other=st.sampled_from(["zero", "ones", "random"]))
+@given(shape=st.tuples(st.integers(1, 5), st.integers(1, 30)), other=st.sampled_from(["zero", "ones", "random"]))
 def test_losses_are_finite_with_finite_gradients_for_zero_spectra(shape, other):
     zeros = torch.zeros(shape, requires_grad=True)
-    target = {"zero": torch.zeros(shape), "ones": torch.ones(shape),
-              "random": torch.randn(shape, generator=torch.Generator().manual_seed(0))}[other]
+    target = {
+        "zero": torch.zeros(shape),
+        "ones": torch.ones(shape),
+        "random": torch.randn(shape, generator=torch.Generator().manual_seed(0)),
+    }[other]
     angle = spectral_angle(zeros, target, reduction="none")
     expected = 0.0 if other == "zero" else np.pi / 2
     if other == "random":
@@ -155,8 +159,7 @@ def test_losses_are_finite_with_finite_gradients_for_zero_spectra(shape, other):
 
 
 @FAST
-@given(pair=_spectra_pairs(1e6),
-       weights=st.tuples(*[st.floats(0, 10)] * 3).filter(lambda w: sum(w) > 0))
+@given(pair=_spectra_pairs(1e6), weights=st.tuples(*[st.floats(0, 10)] * 3).filter(lambda w: sum(w) > 0))
 def test_composite_loss_is_finite_and_non_negative(pair, weights):
     a = torch.tensor(pair[0], requires_grad=True)
     b = torch.tensor(pair[1])
@@ -191,14 +194,12 @@ def tiny_cubes(draw):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cube=tiny_cubes(), k=st.integers(1, 3), spatial_weight=st.sampled_from([0.0, 1.0]))
-def test_pipeline_on_tiny_random_cubes_gives_finite_outputs_and_valid_labels(cube, k,
-                                                                             spatial_weight):
+def test_pipeline_on_tiny_random_cubes_gives_finite_outputs_and_valid_labels(cube, k, spatial_weight):
     H, W, B = cube.shape
     X = cube.reshape(H * W, B)
     pipe = make_pipeline(
         SpectralResampler(n_bands=8),
-        AEDEncoder(zdims=2, channels=(2, 4), max_epochs=1, validation_fraction=0, batch_size=8,
-                   random_state=0),
+        AEDEncoder(zdims=2, channels=(2, 4), max_epochs=1, validation_fraction=0, batch_size=8, random_state=0),
         SpatialGMMSegmenter(k, image_shape=(H, W), spatial_weight=spatial_weight, random_state=0),
     )
     with warnings.catch_warnings():

@@ -13,7 +13,6 @@ COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 QUADRANT_MEANS = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [3.0, 3.0]])
 
 
-
 def _quadrants():
     """Ground-truth labels of a (H, W) image cut into 4 quadrants, row-major."""
     rows, cols = np.mgrid[:H, :W]
@@ -73,10 +72,7 @@ def test_without_image_shape_any_spatial_weight_gives_the_plain_mixture(spatial_
 def test_increasing_spatial_weight_smooths_the_segments_and_recovers_the_regions():
     X, truth = _quadrant_image(noise=1.5)  # clusters overlap: a plain mixture gets ~1/3 wrong
     weights = [0.0, 0.5, 1.0, 2.0]
-    fits = [
-        SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=w, random_state=0).fit(X)
-        for w in weights
-    ]
+    fits = [SpatialGMMSegmenter(4, image_shape=(H, W), spatial_weight=w, random_state=0).fit(X) for w in weights]
     boundary = [_boundary_fraction(s.labels_) for s in fits]
     ari = [adjusted_rand_score(truth, s.labels_) for s in fits]
     assert all(later <= earlier for earlier, later in zip(boundary, boundary[1:])), boundary
@@ -115,9 +111,7 @@ def test_full_covariance_partition_is_invariant_to_rescaling_features(scale, off
     Xs = X * np.array(scale) + np.array(offset)
 
     def fit(X, covariance_type):
-        seg = SpatialGMMSegmenter(
-            4, image_shape=(H, W), covariance_type=covariance_type, random_state=0
-        )
+        seg = SpatialGMMSegmenter(4, image_shape=(H, W), covariance_type=covariance_type, random_state=0)
         return seg.fit(X).labels_
 
     assert adjusted_rand_score(fit(X, "full"), fit(Xs, "full")) == 1.0
@@ -539,8 +533,10 @@ def test_shaded_covariances_are_one_shared_matrix_plus_a_variance_along_each_sha
         spread = np.var((X[seg.labels_ == c] - seg.means_[c]) @ v[c])
         assert v[c] @ seg.covariances_[c] @ v[c] == pytest.approx(spread, rel=0.05)
     np.testing.assert_allclose(
-        np.linalg.inv(seg.covariances_), np.einsum("kij,klj->kil", seg.precisions_cholesky_, seg.precisions_cholesky_),
-        rtol=1e-8, atol=1e-6,
+        np.linalg.inv(seg.covariances_),
+        np.einsum("kij,klj->kil", seg.precisions_cholesky_, seg.precisions_cholesky_),
+        rtol=1e-8,
+        atol=1e-6,
     )
 
 
@@ -548,7 +544,9 @@ def test_shade_point_is_checked_and_used_only_by_the_shaded_mixture():
     X, _ = _shaded_scene(n=200)
     seg = SpatialGMMSegmenter(2, covariance_type="shaded", random_state=0)
     for bad, found in (([0.0, 0.0, 0.0], r"shape \(3,\)"), ([0.0, np.nan], "non-finite")):
-        with pytest.raises(ValueError, match=r"shade_point must be 2 finite numbers .*" + found + r".*hsiae\.shade_point"):
+        with pytest.raises(
+            ValueError, match=r"shade_point must be 2 finite numbers .*" + found + r".*hsiae\.shade_point"
+        ):
             seg.fit(X, shade_point=bad)
     assert not hasattr(seg, "means_")  # refused before any work
     seg.fit(X, shade_point=np.zeros((1, 2)))  # one row, as a transformer returns it
@@ -603,8 +601,11 @@ def test_shaded_m_step_recovers_the_covariances_data_were_drawn_from():
     cov = _shaded_covariances(scatter, np.full(3, float(n)), means, np.zeros(d), 1e-6, max_iter=5000)
     fitted_a = np.einsum("ki,kij,kj->k", v, cov, v) - np.einsum("ki,ij,kj->k", v, S, v)
     np.testing.assert_allclose(fitted_a, a, rtol=0.05)
-    np.testing.assert_allclose(cov - fitted_a[:, None, None] * np.einsum("ki,kj->kij", v, v),
-                               np.broadcast_to(S, (3, d, d)), atol=0.03 * np.abs(S).max())
+    np.testing.assert_allclose(
+        cov - fitted_a[:, None, None] * np.einsum("ki,kj->kij", v, v),
+        np.broadcast_to(S, (3, d, d)),
+        atol=0.03 * np.abs(S).max(),
+    )
 
 
 @pytest.mark.filterwarnings("error")

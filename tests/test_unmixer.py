@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from hsiae import AEUnmixer, SpectralResampler
 from hsiae.datasets import make_unmixing_scene
 from hsiae.metrics import abundance_rmse, match_endmembers, mean_endmember_angle
-from hsiae.unmixing import fcls, vca
+from hsiae.unmixing import fcls
 
 FAST = {"max_epochs": 60, "random_state": 0}
 
@@ -67,9 +67,20 @@ def test_abundances_ignore_brightness_and_reconstruct_scales_back(fitted, X):
 def test_score_is_higher_for_the_trained_model_than_for_its_start(fitted, X):
     untrained = AEUnmixer(3, max_epochs=1, lr=1e-6, random_state=0).fit(X)
     assert fitted.score(X) > untrained.score(X)
-    assert fitted.score(X) == pytest.approx(-np.mean(
-        np.arccos(np.clip(np.sum(fitted.reconstruct(X) * X, 1) / np.linalg.norm(fitted.reconstruct(X), axis=1)
-                          / np.linalg.norm(X, axis=1), -1, 1))), abs=1e-6)
+    assert fitted.score(X) == pytest.approx(
+        -np.mean(
+            np.arccos(
+                np.clip(
+                    np.sum(fitted.reconstruct(X) * X, 1)
+                    / np.linalg.norm(fitted.reconstruct(X), axis=1)
+                    / np.linalg.norm(X, axis=1),
+                    -1,
+                    1,
+                )
+            )
+        ),
+        abs=1e-6,
+    )
 
 
 def test_training_starts_from_vca_or_from_random_pixels(fitted, scene, X):
@@ -98,8 +109,10 @@ def test_float32_in_float32_out_and_feature_names(fitted, X):
 
 def test_fcls_with_the_unmixers_endmembers(fitted, scene, X):
     order = match_endmembers(scene.endmembers.T, fitted.endmembers_)
-    A = fcls(X / np.linalg.norm(X, axis=1, keepdims=True), fitted.endmembers_ / np.linalg.norm(
-        fitted.endmembers_, axis=1, keepdims=True))
+    A = fcls(
+        X / np.linalg.norm(X, axis=1, keepdims=True),
+        fitted.endmembers_ / np.linalg.norm(fitted.endmembers_, axis=1, keepdims=True),
+    )
     assert abundance_rmse(scene.abundances, A, order=order) < 0.15
 
 
@@ -121,8 +134,16 @@ def test_pipeline_with_resampler_and_grid_search_over_n_endmembers(X):
 @pytest.mark.parametrize(
     "data, params, match",
     [
-        (lambda X: X - X.mean(), {}, "Negative values in data passed to AEUnmixer: .* SpectralResampler\\(scaling=None\\)"),
-        (lambda X: np.where(np.arange(len(X))[:, None] == 3, np.nan, X), {}, "NaN or infinite values; leave the no-data"),
+        (
+            lambda X: X - X.mean(),
+            {},
+            "Negative values in data passed to AEUnmixer: .* SpectralResampler\\(scaling=None\\)",
+        ),
+        (
+            lambda X: np.where(np.arange(len(X))[:, None] == 3, np.nan, X),
+            {},
+            "NaN or infinite values; leave the no-data",
+        ),
         (lambda X: X[:, :2], {}, r"n_endmembers=3 needs at least as many bands, but X has 2 feature\(s\)"),
         (lambda X: X, {"mse_weight": 0, "sam_weight": 0}, "mse_weight and sam_weight are both 0"),
         (lambda X: X, {"hidden_sizes": (4, 0)}, "hidden_sizes must be a sequence of positive integers"),
@@ -220,7 +241,6 @@ def test_reconstruct_from_given_abundances_equals_reconstruct():
     scene = make_unmixing_scene(3, n_bands=30, shape=(12, 12), random_state=0)
     X = scene.cube.reshape(-1, 30)
     unmixer = AEUnmixer(3, max_epochs=2, random_state=0).fit(X)
-    np.testing.assert_array_equal(unmixer.reconstruct(X, abundances=unmixer.transform(X)),
-                                  unmixer.reconstruct(X))
+    np.testing.assert_array_equal(unmixer.reconstruct(X, abundances=unmixer.transform(X)), unmixer.reconstruct(X))
     with pytest.raises(ValueError, match=r"abundances must have shape \(144, 3\)"):
         unmixer.reconstruct(X, abundances=np.ones((144, 2)))

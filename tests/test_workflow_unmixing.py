@@ -52,8 +52,9 @@ def test_fcls_solver_gives_abundances_on_the_simplex(scene):
     unmixer = AEUnmixer(3, max_epochs=2, solver="fcls", random_state=0)
     A = unmix_cube(unmixer, scene.cube, n_samples=500, random_state=0)
     assert A.min() >= 0 and np.allclose(A.sum(axis=-1), 1.0, atol=1e-5)
-    assert not np.allclose(A, unmixer.set_params(solver="encoder").transform(
-        scene.cube.reshape(-1, 30)).reshape(40, 36, 3), atol=1e-3)
+    assert not np.allclose(
+        A, unmixer.set_params(solver="encoder").transform(scene.cube.reshape(-1, 30)).reshape(40, 36, 3), atol=1e-3
+    )
 
 
 def test_unmix_blocks_is_lazy_and_equals_transform(scene):
@@ -82,7 +83,11 @@ def test_unmix_blocks_refuses_another_band_count_and_an_unfitted_unmixer(scene):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"cube": np.ones((4, 4))}, ValueError, r"Expected a non-empty numeric cube of shape \(n_rows, n_cols, n_bands\)"),
+        (
+            {"cube": np.ones((4, 4))},
+            ValueError,
+            r"Expected a non-empty numeric cube of shape \(n_rows, n_cols, n_bands\)",
+        ),
         ({"n_samples": 1}, ValueError, "n_samples must be an integer >= 2"),
         ({"mask": np.ones((3, 3), dtype=bool)}, ValueError, r"mask must be a boolean array of shape \(40, 36\)"),
         ({"out": np.zeros((40, 36, 2))}, ValueError, r"out must be an array of shape \(40, 36, 3\)"),

@@ -15,17 +15,17 @@ import contextlib
 import importlib
 import sys
 
-from hsiae.cli._staging import Outputs, logger
-from hsiae.cli._errors import CLIError, USER_ERRORS, one_line
+from hsiae.cli._errors import USER_ERRORS, CLIError, one_line
 from hsiae.cli._memory import _is_out_of_memory, _out_of_memory_message
 from hsiae.cli._parser import _build_parser
 from hsiae.cli._session import (
     _closing_new_figures,
     _logging,
-    _stopped_by_signals,
     _Stopped,
+    _stopped_by_signals,
     _torch_threads,
 )
+from hsiae.cli._staging import Outputs, logger
 
 __all__ = ["main"]
 
@@ -55,10 +55,8 @@ def main(argv=None):
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
 
-    out = Outputs(force=args.force, inputs=[getattr(args, name, None)
-                                            for name in ("cube", "model", "mask")])
-    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), \
-            _stopped_by_signals():
+    out = Outputs(force=args.force, inputs=[getattr(args, name, None) for name in ("cube", "model", "mask")])
+    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), _stopped_by_signals():
         try:
             # the command's module, imported only now: --help and usage errors never load torch
             command = importlib.import_module(f"hsiae.cli._{args.command}")

@@ -31,7 +31,6 @@ def run(args, out):
     from hsiae.datasets import make_synthetic_scene
     from hsiae.io import write_cube
     from hsiae.metrics import match_clusters, psnr
-    from hsiae.workflow.recipes import pipeline_parts
     from hsiae.plotting import (
         plot_band_image,
         plot_latent_traversal,
@@ -39,38 +38,56 @@ def run(args, out):
         plot_segment_map,
         plot_spectrum,
     )
+    from hsiae.workflow.recipes import pipeline_parts
 
     d = DEMO_DEFAULTS
     outdir = out.plan_dir(args.output)
     paths = plan_segment_outputs(out, outdir)
     model_paths = plan_model_outputs(out, outdir / model_file_name(args))
     scene_path = out.plan(outdir / "scene.tif", "input cube (noisy)")
-    extra = {name: out.plan(outdir / f"{name}.png", what) for name, what in [
-        ("band_image", "band image"), ("spectrum", "pixel spectrum"),
-        ("reconstruction_error", "reconstruction error"), ("latent_traversal", "latent traversal"),
-    ]}
+    extra = {
+        name: out.plan(outdir / f"{name}.png", what)
+        for name, what in [
+            ("band_image", "band image"),
+            ("spectrum", "pixel spectrum"),
+            ("reconstruction_error", "reconstruction error"),
+            ("latent_traversal", "latent traversal"),
+        ]
+    }
 
     # the scene's noisy and clean cubes and its reconstruction, besides what segment holds
     shape = (args.size, args.size, _DEMO_SCENE_BANDS)
     _check_memory(
         f"the demo on a {args.size} x {args.size} scene",
-        _needed_bytes("segment", shape, np.dtype(np.float32), n_bands_model=args.bands,
-                      zdims=d["zdims"], n_clusters=d["k"],
-                      options={"n_bands": f"--bands {args.bands}"}) + 3 * math.prod(shape) * 4,
+        _needed_bytes(
+            "segment",
+            shape,
+            np.dtype(np.float32),
+            n_bands_model=args.bands,
+            zdims=d["zdims"],
+            n_clusters=d["k"],
+            options={"n_bands": f"--bands {args.bands}"},
+        )
+        + 3 * math.prod(shape) * 4,
         advice="pass a smaller --size",
     )
     start = time.perf_counter()
-    scene = make_synthetic_scene(shape=(args.size, args.size), n_bands=_DEMO_SCENE_BANDS,
-                                 noise=_DEMO_NOISE, random_state=args.seed)
+    scene = make_synthetic_scene(
+        shape=(args.size, args.size), n_bands=_DEMO_SCENE_BANDS, noise=_DEMO_NOISE, random_state=args.seed
+    )
     H, W, B = scene.cube.shape
     wl, k = scene.wavelengths, d["k"]
     logger.info(
-        "Synthetic scene: %d x %d pixels, %d bands (%g-%g nm), %d known segments, "
-        "noise %g%% of the range",
-        H, W, B, wl[0], wl[-1], k, _DEMO_NOISE * 100,
+        "Synthetic scene: %d x %d pixels, %d bands (%g-%g nm), %d known segments, noise %g%% of the range",
+        H,
+        W,
+        B,
+        wl[0],
+        wl[-1],
+        k,
+        _DEMO_NOISE * 100,
     )
-    full = training_pipeline(args, wl, n_clusters=k, image_shape=(H, W),
-                             extra={"aedencoder__zdims": d["zdims"]})
+    full = training_pipeline(args, wl, n_clusters=k, image_shape=(H, W), extra={"aedencoder__zdims": d["zdims"]})
     head, seg = pipeline_parts(full, fitted=False)
     X, valid, filled = pixels(scene.cube, None)
     pipe, Z, labels = segment_in_memory(head, seg, X, valid, filled, (H, W), train=True)
@@ -89,21 +106,27 @@ def run(args, out):
     left.set_title("Known segments (coloured as their matched cluster)")
     plot_segment_map(labels.reshape(H, W), names=cluster_names(k), ax=right)
     right.set_title(f"hsiae segments (adjusted Rand index {ari:.2f})")
-    write_segment_outputs(out, paths, pipe, X, valid, Z, labels, (H, W), wl, "nm",
-                           value_label="Reflectance", segments_fig=fig)
+    write_segment_outputs(
+        out, paths, pipe, X, valid, Z, labels, (H, W), wl, "nm", value_label="Reflectance", segments_fig=fig
+    )
     write_model_outputs(out, model_paths, pipe, wl)
-    write_cube(out.stage(scene_path), scene.cube, band_axis=0, wavelengths=wl,
-               wavelength_units="nm")
+    write_cube(out.stage(scene_path), scene.cube, band_axis=0, wavelengths=wl, wavelength_units="nm")
 
     fig = plot_band_image(scene.cube, recon, wavelengths=wl, value_label="Reflectance")
     save_figure(fig, out.stage(extra["band_image"]))
 
     pixel = (H // 2, W // 2)
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    plot_spectrum(scene.cube, recon, pixel=pixel, others={"Clean (ground truth)": scene.clean},
-                  wavelengths=wl, value_label="Reflectance", ax=ax)
-    ax.set_title(f"Spectrum of pixel (row {pixel[0]}, col {pixel[1]}): "
-                 f"noisy input, clean and reconstruction")
+    plot_spectrum(
+        scene.cube,
+        recon,
+        pixel=pixel,
+        others={"Clean (ground truth)": scene.clean},
+        wavelengths=wl,
+        value_label="Reflectance",
+        ax=ax,
+    )
+    ax.set_title(f"Spectrum of pixel (row {pixel[0]}, col {pixel[1]}): noisy input, clean and reconstruction")
     save_figure(fig, out.stage(extra["spectrum"]))
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
@@ -113,14 +136,12 @@ def run(args, out):
     right.set_title("Against the clean cube\n" + right.get_title())
     save_figure(fig, out.stage(extra["reconstruction_error"]))
 
-    fig = plot_latent_traversal(head.inverse_transform, Z, wavelengths=wl,
-                                value_label="Reflectance")
+    fig = plot_latent_traversal(head.inverse_transform, Z, wavelengths=wl, value_label="Reflectance")
     save_figure(fig, out.stage(extra["latent_traversal"]))
 
     # printed after the list of files, as the last word
     return [
         f"Summary ({time.perf_counter() - start:.0f} s):",
         f"  segments:  adjusted Rand index {ari:.3f} against the {k} known segments",
-        f"  denoising: PSNR {psnr_out:.1f} dB against the clean cube "
-        f"(the noisy input: {psnr_in:.1f} dB)",
+        f"  denoising: PSNR {psnr_out:.1f} dB against the clean cube (the noisy input: {psnr_in:.1f} dB)",
     ]

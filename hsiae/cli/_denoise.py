@@ -43,9 +43,7 @@ def _merge_block(original, denoised, mask=None, *, nodata):
 def run(args, out):
     target = Path(args.output)
     if target.suffix.lower() not in (".tif", ".tiff"):
-        raise CLIError(
-            f"the denoised cube is written as TIFF: give -o a .tif or .tiff name, not '{target}'"
-        )
+        raise CLIError(f"the denoised cube is written as TIFF: give -o a .tif or .tiff name, not '{target}'")
     lazy = chunked(args)
     out.plan(target, "denoised cube")
     model = SavedModel(args.model)
@@ -54,8 +52,12 @@ def run(args, out):
     model.check_bands(B, info.wavelengths)
 
     def keywords():
-        return dict(band_axis=tiff_band_axis(info), wavelengths=info.wavelengths,
-                    wavelength_units=info.wavelength_units, nodata=info.nodata)
+        return dict(
+            band_axis=tiff_band_axis(info),
+            wavelengths=info.wavelengths,
+            wavelength_units=info.wavelength_units,
+            nodata=info.nodata,
+        )
 
     if lazy:
         import dask.array as da
@@ -67,8 +69,7 @@ def run(args, out):
         denoised = denoise_blocks(model.head, cube, nodata=info.nodata, mask=mask)
         # the no-data pixels are copied from the cube itself, in its dtype, by the same rule
         arrays = (cube, denoised) if mask is None else (cube, denoised, lazy_mask(mask, cube))
-        result = da.map_blocks(_merge_block, *arrays, nodata=check_nodata(info.nodata),
-                               dtype=cube.dtype)
+        result = da.map_blocks(_merge_block, *arrays, nodata=check_nodata(info.nodata), dtype=cube.dtype)
         where = keywords()
         logger.info("Denoising %d x %d pixels chunk by chunk", H, W)
         with scheduler(args.scheduler):

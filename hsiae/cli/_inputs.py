@@ -15,8 +15,8 @@ import math
 
 from hsiae.cli._errors import CLIError, one_line
 from hsiae.cli._memory import _check_memory, _needed_bytes
-from hsiae.cli._staging import logger
 from hsiae.cli._parser import LOCAL_SCHEDULERS
+from hsiae.cli._staging import logger
 from hsiae.workflow.defaults import SAMPLE_SIZE
 
 _CONNECT_TIMEOUT = "10s"
@@ -72,17 +72,24 @@ def _with_nodata(args, info):
         return info
     if math.isnan(given):  # --nodata none
         if declared is not None:
-            logger.info("No fill value (--nodata none): the %s that '%s' declares is ignored; "
-                        "only pixels with a NaN or infinite value are no data", _number(declared),
-                        args.cube)
+            logger.info(
+                "No fill value (--nodata none): the %s that '%s' declares is ignored; "
+                "only pixels with a NaN or infinite value are no data",
+                _number(declared),
+                args.cube,
+            )
         return dataclasses.replace(info, nodata=None)
     if declared is None:
         logger.info("No-data value %s (--nodata)", _number(given))
     elif declared == given:
         logger.info("No-data value %s (--nodata), as '%s' declares", _number(given), args.cube)
     else:
-        logger.info("No-data value %s (--nodata), in place of the %s that '%s' declares",
-                    _number(given), _number(declared), args.cube)
+        logger.info(
+            "No-data value %s (--nodata), in place of the %s that '%s' declares",
+            _number(given),
+            _number(declared),
+            args.cube,
+        )
     return dataclasses.replace(info, nodata=given)
 
 
@@ -142,8 +149,7 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
         check(shape, dtype, loaded=math.prod(shape) * dtype.itemsize)
 
     checked = []
-    cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable,
-                           before_load=before_load)
+    cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable, before_load=before_load)
     if not checked:  # memory-mapped: the pixels are paged in as needed
         check(cube.shape, cube.dtype)
     H, W, B = cube.shape
@@ -165,8 +171,7 @@ def pixels(cube, nodata, mask=None):
     X, valid, filled = pixel_spectra(cube, nodata=nodata, mask=mask)
     n_bad = int((~valid).sum())
     if n_bad:
-        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
-                    n_bad, valid.size)
+        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0", n_bad, valid.size)
     return X, valid, filled
 
 
@@ -177,8 +182,7 @@ def chunked(args, *, sampled=False):
     """
     if args.chunks is None:
         alone = () if sampled else (("--sample-size", getattr(args, "sample_size", None)),)
-        given = [name for name, value in (("--scheduler", args.scheduler), *alone)
-                 if value is not None]
+        given = [name for name, value in (("--scheduler", args.scheduler), *alone) if value is not None]
         if given:
             raise CLIError(
                 f"{' and '.join(given)} only apply with --chunks N (chunked processing of large "
@@ -188,9 +192,7 @@ def chunked(args, *, sampled=False):
     try:
         import dask  # noqa: F401  (only whether it is installed)
     except ImportError:
-        raise CLIError(
-            "--chunks needs dask; install it with: pip install 'hsiae[dask]'"
-        ) from None
+        raise CLIError("--chunks needs dask; install it with: pip install 'hsiae[dask]'") from None
     return True
 
 
@@ -210,8 +212,7 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
     from hsiae.io import open_cube
 
     mask = _read_mask(args)
-    cube, info = open_cube(args.cube, chunks=args.chunks, band_axis=args.band_axis,
-                           variable=args.variable)
+    cube, info = open_cube(args.cube, chunks=args.chunks, band_axis=args.band_axis, variable=args.variable)
     _check_mask(args, mask, cube.shape)
     H, W, B = cube.shape
     rows, cols = cube.chunksize[:2]
@@ -220,12 +221,21 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
     needed = needs((rows, cols, B), cube.dtype) * (workers + 2)
     if getattr(args, "sample_size", None) is not None or verb != "denoising":
         needed += needs((sample_size(args, H * W), 1, B), cube.dtype)
-    _check_memory(f"{verb} the {H} x {W} x {B} {cube.dtype} cube '{args.cube}' in chunks of "
-                  f"{rows} x {cols} pixels", needed,
-                  advice="use smaller --chunks, a smaller --sample-size, or a machine with more "
-                         "memory")
-    logger.info("Opened %s lazily: %d x %d pixels, %d bands, %s, in chunks of %d x %d pixels",
-                args.cube, H, W, B, cube.dtype, rows, cols)
+    _check_memory(
+        f"{verb} the {H} x {W} x {B} {cube.dtype} cube '{args.cube}' in chunks of {rows} x {cols} pixels",
+        needed,
+        advice="use smaller --chunks, a smaller --sample-size, or a machine with more memory",
+    )
+    logger.info(
+        "Opened %s lazily: %d x %d pixels, %d bands, %s, in chunks of %d x %d pixels",
+        args.cube,
+        H,
+        W,
+        B,
+        cube.dtype,
+        rows,
+        cols,
+    )
     _check_bands(args.cube, B)
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
@@ -236,8 +246,7 @@ def sample(args, cube, nodata, mask=None):
     """The usable spectra of ``--sample-size`` pixels drawn across a lazy cube, and their index."""
     from hsiae.workflow.fitting import sample_pixels
 
-    X, index = sample_pixels(cube, sample_size(args, math.inf), nodata=nodata, mask=mask,
-                             random_state=args.seed)
+    X, index = sample_pixels(cube, sample_size(args, math.inf), nodata=nodata, mask=mask, random_state=args.seed)
     logger.info("Sampled %d usable pixels across the image", len(X))
     return X, index
 
@@ -256,8 +265,7 @@ def scheduler(spec):
         from distributed import Client
     except ImportError:
         raise CLIError(
-            "--scheduler ADDRESS needs dask.distributed; install it with: pip install "
-            "'hsiae[dask]'"
+            "--scheduler ADDRESS needs dask.distributed; install it with: pip install 'hsiae[dask]'"
         ) from None
     try:
         client = Client(spec, timeout=_CONNECT_TIMEOUT)
@@ -266,8 +274,9 @@ def scheduler(spec):
             f"could not connect to the dask scheduler at {spec} ({exc}); check the address "
             f"and that the scheduler runs ('dask scheduler'), or use --scheduler threads"
         ) from None
-    logger.info("Computing on the dask cluster at %s (%d workers)", spec,
-                len(client.scheduler_info().get("workers", {})))
+    logger.info(
+        "Computing on the dask cluster at %s (%d workers)", spec, len(client.scheduler_info().get("workers", {}))
+    )
     try:
         yield
     finally:
@@ -284,8 +293,7 @@ class SavedUnmixer:
         model, self.info = load_model(path)
         if not isinstance(model, AEUnmixer):
             raise ValueError(
-                f"'{path}' holds a {type(model).__name__}, not an unmixer; pass a model written "
-                f"by 'hsiae unmix'"
+                f"'{path}' holds a {type(model).__name__}, not an unmixer; pass a model written by 'hsiae unmix'"
             )
         self.unmixer = model
 
@@ -322,11 +330,17 @@ class SavedModel:
 
         ``n_clusters`` is segment's ``-k``; the bands and latent size are the model's.
         """
+
         def needs(shape, dtype):
-            return _needed_bytes(command, shape, dtype,
-                                 n_bands_model=self.parts.resampler.n_bands_out_,
-                                 zdims=self.parts.encoder.zdims, n_clusters=n_clusters,
-                                 options={"n_clusters": f"-k {n_clusters}"})
+            return _needed_bytes(
+                command,
+                shape,
+                dtype,
+                n_bands_model=self.parts.resampler.n_bands_out_,
+                zdims=self.parts.encoder.zdims,
+                n_clusters=n_clusters,
+                options={"n_clusters": f"-k {n_clusters}"},
+            )
 
         return needs
 

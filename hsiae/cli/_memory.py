@@ -17,8 +17,10 @@ _FLOAT64 = 8
 # Share of the available memory a run may plan to use: the estimate leaves out
 # small arrays, torch's own buffers and the figures.
 _USABLE_SHARE = 0.9
-_ADVICE = ("process it in chunks with --chunks N (needs dask), crop the cube (fewer rows, "
-           "columns or bands) or run on a machine with more memory")
+_ADVICE = (
+    "process it in chunks with --chunks N (needs dask), crop the cube (fewer rows, "
+    "columns or bands) or run on a machine with more memory"
+)
 
 
 def _available_memory():
@@ -238,17 +240,14 @@ def _needed_bytes(command, shape, dtype, *, n_bands_model, zdims, n_clusters=0, 
     needs = _Needs({})
     if command == "denoise":
         as_cube = pixels * n_bands * dtype.itemsize
-        return needs + _Needs({_DATA: 3 * spectra + 2 * as_cube}) + _Needs(
-            {part("n_bands"): 3 * resampled})
+        return needs + _Needs({_DATA: 3 * spectra + 2 * as_cube}) + _Needs({part("n_bands"): 3 * resampled})
     if command == "unmix":
-        return needs + _Needs({_DATA: 2 * spectra}) + _Needs(
-            {part("n_clusters"): 2 * pixels * n_clusters * _FLOAT32})
+        return needs + _Needs({_DATA: 2 * spectra}) + _Needs({part("n_clusters"): 2 * pixels * n_clusters * _FLOAT32})
     needs = needs + _Needs({_DATA: 2 * spectra}) + _Needs({part("n_bands"): 4 * resampled})
     if command == "train":
         return needs
     mixture = pixels * _FLOAT64 * 5 * n_clusters + 3 * n_clusters * zdims**2 * _FLOAT64
-    return needs + _Needs({part("zdims"): pixels * _FLOAT64 * zdims}) + _Needs(
-        {part("n_clusters"): mixture})
+    return needs + _Needs({part("zdims"): pixels * _FLOAT64 * zdims}) + _Needs({part("n_clusters"): mixture})
 
 
 def _check_memory(what, needed, advice=_ADVICE):
@@ -294,7 +293,5 @@ def _is_out_of_memory(exc):
         return True
     text = str(exc)
     return isinstance(exc, RuntimeError) and (
-        type(exc).__name__ == "OutOfMemoryError"
-        or "can't allocate memory" in text
-        or "out of memory" in text.lower()
+        type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text.lower()
     )

@@ -32,12 +32,12 @@ def training_needs(command, args, n_clusters=0):
     """``needs(shape, dtype)`` for reading a cube for a run that trains (``n_clusters``: ``-k``)."""
     zdims = args.zdims if args.zdims is not None else recipe_defaults(_recipe(args))["zdims"]
     bands = _model_bands(args)
-    options = {"n_bands": f"--bands {bands}", "zdims": f"--zdims {zdims}",
-               "n_clusters": f"-k {n_clusters}"}
+    options = {"n_bands": f"--bands {bands}", "zdims": f"--zdims {zdims}", "n_clusters": f"-k {n_clusters}"}
 
     def needs(shape, dtype):
-        return _needed_bytes(command, shape, dtype, n_bands_model=bands, zdims=zdims,
-                             n_clusters=n_clusters, options=options)
+        return _needed_bytes(
+            command, shape, dtype, n_bands_model=bands, zdims=zdims, n_clusters=n_clusters, options=options
+        )
 
     return needs
 
@@ -48,7 +48,7 @@ def spatial_weight(args):
 
 
 def training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None, extra=None):
-    """resampler + encoder (+ segmenter when ``n_clusters``) with the command line's options."""
+    """Resampler + encoder (+ segmenter when ``n_clusters``) with the command line's options."""
     from hsiae.workflow.recipes import make_denoising_pipeline, make_segmentation_pipeline
 
     recipe = _recipe(args)
@@ -67,16 +67,14 @@ def training_pipeline(args, wavelengths, *, n_clusters=None, image_shape=None, e
         "aedencoder__verbose": 0 if args.quiet else 1,
         "spatialgmmsegmenter__spatial_weight": opt["spatial_weight"],
     }
-    for option, name in (("latent_activation", "latent_activation"), ("latent_l1", "latent_l1"),
-                         ("device", "device")):
+    for option, name in (("latent_activation", "latent_activation"), ("latent_l1", "latent_l1"), ("device", "device")):
         if getattr(args, option, None) is not None:
             params[f"aedencoder__{name}"] = getattr(args, option)
     params.update(extra or {})
     if recipe == "denoising":
         params = {k: v for k, v in params.items() if not k.startswith("spatialgmmsegmenter__")}
         return make_denoising_pipeline(random_state=args.seed, **params)
-    pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape,
-                                      random_state=args.seed, **params)
+    pipe = make_segmentation_pipeline(n_clusters or 2, image_shape=image_shape, random_state=args.seed, **params)
     return pipe if n_clusters else pipe[:-1]
 
 
@@ -85,7 +83,9 @@ def recommended_segmenter(args, image_shape):
     from hsiae.workflow.recipes import make_segmentation_pipeline, pipeline_parts
 
     pipe = make_segmentation_pipeline(
-        args.k, image_shape=image_shape, random_state=args.seed,
+        args.k,
+        image_shape=image_shape,
+        random_state=args.seed,
         spatialgmmsegmenter__spatial_weight=spatial_weight(args),
     )
     return pipeline_parts(pipe, segmenter="required", fitted=False).segmenter
@@ -102,23 +102,34 @@ def fit_head(head, X):
     # SpectralResampler(upsample=False), the denoising recipe's, keeps the cube's own bands
     # when it has no more than n_bands: say so, rather than a resampling that does not happen.
     if res.target_wavelengths is None and not res.upsample and n_in <= res.n_bands:
-        bands = (f" of {n_in} bands (the cube's own: a denoising model never interpolates up to "
-                 f"--bands {res.n_bands})")
+        bands = f" of {n_in} bands (the cube's own: a denoising model never interpolates up to --bands {res.n_bands})"
     else:
         bands = f", {n_in} -> {res.n_bands} bands (resampled)"
-    logger.info("Training: %d spectra%s, latent size %d, up to %d epochs of %s spectra",
-                X.shape[0], bands, enc.zdims, enc.max_epochs, f"{per_epoch:,}")
+    logger.info(
+        "Training: %d spectra%s, latent size %d, up to %d epochs of %s spectra",
+        X.shape[0],
+        bands,
+        enc.zdims,
+        enc.max_epochs,
+        f"{per_epoch:,}",
+    )
     start = time.perf_counter()
     head.fit(X)
     if enc.validation_fraction > 0:
         logger.info(
             "Trained %d epochs in %.1f s; best epoch %d, validation loss %.4g",
-            enc.n_epochs_, time.perf_counter() - start, enc.best_epoch_,
+            enc.n_epochs_,
+            time.perf_counter() - start,
+            enc.best_epoch_,
             enc.history_["valid_loss"][enc.best_epoch_ - 1],
         )
     else:
-        logger.info("Trained %d epochs in %.1f s; final training loss %.4g",
-                    enc.n_epochs_, time.perf_counter() - start, enc.history_["train_loss"][-1])
+        logger.info(
+            "Trained %d epochs in %.1f s; final training loss %.4g",
+            enc.n_epochs_,
+            time.perf_counter() - start,
+            enc.history_["train_loss"][-1],
+        )
     return head
 
 

@@ -45,6 +45,7 @@ def save_figure(fig, path):
 
 # -- model files: written by train, and by segment and demo when they train -------------------
 
+
 def model_file_name(args):
     """``model.hsiae`` (the safe format) unless ``--model-format joblib`` asks for a pickle."""
     return f"model.{args.model_format or 'hsiae'}"
@@ -66,10 +67,19 @@ def plan_model_outputs(out, model_path):
 
 
 # The terms of the estimators' training losses: (weight parameter, name), in the order written.
-_ENCODER_LOSS = (("mse_weight", "MSE"), ("mae_weight", "MAE"), ("sam_weight", "SAM"),
-                 ("gradient_weight", "gradient"), ("latent_l1", "latent L1/L2"))
-_UNMIXER_LOSS = (("mse_weight", "MSE/power"), ("sam_weight", "SAM"),
-                 ("sparsity_weight", "entropy"), ("volume_weight", "volume"))
+_ENCODER_LOSS = (
+    ("mse_weight", "MSE"),
+    ("mae_weight", "MAE"),
+    ("sam_weight", "SAM"),
+    ("gradient_weight", "gradient"),
+    ("latent_l1", "latent L1/L2"),
+)
+_UNMIXER_LOSS = (
+    ("mse_weight", "MSE/power"),
+    ("sam_weight", "SAM"),
+    ("sparsity_weight", "entropy"),
+    ("volume_weight", "volume"),
+)
 
 
 def loss_label(estimator):
@@ -78,9 +88,11 @@ def loss_label(estimator):
 
     unmixer = isinstance(estimator, AEUnmixer)
     params = estimator.get_params()
-    terms = [f"{'' if params[name] == 1 else f'{params[name]:g} '}{word}"
-             for name, word in (_UNMIXER_LOSS if unmixer else _ENCODER_LOSS)
-             if params.get(name)]
+    terms = [
+        f"{'' if params[name] == 1 else f'{params[name]:g} '}{word}"
+        for name, word in (_UNMIXER_LOSS if unmixer else _ENCODER_LOSS)
+        if params.get(name)
+    ]
     # the encoder sees the resampler's output, not the cube's values
     return "loss = " + " + ".join(terms) + ("" if unmixer else "\non the scaled spectra")
 
@@ -112,10 +124,14 @@ def _write_history(estimator, path):
         writer = csv.writer(fh)
         writer.writerow(["epoch", "train_loss", "valid_loss", "dur"])
         for i in range(n):
-            writer.writerow([
-                int(h["epoch"][i]), f"{h['train_loss'][i]:.9g}",
-                "" if valid is None else f"{valid[i]:.9g}", f"{h['dur'][i]:.6g}",
-            ])
+            writer.writerow(
+                [
+                    int(h["epoch"][i]),
+                    f"{h['train_loss'][i]:.9g}",
+                    "" if valid is None else f"{valid[i]:.9g}",
+                    f"{h['dur'][i]:.6g}",
+                ]
+            )
 
 
 def write_model_outputs(out, paths, model, wavelengths):
@@ -131,6 +147,7 @@ def write_model_outputs(out, paths, model, wavelengths):
 
 
 # -- segmentation files: written by segment (in memory or chunk by chunk) and demo ------------
+
 
 def plan_segment_outputs(out, outdir):
     return {key: out.plan(outdir / name, what) for key, (name, what) in SEGMENT_FILES.items()}
@@ -159,12 +176,20 @@ def _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, me
     k = rep.shape[0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained", sharey=True)
     names = cluster_names(k)
-    plot_cluster_spectra(rep, wavelengths=wavelengths, wavelength_units=units, names=names,
-                         value_label=value_label, ax=left)
+    plot_cluster_spectra(
+        rep, wavelengths=wavelengths, wavelength_units=units, names=names, value_label=value_label, ax=left
+    )
     left.set_title("Representative spectra (decoded cluster centres)")
     left.get_legend().remove()  # one legend for both panels, on the right
-    plot_cluster_spectra(means, wavelengths=wavelengths, wavelength_units=units, names=names,
-                         spread=std, value_label=value_label, ax=right)
+    plot_cluster_spectra(
+        means,
+        wavelengths=wavelengths,
+        wavelength_units=units,
+        names=names,
+        spread=std,
+        value_label=value_label,
+        ax=right,
+    )
     right.set_title(means_title)
     right.tick_params(labelleft=True)
     return fig
@@ -189,13 +214,13 @@ def _write_cluster_csv(path, rep, means, std, wavelengths):
 def report_cluster_sizes(counts):
     """Log the pixels per cluster; warn of empty clusters. ``counts[c]`` for clusters 0..k-1."""
     for c in np.flatnonzero(counts == 0):
-        warnings.warn(f"cluster {c + 1} has no pixels; its mean spectrum is shown as 0",
-                      UserWarning)
+        warnings.warn(f"cluster {c + 1} has no pixels; its mean spectrum is shown as 0", UserWarning, stacklevel=2)
     logger.info("Pixels per cluster: %s", ", ".join(f"{c + 1}: {n}" for c, n in enumerate(counts)))
 
 
-def write_segment_figures(out, paths, pipe, segments_fig, X, labels, codes, wavelengths, units,
-                          *, value_label="Value", sampled=False):
+def write_segment_figures(
+    out, paths, pipe, segments_fig, X, labels, codes, wavelengths, units, *, value_label="Value", sampled=False
+):
     """Segment map, cluster spectra (figure and table) and latent maps.
 
     ``X`` and ``labels`` are the usable spectra the cluster means are taken
@@ -210,10 +235,15 @@ def write_segment_figures(out, paths, pipe, segments_fig, X, labels, codes, wave
     save_figure(segments_fig, out.stage(paths["segments"]))
     rep = representative_spectra(pipe)
     means, std = cluster_mean_spectra(pipe, X, labels, return_std=True)
-    title = (f"Mean input spectra of {len(X)} sampled pixels (\u00b1 1 std)" if sampled
-             else "Mean input spectra (shaded: \u00b1 1 standard deviation)")
-    save_figure(_cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
-                out.stage(paths["spectra_png"]))
+    title = (
+        f"Mean input spectra of {len(X)} sampled pixels (\u00b1 1 std)"
+        if sampled
+        else "Mean input spectra (shaded: \u00b1 1 standard deviation)"
+    )
+    save_figure(
+        _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
+        out.stage(paths["spectra_png"]),
+    )
     _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths)
     save_figure(plot_latent_maps(codes), out.stage(paths["latent"]))
     return rep, means
@@ -223,13 +253,25 @@ def tiff_band_axis(info):
     """The band axis to write a cube read with ``info`` in: its own, unless TIFF cannot store it."""
     if info.band_axis in (0, 2):
         return info.band_axis
-    logger.info("The input is band-interleaved by line, which TIFF cannot store; "
-                "writing one page per band")
+    logger.info("The input is band-interleaved by line, which TIFF cannot store; writing one page per band")
     return 0
 
 
-def write_segment_outputs(out, paths, pipe, X, valid, codes, labels, image_shape, wavelengths,
-                          units, *, value_label="Value", segments_fig=None):
+def write_segment_outputs(
+    out,
+    paths,
+    pipe,
+    X,
+    valid,
+    codes,
+    labels,
+    image_shape,
+    wavelengths,
+    units,
+    *,
+    value_label="Value",
+    segments_fig=None,
+):
     """Every segmentation file of an image segmented in memory (labels -1 for no data)."""
     from hsiae.io import write_labels
     from hsiae.workflow.recipes import pipeline_parts
@@ -239,10 +281,19 @@ def write_segment_outputs(out, paths, pipe, X, valid, codes, labels, image_shape
     k = pipeline_parts(pipe, segmenter="required").segmenter.n_clusters
     report_cluster_sizes(np.bincount(labels[valid], minlength=k))
     label_image = labels.reshape(H, W)
-    write_labels(out.stage(paths["labels"]), np.maximum(label_image, 0),
-                 nodata_mask=label_image < 0)
+    write_labels(out.stage(paths["labels"]), np.maximum(label_image, 0), nodata_mask=label_image < 0)
     if segments_fig is None:
         segments_fig = segment_map_figure(label_image, k)
     codes = np.where(valid[:, None], codes, np.nan).reshape(H, W, -1)
-    return write_segment_figures(out, paths, pipe, segments_fig, usable_rows(X, valid),
-                                 labels[valid], codes, wavelengths, units, value_label=value_label)
+    return write_segment_figures(
+        out,
+        paths,
+        pipe,
+        segments_fig,
+        usable_rows(X, valid),
+        labels[valid],
+        codes,
+        wavelengths,
+        units,
+        value_label=value_label,
+    )

@@ -59,101 +59,156 @@ def _float_in(low, high=math.inf, *, low_open=False, high_open=True):
 
 
 def _nodata_value(text):
-    """argparse type of ``--nodata``: a number, or NaN for 'none' (no fill value)."""
+    """Argparse type of ``--nodata``: a number, or NaN for 'none' (no fill value)."""
     if text.strip().lower() in ("none", "nan"):
         return math.nan
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number or none, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
 
 
 def _add_general(parser, *, force=True):
     group = parser.add_argument_group("general options")
     if force:
         group.add_argument("--force", action="store_true", help="overwrite existing output files")
-    group.add_argument("--threads", type=_int_at_least(1), metavar="N",
-                       help="CPU threads (default: torch's count, one per core). Training and "
-                            "encoding share their batches among N worker threads of one torch "
-                            "thread each, which stays fast when other programs compete for the cores")
-    group.add_argument("-q", "--quiet", action="store_true",
-                       help="print nothing but warnings and errors; no progress bar")
+    group.add_argument(
+        "--threads",
+        type=_int_at_least(1),
+        metavar="N",
+        help="CPU threads (default: torch's count, one per core). Training and "
+        "encoding share their batches among N worker threads of one torch "
+        "thread each, which stays fast when other programs compete for the cores",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but warnings and errors; no progress bar"
+    )
     group.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
 
 def _add_cube_input(parser):
-    parser.add_argument("cube", metavar="CUBE",
-                        help="hyperspectral cube: .tif/.tiff, .mat, .npy or ENVI "
-                             "(.hdr or its data file)")
+    parser.add_argument(
+        "cube", metavar="CUBE", help="hyperspectral cube: .tif/.tiff, .mat, .npy or ENVI (.hdr or its data file)"
+    )
     group = parser.add_argument_group("reading the cube")
-    group.add_argument("--band-axis", type=int, choices=(0, 2), default=None,
-                       help="axis of the stored array holding the bands: 0 (bands, rows, cols) or "
-                            "2 (rows, cols, bands); default: from the file's metadata or shape")
+    group.add_argument(
+        "--band-axis",
+        type=int,
+        choices=(0, 2),
+        default=None,
+        help="axis of the stored array holding the bands: 0 (bands, rows, cols) or "
+        "2 (rows, cols, bands); default: from the file's metadata or shape",
+    )
     group.add_argument("--variable", metavar="NAME", help="variable to read from a .mat file")
-    group.add_argument("--nodata", type=_nodata_value, metavar="VALUE",
-                       help="fill value of pixels without data: a pixel equal to VALUE in every "
-                            "band is no data (left out of training, labelled 0, copied unchanged "
-                            "by denoise, NaN abundances), as are pixels with a NaN or infinite "
-                            "value. Replaces the value the file declares (GDAL_NODATA, ENVI data "
-                            "ignore value); 'none' ignores that value (default: the file's)")
-    group.add_argument("--mask", metavar="FILE",
-                       help="the usable pixels: a 2-D .tif/.tiff or .npy image of the cube's "
-                            "rows x columns, nonzero (True) where a pixel may be used, zero "
-                            "(False) or NaN where it may not (as GDAL masks; the opposite of "
-                            "numpy.ma). Applies on top of --nodata and the file's value")
+    group.add_argument(
+        "--nodata",
+        type=_nodata_value,
+        metavar="VALUE",
+        help="fill value of pixels without data: a pixel equal to VALUE in every "
+        "band is no data (left out of training, labelled 0, copied unchanged "
+        "by denoise, NaN abundances), as are pixels with a NaN or infinite "
+        "value. Replaces the value the file declares (GDAL_NODATA, ENVI data "
+        "ignore value); 'none' ignores that value (default: the file's)",
+    )
+    group.add_argument(
+        "--mask",
+        metavar="FILE",
+        help="the usable pixels: a 2-D .tif/.tiff or .npy image of the cube's "
+        "rows x columns, nonzero (True) where a pixel may be used, zero "
+        "(False) or NaN where it may not (as GDAL masks; the opposite of "
+        "numpy.ma). Applies on top of --nodata and the file's value",
+    )
 
 
 def _add_training(parser, defaults, *, note=""):
     group = parser.add_argument_group("training" + note)
-    group.add_argument("--architecture", choices=("conv", "dense", "lstm", "transformer"),
-                       help=f"autoencoder network (default: {defaults['architecture']})")
-    group.add_argument("--zdims", type=_int_at_least(1), metavar="N",
-                       help=f"size of the latent code (default: {defaults['zdims']})")
-    group.add_argument("--epochs", type=_int_at_least(1), metavar="N",
-                       help=f"maximum training epochs; training stops early when the validation "
-                            f"loss stops improving (default: {defaults['epochs']})")
-    group.add_argument("--bands", type=_int_at_least(2), metavar="N",
-                       help=f"resample spectra to N evenly spaced bands before encoding "
-                            f"(default: {defaults['bands']}, as in hsiae.make_segmentation_pipeline)")
-    group.add_argument("--batch-size", type=_int_at_least(2), metavar="N",
-                       help=f"spectra per training batch (default: {defaults['batch_size']})")
-    group.add_argument("--lr", type=_float_in(0, low_open=True), metavar="X",
-                       help=f"learning rate of the Adam optimizer (default: {defaults['lr']:g})")
-    group.add_argument("--validation-fraction", type=_float_in(0, 1), metavar="X",
-                       help=f"share of pixels held out for early stopping, in [0, 1); 0 trains "
-                            f"on all (default: {defaults['validation_fraction']:g})")
-    group.add_argument("--latent-activation", choices=("relu", "softplus"),
-                       help="make the latent code non-negative, as abundances are (default: "
-                            "none; it turns the linear path off)")
-    group.add_argument("--latent-l1", type=_float_in(0), metavar="X",
-                       help="weight of a penalty that makes the latent code sparse (its L1 norm "
-                            "over its L2 norm) "
-                            "(default: 0; above 0 it turns the linear path off)")
+    group.add_argument(
+        "--architecture",
+        choices=("conv", "dense", "lstm", "transformer"),
+        help=f"autoencoder network (default: {defaults['architecture']})",
+    )
+    group.add_argument(
+        "--zdims", type=_int_at_least(1), metavar="N", help=f"size of the latent code (default: {defaults['zdims']})"
+    )
+    group.add_argument(
+        "--epochs",
+        type=_int_at_least(1),
+        metavar="N",
+        help=f"maximum training epochs; training stops early when the validation "
+        f"loss stops improving (default: {defaults['epochs']})",
+    )
+    group.add_argument(
+        "--bands",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"resample spectra to N evenly spaced bands before encoding "
+        f"(default: {defaults['bands']}, as in hsiae.make_segmentation_pipeline)",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"spectra per training batch (default: {defaults['batch_size']})",
+    )
+    group.add_argument(
+        "--lr",
+        type=_float_in(0, low_open=True),
+        metavar="X",
+        help=f"learning rate of the Adam optimizer (default: {defaults['lr']:g})",
+    )
+    group.add_argument(
+        "--validation-fraction",
+        type=_float_in(0, 1),
+        metavar="X",
+        help=f"share of pixels held out for early stopping, in [0, 1); 0 trains "
+        f"on all (default: {defaults['validation_fraction']:g})",
+    )
+    group.add_argument(
+        "--latent-activation",
+        choices=("relu", "softplus"),
+        help="make the latent code non-negative, as abundances are (default: none; it turns the linear path off)",
+    )
+    group.add_argument(
+        "--latent-l1",
+        type=_float_in(0),
+        metavar="X",
+        help="weight of a penalty that makes the latent code sparse (its L1 norm "
+        "over its L2 norm) "
+        "(default: 0; above 0 it turns the linear path off)",
+    )
     _add_device(group)
     return group
 
 
 def _add_device(group):
-    group.add_argument("--device", metavar="DEVICE",
-                       help="torch device to train on: cpu, cuda, cuda:1, mps (default: cpu)")
+    group.add_argument(
+        "--device", metavar="DEVICE", help="torch device to train on: cpu, cuda, cuda:1, mps (default: cpu)"
+    )
 
 
 def _add_model_format(group):
-    group.add_argument("--model-format", choices=("hsiae", "joblib"), metavar="{hsiae,joblib}",
-                       help="file format of the trained model: hsiae writes model.hsiae (JSON + "
-                            "weights, safe to share and load); joblib writes model.joblib (a "
-                            "pickle, which runs code when loaded) (default: hsiae)")
+    group.add_argument(
+        "--model-format",
+        choices=("hsiae", "joblib"),
+        metavar="{hsiae,joblib}",
+        help="file format of the trained model: hsiae writes model.hsiae (JSON + "
+        "weights, safe to share and load); joblib writes model.joblib (a "
+        "pickle, which runs code when loaded) (default: hsiae)",
+    )
 
 
 def _add_seed(group):
-    group.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=0, metavar="N",
-                       help="random seed: the same seed and data give the same result (default: 0)")
+    group.add_argument(
+        "--seed",
+        type=_int_at_least(0, 2**32 - 1),
+        default=0,
+        metavar="N",
+        help="random seed: the same seed and data give the same result (default: 0)",
+    )
 
 
 def _scheduler_spec(text):
-    """argparse type of ``--scheduler``."""
+    """Argparse type of ``--scheduler``."""
     if text in LOCAL_SCHEDULERS or _ADDRESS.match(text):
         return text
     raise argparse.ArgumentTypeError(
@@ -166,20 +221,31 @@ def _add_chunks(parser, *, sample):
     group = parser.add_argument_group(
         "large cubes (needs dask: pip install 'hsiae[dask]')",
         "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory;\n"
-        + ("the model is trained on a random sample of pixels drawn across the whole image;\n"
-           if sample else "")
-        + "results are written to disk as each chunk is computed.")
-    group.add_argument("--chunks", type=_int_at_least(1), metavar="N",
-                       help="process the cube in chunks of N x N pixels (all bands), e.g. 256; "
-                            "each worker holds a few chunks of N*N*bands*4 bytes")
-    group.add_argument("--scheduler", type=_scheduler_spec, metavar="SCHEDULER",
-                       help="dask scheduler for --chunks: threads (default), processes, "
-                            "synchronous, or the address of a dask.distributed scheduler "
-                            "(tcp://HOST:8786) whose workers see the same files")
+        + ("the model is trained on a random sample of pixels drawn across the whole image;\n" if sample else "")
+        + "results are written to disk as each chunk is computed.",
+    )
+    group.add_argument(
+        "--chunks",
+        type=_int_at_least(1),
+        metavar="N",
+        help="process the cube in chunks of N x N pixels (all bands), e.g. 256; "
+        "each worker holds a few chunks of N*N*bands*4 bytes",
+    )
+    group.add_argument(
+        "--scheduler",
+        type=_scheduler_spec,
+        metavar="SCHEDULER",
+        help="dask scheduler for --chunks: threads (default), processes, "
+        "synchronous, or the address of a dask.distributed scheduler "
+        "(tcp://HOST:8786) whose workers see the same files",
+    )
     if sample:
-        group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
-                           help=f"with --chunks: pixels drawn across the image to train on "
-                                f"(default: {SAMPLE_SIZE:,})")
+        group.add_argument(
+            "--sample-size",
+            type=_int_at_least(2),
+            metavar="N",
+            help=f"with --chunks: pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})",
+        )
 
 
 def _build_parser():
@@ -189,75 +255,95 @@ def _build_parser():
         prog="hsiae",
         description="Hyperspectral autoencoders: latent features, denoised cubes and segment maps.",
         epilog="Run 'hsiae COMMAND --help' for the options of a command.\n\n"
-               "examples:\n"
-               "  hsiae demo -o hsiae-demo\n"
-               "  hsiae train scene.tif -o model.hsiae\n"
-               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n\n"
-               "A model's extension picks its format: .hsiae (JSON + weights, safe to load from\n"
-               "anywhere: share models this way) or .joblib/.pkl (a pickle, which runs code when\n"
-               "loaded: only load those from sources you trust); any other name is refused.",
+        "examples:\n"
+        "  hsiae demo -o hsiae-demo\n"
+        "  hsiae train scene.tif -o model.hsiae\n"
+        "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n\n"
+        "A model's extension picks its format: .hsiae (JSON + weights, safe to load from\n"
+        "anywhere: share models this way) or .joblib/.pkl (a pickle, which runs code when\n"
+        "loaded: only load those from sources you trust); any other name is refused.",
         formatter_class=fmt,
     )
     parser.add_argument("--version", action="version", version=f"hsiae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
-        "train", formatter_class=fmt, help="train an autoencoder on a cube and save the model",
-        description="Train a spectral autoencoder on every pixel of a cube and save it as a "
-                    "model file.",
+        "train",
+        formatter_class=fmt,
+        help="train an autoencoder on a cube and save the model",
+        description="Train a spectral autoencoder on every pixel of a cube and save it as a model file.",
         epilog="Writes MODEL, MODEL's stem + '_loss.png' (loss curves, linear and log scale) and\n"
-               "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
-               "examples:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60\n"
-               "  hsiae train scene.tif -o denoiser.hsiae --for denoising\n"
-               "  hsiae denoise scene.tif --model denoiser.hsiae -o scene_denoised.tif",
+        "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
+        "examples:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60\n"
+        "  hsiae train scene.tif -o denoiser.hsiae --for denoising\n"
+        "  hsiae denoise scene.tif --model denoiser.hsiae -o scene_denoised.tif",
     )
     _add_cube_input(p)
-    p.add_argument("-o", "--output", required=True, metavar="MODEL",
-                   help="model file to write: model.hsiae (safe to share), or model.joblib / "
-                        "model.pkl (a pickle); no other extension; its folder is created if "
-                        "missing")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL",
+        help="model file to write: model.hsiae (safe to share), or model.joblib / "
+        "model.pkl (a pickle); no other extension; its folder is created if "
+        "missing",
+    )
     group = _add_training(p, defaults)
     den = recipe_defaults("denoising")
-    group.add_argument("--for", dest="recipe", choices=("segmentation", "denoising"),
-                       default="segmentation",
-                       help=f"what the model is for, which sets the defaults: segmentation "
-                            f"(spectra standardised per band, latent size {defaults['zdims']}) or "
-                            f"denoising (spectra scaled by the data's range, latent size "
-                            f"{den['zdims']}); 'hsiae denoise' works best with a denoising model "
-                            f"(default: segmentation)")
+    group.add_argument(
+        "--for",
+        dest="recipe",
+        choices=("segmentation", "denoising"),
+        default="segmentation",
+        help=f"what the model is for, which sets the defaults: segmentation "
+        f"(spectra standardised per band, latent size {defaults['zdims']}) or "
+        f"denoising (spectra scaled by the data's range, latent size "
+        f"{den['zdims']}); 'hsiae denoise' works best with a denoising model "
+        f"(default: segmentation)",
+    )
     _add_seed(group)
     _add_chunks(p, sample=True)
     _add_general(p)
     p.set_defaults(command="train")
 
     p = sub.add_parser(
-        "segment", formatter_class=fmt,
+        "segment",
+        formatter_class=fmt,
         help="segment a cube into k clusters (training first, or with --model)",
         description="Segment a cube into k spatially coherent clusters of similar spectra.",
         epilog="Writes into OUTDIR: labels.tif (clusters 1..k, 0 = no data), segments.png,\n"
-               "cluster_spectra.png and .csv (decoded cluster centres and mean +- std spectra),\n"
-               "latent_maps.png, and when it trains: model.hsiae (model.joblib with\n"
-               "--model-format joblib), model_loss.png, model_history.csv.\n\n"
-               "examples:\n"
-               "  hsiae segment scene.tif -k 6 -o segments\n"
-               "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
-               "  hsiae segment flightline.tif -k 8 -o segments --chunks 256 --threads 1\n\n"
-               "With --chunks, the segment map figure and latent maps show the image\n"
-               "downsampled to at most 600 pixels a side, and the mean spectra are those of\n"
-               "the sampled pixels; labels.tif holds every pixel.",
+        "cluster_spectra.png and .csv (decoded cluster centres and mean +- std spectra),\n"
+        "latent_maps.png, and when it trains: model.hsiae (model.joblib with\n"
+        "--model-format joblib), model_loss.png, model_history.csv.\n\n"
+        "examples:\n"
+        "  hsiae segment scene.tif -k 6 -o segments\n"
+        "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
+        "  hsiae segment flightline.tif -k 8 -o segments --chunks 256 --threads 1\n\n"
+        "With --chunks, the segment map figure and latent maps show the image\n"
+        "downsampled to at most 600 pixels a side, and the mean spectra are those of\n"
+        "the sampled pixels; labels.tif holds every pixel.",
     )
     _add_cube_input(p)
-    p.add_argument("-k", "--clusters", dest="k", type=_int_at_least(1), required=True, metavar="N",
-                   help="number of segments")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                   help="folder for the outputs (created if missing)")
-    p.add_argument("--model", metavar="MODEL",
-                   help="use the resampler and encoder of this trained model (from 'hsiae train' "
-                        "or 'hsiae segment') instead of training; a new k-cluster segmenter is "
-                        "always fitted")
-    p.add_argument("--spatial-weight", type=_float_in(0), metavar="X",
-                   help=f"strength of the spatial prior: 0 ignores neighbours, larger values give "
-                        f"smoother segments (default: {defaults['spatial_weight']:g})")
+    p.add_argument(
+        "-k", "--clusters", dest="k", type=_int_at_least(1), required=True, metavar="N", help="number of segments"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs (created if missing)"
+    )
+    p.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="use the resampler and encoder of this trained model (from 'hsiae train' "
+        "or 'hsiae segment') instead of training; a new k-cluster segmenter is "
+        "always fitted",
+    )
+    p.add_argument(
+        "--spatial-weight",
+        type=_float_in(0),
+        metavar="X",
+        help=f"strength of the spatial prior: 0 ignores neighbours, larger values give "
+        f"smoother segments (default: {defaults['spatial_weight']:g})",
+    )
     training = _add_training(p, defaults, note=" (without --model)")
     _add_model_format(training)
     _add_seed(training)
@@ -266,62 +352,95 @@ def _build_parser():
     p.set_defaults(command="segment")
 
     p = sub.add_parser(
-        "denoise", formatter_class=fmt, help="denoise a cube with a trained model",
+        "denoise",
+        formatter_class=fmt,
+        help="denoise a cube with a trained model",
         description="Denoise a cube with a trained model: encode and decode every spectrum.",
         epilog="The output keeps the input's layout, wavelengths and dtype (integers are rounded\n"
-               "and clipped to the dtype's range); no-data pixels are copied unchanged.\n\n"
-               "example:\n  hsiae denoise scene.tif --model model.hsiae -o denoised.tif",
+        "and clipped to the dtype's range); no-data pixels are copied unchanged.\n\n"
+        "example:\n  hsiae denoise scene.tif --model model.hsiae -o denoised.tif",
     )
     _add_cube_input(p)
-    p.add_argument("--model", required=True, metavar="MODEL",
-                   help="trained model from 'hsiae train'")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.tif",
-                   help="denoised cube to write (.tif); its folder is created if missing")
+    p.add_argument("--model", required=True, metavar="MODEL", help="trained model from 'hsiae train'")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.tif",
+        help="denoised cube to write (.tif); its folder is created if missing",
+    )
     _add_chunks(p, sample=False)
     _add_general(p)
     p.set_defaults(command="denoise")
 
     u = UNMIXING
     p = sub.add_parser(
-        "unmix", formatter_class=fmt,
+        "unmix",
+        formatter_class=fmt,
         help="endmember spectra and abundance maps of a cube (training first, or with --model)",
         description="Unmix a cube: find N endmember spectra and, for every pixel, the abundance "
-                    "of each\n(non-negative, summing to one), with an autoencoder (hsiae.AEUnmixer).",
+        "of each\n(non-negative, summing to one), with an autoencoder (hsiae.AEUnmixer).",
         epilog="Writes into OUTDIR: abundances.tif (float32, one page per endmember, NaN for\n"
-               "no-data pixels), endmembers.csv (band, wavelength and one column per endmember,\n"
-               "in the cube's units), endmembers.png, abundance_maps.png (one 0..1 scale for\n"
-               "all), reconstruction_error.png (RMSE and spectral angle per pixel), and when it\n"
-               "trains: model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
-               "model_history.csv.\n\n"
-               "The unmixer is trained on --sample-size pixels drawn across the image; the\n"
-               "abundances cover every pixel. An abundance is the share of an endmember's\n"
-               "spectral shape in the pixel, whatever the pixel's brightness.\n\n"
-               "examples:\n"
-               "  hsiae unmix scene.tif -p 4 -o unmixing\n"
-               "  hsiae unmix other.tif --model unmixing/model.hsiae -o unmixing-other\n"
-               "  hsiae unmix flightline.tif -p 6 -o unmixing --chunks 256",
+        "no-data pixels), endmembers.csv (band, wavelength and one column per endmember,\n"
+        "in the cube's units), endmembers.png, abundance_maps.png (one 0..1 scale for\n"
+        "all), reconstruction_error.png (RMSE and spectral angle per pixel), and when it\n"
+        "trains: model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
+        "model_history.csv.\n\n"
+        "The unmixer is trained on --sample-size pixels drawn across the image; the\n"
+        "abundances cover every pixel. An abundance is the share of an endmember's\n"
+        "spectral shape in the pixel, whatever the pixel's brightness.\n\n"
+        "examples:\n"
+        "  hsiae unmix scene.tif -p 4 -o unmixing\n"
+        "  hsiae unmix other.tif --model unmixing/model.hsiae -o unmixing-other\n"
+        "  hsiae unmix flightline.tif -p 6 -o unmixing --chunks 256",
     )
     _add_cube_input(p)
-    p.add_argument("-p", "--endmembers", dest="p", type=_int_at_least(1), metavar="N",
-                   help="number of endmembers (pure materials); required unless --model")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                   help="folder for the outputs (created if missing)")
-    p.add_argument("--model", metavar="MODEL",
-                   help="use this trained unmixer (model.hsiae from 'hsiae unmix') instead of "
-                        "training")
-    p.add_argument("--solver", choices=("encoder", "fcls"),
-                   help="how abundances are found: the trained encoder (one pass), or fully "
-                        "constrained least squares with the learned endmembers (default: "
-                        f"{u['solver']})")
+    p.add_argument(
+        "-p",
+        "--endmembers",
+        dest="p",
+        type=_int_at_least(1),
+        metavar="N",
+        help="number of endmembers (pure materials); required unless --model",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs (created if missing)"
+    )
+    p.add_argument(
+        "--model", metavar="MODEL", help="use this trained unmixer (model.hsiae from 'hsiae unmix') instead of training"
+    )
+    p.add_argument(
+        "--solver",
+        choices=("encoder", "fcls"),
+        help="how abundances are found: the trained encoder (one pass), or fully "
+        "constrained least squares with the learned endmembers (default: "
+        f"{u['solver']})",
+    )
     group = p.add_argument_group("training (without --model)")
-    group.add_argument("--epochs", type=_int_at_least(1), metavar="N",
-                       help=f"training epochs of 20,000 spectra (default: {u['epochs']})")
-    group.add_argument("--batch-size", type=_int_at_least(2), metavar="N",
-                       help=f"spectra per training batch (default: {u['batch_size']})")
-    group.add_argument("--lr", type=_float_in(0, low_open=True), metavar="X",
-                       help=f"peak learning rate of the Adam optimizer (default: {u['lr']:g})")
-    group.add_argument("--sample-size", type=_int_at_least(2), metavar="N",
-                       help=f"pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})")
+    group.add_argument(
+        "--epochs",
+        type=_int_at_least(1),
+        metavar="N",
+        help=f"training epochs of 20,000 spectra (default: {u['epochs']})",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"spectra per training batch (default: {u['batch_size']})",
+    )
+    group.add_argument(
+        "--lr",
+        type=_float_in(0, low_open=True),
+        metavar="X",
+        help=f"peak learning rate of the Adam optimizer (default: {u['lr']:g})",
+    )
+    group.add_argument(
+        "--sample-size",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})",
+    )
     _add_device(group)
     _add_model_format(group)
     _add_seed(group)
@@ -331,25 +450,48 @@ def _build_parser():
 
     d = DEMO_DEFAULTS
     p = sub.add_parser(
-        "demo", formatter_class=fmt, help="the whole pipeline on a built-in synthetic scene",
+        "demo",
+        formatter_class=fmt,
+        help="the whole pipeline on a built-in synthetic scene",
         description="Run the whole pipeline on a built-in synthetic scene and write every figure.",
         epilog="The scene (hsiae.datasets.make_synthetic_scene) knows its clean spectra and its\n"
-               "segments, so the demo reports the adjusted Rand index of the segments and the\n"
-               "PSNR of the denoised cube. It takes about a minute on two CPU cores.\n\n"
-               "The demo OVERWRITES its own output files in OUTDIR (there is no --force).\n\n"
-               "example:\n  hsiae demo -o hsiae-demo",
+        "segments, so the demo reports the adjusted Rand index of the segments and the\n"
+        "PSNR of the denoised cube. It takes about a minute on two CPU cores.\n\n"
+        "The demo OVERWRITES its own output files in OUTDIR (there is no --force).\n\n"
+        "example:\n  hsiae demo -o hsiae-demo",
     )
-    p.add_argument("-o", "--output", default="hsiae-demo", metavar="OUTDIR",
-                   help="folder for the outputs (default: hsiae-demo)")
+    p.add_argument(
+        "-o", "--output", default="hsiae-demo", metavar="OUTDIR", help="folder for the outputs (default: hsiae-demo)"
+    )
     adv = p.add_argument_group("advanced options (smaller, faster runs, e.g. for tests)")
-    adv.add_argument("--size", type=_int_at_least(8), default=d["size"], metavar="N",
-                     help=f"scene of N x N pixels (default: {d['size']})")
-    adv.add_argument("--epochs", type=_int_at_least(1), default=d["epochs"], metavar="N",
-                     help=f"maximum training epochs (default: {d['epochs']})")
-    adv.add_argument("--bands", type=_int_at_least(2), default=d["bands"], metavar="N",
-                     help=f"bands the 128-band scene is resampled to (default: {d['bands']})")
-    adv.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=d["seed"], metavar="N",
-                     help=f"random seed (default: {d['seed']})")
+    adv.add_argument(
+        "--size",
+        type=_int_at_least(8),
+        default=d["size"],
+        metavar="N",
+        help=f"scene of N x N pixels (default: {d['size']})",
+    )
+    adv.add_argument(
+        "--epochs",
+        type=_int_at_least(1),
+        default=d["epochs"],
+        metavar="N",
+        help=f"maximum training epochs (default: {d['epochs']})",
+    )
+    adv.add_argument(
+        "--bands",
+        type=_int_at_least(2),
+        default=d["bands"],
+        metavar="N",
+        help=f"bands the 128-band scene is resampled to (default: {d['bands']})",
+    )
+    adv.add_argument(
+        "--seed",
+        type=_int_at_least(0, 2**32 - 1),
+        default=d["seed"],
+        metavar="N",
+        help=f"random seed (default: {d['seed']})",
+    )
     _add_model_format(adv)
     _add_general(p, force=False)
     p.set_defaults(command="demo", force=True, zdims=d["zdims"], k=d["k"])

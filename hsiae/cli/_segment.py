@@ -28,7 +28,6 @@ from hsiae.cli._models import (
     training_needs,
     training_pipeline,
 )
-from hsiae.cli._staging import logger
 from hsiae.cli._outputs import (
     model_file_name,
     plan_model_outputs,
@@ -39,18 +38,30 @@ from hsiae.cli._outputs import (
     write_segment_figures,
     write_segment_outputs,
 )
+from hsiae.cli._staging import logger
 
-_TRAINING_OPTIONS = ("architecture", "zdims", "epochs", "bands", "batch_size", "lr",
-                     "validation_fraction", "latent_activation", "latent_l1", "device",
-                     "model_format")
+_TRAINING_OPTIONS = (
+    "architecture",
+    "zdims",
+    "epochs",
+    "bands",
+    "batch_size",
+    "lr",
+    "validation_fraction",
+    "latent_activation",
+    "latent_l1",
+    "device",
+    "model_format",
+)
 # Figures of a chunked run show the image downsampled to at most this many pixels a side.
 _PREVIEW_PIXELS = 600
 
 
 def _in_memory(args, out, paths, spectra, image_shape, info, head, seg, train):
     pipe, Z, labels = segment_in_memory(head, seg, *spectra, image_shape, train=train)
-    write_segment_outputs(out, paths, pipe, spectra[0], spectra[1], Z, labels, image_shape,
-                          info.wavelengths, info.wavelength_units)
+    write_segment_outputs(
+        out, paths, pipe, spectra[0], spectra[1], Z, labels, image_shape, info.wavelengths, info.wavelength_units
+    )
     return pipe
 
 
@@ -77,27 +88,39 @@ def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
         fill = X.mean(axis=0)  # stands in for no-data pixels, as in the whole-image run
         logger.info("Segmenting %d x %d pixels chunk by chunk", H, W)
         labels_path = out.stage(paths["labels"])
-        store_labels(labels_path, predict_blocks(pipe, cube, nodata=info.nodata, mask=mask,
-                                                 fill=fill), force=True)
+        store_labels(labels_path, predict_blocks(pipe, cube, nodata=info.nodata, mask=mask, fill=fill), force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
-        codes = transform_blocks(pipe, cube[::every, ::every], nodata=info.nodata,
-                                 mask=None if mask is None else mask[::every, ::every],
-                                 fill=fill).compute()
+        codes = transform_blocks(
+            pipe,
+            cube[::every, ::every],
+            nodata=info.nodata,
+            mask=None if mask is None else mask[::every, ::every],
+            fill=fill,
+        ).compute()
 
     stored = _stored_labels(labels_path)  # 1..k, 0 = no data
     counts = np.zeros(k + 1, dtype=np.int64)
     rows = max(1, (1 << 24) // W)
     for start in range(0, H, rows):
-        counts += np.bincount(np.asarray(stored[start:start + rows]).ravel(), minlength=k + 1)
+        counts += np.bincount(np.asarray(stored[start : start + rows]).ravel(), minlength=k + 1)
     report_cluster_sizes(counts[1:])
     label_preview = np.asarray(stored[::every, ::every]).astype(np.int64) - 1
     sample_labels = np.asarray(stored.reshape(-1)[index]).astype(np.int64) - 1
     del stored
     codes = np.where((label_preview >= 0)[..., None], codes, np.nan)  # no data, not a code
     keep = sample_labels >= 0
-    write_segment_figures(out, paths, pipe, segment_map_figure(label_preview, k, every=every),
-                          X[keep], sample_labels[keep], codes, info.wavelengths,
-                          info.wavelength_units, sampled=True)
+    write_segment_figures(
+        out,
+        paths,
+        pipe,
+        segment_map_figure(label_preview, k, every=every),
+        X[keep],
+        sample_labels[keep],
+        codes,
+        info.wavelengths,
+        info.wavelength_units,
+        sampled=True,
+    )
     return pipe
 
 
@@ -130,8 +153,9 @@ def run(args, out):
         model.check_bands(B, info.wavelengths)
         head, seg = model.head, recommended_segmenter(args, image_shape)
     else:
-        head, seg = pipeline_parts(training_pipeline(args, info.wavelengths, n_clusters=args.k,
-                                                     image_shape=image_shape), fitted=False)
+        head, seg = pipeline_parts(
+            training_pipeline(args, info.wavelengths, n_clusters=args.k, image_shape=image_shape), fitted=False
+        )
     train = model is None
     if lazy:
         pipe = _in_chunks(args, out, paths, cube, info, mask, head, seg, train)

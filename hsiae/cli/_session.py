@@ -7,8 +7,8 @@ import sys
 import threading
 import warnings
 
-from hsiae.cli._staging import logger
 from hsiae.cli._errors import render
+from hsiae.cli._staging import logger
 
 
 class _StdoutHandler(logging.StreamHandler):

@@ -100,15 +100,16 @@ def _check_writable(folder, first_output=None):
     """
     existing = _existing_ancestor(folder)
     if not existing.is_dir():
-        raise CLIError(f"cannot create the folder '{folder}': '{existing}' is a file, not a folder; "
-                       f"{_ELSEWHERE}")
+        raise CLIError(f"cannot create the folder '{folder}': '{existing}' is a file, not a folder; {_ELSEWHERE}")
     _check_folder_names(folder, existing)
     reason = _probe(folder, existing)
     if reason is None:
         return
     if existing != folder:
-        raise CLIError(f"cannot create the folder '{folder}' for the outputs: '{existing}' cannot "
-                       f"be written ({reason}); {_ELSEWHERE}")
+        raise CLIError(
+            f"cannot create the folder '{folder}' for the outputs: '{existing}' cannot "
+            f"be written ({reason}); {_ELSEWHERE}"
+        )
     target = f"'{first_output}': the folder " if first_output is not None else "into the folder "
     raise CLIError(f"cannot write {target}'{folder}' cannot be written ({reason}); {_ELSEWHERE}")
 
@@ -222,8 +223,7 @@ class Outputs:
         done = []
         try:
             for final, tmp in self._staged.items():
-                done.append(commit(tmp, final, force=self.force, overwrite_hint=_OVERWRITE_HINT,
-                                   keep_previous=True))
+                done.append(commit(tmp, final, force=self.force, overwrite_hint=_OVERWRITE_HINT, keep_previous=True))
         except BaseException:
             for record in reversed(done):
                 with contextlib.suppress(OSError):

@@ -62,8 +62,12 @@ def _unmixer(args):
         return UNMIXING[default_name] if value is None else value
 
     return AEUnmixer(
-        args.p, max_epochs=option("epochs", "epochs"), batch_size=option("batch_size", "batch_size"),
-        lr=option("lr", "lr"), solver=option("solver", "solver"), random_state=args.seed,
+        args.p,
+        max_epochs=option("epochs", "epochs"),
+        batch_size=option("batch_size", "batch_size"),
+        lr=option("lr", "lr"),
+        solver=option("solver", "solver"),
+        random_state=args.seed,
         device=args.device or "cpu",
         verbose=0 if args.quiet else 1,
     )
@@ -72,12 +76,21 @@ def _unmixer(args):
 def _fit(unmixer, X):
     import time
 
-    logger.info("Training: %d spectra of %d bands, %d endmembers, %d epochs",
-                X.shape[0], X.shape[1], unmixer.n_endmembers, unmixer.max_epochs)
+    logger.info(
+        "Training: %d spectra of %d bands, %d endmembers, %d epochs",
+        X.shape[0],
+        X.shape[1],
+        unmixer.n_endmembers,
+        unmixer.max_epochs,
+    )
     start = time.perf_counter()
     unmixer.fit(X)
-    logger.info("Trained %d epochs in %.1f s; final training loss %.4g", unmixer.n_epochs_,
-                time.perf_counter() - start, unmixer.history_["train_loss"][-1])
+    logger.info(
+        "Trained %d epochs in %.1f s; final training loss %.4g",
+        unmixer.n_epochs_,
+        time.perf_counter() - start,
+        unmixer.history_["train_loss"][-1],
+    )
     return unmixer
 
 
@@ -88,10 +101,10 @@ def _errors(unmixer, X, A):
     rmse = np.empty(len(X), dtype=np.float32)
     angle = np.empty(len(X), dtype=np.float32)
     for start in range(0, len(X), _SLAB):
-        part = X[start:start + _SLAB]
-        rec = unmixer.reconstruct(part, abundances=A[start:start + _SLAB])
-        rmse[start:start + len(part)] = np.sqrt(np.mean((rec - part) ** 2, axis=1))
-        angle[start:start + len(part)] = spectral_angles(rec, part)
+        part = X[start : start + _SLAB]
+        rec = unmixer.reconstruct(part, abundances=A[start : start + _SLAB])
+        rmse[start : start + len(part)] = np.sqrt(np.mean((rec - part) ** 2, axis=1))
+        angle[start : start + len(part)] = spectral_angles(rec, part)
     return rmse, angle
 
 
@@ -108,17 +121,19 @@ def _error_figure(rmse, angle, every):
     if n_nodata:
         fig.suptitle(f"{n_nodata} no-data pixel{'s' if n_nodata != 1 else ''} in {NODATA_NAME}")
     cmap = colormaps["magma"].with_extremes(bad=NODATA_COLOR)
-    for ax, values, title, label in ((axes[0], rmse, "RMSE", "RMSE (the cube's units)"),
-                                     (axes[1], angle, "Spectral angle", "radians")):
+    for ax, values, title, label in (
+        (axes[0], rmse, "RMSE", "RMSE (the cube's units)"),
+        (axes[1], angle, "Spectral angle", "radians"),
+    ):
         finite = values[np.isfinite(values)]
         top = float(np.percentile(finite, 99)) if finite.size else 1.0
-        im = ax.imshow(values, cmap=cmap, vmin=0, vmax=top if top > 0 else 1.0,
-                       interpolation="nearest")
+        im = ax.imshow(values, cmap=cmap, vmin=0, vmax=top if top > 0 else 1.0, interpolation="nearest")
         ax.set_title(f"{title} of the reconstruction{shown}")
         ax.set_xticks([])
         ax.set_yticks([])
-        fig.colorbar(im, ax=ax, shrink=0.85, label=label,
-                     extend="max" if finite.size and finite.max() > top else "neither")
+        fig.colorbar(
+            im, ax=ax, shrink=0.85, label=label, extend="max" if finite.size and finite.max() > top else "neither"
+        )
     return fig
 
 
@@ -128,8 +143,13 @@ def _endmember_figure(unmixer, wavelengths, units):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     k = unmixer.n_endmembers
-    plot_cluster_spectra(unmixer.endmembers_, wavelengths=wavelengths, wavelength_units=units,
-                         names=[f"Endmember {j + 1}" for j in range(k)], ax=ax)
+    plot_cluster_spectra(
+        unmixer.endmembers_,
+        wavelengths=wavelengths,
+        wavelength_units=units,
+        names=[f"Endmember {j + 1}" for j in range(k)],
+        ax=ax,
+    )
     scale = "at the median brightness of the pixels" if unmixer.normalize else "in the cube's units"
     ax.set_title(f"Endmember spectra ({scale})")
     return fig
@@ -157,8 +177,10 @@ def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
         index = sample_index(H * W, sample_size(args, H * W), args.seed)
         index = index[valid[index]]
         if len(index) < 2:
-            raise ValueError(f"only {len(index)} of the sampled pixels are usable; check the "
-                             f"cube's no-data value, or raise --sample-size")
+            raise ValueError(
+                f"only {len(index)} of the sampled pixels are usable; check the "
+                f"cube's no-data value, or raise --sample-size"
+            )
         logger.info("Sampled %d usable pixels across the image", len(index))
         _fit(unmixer, X[index])
     k = unmixer.n_endmembers
@@ -187,8 +209,7 @@ def _in_chunks(args, out, paths, cube, info, mask, unmixer, train):
             _fit(unmixer, X)
         logger.info("Unmixing %d x %d pixels chunk by chunk", H, W)
         stored = out.stage(paths["abundances"])
-        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata, mask=mask), band_axis=0,
-                   force=True)
+        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata, mask=mask), band_axis=0, force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         preview = np.asarray(cube[::every, ::every].compute())
     h, w, _ = preview.shape
@@ -199,8 +220,7 @@ def _in_chunks(args, out, paths, cube, info, mask, unmixer, train):
     del pages
     raw = preview.reshape(h * w, B)
     X = raw.astype(np.float32)
-    valid = usable_mask(raw, info.nodata, float32=X,
-                        mask=None if mask is None else mask[::every, ::every].reshape(-1))
+    valid = usable_mask(raw, info.nodata, float32=X, mask=None if mask is None else mask[::every, ::every].reshape(-1))
     rmse = np.full(h * w, np.nan, dtype=np.float32)
     angle = np.full(h * w, np.nan, dtype=np.float32)
     if valid.any():
@@ -223,8 +243,9 @@ def run(args, out):
         unmixer = saved.unmixer
         k = unmixer.n_endmembers
         if args.p is not None and args.p != k:
-            raise CLIError(f"-p {args.p} does not match the {k} endmembers of the model "
-                           f"'{args.model}'; drop -p or pass -p {k}")
+            raise CLIError(
+                f"-p {args.p} does not match the {k} endmembers of the model '{args.model}'; drop -p or pass -p {k}"
+            )
         if args.solver is not None:
             unmixer.set_params(solver=args.solver)
 
@@ -232,14 +253,19 @@ def run(args, out):
 
     def needs(shape, dtype):
         n_fit = min(args.sample_size or SAMPLE_SIZE, math.prod(shape[:2]))
-        fit = _needed_bytes("unmix", (n_fit, 1, shape[2]), dtype, n_bands_model=shape[2],
-                            zdims=k, n_clusters=k, options=options) if train and not lazy else 0
-        return fit + _needed_bytes("unmix", shape, dtype, n_bands_model=shape[2], zdims=k,
-                                   n_clusters=k, options=options)
+        fit = (
+            _needed_bytes(
+                "unmix", (n_fit, 1, shape[2]), dtype, n_bands_model=shape[2], zdims=k, n_clusters=k, options=options
+            )
+            if train and not lazy
+            else 0
+        )
+        return fit + _needed_bytes(
+            "unmix", shape, dtype, n_bands_model=shape[2], zdims=k, n_clusters=k, options=options
+        )
 
     # no resampling: the wavelengths only label the endmember spectra, in whatever order
-    cube, info, mask = (open_lazy if lazy else read)(args, "unmixing", needs,
-                                                     increasing_wavelengths=False)
+    cube, info, mask = (open_lazy if lazy else read)(args, "unmixing", needs, increasing_wavelengths=False)
     H, W, B = cube.shape
     if not train:
         saved.check_bands(B, info.wavelengths)
@@ -252,15 +278,17 @@ def run(args, out):
     A, rmse, angle, every = unmix(args, out, paths, cube, info, mask, unmixer, train)
     del cube
     _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info.wavelengths)
-    save_figure(_endmember_figure(unmixer, info.wavelengths, info.wavelength_units),
-                out.stage(paths["endmembers_png"]))
+    save_figure(_endmember_figure(unmixer, info.wavelengths, info.wavelength_units), out.stage(paths["endmembers_png"]))
     from hsiae.plotting import plot_abundance_maps
 
     save_figure(plot_abundance_maps(A), out.stage(paths["maps"]))
     save_figure(_error_figure(rmse, angle, every), out.stage(paths["error"]))
     finite = angle[np.isfinite(angle)]
     if finite.size:
-        logger.info("Reconstruction: median spectral angle %.4f rad, median RMSE %.4g",
-                    float(np.median(finite)), float(np.nanmedian(rmse)))
+        logger.info(
+            "Reconstruction: median spectral angle %.4f rad, median RMSE %.4g",
+            float(np.median(finite)),
+            float(np.nanmedian(rmse)),
+        )
     if train:
         write_model_outputs(out, model_paths, unmixer, info.wavelengths)

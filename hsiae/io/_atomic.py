@@ -51,9 +51,7 @@ def check_target(path, *, force=False, what=None, overwrite_hint="pass force=Tru
     if path.exists() and not force:
         raise FileExistsError(f"'{path}' already exists; {overwrite_hint}")
     if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"Cannot write {target}: the folder '{path.parent}' does not exist; create it first"
-        )
+        raise FileNotFoundError(f"Cannot write {target}: the folder '{path.parent}' does not exist; create it first")
 
 
 def temporary_beside(path):
@@ -93,13 +91,12 @@ _RENAME_NOREPLACE = 1
 
 @functools.cache
 def _renameat2():
-    """libc's ``renameat2`` (Linux, glibc 2.28 and later), or None."""
+    """Libc's ``renameat2`` (Linux, glibc 2.28 and later), or None."""
     try:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     function.restype = ctypes.c_int
     return function
 
@@ -108,8 +105,7 @@ def _rename_noreplace(src, dst, exists):
     """Rename ``src`` to ``dst``; raise ``exists`` if ``dst`` is there, atomically where possible."""
     function = _renameat2()
     if function is not None:
-        if function(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
-                    _RENAME_NOREPLACE) == 0:
+        if function(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
             return
         code = ctypes.get_errno()
         if code == errno.EEXIST:
@@ -181,8 +177,7 @@ class Committed:
             self.previous = None
 
 
-def commit(tmp, path, *, force=False, overwrite_hint="pass force=True to overwrite it",
-           keep_previous=False):
+def commit(tmp, path, *, force=False, overwrite_hint="pass force=True to overwrite it", keep_previous=False):
     """Move the finished ``tmp`` to ``path``; without ``force``, never over an existing ``path``.
 
     Parameters

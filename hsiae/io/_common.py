@@ -258,8 +258,11 @@ def _band_axis_from_shape(path, shape):
     raise CubeFormatError(
         "Cannot tell which axis of the {shape} array in '{path}' holds the bands: the file does "
         "not record its layout and the shape does not settle it; pass {first} for (bands, rows, "
-        "cols) or {last} for (rows, cols, bands)", shape=tuple(shape), path=path,
-        first=Param("band_axis", 0), last=Param("band_axis", 2),
+        "cols) or {last} for (rows, cols, bands)",
+        shape=tuple(shape),
+        path=path,
+        first=Param("band_axis", 0),
+        last=Param("band_axis", 2),
     )
 
 
@@ -338,9 +341,7 @@ def _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata):
         try:
             nodata = float(nodata)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"Expected a number for nodata but got {nodata!r}; pass a float or None"
-            ) from None
+            raise ValueError(f"Expected a number for nodata but got {nodata!r}; pass a float or None") from None
         meta["nodata"] = nodata
         extratags.append((_GDAL_NODATA_TAG, "s", 0, _nodata_text(nodata), True))
     return meta, extratags

@@ -95,9 +95,7 @@ def _read_envi(path, band_axis, mmap, before_load):
     else:
         header_path, data_path = _envi_header_for(path), path
     fields = _parse_envi_header(header_path)
-    samples, lines_, bands = (
-        _envi_int(header_path, fields, key) for key in ("samples", "lines", "bands")
-    )
+    samples, lines_, bands = (_envi_int(header_path, fields, key) for key in ("samples", "lines", "bands"))
     if min(samples, lines_, bands) < 1:
         raise CubeFormatError(
             f"Expected positive samples, lines and bands in ENVI header '{header_path}' but "
@@ -120,13 +118,14 @@ def _read_envi(path, band_axis, mmap, before_load):
     interleave = fields.get("interleave", "bsq").strip().lower()
     if interleave not in _ENVI_LAYOUTS:
         raise CubeFormatError(
-            f"Expected 'interleave' bsq, bil or bip in '{header_path}' but found "
-            f"{interleave!r}; repair the header"
+            f"Expected 'interleave' bsq, bil or bip in '{header_path}' but found {interleave!r}; repair the header"
         )
     if band_axis is not None and band_axis != _ENVI_LAYOUTS[interleave][1]:
         logger.warning(
             "the bands are read from axis %d, as asked, against 'interleave = %s' in '%s'",
-            band_axis, interleave, header_path,
+            band_axis,
+            interleave,
+            header_path,
         )
         interleave = "bsq" if band_axis == 0 else "bip"
     perm, axis = _ENVI_LAYOUTS[interleave]

@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from hsiae.exceptions import Param, ParameterError
-from hsiae.io._common import CubeFormatError, CubeInfo, _checked_wavelengths, _normalise_units
-from hsiae.io._common import _parse_nodata, _resolve_layout, logger
+from hsiae.io._common import (
+    CubeFormatError,
+    CubeInfo,
+    _checked_wavelengths,
+    _normalise_units,
+    _parse_nodata,
+    _resolve_layout,
+    logger,
+)
 from hsiae.io._sources import _RawSource
 
 _ZARR_SUFFIX = ".zarr"
@@ -20,8 +27,7 @@ def _import_dask(what):
         import dask.array as da
     except ImportError:
         raise ImportError(
-            f"{what} needs dask; install it with: pip install 'hsiae[dask]' "
-            f"(dask[array], distributed and zarr)"
+            f"{what} needs dask; install it with: pip install 'hsiae[dask]' (dask[array], distributed and zarr)"
         ) from None
     return da
 
@@ -36,7 +42,9 @@ def _check_chunks(chunks, name="chunks"):
     if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in (rows, cols)):
         raise ParameterError(
             "{name} must be a positive number of pixels n (chunks of n x n pixels) or a pair "
-            "(rows, cols) of them, got {chunks!r}", name=Param(name), chunks=chunks,
+            "(rows, cols) of them, got {chunks!r}",
+            name=Param(name),
+            chunks=chunks,
         )
     return int(rows), int(cols)
 
@@ -164,11 +172,13 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     from hsiae.io._read import _read_cube
 
     def before_load(shape, dtype):
-        logger.info("'%s' cannot be read in parts (%s); loading it whole", path, "MAT v5"
-                    if path.suffix.lower() == ".mat" else "compressed")
+        logger.info(
+            "'%s' cannot be read in parts (%s); loading it whole",
+            path,
+            "MAT v5" if path.suffix.lower() == ".mat" else "compressed",
+        )
 
-    cube, info = _read_cube(path, band_axis=band_axis, variable=variable, mmap="lazy",
-                            before_load=before_load)
+    cube, info = _read_cube(path, band_axis=band_axis, variable=variable, mmap="lazy", before_load=before_load)
     source = cube
     if isinstance(cube, np.memmap):
         try:
@@ -179,11 +189,19 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     stat = path.stat()
     from dask.base import tokenize
 
-    name = "hsiae-cube-" + tokenize(str(path.resolve()), stat.st_mtime_ns, stat.st_size,
-                                    band_axis, variable, chunk_rows, chunk_cols,
-                                    type(source).__name__)
-    array = da.from_array(source, chunks=(chunk_rows, chunk_cols, -1), name=name, lock=False,
-                          meta=np.empty((0, 0, 0), dtype=source.dtype))
+    name = "hsiae-cube-" + tokenize(
+        str(path.resolve()),
+        stat.st_mtime_ns,
+        stat.st_size,
+        band_axis,
+        variable,
+        chunk_rows,
+        chunk_cols,
+        type(source).__name__,
+    )
+    array = da.from_array(
+        source, chunks=(chunk_rows, chunk_cols, -1), name=name, lock=False, meta=np.empty((0, 0, 0), dtype=source.dtype)
+    )
     return array, info
 
 
@@ -213,14 +231,12 @@ def _open_zarr(path, chunks, band_axis, da):
     for j, p in enumerate(perm):
         file_chunks[p] = (*chunks, n_bands)[j]
     array = da.from_zarr(z, chunks=tuple(file_chunks)).transpose(perm)
-    wavelengths = _checked_wavelengths(path, ours.get("wavelengths"), n_bands,
-                                       "the hsiae attributes")
+    wavelengths = _checked_wavelengths(path, ours.get("wavelengths"), n_bands, "the hsiae attributes")
     units = ours.get("wavelength_units")
     info = CubeInfo(
         path=path, format="zarr", band_axis=axis, wavelengths=wavelengths,
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
         nodata=_parse_nodata(path, ours.get("nodata")),
     )  # fmt: skip
-    logger.info("Opened Zarr cube %s %s from '%s' (bands on axis %d)", array.shape, array.dtype,
-                path, axis)
+    logger.info("Opened Zarr cube %s %s from '%s' (bands on axis %d)", array.shape, array.dtype, path, axis)
     return array, info

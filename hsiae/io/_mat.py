@@ -47,13 +47,16 @@ def _pick_variable(path, variable, described, stored=None):
     differs from the class (see :func:`_described_class`).
     """
     stored = stored or {}
-    listing = "; ".join(f"{n} {tuple(s)} {_described_class(c, stored.get(n))}"
-                        for n, (s, c) in described.items()) or "none"
+    listing = (
+        "; ".join(f"{n} {tuple(s)} {_described_class(c, stored.get(n))}" for n, (s, c) in described.items()) or "none"
+    )
     if variable is not None:
         if variable not in described:
             raise CubeFormatError(
-                "Expected a variable {variable} in '{path}' but it has: {listing}; pass one of "
-                "these as {option}", variable=repr(variable), path=path, listing=listing,
+                "Expected a variable {variable} in '{path}' but it has: {listing}; pass one of these as {option}",
+                variable=repr(variable),
+                path=path,
+                listing=listing,
                 option=Param("variable", placeholder="NAME"),
             )
         return variable
@@ -65,12 +68,13 @@ def _pick_variable(path, variable, described, stored=None):
     else:
         found = "none"
         what_to_do = (
-            "pass {option} if one of them is the cube, or reshape a (bands, pixels) "
-            "matrix to (rows, cols, bands) first"
+            "pass {option} if one of them is the cube, or reshape a (bands, pixels) matrix to (rows, cols, bands) first"
         )
     raise CubeFormatError(
-        "Expected exactly one 3-D numeric variable in '{path}' but found {found} (variables: "
-        "{listing}); " + what_to_do, path=path, found=found, listing=listing,
+        "Expected exactly one 3-D numeric variable in '{path}' but found {found} (variables: {listing}); " + what_to_do,
+        path=path,
+        found=found,
+        listing=listing,
         option=Param("variable", placeholder="NAME"),
     )
 
@@ -83,8 +87,11 @@ def _read_mat5(path, variable, check):
     if cls not in _MATLAB_NUMERIC and cls != "logical":
         raise CubeFormatError(
             "Expected a numeric array in variable {name} of '{path}' but found MATLAB class "
-            "{cls}; pass {option} naming a real numeric array", name=repr(name), path=path,
-            cls=repr(cls), option=Param("variable", placeholder="NAME"),
+            "{cls}; pass {option} naming a real numeric array",
+            name=repr(name),
+            path=path,
+            cls=repr(cls),
+            option=Param("variable", placeholder="NAME"),
         )
     _check_mat5_data(path, name)
     if cls in _MATLAB_NUMERIC:
@@ -96,7 +103,9 @@ def _read_mat5(path, variable, check):
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
         raise CubeFormatError(
             "Expected a numeric array in variable {name} of '{path}' but found {found}; pass "
-            "{option} naming a real numeric array", name=repr(name), path=path,
+            "{option} naming a real numeric array",
+            name=repr(name),
+            path=path,
             found=f"{type(data).__name__} of {getattr(data, 'dtype', 'unknown type')}",
             option=Param("variable", placeholder="NAME"),
         )
@@ -105,11 +114,20 @@ def _read_mat5(path, variable, check):
 
 # MAT v5 data element type codes of numbers -> bytes per value, and the type they name
 _MAT5_NUMBERS = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8}
-_MAT5_TYPES = {1: "int8", 2: "uint8", 3: "int16", 4: "uint16", 5: "int32", 6: "uint32",
-               7: "single", 9: "double", 12: "int64", 13: "uint64"}
+_MAT5_TYPES = {
+    1: "int8",
+    2: "uint8",
+    3: "int16",
+    4: "uint16",
+    5: "int32",
+    6: "uint32",
+    7: "single",
+    9: "double",
+    12: "int64",
+    13: "uint64",
+}
 # MAT v4 type digit P of MOPT -> (the type it names, bytes per value)
-_MAT4_TYPES = {0: ("double", 8), 1: ("single", 4), 2: ("int32", 4), 3: ("int16", 2),
-               4: ("uint16", 2), 5: ("uint8", 1)}
+_MAT4_TYPES = {0: ("double", 8), 1: ("single", 4), 2: ("int32", 4), 3: ("int16", 2), 4: ("uint16", 2), 5: ("uint8", 1)}
 
 
 def _described_class(cls, stored):
@@ -174,6 +192,8 @@ def _mat4_stored_types(fh):
         if mopt % 10 == 0:  # a full numeric matrix (1 is text, 2 sparse)
             found[name] = type_name
         fh.seek(rows * cols * size * (2 if imaginary else 1), 1)
+
+
 _MI_INT32, _MI_MATRIX, _MI_COMPRESSED = 5, 14, 15
 _MX_NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE_CLASS .. mxUINT64_CLASS
 _MAT5_HEAD_LIMIT = 2**16  # bytes of a variable's header read to check it; MATLAB needs < 1 KiB
@@ -228,16 +248,13 @@ def _mat5_header(head, order):
     elements = list(itertools.islice(_mat5_elements(head, order), 5))
     if len(elements) < 3:
         return None
-    (flags_type, flags_size, flags), (dims_type, dims_size, dims), (name_type, _, name) = (
-        elements[:3]
-    )
+    (flags_type, flags_size, flags), (dims_type, dims_size, dims), (name_type, _, name) = elements[:3]
     if (flags_type, flags_size, len(flags)) != (6, 8, 8) or name_type not in (1, 16):
         return None
     if dims_type not in (5, 6) or dims_size < 8 or dims_size % 4 or len(dims) != dims_size:
         return None
     flags = struct.unpack_from(order + "I", flags)[0]
-    count = math.prod(struct.unpack(f"{order}{dims_size // 4}{'i' if dims_type == 5 else 'I'}",
-                                    dims))
+    count = math.prod(struct.unpack(f"{order}{dims_size // 4}{'i' if dims_type == 5 else 'I'}", dims))
     name = name.rstrip(b"\x00").decode("latin-1")
     return name, flags, count, [(t, n) for t, n, _ in elements[3:]]
 
@@ -309,8 +326,11 @@ def _read_mat73(path, variable, mmap, check):
         ):
             raise CubeFormatError(
                 "Expected a numeric array in variable {name} of '{path}' but found MATLAB class "
-                "{cls}; pass {option} naming a numeric array", name=repr(name), path=path,
-                cls=repr(described[name][1]), option=Param("variable", placeholder="NAME"),
+                "{cls}; pass {option} naming a numeric array",
+                name=repr(name),
+                path=path,
+                cls=repr(described[name][1]),
+                option=Param("variable", placeholder="NAME"),
             )
         offset = dataset.id.get_offset()
         if mmap and dataset.chunks is None and dataset.compression is None and offset:

@@ -75,8 +75,7 @@ def read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=Non
     >>> cube.shape, info.wavelengths[:2]  # doctest: +SKIP
     ((83, 86, 204), array([400., 410.]))
     """
-    return _read_cube(path, band_axis=band_axis, variable=variable, mmap=mmap,
-                      before_load=before_load)
+    return _read_cube(path, band_axis=band_axis, variable=variable, mmap=mmap, before_load=before_load)
 
 
 def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=None):
@@ -88,26 +87,26 @@ def _read_cube(path, *, band_axis=None, variable=None, mmap=True, before_load=No
     """
     path = Path(os.fspath(path))
     if band_axis not in (None, 0, 2):
-        raise ValueError(
-            f"band_axis must be None, 0 (bands, rows, cols) or 2 (rows, cols, bands), "
-            f"got {band_axis!r}"
-        )
+        raise ValueError(f"band_axis must be None, 0 (bands, rows, cols) or 2 (rows, cols, bands), got {band_axis!r}")
     if not path.exists():
         raise FileNotFoundError(f"No such cube file: '{path}'; check the path")
     if path.is_dir():
-        raise CubeFormatError(
-            f"Expected a cube file but '{path}' is a directory; pass one of the files in it"
-        )
+        raise CubeFormatError(f"Expected a cube file but '{path}' is a directory; pass one of the files in it")
     fmt = _format_from_suffix(path)
     if variable is not None and fmt != "mat":
         raise ParameterError(
             "{given} only applies to .mat files, but '{path}' is read as {fmt}; drop {option}",
-            given=Param("variable", variable), path=path, fmt=fmt, option=Param("variable"),
+            given=Param("variable", variable),
+            path=path,
+            fmt=fmt,
+            option=Param("variable"),
         )
     reader = {"tiff": _read_tiff, "mat": _read_mat, "npy": _read_npy, "envi": _read_envi}[fmt]
     if before_load is None:
+
         def before_load(shape, dtype):
             pass
+
     if fmt == "mat":
         cube, info = reader(path, band_axis, mmap, before_load, variable)
     else:

@@ -143,8 +143,11 @@ class _RawSource:
         # cube = np.transpose(base, perm): match its axes to the base's by stride and length
         perm, used = [], set()
         for n, stride in zip(cube.shape, cube.strides):
-            axis = next(i for i in range(base.ndim) if i not in used
-                        and base.shape[i] == n and (base.strides[i] == stride or n == 1))
+            axis = next(
+                i
+                for i in range(base.ndim)
+                if i not in used and base.shape[i] == n and (base.strides[i] == stride or n == 1)
+            )
             perm.append(axis)
             used.add(axis)
         return cls(base.filename, base.dtype, base.shape, base.offset, perm)

@@ -32,8 +32,7 @@ def _output(path, force):
         kind = "zarr"
     else:
         raise CubeFormatError(
-            f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; use .tif, "
-            f".tiff or .zarr"
+            f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; use .tif, .tiff or .zarr"
         )
     check_target(path, force=force)
     return path, kind
@@ -46,9 +45,7 @@ def _as_dask(array, ndim, what):
         array = da.from_array(array, chunks=(512,) * min(array.ndim, 2) + (-1,) * (array.ndim - 2))
     if array.ndim != ndim or 0 in array.shape:
         shape = "(n_rows, n_cols)" if ndim == 2 else "(n_rows, n_cols, n_bands)"
-        raise ValueError(
-            f"{what} expects a non-empty array of shape {shape}, got shape {array.shape}"
-        )
+        raise ValueError(f"{what} expects a non-empty array of shape {shape}, got shape {array.shape}")
     return da, array
 
 
@@ -142,10 +139,7 @@ def store_labels(path, labels, *, force=False):
     path, kind = _output(path, force)
     da, labels = _as_dask(labels, 2, "store_labels")
     if labels.dtype.kind not in "iu":
-        raise ValueError(
-            f"store_labels expects integer labels, got {labels.dtype}; cast them with "
-            f"labels.astype(int)"
-        )
+        raise ValueError(f"store_labels expects integer labels, got {labels.dtype}; cast them with labels.astype(int)")
     itemsize = max(1, min(labels.dtype.itemsize, 4))
     out_dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(itemsize, np.uint32)
 
@@ -158,13 +152,21 @@ def store_labels(path, labels, *, force=False):
     if kind == "zarr":
         _store_zarr(da, shifted, path, force, {"labels": _LABELS_NOTE})
     else:
-        _store_tiff(da, shifted, path, force, labels.shape, (0, 1), {"labels": _LABELS_NOTE},
-                    [(_GDAL_NODATA_TAG, "s", 0, "0", True)], {})
+        _store_tiff(
+            da,
+            shifted,
+            path,
+            force,
+            labels.shape,
+            (0, 1),
+            {"labels": _LABELS_NOTE},
+            [(_GDAL_NODATA_TAG, "s", 0, "0", True)],
+            {},
+        )
     logger.info("Stored %s labels %s to '%s'", np.dtype(out_dtype), labels.shape, path)
 
 
-def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=None, nodata=None,
-               force=False):
+def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=None, nodata=None, force=False):
     """Compute a cube chunk by chunk and write it to a TIFF or Zarr file.
 
     The counterpart of :func:`write_cube` for dask arrays: chunks are written
@@ -205,16 +207,12 @@ def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=No
     da, cube = _as_dask(cube, 3, "store_cube")
     if cube.dtype.kind not in "uif":
         raise ValueError(
-            f"store_cube expects integer or float pixels, got {cube.dtype}; convert them with "
-            f"cube.astype(...)"
+            f"store_cube expects integer or float pixels, got {cube.dtype}; convert them with cube.astype(...)"
         )
     if band_axis not in (0, 2):
-        raise ValueError(
-            f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}"
-        )
+        raise ValueError(f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}")
     n_bands = cube.shape[2]
-    meta, extratags = _cube_metadata(band_axis if kind == "tiff" else 2, n_bands, wavelengths,
-                                     wavelength_units, nodata)
+    meta, extratags = _cube_metadata(band_axis if kind == "tiff" else 2, n_bands, wavelengths, wavelength_units, nodata)
     if kind == "zarr":
         _store_zarr(da, cube.rechunk({2: -1}), path, force, meta)
     elif band_axis == 0:

@@ -39,8 +39,7 @@ def _read_tiff(path, band_axis, mmap, before_load):
         _check_page_chain(path, tif)
         if not series_list:
             raise CubeFormatError(
-                f"Expected {expected} with image data at '{path}' but it holds no images; "
-                f"check the file"
+                f"Expected {expected} with image data at '{path}' but it holds no images; check the file"
             )
         series = tif.series[0]
         if len(tif.series) > 1:
@@ -88,9 +87,7 @@ def _read_tiff(path, band_axis, mmap, before_load):
             data = _TiffZarrSource(path, dtype, shape, perm)
         elif not (mmap and can_map):
             if mmap:
-                logger.info(
-                    "'%s' is compressed or not contiguous; reading it into memory", path
-                )
+                logger.info("'%s' is compressed or not contiguous; reading it into memory", path)
             before_load(tuple(shape[i] for i in perm), dtype)
             data = series.asarray()
             _raise_if_damaged(path, records)
@@ -189,9 +186,7 @@ def _check_plausible_size(path, series, shape):
         )
     nbytes = math.prod(shape) * np.dtype(series.dtype).itemsize
     size = path.stat().st_size
-    compressed = any(
-        page is not None and getattr(page, "compression", 1) != 1 for page in series.pages
-    )
+    compressed = any(page is not None and getattr(page, "compression", 1) != 1 for page in series.pages)
     limit = size * _MAX_COMPRESSION_RATIO if compressed else size
     if nbytes > limit:
         raise CubeFormatError(

@@ -96,10 +96,7 @@ def write_cube(
             f"{cube.shape}; convert it with cube.astype(...)"
         )
     if band_axis not in (0, 2):
-        raise ValueError(
-            f"band_axis must be 0 (one page per band) or 2 (interleaved bands), "
-            f"got {band_axis!r}"
-        )
+        raise ValueError(f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}")
     n_bands = cube.shape[2]
     meta, extratags = _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata)
 
@@ -185,8 +182,7 @@ def write_labels(path, labels, *, force=False, nodata_mask=None):
     top = int(labels.max())
     if top >= np.iinfo(np.uint32).max:
         raise ValueError(
-            f"Expected labels below {np.iinfo(np.uint32).max} but the largest is {top}; "
-            f"renumber the clusters from 0"
+            f"Expected labels below {np.iinfo(np.uint32).max} but the largest is {top}; renumber the clusters from 0"
         )
     out = labels.astype(np.int64) + 1
     out[labels < 0] = 0
@@ -216,10 +212,7 @@ def write_labels(path, labels, *, force=False, nodata_mask=None):
 def _tiff_output_path(path):
     path = Path(os.fspath(path))
     if path.suffix.lower() not in _TIFF_SUFFIXES:
-        raise CubeFormatError(
-            f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; "
-            f"use .tif or .tiff"
-        )
+        raise CubeFormatError(f"Cannot write '{path}': the suffix {path.suffix!r} is not supported; use .tif or .tiff")
     return path
 
 

@@ -54,7 +54,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -179,16 +179,13 @@ def _check_pipeline(pipeline, where):
         try:
             check_is_fitted(pipeline)
         except NotFittedError:
-            raise ValueError(
-                f"{where} is an AEUnmixer that is not fitted; fit it before saving it."
-            ) from None
+            raise ValueError(f"{where} is an AEUnmixer that is not fitted; fit it before saving it.") from None
         return
     if not isinstance(pipeline, Pipeline):
         raise ValueError(f"{where} must be {_EXPECTED}, got {type(pipeline).__name__}.")
     kinds = [type(step).__name__ for _, step in pipeline.steps]
     if not any(
-        len(kinds) == len(classes)
-        and all(isinstance(step, kind) for (_, step), kind in zip(pipeline.steps, classes))
+        len(kinds) == len(classes) and all(isinstance(step, kind) for (_, step), kind in zip(pipeline.steps, classes))
         for classes in _PIPELINES
     ):
         raise ValueError(
@@ -201,8 +198,7 @@ def _check_pipeline(pipeline, where):
             check_is_fitted(step)
         except NotFittedError:
             raise ValueError(
-                f"{where}: step {name!r} ({type(step).__name__}) is not fitted; fit the pipeline "
-                f"before saving it."
+                f"{where}: step {name!r} ({type(step).__name__}) is not fitted; fit the pipeline before saving it."
             ) from None
 
 
@@ -301,7 +297,7 @@ def save_model(path, pipeline, *, wavelengths=None, force=False):
         format_version=FORMAT_VERSION,
         n_bands=n_bands,
         wavelengths=wavelengths,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=_versions(),
         steps=tuple(name for name, _ in steps),
         format=fmt,
@@ -441,8 +437,7 @@ def load_model(path):
         steps=tuple(name for name, _ in _steps(pipeline)),
         format=fmt,
     )
-    logger.info("Loaded model (%s, %d input bands) from '%s'",
-                " -> ".join(info.steps), info.n_bands, path)
+    logger.info("Loaded model (%s, %d input bands) from '%s'", " -> ".join(info.steps), info.n_bands, path)
     return pipeline, info
 
 
@@ -476,17 +471,13 @@ def _load_pickle(path):
         )
     version = payload.get("format_version")
     if not isinstance(version, int) or version < 1:
-        raise ValueError(
-            f"'{path}' has an invalid model format version {version!r}; the file is damaged."
-        )
+        raise ValueError(f"'{path}' has an invalid model format version {version!r}; the file is damaged.")
     if version > FORMAT_VERSION:
         raise ValueError(newer_version_message(path, version, _saved_hsiae_version(payload)))
     meta = payload.get("metadata")
     pipeline = payload.get("pipeline")
     if not isinstance(meta, dict) or "n_bands" not in meta:
-        raise ValueError(
-            f"'{path}' is an hsiae model file without its metadata; the file is damaged."
-        )
+        raise ValueError(f"'{path}' is an hsiae model file without its metadata; the file is damaged.")
     return version, meta, pipeline
 
 
@@ -534,14 +525,18 @@ def check_model_bands(info, n_bands, wavelengths=None):
         detail = ""
         # a regular grid is told by its range and step; for others, say where the grids part
         irregular = "steps" in model_grid or "steps" in cube_grid
-        if (model_grid and cube_grid and irregular and np.isclose(model_wl[0], cube_wl[0])
-                and np.isclose(model_wl[-1], cube_wl[-1])):
+        if (
+            model_grid
+            and cube_grid
+            and irregular
+            and np.isclose(model_wl[0], cube_wl[0])
+            and np.isclose(model_wl[-1], cube_wl[-1])
+        ):
             n = min(len(model_wl), len(cube_wl))
             part = np.flatnonzero(~np.isclose(model_wl[:n], cube_wl[:n], rtol=1e-6, atol=1e-6))
             if part.size:
                 i = int(part[0])
-                detail = (f"; they part at band {i}: {model_wl[i]:g} in the model, "
-                          f"{cube_wl[i]:g} in the cube")
+                detail = f"; they part at band {i}: {model_wl[i]:g} in the model, {cube_wl[i]:g} in the cube"
         raise ValueError(
             f"The model was trained on cubes with {info.n_bands} bands{_bracket(model_grid)}, but "
             f"this cube has {n_bands} bands{_bracket(cube_grid)}{detail}; apply the model to cubes "
@@ -554,8 +549,7 @@ def check_model_bands(info, n_bands, wavelengths=None):
                 where = f"the cube gives {cube_wl.size} wavelengths"
             else:
                 i = int(np.argmax(np.abs(cube_wl - model_wl)))
-                where = (f"band {i} is at {cube_wl[i]:g} in the cube but {model_wl[i]:g} "
-                         f"in the model")
+                where = f"band {i} is at {cube_wl[i]:g} in the cube but {model_wl[i]:g} in the model"
             raise ValueError(
                 f"The model and the cube both have {n_bands} bands, but their wavelengths differ "
                 f"({where}); apply the model to cubes from the same sensor, or train a new model "

@@ -96,9 +96,7 @@ _MAX_JSON_CONTAINERS = 1 << 20
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # those the writer uses
 
 #: The only classes a ``.hsiae`` file may name.
-ALLOWED_CLASSES = {
-    cls.__name__: cls for cls in (SpectralResampler, AEDEncoder, SpatialGMMSegmenter, AEUnmixer)
-}
+ALLOWED_CLASSES = {cls.__name__: cls for cls in (SpectralResampler, AEDEncoder, SpatialGMMSegmenter, AEUnmixer)}
 #: The steps' classes of every model a ``.hsiae`` file may hold; a lone AEUnmixer is no Pipeline.
 LAYOUTS = (
     ("SpectralResampler", "AEDEncoder"),
@@ -135,10 +133,15 @@ def _is_extra_fitted_name(name, cls):
     rule keeps them from shadowing a method, a property or a dunder.
     """
     return (
-        isinstance(name, str) and name.endswith("_") and name[:1].isalpha()
-        and name.replace("_", "").isalnum() and name.isascii() and not hasattr(cls, name)
+        isinstance(name, str)
+        and name.endswith("_")
+        and name[:1].isalpha()
+        and name.replace("_", "").isalnum()
+        and name.isascii()
+        and not hasattr(cls, name)
         and name != "net_"
     )
+
 
 _ARRAY_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -245,9 +248,7 @@ def _array_from_json(value, where):
     dtype, shape, data = value["dtype"], value["shape"], value["__ndarray__"]
     if dtype not in _ARRAY_DTYPES:
         raise _Damaged(f"{where} has the array dtype {dtype!r}, which hsiae never writes")
-    if not isinstance(shape, list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-    ):
+    if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise _Damaged(f"{where} has an invalid array shape {shape!r}")
     shape = tuple(shape)
     if dtype == "str":
@@ -274,9 +275,7 @@ def _array_from_json(value, where):
 
 def _step_document(name, est):
     cls = type(est).__name__
-    params = {
-        key: _to_json(value, f"{cls}.{key}") for key, value in est.get_params(deep=False).items()
-    }
+    params = {key: _to_json(value, f"{cls}.{key}") for key, value in est.get_params(deep=False).items()}
     fitted = {key: _to_json(getattr(est, key), f"{cls}.{key}") for key in _FITTED[cls]}
     for key in vars(est):
         if key not in fitted and _is_extra_fitted_name(key, type(est)):
@@ -292,9 +291,7 @@ def write(fh, model, metadata):
     """
     steps = model.steps if isinstance(model, Pipeline) else [(type(model).__name__.lower(), model)]
     for _, est in steps:
-        if type(est).__name__ not in ALLOWED_CLASSES or type(est) is not ALLOWED_CLASSES[
-            type(est).__name__
-        ]:
+        if type(est).__name__ not in ALLOWED_CLASSES or type(est) is not ALLOWED_CLASSES[type(est).__name__]:
             raise ValueError(
                 f"the safe .hsiae format stores only {', '.join(ALLOWED_CLASSES)} (not "
                 f"subclasses), got {type(est).__name__}; save as .joblib instead"
@@ -329,8 +326,11 @@ def write(fh, model, metadata):
 def _largest_values(document):
     """``" (most of it SpectralResampler.backward_matrix_ ...)"``: what makes a model.json large."""
     sizes = sorted(
-        ((len(json.dumps(value, separators=(",", ":"))), f"{step['class']}.{key}")
-         for step in document["steps"] for key, value in step["fitted"].items()),
+        (
+            (len(json.dumps(value, separators=(",", ":"))), f"{step['class']}.{key}")
+            for step in document["steps"]
+            for key, value in step["fitted"].items()
+        ),
         reverse=True,
     )[:2]
     return " (most of it " + " and ".join(f"{name} ({_size(n)})" for n, name in sizes) + ")"
@@ -354,15 +354,20 @@ def _size_problem(info):
     }[name]
     if info.compress_type not in _METHODS:
         method = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}.get(
-            info.compress_type, f"method {info.compress_type}")
+            info.compress_type, f"method {info.compress_type}"
+        )
         return f"{name} is compressed with {method}, which hsiae never writes"
     if info.file_size > cap:
-        return (f"{name} would take {_size(info.file_size)} once decompressed, more than the "
-                f"{_size(cap)} a model's {name} may take")
+        return (
+            f"{name} would take {_size(info.file_size)} once decompressed, more than the "
+            f"{_size(cap)} a model's {name} may take"
+        )
     if info.file_size > max(free, ratio * info.compress_size):
-        return (f"{name} would expand from {_size(info.compress_size)} in the archive to "
-                f"{_size(info.file_size)}; beyond {_size(free)}, a model's {name} takes at least "
-                f"1/{ratio} of its size in the archive")
+        return (
+            f"{name} would expand from {_size(info.compress_size)} in the archive to "
+            f"{_size(info.file_size)}; beyond {_size(free)}, a model's {name} takes at least "
+            f"1/{ratio} of its size in the archive"
+        )
     return None
 
 
@@ -370,8 +375,10 @@ def _containers_problem(text):
     """Why the JSON ``text`` (bytes) opens more arrays and objects than a model's (or None)."""
     containers = text.count(b"[") + text.count(b"{")
     if containers > _MAX_JSON_CONTAINERS:
-        return (f"{JSON_MEMBER} opens {containers} arrays and objects, more than the "
-                f"{_MAX_JSON_CONTAINERS} a model's {JSON_MEMBER} may open")
+        return (
+            f"{JSON_MEMBER} opens {containers} arrays and objects, more than the "
+            f"{_MAX_JSON_CONTAINERS} a model's {JSON_MEMBER} may open"
+        )
     return None
 
 
@@ -401,8 +408,17 @@ def _read_members(path):
         raise
     except _Damaged:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, RuntimeError,
-            NotImplementedError, struct.error, zlib.error) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        RuntimeError,
+        NotImplementedError,
+        struct.error,
+        zlib.error,
+    ) as exc:
         raise _Damaged(f"it is not a readable zip archive ({type(exc).__name__}: {exc})") from exc
 
 
@@ -434,8 +450,7 @@ def _check_array(est, name, shape, kinds="f", finite=True):
     value = getattr(est, name)
     cls = type(est).__name__
     ok = isinstance(value, np.ndarray) and value.shape == shape and value.dtype.kind in kinds
-    _check(ok, f"{cls}.{name} should be an array of shape {shape}, got "
-               f"{getattr(value, 'shape', type(value).__name__)}")
+    _check(ok, f"{cls}.{name} should be an array of shape {shape}, got {getattr(value, 'shape', type(value).__name__)}")
     if finite and value.dtype.kind == "f":
         _check(np.all(np.isfinite(value)), f"{cls}.{name} holds NaN or infinite values")
     return value
@@ -446,15 +461,18 @@ def _check_scale(est, name, n_out):
     if isinstance(value, np.ndarray):
         _check_array(est, name, (n_out,))
     else:
-        _check(isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value),
-               f"SpectralResampler.{name} should be a finite number or {n_out} of them")
+        _check(
+            isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value),
+            f"SpectralResampler.{name} should be a finite number or {n_out} of them",
+        )
 
 
 def _check_resampler(est, n_bands):
     n_in, n_out = est.n_features_in_, est.n_bands_out_
-    _check(_is_int(n_in, 1) and n_in == n_bands,
-           f"SpectralResampler.n_features_in_ is {n_in!r}, but the model says {n_bands} "
-           f"input bands")
+    _check(
+        _is_int(n_in, 1) and n_in == n_bands,
+        f"SpectralResampler.n_features_in_ is {n_in!r}, but the model says {n_bands} input bands",
+    )
     _check(_is_int(n_out, 1), f"SpectralResampler.n_bands_out_ is {n_out!r}")
     _check_array(est, "source_positions_", (n_in,))
     _check_array(est, "target_positions_", (n_out,))
@@ -466,77 +484,105 @@ def _check_resampler(est, n_bands):
 
 
 def _check_encoder(est, n_in):
-    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
-           f"AEDEncoder.n_features_in_ is {est.n_features_in_!r}, but the resampler gives "
-           f"{n_in} bands")
-    _check(isinstance(est.sam_offset_, Real) and not isinstance(est.sam_offset_, bool)
-           and math.isfinite(est.sam_offset_) and est.sam_offset_ >= 0,
-           "AEDEncoder.sam_offset_ should be a finite number >= 0")
-    _check(_is_int(est.n_epochs_, 1) and _is_int(est.best_epoch_, 1)
-           and est.best_epoch_ <= est.n_epochs_, "AEDEncoder.n_epochs_ or best_epoch_ is invalid")
+    _check(
+        _is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
+        f"AEDEncoder.n_features_in_ is {est.n_features_in_!r}, but the resampler gives {n_in} bands",
+    )
+    _check(
+        isinstance(est.sam_offset_, Real)
+        and not isinstance(est.sam_offset_, bool)
+        and math.isfinite(est.sam_offset_)
+        and est.sam_offset_ >= 0,
+        "AEDEncoder.sam_offset_ should be a finite number >= 0",
+    )
+    _check(
+        _is_int(est.n_epochs_, 1) and _is_int(est.best_epoch_, 1) and est.best_epoch_ <= est.n_epochs_,
+        "AEDEncoder.n_epochs_ or best_epoch_ is invalid",
+    )
     history = est.history_
-    _check(isinstance(history, dict) and {"epoch", "train_loss", "dur"} <= set(history)
-           <= {"epoch", "train_loss", "valid_loss", "dur"},
-           "AEDEncoder.history_ should map epoch, train_loss, dur (and valid_loss) to arrays")
+    _check(
+        isinstance(history, dict)
+        and {"epoch", "train_loss", "dur"} <= set(history) <= {"epoch", "train_loss", "valid_loss", "dur"},
+        "AEDEncoder.history_ should map epoch, train_loss, dur (and valid_loss) to arrays",
+    )
     for key in history:
         value = history[key]
-        _check(isinstance(value, np.ndarray) and value.shape == (est.n_epochs_,)
-               and value.dtype.kind in ("i" if key == "epoch" else "f"),
-               f"AEDEncoder.history_[{key!r}] should be {est.n_epochs_} values")
+        _check(
+            isinstance(value, np.ndarray)
+            and value.shape == (est.n_epochs_,)
+            and value.dtype.kind in ("i" if key == "epoch" else "f"),
+            f"AEDEncoder.history_[{key!r}] should be {est.n_epochs_} values",
+        )
 
 
 def _check_unmixer(est, n_in, source):
     """Check a rebuilt AEUnmixer's fitted attributes for ``n_in`` input bands (per ``source``)."""
-    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
-           f"AEUnmixer.n_features_in_ is {est.n_features_in_!r}, but {source} {n_in} bands")
+    _check(
+        _is_int(est.n_features_in_, 1) and est.n_features_in_ == n_in,
+        f"AEUnmixer.n_features_in_ is {est.n_features_in_!r}, but {source} {n_in} bands",
+    )
     k = est.n_endmembers
     _check(k <= n_in, f"AEUnmixer.n_endmembers is {k}, more than its {n_in} input bands")
     for name in ("endmembers_", "init_endmembers_"):
         values = _check_array(est, name, (k, n_in))
         _check(np.all(values >= 0), f"AEUnmixer.{name} holds negative values")
     scale = est.scale_
-    _check(isinstance(scale, Real) and not isinstance(scale, bool) and math.isfinite(scale)
-           and scale > 0, "AEUnmixer.scale_ should be a finite number > 0")
+    _check(
+        isinstance(scale, Real) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
+        "AEUnmixer.scale_ should be a finite number > 0",
+    )
     _check(_is_int(est.n_epochs_, 1), f"AEUnmixer.n_epochs_ is {est.n_epochs_!r}")
     history = est.history_
-    _check(isinstance(history, dict) and set(history) == {"epoch", "train_loss", "dur"},
-           "AEUnmixer.history_ should map epoch, train_loss and dur to arrays")
+    _check(
+        isinstance(history, dict) and set(history) == {"epoch", "train_loss", "dur"},
+        "AEUnmixer.history_ should map epoch, train_loss and dur to arrays",
+    )
     for key, value in history.items():
-        _check(isinstance(value, np.ndarray) and value.shape == (est.n_epochs_,)
-               and value.dtype.kind in ("i" if key == "epoch" else "f"),
-               f"AEUnmixer.history_[{key!r}] should be {est.n_epochs_} values")
+        _check(
+            isinstance(value, np.ndarray)
+            and value.shape == (est.n_epochs_,)
+            and value.dtype.kind in ("i" if key == "epoch" else "f"),
+            f"AEUnmixer.history_[{key!r}] should be {est.n_epochs_} values",
+        )
 
 
 def _covariance_shape(covariance_type, k, d):
-    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,),
-            "shaded": (k, d, d)}[covariance_type]
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,), "shaded": (k, d, d)}[covariance_type]
 
 
 def _check_segmenter(est, d):
     k = est.n_clusters
-    _check(_is_int(est.n_features_in_, 1) and est.n_features_in_ == d,
-           f"SpatialGMMSegmenter.n_features_in_ is {est.n_features_in_!r}, but the encoder "
-           f"gives {d}")
+    _check(
+        _is_int(est.n_features_in_, 1) and est.n_features_in_ == d,
+        f"SpatialGMMSegmenter.n_features_in_ is {est.n_features_in_!r}, but the encoder gives {d}",
+    )
     _check_array(est, "weights_", (k,))
     _check_array(est, "means_", (k, d))
     shape = _covariance_shape(est.covariance_type, k, d)
     _check_array(est, "covariances_", shape)
     _check_array(est, "precisions_cholesky_", shape)
     labels = est.labels_
-    _check(isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu"
-           and (labels.size == 0 or (labels.min() >= 0 and labels.max() < k)),
-           f"SpatialGMMSegmenter.labels_ should be integers in 0..{k - 1}")
-    _check(isinstance(est.converged_, bool) and _is_int(est.n_iter_)
-           and isinstance(est.lower_bound_, Real), "SpatialGMMSegmenter's fit summary is invalid")
+    _check(
+        isinstance(labels, np.ndarray)
+        and labels.ndim == 1
+        and labels.dtype.kind in "iu"
+        and (labels.size == 0 or (labels.min() >= 0 and labels.max() < k)),
+        f"SpatialGMMSegmenter.labels_ should be integers in 0..{k - 1}",
+    )
+    _check(
+        isinstance(est.converged_, bool) and _is_int(est.n_iter_) and isinstance(est.lower_bound_, Real),
+        "SpatialGMMSegmenter's fit summary is invalid",
+    )
 
 
 def _step_class(index, step):
     """The class name of a step's document, checked against the allow-list."""
-    _check(isinstance(step, dict) and set(step) == {"name", "class", "params", "fitted"},
-           f"step {index} should hold name, class, params and fitted")
+    _check(
+        isinstance(step, dict) and set(step) == {"name", "class", "params", "fitted"},
+        f"step {index} should hold name, class, params and fitted",
+    )
     name, cls_name = step["name"], step["class"]
-    _check(isinstance(name, str) and name and "__" not in name,
-           f"step {index} has an invalid name {name!r}")
+    _check(isinstance(name, str) and name and "__" not in name, f"step {index} has an invalid name {name!r}")
     if cls_name not in ALLOWED_CLASSES:
         raise _Damaged(
             f"step {index} names the class {str(cls_name)[:80]!r}, which is not one of the "
@@ -549,13 +595,13 @@ def _check_layout(classes):
     """Refuse step classes that are none of :data:`LAYOUTS`, naming the first wrong step."""
     classes = tuple(classes)
     for index, cls_name in enumerate(classes):
-        expected = list(dict.fromkeys(
-            layout[index] for layout in LAYOUTS
-            if len(layout) > index and layout[:index] == classes[:index]
-        ))
+        expected = list(
+            dict.fromkeys(
+                layout[index] for layout in LAYOUTS if len(layout) > index and layout[:index] == classes[:index]
+            )
+        )
         _check(expected, f"step {index} ({cls_name}) comes after the last step of a model")
-        _check(cls_name in expected,
-               f"step {index} is a {cls_name}, but it must be a {' or '.join(expected)}")
+        _check(cls_name in expected, f"step {index} is a {cls_name}, but it must be a {' or '.join(expected)}")
     _check(classes in LAYOUTS, f"the steps {list(classes)} end before the model does")
 
 
@@ -563,12 +609,15 @@ def _build_step(index, step):
     name, cls_name = step["name"], step["class"]
     cls = ALLOWED_CLASSES[cls_name]
     params, fitted = step["params"], step["fitted"]
-    _check(isinstance(params, dict) and isinstance(fitted, dict),
-           f"step {index} should hold params and fitted attributes as JSON objects")
+    _check(
+        isinstance(params, dict) and isinstance(fitted, dict),
+        f"step {index} should hold params and fitted attributes as JSON objects",
+    )
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
-    _check(not unknown, f"{cls_name} has no parameters {unknown!r}; the file was written by "
-                        f"another hsiae or is damaged")
+    _check(
+        not unknown, f"{cls_name} has no parameters {unknown!r}; the file was written by another hsiae or is damaged"
+    )
     params = {key: _from_json(value, f"{cls_name}.{key}") for key, value in params.items()}
     est = cls(**params)
     try:
@@ -584,9 +633,10 @@ def _build_step(index, step):
         setattr(est, key, _from_json(value, f"{cls_name}.{key}"))
     if hasattr(est, "feature_names_in_"):
         names = est.feature_names_in_
-        _check(isinstance(names, np.ndarray) and names.dtype == object
-               and names.shape == (est.n_features_in_,),
-               f"{cls_name}.feature_names_in_ should hold one name per input feature")
+        _check(
+            isinstance(names, np.ndarray) and names.dtype == object and names.shape == (est.n_features_in_,),
+            f"{cls_name}.feature_names_in_ should hold one name per input feature",
+        )
     return name, est
 
 
@@ -612,12 +662,13 @@ def _check_weights_fit(network, state):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise _Damaged(f"the {cls_name} parameters do not describe a network ({first})") from None
     if mismatch is not None:
-        raise _Damaged(
-            f"{WEIGHTS_MEMBER} does not fit the {_NETWORKS[cls_name]}'s network: {mismatch}")
+        raise _Damaged(f"{WEIGHTS_MEMBER} does not fit the {_NETWORKS[cls_name]}'s network: {mismatch}")
     for key, tensor in state.items():
-        _check(tensor.dtype in (torch.float32, torch.int64) and (
-            not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())),
-            f"{WEIGHTS_MEMBER}: tensor {key} is not finite float32 weights")
+        _check(
+            tensor.dtype in (torch.float32, torch.int64)
+            and (not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())),
+            f"{WEIGHTS_MEMBER}: tensor {key} is not finite float32 weights",
+        )
 
 
 def _rebuild(document, state):
@@ -631,18 +682,20 @@ def _rebuild(document, state):
         saved = versions.get("hsiae", "unknown") if isinstance(versions, dict) else "unknown"
         raise _NewerFormat(version, saved)
     meta = document.get("metadata")
-    _check(isinstance(meta, dict) and _is_int(meta.get("n_bands"), 1),
-           "model.json lacks its metadata (n_bands)")
+    _check(isinstance(meta, dict) and _is_int(meta.get("n_bands"), 1), "model.json lacks its metadata (n_bands)")
     wavelengths = meta.get("wavelengths")
-    _check(wavelengths is None or (
-        isinstance(wavelengths, list) and len(wavelengths) == meta["n_bands"]
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                for v in wavelengths)),
-        f"the metadata's wavelengths should be {meta['n_bands']} finite numbers or null")
+    _check(
+        wavelengths is None
+        or (
+            isinstance(wavelengths, list)
+            and len(wavelengths) == meta["n_bands"]
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in wavelengths)
+        ),
+        f"the metadata's wavelengths should be {meta['n_bands']} finite numbers or null",
+    )
     _check(isinstance(meta.get("versions", {}), dict), "the metadata's versions are not an object")
     steps = document.get("steps")
-    _check(isinstance(steps, list) and 1 <= len(steps) <= 3,
-           "model.json should describe 1 to 3 model steps")
+    _check(isinstance(steps, list) and 1 <= len(steps) <= 3, "model.json should describe 1 to 3 model steps")
     _check_layout([_step_class(i, step) for i, step in enumerate(steps)])
     built = [_build_step(i, step) for i, step in enumerate(steps)]
     names = [name for name, _ in built]
@@ -666,8 +719,10 @@ def _rebuild(document, state):
     try:
         network.set_weights(state)
     except (ValueError, RuntimeError) as exc:  # the shapes fit: the unmixer's endmembers_ disagree
-        raise _Damaged(f"{WEIGHTS_MEMBER} does not agree with the {type(network).__name__}'s "
-                       f"fitted attributes ({str(exc).rstrip('.')})") from None
+        raise _Damaged(
+            f"{WEIGHTS_MEMBER} does not agree with the {type(network).__name__}'s "
+            f"fitted attributes ({str(exc).rstrip('.')})"
+        ) from None
     if str(trained_on) != "cpu":
         logger.info("The model was trained on device %r; loaded on the CPU.", trained_on)
     if len(built) == 1:
@@ -705,6 +760,4 @@ def read(path):
             f"'hsiae train -o MODEL.hsiae' or hsiae.save_model, or save it again."
         ) from exc
     except RecursionError:
-        raise ValueError(
-            f"'{path}' is not a valid .hsiae model file: it is nested too deeply."
-        ) from None
+        raise ValueError(f"'{path}' is not a valid .hsiae model file: it is nested too deeply.") from None

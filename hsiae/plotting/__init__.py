@@ -12,8 +12,7 @@ named 1-based ("Cluster 1" is label 0) and cluster ``k`` has the colour
 # NODATA_COLOR (and how captions name it, NODATA_NAME) are public but, as before the split,
 # not in __all__.
 from hsiae.plotting._abundances import plot_abundance_maps
-from hsiae.plotting._common import NODATA_COLOR, NODATA_NAME  # noqa: F401
-from hsiae.plotting._common import segment_colors
+from hsiae.plotting._common import NODATA_COLOR, NODATA_NAME, segment_colors  # noqa: F401
 from hsiae.plotting._generator import plot_generated_spectra
 from hsiae.plotting._images import plot_band_image, plot_reconstruction_error, plot_segment_map
 from hsiae.plotting._latent import plot_latent_maps, plot_latent_traversal
@@ -21,7 +20,15 @@ from hsiae.plotting._spectra import plot_cluster_spectra, plot_spectrum
 from hsiae.plotting._training import plot_loss_curves
 
 __all__ = [
-    "plot_abundance_maps", "plot_band_image", "plot_cluster_spectra", "plot_generated_spectra", "plot_latent_maps", "plot_latent_traversal",
-    "plot_loss_curves", "plot_reconstruction_error", "plot_segment_map", "plot_spectrum",
+    "plot_abundance_maps",
+    "plot_band_image",
+    "plot_cluster_spectra",
+    "plot_generated_spectra",
+    "plot_latent_maps",
+    "plot_latent_traversal",
+    "plot_loss_curves",
+    "plot_reconstruction_error",
+    "plot_segment_map",
+    "plot_spectrum",
     "segment_colors",
 ]

@@ -32,7 +32,6 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
     fig : matplotlib Figure
         One image Axes per endmember, titled by its name, and one shared colour bar.
     """
-
     A = np.asarray(abundances, dtype=float)
     if A.ndim != 3 or A.shape[2] == 0:
         raise ValueError(
@@ -44,8 +43,7 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
         names = [f"Endmember {j + 1}" for j in range(k)]
     names = [str(n) for n in names]
     if len(names) != k:
-        raise ValueError(f"names has {len(names)} entries but there are {k} endmembers; pass one "
-                         f"name per endmember.")
+        raise ValueError(f"names has {len(names)} entries but there are {k} endmembers; pass one name per endmember.")
     if ncols is None:
         nrows, ncols = _grid_shape(k, max_cols=6)
     else:
@@ -55,8 +53,7 @@ def plot_abundance_maps(abundances, *, names=None, ncols=None, cmap="viridis", f
         import matplotlib.pyplot as plt
 
         panel_h = min(max(3.0 * height / width, 1.2), 4.0) + 0.35
-        fig = plt.figure(layout="constrained", figsize=(max(3.0 * ncols + 1.0, 4.5),
-                                                        panel_h * nrows + 0.4))
+        fig = plt.figure(layout="constrained", figsize=(max(3.0 * ncols + 1.0, 4.5), panel_h * nrows + 0.4))
     colours = _with_nodata(cmap)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for j, ax in enumerate(axes):

@@ -16,12 +16,52 @@ NODATA_NAME = "white"
 # Clusters 10.. after tab10's first nine: each the colour farthest (CIEDE2000) from those
 # before it, from white (no data) and from black; made and measured by benchmarks/palette.py.
 _GREEDY_COLORS = (
-    "#005a4a", "#6b6300", "#00ffbd", "#0800ef", "#9cb5ff", "#8c0063", "#ffb5ad", "#a58c6b",
-    "#4a4a6b", "#a5bd9c", "#7bff00", "#ffce8c", "#efcef7", "#106b00", "#528c7b", "#e60073",
-    "#9c5a00", "#bd7b7b", "#00adf7", "#adefe6", "#ce9400", "#105263", "#9c0031", "#00bd9c",
-    "#8c637b", "#848c3a", "#4a5aff", "#e600ff", "#8c2100", "#9c08bd", "#ff6b52", "#9c94bd",
-    "#634a29", "#5a6b4a", "#9cdeff", "#004aa5", "#dee69c", "#008ca5", "#6bce73", "#c58cff",
-    "#d65200", "#ffce00", "#7b84e6", "#ff638c", "#d69473", "#6b3a4a",
+    "#005a4a",
+    "#6b6300",
+    "#00ffbd",
+    "#0800ef",
+    "#9cb5ff",
+    "#8c0063",
+    "#ffb5ad",
+    "#a58c6b",
+    "#4a4a6b",
+    "#a5bd9c",
+    "#7bff00",
+    "#ffce8c",
+    "#efcef7",
+    "#106b00",
+    "#528c7b",
+    "#e60073",
+    "#9c5a00",
+    "#bd7b7b",
+    "#00adf7",
+    "#adefe6",
+    "#ce9400",
+    "#105263",
+    "#9c0031",
+    "#00bd9c",
+    "#8c637b",
+    "#848c3a",
+    "#4a5aff",
+    "#e600ff",
+    "#8c2100",
+    "#9c08bd",
+    "#ff6b52",
+    "#9c94bd",
+    "#634a29",
+    "#5a6b4a",
+    "#9cdeff",
+    "#004aa5",
+    "#dee69c",
+    "#008ca5",
+    "#6bce73",
+    "#c58cff",
+    "#d65200",
+    "#ffce00",
+    "#7b84e6",
+    "#ff638c",
+    "#d69473",
+    "#6b3a4a",
 )
 
 
@@ -85,7 +125,7 @@ def _check_wavelengths(wavelengths, n_bands):
 
 
 def _spectral_axis(wavelengths, n_bands, units):
-    """x values and x label of a spectral plot."""
+    """X values and x label of a spectral plot."""
     if wavelengths is None:
         return np.arange(n_bands), "Band index"
     return wavelengths, f"Wavelength ({units})" if units else "Wavelength"
@@ -113,8 +153,7 @@ def _check_names(names, n_clusters, what):
     names = [str(n) for n in names]
     if len(names) < n_clusters:
         raise ValueError(
-            f"names has {len(names)} entries, but {what} has {n_clusters} clusters; "
-            f"pass one name per cluster."
+            f"names has {len(names)} entries, but {what} has {n_clusters} clusters; pass one name per cluster."
         )
     return names
 
@@ -158,15 +197,14 @@ def _suptitle(fig, title, detail):
     """Figure title and detail, on one line when the figure is wide enough."""
     width = max(20, int(fig.get_figwidth() / 0.09))  # ~0.09 inch per character
     one_line = f"{title}: {detail}"
-    return fig.suptitle(
-        one_line if len(one_line) <= width else f"{title}\n" + textwrap.fill(detail, width)
-    )
+    return fig.suptitle(one_line if len(one_line) <= width else f"{title}\n" + textwrap.fill(detail, width))
 
 
 def _outside_legend(ax, handles=None, n_entries=1):
     """Legend to the right of the axes, so it never covers data."""
-    kwargs = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
-                  ncols=max(1, math.ceil(n_entries / 18)))
+    kwargs = dict(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, ncols=max(1, math.ceil(n_entries / 18))
+    )
     return ax.legend(**kwargs) if handles is None else ax.legend(handles=handles, **kwargs)
 
 

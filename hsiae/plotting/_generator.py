@@ -40,8 +40,9 @@ def plot_generated_spectra(function="tutorial", *, n_bands=100, n_values=5, imag
     name, generate = generating_function(function)
     for label, value, low in (("n_bands", n_bands, 2), ("n_values", n_values, 2)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ParameterError("{name} must be an integer >= {low}, got {value!r}.",
-                                 name=Param(label), low=low, value=value)
+            raise ParameterError(
+                "{name} must be an integer >= {low}, got {value!r}.", name=Param(label), low=low, value=value
+            )
     if image is not None:
         image = np.asarray(image, dtype=np.float64)
         if image.ndim != 3 or image.shape[2] != 3:
@@ -58,8 +59,9 @@ def plot_generated_spectra(function="tutorial", *, n_bands=100, n_values=5, imag
         spectra = np.asarray(generate(factors, np.linspace(0.0, 1.0, n_bands)))
         ax = axes[-1, i]
         for j, spectrum in enumerate(spectra):
-            ax.plot(np.arange(n_bands), spectrum, color=cmap((j + 1) / n_values),
-                    label=f"{colour} = {factors[j, i]:.2f}")
+            ax.plot(
+                np.arange(n_bands), spectrum, color=cmap((j + 1) / n_values), label=f"{colour} = {factors[j, i]:.2f}"
+            )
         ax.set_title(f"{colour} varied alone ({name})")
         ax.set_xlabel("band")
         ax.legend(fontsize=7)

@@ -20,8 +20,18 @@ from hsiae.plotting._common import (
 )
 
 
-def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wavelengths=None,
-                    wavelength_units="nm", cmap="viridis", value_label="Value", axes=None):
+def plot_band_image(
+    cube,
+    reconstruction=None,
+    *,
+    band=None,
+    wavelength=None,
+    wavelengths=None,
+    wavelength_units="nm",
+    cmap="viridis",
+    value_label="Value",
+    axes=None,
+):
     """Show one band of a cube, of its reconstruction and their difference.
 
     Input and reconstruction share colour limits, the 2nd and 98th percentiles
@@ -66,17 +76,14 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
     if wavelength is not None:
         if wavelengths is None:
             raise ValueError(
-                "wavelength= needs the band centres; pass wavelengths= too, or pick the band "
-                "by index with band=."
+                "wavelength= needs the band centres; pass wavelengths= too, or pick the band by index with band=."
             )
         band = int(np.argmin(np.abs(wavelengths - float(wavelength))))
     band = n_bands // 2 if band is None else band
     if not _is_int(band):
         raise ValueError(f"band must be an integer band index, but got {band!r}.")
     if not 0 <= band < n_bands:
-        raise ValueError(
-            f"band={band} is out of range; the cube has {n_bands} bands (0 to {n_bands - 1})."
-        )
+        raise ValueError(f"band={band} is out of range; the cube has {n_bands} bands (0 to {n_bands - 1}).")
 
     n_panels, shrink = (1 if reconstruction is None else 3), 1.0
     if axes is None:
@@ -86,8 +93,9 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
         image_h = min(max(3.0 * cube.shape[0] / cube.shape[1], 1.5), 6.0)
         shrink = min(1.0, 3.0 * cube.shape[0] / cube.shape[1] / image_h)  # very wide images
         figsize = (3.0 * n_panels + (n_panels + 1) / 2 + 0.6, image_h + 0.9)
-        fig, axes = plt.subplots(1, n_panels, layout="constrained", figsize=figsize,
-                                 sharex=True, sharey=True, squeeze=False)
+        fig, axes = plt.subplots(
+            1, n_panels, layout="constrained", figsize=figsize, sharex=True, sharey=True, squeeze=False
+        )
     elif np.size(axes) != n_panels:
         raise ValueError(
             f"axes has {np.size(axes)} Axes but this plot needs {n_panels} "
@@ -107,16 +115,18 @@ def plot_band_image(cube, reconstruction=None, *, band=None, wavelength=None, wa
         im = ax.imshow(image, cmap=_with_nodata(cmap), vmin=vmin, vmax=vmax)
         ax.set_title(f"{name}, {where}")
         _label_image_axes(ax, ylabel=ax is axes[0])
-    fig.colorbar(im, ax=axes[:2], label=value_label, shrink=shrink,
-                 extend=_extend(np.concatenate(shown, axis=None), vmin, vmax))
+    fig.colorbar(
+        im, ax=axes[:2], label=value_label, shrink=shrink, extend=_extend(np.concatenate(shown, axis=None), vmin, vmax)
+    )
     if reconstruction is not None:
         diff = shown[1] - shown[0]
         high = _robust_limits(np.abs(diff), 0, 98)[1] or 1.0
         im = axes[2].imshow(diff, cmap=_with_nodata("RdBu_r"), vmin=-high, vmax=high)
         axes[2].set_title(f"Difference, {where}")
         _label_image_axes(axes[2], ylabel=False)
-        fig.colorbar(im, ax=axes[2], label="Reconstruction \u2212 input", shrink=shrink,
-                     extend=_extend(diff, -high, high))
+        fig.colorbar(
+            im, ax=axes[2], label="Reconstruction \u2212 input", shrink=shrink, extend=_extend(diff, -high, high)
+        )
     return fig
 
 
@@ -237,8 +247,7 @@ def plot_segment_map(labels, *, names=None, ax=None, legend=True):
 
     ax = _new_axes(ax)
     # "nearest": resampling must never blend label ids into other clusters' colours.
-    ax.imshow(np.ma.masked_array(labels, mask=nodata), cmap=cmap, norm=norm,
-              interpolation="nearest")
+    ax.imshow(np.ma.masked_array(labels, mask=nodata), cmap=cmap, norm=norm, interpolation="nearest")
     ax.set_title(f"Segment map ({n_clusters} cluster{'s' if n_clusters != 1 else ''})")
     _label_image_axes(ax)
     if legend:

@@ -74,8 +74,7 @@ def plot_latent_maps(latent, *, ncols=None, cmap="viridis", fig=None):
 
         panel_w = 2.6 if small else 3.2
         panel_h = min(max(panel_w * 0.8 * height / width, 1.2), 4.0) + 0.35
-        fig = plt.figure(layout="constrained",
-                         figsize=(max(panel_w * ncols, 4.5), panel_h * nrows + 0.3))
+        fig = plt.figure(layout="constrained", figsize=(max(panel_w * ncols, 4.5), panel_h * nrows + 0.3))
     for d, ax in enumerate(fig.subplots(nrows, ncols, squeeze=False).ravel()):
         if d >= n_latent:
             ax.set_axis_off()
@@ -87,14 +86,16 @@ def plot_latent_maps(latent, *, ncols=None, cmap="viridis", fig=None):
         ax.set_title(f"z{d}" + (" (constant)" if constant else ""), fontsize=9 if small else None)
         ax.set_xticks([])
         ax.set_yticks([])
-        cbar = fig.colorbar(im, ax=ax, shrink=0.9, aspect=15 if small else 20,
-                            extend=_extend(image, vmin, vmax))
+        cbar = fig.colorbar(im, ax=ax, shrink=0.9, aspect=15 if small else 20, extend=_extend(image, vmin, vmax))
         cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=3 if small else 5))
         if small:
             cbar.ax.tick_params(labelsize=7)
     nodata = _nodata_note(int(np.isnan(latent.astype(float)).any(axis=2).sum()))
-    _suptitle(fig, "Latent maps", "each with its own 2nd\u201398th percentile colour scale"
-              + (f"; {nodata}" if nodata else ""))
+    _suptitle(
+        fig,
+        "Latent maps",
+        "each with its own 2nd\u201398th percentile colour scale" + (f"; {nodata}" if nodata else ""),
+    )
     return fig
 
 
@@ -103,7 +104,9 @@ def _check_dims(dims, n_latent):
         if n_latent > _MAX_TRAVERSAL_DIMS:
             warnings.warn(
                 f"latent has {n_latent} dimensions; showing the first {_MAX_TRAVERSAL_DIMS}. "
-                f"Pass dims=[...] to choose which to sweep.", UserWarning, stacklevel=3,
+                f"Pass dims=[...] to choose which to sweep.",
+                UserWarning,
+                stacklevel=3,
             )
         return list(range(min(n_latent, _MAX_TRAVERSAL_DIMS)))
     dims = list(np.atleast_1d(dims))
@@ -112,17 +115,26 @@ def _check_dims(dims, n_latent):
     for d in dims:
         if not _is_int(d) or not 0 <= d < n_latent:
             raise ValueError(
-                f"dims contains {d}, but latent has {n_latent} dimensions; pass integers "
-                f"from 0 to {n_latent - 1}."
+                f"dims contains {d}, but latent has {n_latent} dimensions; pass integers from 0 to {n_latent - 1}."
             )
     if len(set(dims)) != len(dims):
         raise ValueError(f"dims contains repeated dimensions: {dims}.")
     return [int(d) for d in dims]
 
 
-def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.02, 0.98),
-                          wavelengths=None, wavelength_units="nm", cmap="viridis",
-                          value_label="Value", fig=None):
+def plot_latent_traversal(
+    decode,
+    latent,
+    *,
+    n_steps=7,
+    dims=None,
+    quantiles=(0.02, 0.98),
+    wavelengths=None,
+    wavelength_units="nm",
+    cmap="viridis",
+    value_label="Value",
+    fig=None,
+):
     """Decode sweeps along each latent dimension, holding the others at the median.
 
     For each latent dimension ``d`` the codes are the median code of ``latent``
@@ -190,8 +202,7 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         q_low = q_high = np.nan
     if not 0.0 <= q_low < q_high <= 1.0:
         raise ValueError(
-            f"quantiles must satisfy 0 <= low < high <= 1, but got {quantiles!r}; "
-            f"e.g. quantiles=(0.02, 0.98)."
+            f"quantiles must satisfy 0 <= low < high <= 1, but got {quantiles!r}; e.g. quantiles=(0.02, 0.98)."
         )
     dims = _check_dims(dims, latent.shape[1])
 
@@ -203,8 +214,7 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         codes[:, d] = np.linspace(lows[d], highs[d], n_steps)
         decoded = np.asarray(decode(codes), dtype=float)
         expected = f"({n_steps}, {spectra[0].shape[1] if spectra else 'n_bands'})"
-        if decoded.ndim != 2 or decoded.shape[0] != n_steps or (
-                spectra and decoded.shape != spectra[0].shape):
+        if decoded.ndim != 2 or decoded.shape[0] != n_steps or (spectra and decoded.shape != spectra[0].shape):
             raise ValueError(
                 f"decode returned shape {decoded.shape} for codes of shape {codes.shape}; it "
                 f"must return one spectrum per code, shape {expected}, the same for every call."
@@ -212,15 +222,13 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         sweeps.append(codes[:, d].astype(float))
         spectra.append(decoded)
     n_bands = spectra[0].shape[1]
-    x, xlabel = _spectral_axis(_check_wavelengths(wavelengths, n_bands), n_bands,
-                               wavelength_units)
+    x, xlabel = _spectral_axis(_check_wavelengths(wavelengths, n_bands), n_bands, wavelength_units)
 
     nrows, ncols = _grid_shape(len(dims), max_cols=4)
     if fig is None:
         import matplotlib.pyplot as plt
 
-        fig = plt.figure(layout="constrained",
-                         figsize=(max(3.6 * ncols, 5.0), 2.7 * nrows + 0.5))
+        fig = plt.figure(layout="constrained", figsize=(max(3.6 * ncols, 5.0), 2.7 * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     cmap = colormaps[cmap] if isinstance(cmap, str) else cmap
     for i, ax in enumerate(axes):
@@ -244,6 +252,7 @@ def plot_latent_traversal(decode, latent, *, n_steps=7, dims=None, quantiles=(0.
         # Named above the bar, not beside it, where it would read as the next panel's y label.
         cbar.ax.set_title(f"z{d}", fontsize="small")
         cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-    _suptitle(fig, "Latent traversal",
-              f"each z swept from its {q_low:.0%} to {q_high:.0%} quantile, others at their median")
+    _suptitle(
+        fig, "Latent traversal", f"each z swept from its {q_low:.0%} to {q_high:.0%} quantile, others at their median"
+    )
     return fig

@@ -18,8 +18,17 @@ from hsiae.plotting._common import (
 )
 
 
-def plot_spectrum(cube, reconstruction=None, *, pixel, others=None, wavelengths=None,
-                  wavelength_units="nm", value_label="Value", ax=None):
+def plot_spectrum(
+    cube,
+    reconstruction=None,
+    *,
+    pixel,
+    others=None,
+    wavelengths=None,
+    wavelength_units="nm",
+    value_label="Value",
+    ax=None,
+):
     """Plot the spectrum of one pixel, its reconstruction and other versions.
 
     Parameters
@@ -58,8 +67,7 @@ def plot_spectrum(cube, reconstruction=None, *, pixel, others=None, wavelengths=
         )
     others = {str(k): _check_same_shape(cube, v, f"others[{k!r}]") for k, v in others.items()}
     wavelengths = _check_wavelengths(wavelengths, n_bands)
-    if not (isinstance(pixel, (tuple, list, np.ndarray)) and len(pixel) == 2
-            and all(_is_int(i) for i in pixel)):
+    if not (isinstance(pixel, (tuple, list, np.ndarray)) and len(pixel) == 2 and all(_is_int(i) for i in pixel)):
         raise ValueError(f"pixel must be a (row, col) pair of ints, but got {pixel!r}.")
     row, col = int(pixel[0]), int(pixel[1])
     if not (0 <= row < height and 0 <= col < width):
@@ -73,11 +81,18 @@ def plot_spectrum(cube, reconstruction=None, *, pixel, others=None, wavelengths=
     ax.plot(*_with_gaps(x, cube[row, col]), color="black", linewidth=1.6, label="Input", zorder=3)
     for i, (label, other) in enumerate(others.items()):
         # Thin, translucent lines keep noisy versions behind the two main lines.
-        ax.plot(*_with_gaps(x, other[row, col]), color=f"C{(i + 2) % 10}", linewidth=0.9,
-                alpha=0.75, label=label, zorder=2)
+        ax.plot(
+            *_with_gaps(x, other[row, col]), color=f"C{(i + 2) % 10}", linewidth=0.9, alpha=0.75, label=label, zorder=2
+        )
     if reconstruction is not None:
-        ax.plot(*_with_gaps(x, reconstruction[row, col]), color="C3", linewidth=1.6,
-                linestyle="--", label="Reconstruction", zorder=4)
+        ax.plot(
+            *_with_gaps(x, reconstruction[row, col]),
+            color="C3",
+            linewidth=1.6,
+            linestyle="--",
+            label="Reconstruction",
+            zorder=4,
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(value_label)
     ax.set_title(f"Spectrum of pixel (row {row}, col {col})")
@@ -86,8 +101,9 @@ def plot_spectrum(cube, reconstruction=None, *, pixel, others=None, wavelengths=
     return ax
 
 
-def plot_cluster_spectra(spectra, *, wavelengths=None, wavelength_units="nm", names=None,
-                         spread=None, value_label="Value", ax=None):
+def plot_cluster_spectra(
+    spectra, *, wavelengths=None, wavelength_units="nm", names=None, spread=None, value_label="Value", ax=None
+):
     """Plot one representative spectrum per cluster, in the segment colours.
 
     Parameters
@@ -135,9 +151,7 @@ def plot_cluster_spectra(spectra, *, wavelengths=None, wavelength_units="nm", na
                 f"pass one spread value per cluster and band."
             )
         if np.any(spread < 0):
-            raise ValueError(
-                "spread must be non-negative: it is a half-width, e.g. a standard deviation."
-            )
+            raise ValueError("spread must be non-negative: it is a half-width, e.g. a standard deviation.")
 
     x, xlabel = _spectral_axis(wavelengths, n_bands, wavelength_units)
     colors = segment_colors(n_clusters)
@@ -145,8 +159,9 @@ def plot_cluster_spectra(spectra, *, wavelengths=None, wavelength_units="nm", na
     for k in range(n_clusters):
         ax.plot(*_with_gaps(x, spectra[k]), color=colors[k], linewidth=1.6, label=names[k])
         if spread is not None:
-            ax.fill_between(*_with_gaps(x, spectra[k] - spread[k], spectra[k] + spread[k]),
-                            color=colors[k], alpha=0.2, linewidth=0)
+            ax.fill_between(
+                *_with_gaps(x, spectra[k] - spread[k], spectra[k] + spread[k]), color=colors[k], alpha=0.2, linewidth=0
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(value_label)
     ax.set_title("Cluster spectra" + (" (shaded: \u00b1 spread)" if spread is not None else ""))

@@ -28,8 +28,9 @@ def _history_series(history):
             f"history lacks the key(s) {missing}; it has {sorted(columns)}. Pass 'epoch' and "
             f"'train_loss' (and optionally 'valid_loss')."
         )
-    series = {k: np.asarray(columns[k], dtype=float).ravel()
-              for k in ("epoch", "train_loss", "valid_loss") if k in columns}
+    series = {
+        k: np.asarray(columns[k], dtype=float).ravel() for k in ("epoch", "train_loss", "valid_loss") if k in columns
+    }
     if series["epoch"].size == 0:
         raise ValueError("history is empty; train for at least one epoch before plotting.")
     for key, values in series.items():
@@ -58,9 +59,11 @@ def _summary(series, best_epoch):
     end = int(np.flatnonzero(epochs == best_epoch)[0]) if best_epoch is not None else len(values) - 1
     v0, v1 = values[first], values[end]
     change = f" ({_percent((v1 - v0) / abs(v0))})" if v0 != 0 and np.isfinite(v1) else ""
-    return (f"{'validation' if which == 'valid_loss' else 'training'} loss {v0:.3g} at epoch "
-            f"{epochs[first]:g} \u2192 {v1:.3g} at {'best ' if best_epoch is not None else ''}"
-            f"epoch {epochs[end]:g}{change}")
+    return (
+        f"{'validation' if which == 'valid_loss' else 'training'} loss {v0:.3g} at epoch "
+        f"{epochs[first]:g} \u2192 {v1:.3g} at {'best ' if best_epoch is not None else ''}"
+        f"epoch {epochs[end]:g}{change}"
+    )
 
 
 def _honest_limits(ax, losses, log):
@@ -144,19 +147,14 @@ def plot_loss_curves(history, *, log=False, best_epoch=None, loss_label="Loss", 
     losses = np.concatenate([series[k] for k in ("train_loss", "valid_loss") if k in series])
     losses = losses[np.isfinite(losses)]
     if log and losses.size and losses.min() <= 0:
-        raise ValueError(
-            f"log=True needs positive losses, but the smallest loss is {losses.min():g}; "
-            f"use log=False."
-        )
+        raise ValueError(f"log=True needs positive losses, but the smallest loss is {losses.min():g}; use log=False.")
 
     ax = _new_axes(ax)
     ax.plot(epoch, series["train_loss"], color="C0", marker="o", markersize=3, label="Training")
     if "valid_loss" in series:
-        ax.plot(epoch, series["valid_loss"], color="C1", marker="s", markersize=3,
-                label="Validation")
+        ax.plot(epoch, series["valid_loss"], color="C1", marker="s", markersize=3, label="Validation")
     if best_epoch is not None:
-        ax.axvline(best_epoch, color="0.3", linestyle="--", linewidth=1,
-                   label=f"Best epoch ({best_epoch:g})")
+        ax.axvline(best_epoch, color="0.3", linestyle="--", linewidth=1, label=f"Best epoch ({best_epoch:g})")
         curve = series["valid_loss"] if "valid_loss" in series else series["train_loss"]
         at = np.flatnonzero(epoch == best_epoch)
         if at.size and np.isfinite(curve[at[0]]):

@@ -141,12 +141,9 @@ def _fill_spectrum(cube, nodata, mask):
 
     B = cube.shape[2]
     chunks = ((1,) * len(cube.chunks[0]), (1,) * len(cube.chunks[1]), (B + 1,))
-    sums = _map_blocks(partial, cube, mask, chunks=chunks,
-                       dtype=np.float64).sum(axis=(0, 1)).compute()
+    sums = _map_blocks(partial, cube, mask, chunks=chunks, dtype=np.float64).sum(axis=(0, 1)).compute()
     if sums[-1] == 0:
-        raise ValueError(
-            "every pixel of the cube is no-data or non-finite; there is nothing to segment"
-        )
+        raise ValueError("every pixel of the cube is no-data or non-finite; there is nothing to segment")
     return (sums[:-1] / sums[-1]).astype(np.float32)
 
 
@@ -155,8 +152,7 @@ def _codes(pipe, cube, nodata, mask, fill, chunks, segmenter):
     cube = as_lazy_cube(cube, chunks)
     nodata = check_nodata(nodata)
     mask = check_mask(mask, cube.shape[:2])
-    head, seg = pipeline_parts(pipe, segmenter="required" if segmenter else "optional",
-                               n_bands=cube.shape[2])
+    head, seg = pipeline_parts(pipe, segmenter="required" if segmenter else "optional", n_bands=cube.shape[2])
     seg = seg if segmenter else None
     depth = _spatial_depth(seg) if seg is not None else 0
     if depth:
@@ -168,10 +164,8 @@ def _codes(pipe, cube, nodata, mask, fill, chunks, segmenter):
                 f"spatialgmmsegmenter__image_shape=None or to the cube's image"
             )
     if depth:
-        cube = cube.rechunk((_halo_chunks(cube.chunks[0], depth),
-                             _halo_chunks(cube.chunks[1], depth), -1))
-    fill = (_fill_spectrum(cube, nodata, mask) if fill is None
-            else _check_fill(fill, cube.shape[2]))
+        cube = cube.rechunk((_halo_chunks(cube.chunks[0], depth), _halo_chunks(cube.chunks[1], depth), -1))
+    fill = _fill_spectrum(cube, nodata, mask) if fill is None else _check_fill(fill, cube.shape[2])
     zdims = len(head.transform(np.asarray(fill, dtype=np.float32)[None, :])[0])
     codes = _map_blocks(
         _codes_block, cube, mask, head=head, nodata=nodata, fill=fill, dtype=np.float32,
@@ -199,11 +193,25 @@ def _segment(pipe, cube, nodata, mask, fill, chunks, proba):
         source = codes
     name = f"hsiae-{'proba' if proba else 'labels'}-{uuid.uuid4().hex}"
     if proba:
-        return source.map_blocks(_segment_block, seg=seg, depth=depth, proba=True,
-                                 chunks=(codes.chunks[0], codes.chunks[1], (k,)),
-                                 dtype=np.float64, name=name)
-    return source.map_blocks(_segment_block, seg=seg, depth=depth, proba=False, drop_axis=2,
-                             chunks=codes.chunks[:2], dtype=_label_dtype(k), name=name)
+        return source.map_blocks(
+            _segment_block,
+            seg=seg,
+            depth=depth,
+            proba=True,
+            chunks=(codes.chunks[0], codes.chunks[1], (k,)),
+            dtype=np.float64,
+            name=name,
+        )
+    return source.map_blocks(
+        _segment_block,
+        seg=seg,
+        depth=depth,
+        proba=False,
+        drop_axis=2,
+        chunks=codes.chunks[:2],
+        dtype=_label_dtype(k),
+        name=name,
+    )
 
 
 _COMMON_PARAMETERS = """
@@ -235,6 +243,7 @@ def transform_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunks=No
     """Latent codes of every pixel, computed chunk by chunk.
 
     Parameters
+    ----------
     ----------{common}{fill}{chunks}
 
     Returns
@@ -256,6 +265,7 @@ def predict_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunks=None
     segmented with a halo of ``spatial_iter`` pixels, all a label depends on.
 
     Parameters
+    ----------
     ----------{common}{fill}{chunks}
 
     Returns
@@ -289,6 +299,7 @@ def predict_proba_blocks(pipe, cube, *, nodata=None, mask=None, fill=None, chunk
     """Segment probabilities of every pixel, computed chunk by chunk with a halo.
 
     Parameters
+    ----------
     ----------{common}{fill}{chunks}
 
     Returns
@@ -314,6 +325,7 @@ def denoise_blocks(pipe, cube, *, nodata=None, mask=None, chunks=None):
     """Denoised spectra of every pixel, computed chunk by chunk.
 
     Parameters
+    ----------
     ----------{common}{chunks}
 
     Returns
@@ -326,12 +338,24 @@ def denoise_blocks(pipe, cube, *, nodata=None, mask=None, chunks=None):
     nodata = check_nodata(nodata)
     mask = check_mask(mask, cube.shape[:2])
     head = pipeline_parts(pipe, n_bands=cube.shape[2]).head
-    return _map_blocks(_denoise_block, cube, mask, head=head, nodata=nodata, dtype=np.float32,
-                       name=f"hsiae-denoised-{uuid.uuid4().hex}")
+    return _map_blocks(
+        _denoise_block,
+        cube,
+        mask,
+        head=head,
+        nodata=nodata,
+        dtype=np.float32,
+        name=f"hsiae-denoised-{uuid.uuid4().hex}",
+    )
 
 
-for _function, _segmenter in ((transform_blocks, ""), (predict_blocks, " and segmenter"),
-                              (predict_proba_blocks, " and segmenter"), (denoise_blocks, "")):
+for _function, _segmenter in (
+    (transform_blocks, ""),
+    (predict_blocks, " and segmenter"),
+    (predict_proba_blocks, " and segmenter"),
+    (denoise_blocks, ""),
+):
     _function.__doc__ = _function.__doc__.format(
-        common=_COMMON_PARAMETERS.format(segmenter=_segmenter), fill=_FILL, chunks=_CHUNKS)
+        common=_COMMON_PARAMETERS.format(segmenter=_segmenter), fill=_FILL, chunks=_CHUNKS
+    )
 del _function, _segmenter

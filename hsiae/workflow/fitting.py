@@ -155,8 +155,7 @@ def sample_index(n_pixels, n_samples, random_state=None):
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     # Generator.choice draws without replacement without shuffling the whole population
-    return np.sort(np.random.default_rng(seed).choice(n_pixels, min(n_samples, n_pixels),
-                                                      replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n_pixels, min(n_samples, n_pixels), replace=False))
 
 
 def sample_pixels(cube, n_samples, *, nodata=None, mask=None, random_state=None):
@@ -197,8 +196,9 @@ def sample_pixels(cube, n_samples, *, nodata=None, mask=None, random_state=None)
         image's, or every drawn pixel is no data.
     """
     if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
-        raise ParameterError("{name} must be a positive integer, got {value!r}",
-                             name=Param("n_samples"), value=n_samples)
+        raise ParameterError(
+            "{name} must be a positive integer, got {value!r}", name=Param("n_samples"), value=n_samples
+        )
     nodata = check_nodata(nodata)
     cube = as_lazy_cube(cube)
     H, W, _ = cube.shape
@@ -207,8 +207,7 @@ def sample_pixels(cube, n_samples, *, nodata=None, mask=None, random_state=None)
     index = sample_index(n_pixels, n_samples, random_state)
     raw = np.asarray(cube.vindex[index // W, index % W].compute())
     X = np.asarray(raw, dtype=np.float32)
-    valid = usable_mask(raw, nodata, float32=X,
-                        mask=None if mask is None else mask.ravel()[index])
+    valid = usable_mask(raw, nodata, float32=X, mask=None if mask is None else mask.ravel()[index])
     if not valid.any():
         masked = "" if mask is None else ", or outside the mask"
         raise ValueError(
@@ -216,13 +215,11 @@ def sample_pixels(cube, n_samples, *, nodata=None, mask=None, random_state=None)
             f"band{masked}); check nodata{' and mask' if masked else ''}, or draw more pixels"
         )
     if not valid.all():
-        logger.info("%d of %d sampled pixels are no data: left out", int((~valid).sum()),
-                    len(index))
+        logger.info("%d of %d sampled pixels are no data: left out", int((~valid).sum()), len(index))
     return X[valid], index[valid]
 
 
-def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, mask=None, fit_head=True,
-                  random_state=None):
+def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, mask=None, fit_head=True, random_state=None):
     """Fit a segmentation pipeline on a random sample of a cube's pixels.
 
     The resampler and the encoder (when ``fit_head``) and then the mixture
@@ -267,16 +264,16 @@ def fit_on_sample(pipe, cube, *, n_samples=100_000, nodata=None, mask=None, fit_
     """
     head, seg = pipeline_parts(pipe, segmenter="required", fitted=False)
     if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 2:
-        raise ParameterError("{name} must be an integer >= 2, got {value!r}",
-                             name=Param("n_samples"), value=n_samples)
+        raise ParameterError("{name} must be an integer >= 2, got {value!r}", name=Param("n_samples"), value=n_samples)
     cube = as_lazy_cube(cube)
     H, W, B = cube.shape
     if not fit_head:
         pipeline_parts(head, n_bands=B)
     if seg.n_clusters > min(n_samples, H * W):
         raise ParameterError(
-            "{n_clusters} must be <= the pixels sampled ({n}); draw more pixels or ask for fewer "
-            "clusters", n_clusters=Param("n_clusters", seg.n_clusters), n=min(n_samples, H * W),
+            "{n_clusters} must be <= the pixels sampled ({n}); draw more pixels or ask for fewer clusters",
+            n_clusters=Param("n_clusters", seg.n_clusters),
+            n=min(n_samples, H * W),
         )
     X, _ = sample_pixels(cube, n_samples, nodata=nodata, mask=mask, random_state=random_state)
     logger.info("Fitting on a sample of %d pixels of the %d x %d image", len(X), H, W)

@@ -103,7 +103,7 @@ class SegmentationPipeline(Pipeline):
     def _fit_shaded(self, X, y, params):
         name, seg = self.steps[-1]
         prefix = f"{name}__"
-        seg_params = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        seg_params = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
         head_params = {k: v for k, v in params.items() if not k.startswith(prefix)}
         head = self[:-1]
         fit_segmenter(seg, head, head.fit_transform(X, y, **head_params), y, **seg_params)
@@ -117,7 +117,7 @@ class SegmentationPipeline(Pipeline):
         return self
 
     def fit_predict(self, X, y=None, **params):
-        """Fit and label as :meth:`Pipeline.fit_predict <sklearn.pipeline.Pipeline.fit_predict>`, with the shade point."""
+        """Fit and label as :meth:`sklearn.pipeline.Pipeline.fit_predict`, with the shade point."""
         if not _uses_shade_point(self.steps[-1][1]):
             return super().fit_predict(X, y, **params)
         return self._fit_shaded(X, y, params).labels_
@@ -134,10 +134,12 @@ class PipelineParts(namedtuple("PipelineParts", ["head", "segmenter"])):
 
     @property
     def resampler(self):
+        """The head's resampler (its first step), or None when the head is the encoder alone."""
         return self.head.steps[0][1] if len(self.head.steps) > 1 else None
 
     @property
     def encoder(self):
+        """The head's encoder (its last step)."""
         return self.head.steps[-1][1]
 
 
@@ -249,14 +251,21 @@ def make_segmentation_pipeline(n_clusters, image_shape=None, random_state=None, 
     >>> [name for name, _ in pipe.steps]
     ['spectralresampler', 'aedencoder', 'spatialgmmsegmenter']
     """
-    pipe = SegmentationPipeline(make_pipeline(
-        SpectralResampler(n_bands=SEGMENTATION["bands"], scaling="standard"),
-        AEDEncoder(zdims=SEGMENTATION["zdims"], random_state=random_state),
-        SpatialGMMSegmenter(
-            n_clusters, image_shape=image_shape, covariance_type="shaded", equal_weights=True,
-            spatial_weight=SEGMENTATION["spatial_weight"], spatial_fit=False, random_state=random_state,
-        ),
-    ).steps)
+    pipe = SegmentationPipeline(
+        make_pipeline(
+            SpectralResampler(n_bands=SEGMENTATION["bands"], scaling="standard"),
+            AEDEncoder(zdims=SEGMENTATION["zdims"], random_state=random_state),
+            SpatialGMMSegmenter(
+                n_clusters,
+                image_shape=image_shape,
+                covariance_type="shaded",
+                equal_weights=True,
+                spatial_weight=SEGMENTATION["spatial_weight"],
+                spatial_fit=False,
+                random_state=random_state,
+            ),
+        ).steps
+    )
     return pipe.set_params(**params) if params else pipe
 
 
@@ -301,7 +310,10 @@ def make_denoising_pipeline(random_state=None, **params):
     pipe = make_pipeline(
         SpectralResampler(n_bands=DENOISING["bands"], upsample=False, scaling="range"),
         AEDEncoder(
-            zdims=DENOISING["zdims"], sam_weight=0.0, gradient_weight=0.0, shrinkage="wiener",
+            zdims=DENOISING["zdims"],
+            sam_weight=0.0,
+            gradient_weight=0.0,
+            shrinkage="wiener",
             random_state=random_state,
         ),
     )

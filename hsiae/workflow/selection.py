@@ -114,16 +114,19 @@ def _check_classes(y, *, dropped, unlabelled):
     same = "every segmentation scores the same against it, so a search cannot choose"
     if not dropped:
         raise ValueError(
-            f"only class {classes[0].item()!r} is in y; {same}. Score against ground truth of two "
-            f"classes or more."
+            f"only class {classes[0].item()!r} is in y; {same}. Score against ground truth of two classes or more."
         )
     left = "no pixel is left in y" if classes.size == 0 else f"only class {classes[0].item()!r} is left in y"
     raise ParameterError(
         "{left} once the pixels labelled {value} are left out ({unlabelled}); {same}. If {value} is "
         "a class (a background, say), keep it with make_clustering_scorer({keep}); to leave "
         "unlabelled pixels out, mark them with a value no class uses and pass it as {name}.",
-        left=left, value=repr(unlabelled), unlabelled=Param("unlabelled", unlabelled), same=same,
-        keep=Param("unlabelled", None), name=Param("unlabelled"),
+        left=left,
+        value=repr(unlabelled),
+        unlabelled=Param("unlabelled", unlabelled),
+        same=same,
+        keep=Param("unlabelled", None),
+        name=Param("unlabelled"),
     )
 
 
@@ -154,12 +157,14 @@ class WholeImageSplit(BaseCrossValidator):
         self.n_splits = n_splits
 
     def split(self, X, y=None, groups=None):
+        """Yield ``n_splits`` pairs of (all rows, all rows) of ``X``."""
         n = len(X)
         idx = np.arange(n)
         for _ in range(self.n_splits):
             yield idx, idx
 
     def get_n_splits(self, X=None, y=None, groups=None):
+        """The number of splits, ``n_splits``."""
         return self.n_splits
 
     def _iter_test_indices(self, X=None, y=None, groups=None):  # required by the base class

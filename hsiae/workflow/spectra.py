@@ -102,13 +102,14 @@ def _check_labels(labels, k):
     if labels.size == 0:
         return
     numeric = labels.dtype.kind in "iub" or (
-        labels.dtype.kind == "f"
-        and np.all(np.isfinite(labels))
-        and np.all(labels == np.round(labels))
+        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
     )
     if not numeric or labels.min() < 0 or labels.max() >= k:
-        found = (f"got values from {labels.min()} to {labels.max()}" if labels.dtype.kind in "iufb"
-                 else f"got dtype {labels.dtype}")
+        found = (
+            f"got values from {labels.min()} to {labels.max()}"
+            if labels.dtype.kind in "iufb"
+            else f"got dtype {labels.dtype}"
+        )
         raise ValueError(
             f"labels must be integers in 0..{k - 1} (the segmenter's clusters), {found}; labels "
             f"read from a labels.tif written by hsiae are 1..{k} with 0 for no data: drop the "

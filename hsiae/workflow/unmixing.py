@@ -41,9 +41,7 @@ _SLAB_PIXELS = 1 << 16
 def _final_unmixer(unmixer):
     final = unmixer[-1] if isinstance(unmixer, Pipeline) else unmixer
     if not isinstance(final, AEUnmixer):
-        raise TypeError(
-            f"Expected an AEUnmixer or a Pipeline ending in one, got {type(final).__name__}."
-        )
+        raise TypeError(f"Expected an AEUnmixer or a Pipeline ending in one, got {type(final).__name__}.")
     return final
 
 
@@ -66,8 +64,7 @@ def _unmix_block(block, mask=None, *, unmixer, nodata, k):
     for start in range(0, h * w, _SLAB_PIXELS):
         raw = flat[start : start + _SLAB_PIXELS]
         X = np.asarray(raw, dtype=np.float32)
-        valid = usable_mask(raw, nodata, float32=X,
-                            mask=None if keep is None else keep[start : start + _SLAB_PIXELS])
+        valid = usable_mask(raw, nodata, float32=X, mask=None if keep is None else keep[start : start + _SLAB_PIXELS])
         if valid.any():
             out[start : start + len(raw)][valid] = unmixer.transform(usable_rows(X, valid))
     return out.reshape(h, w, k)
@@ -116,13 +113,20 @@ def unmix_blocks(unmixer, cube, *, nodata=None, mask=None, chunks=None):
     k = final.n_endmembers
     arrays = (cube,) if mask is None else (cube, lazy_mask(mask, cube))
     return da.map_blocks(
-        _unmix_block, *arrays, unmixer=unmixer, nodata=nodata, k=k, dtype=np.float32,
-        chunks=(cube.chunks[0], cube.chunks[1], (k,)), name=f"hsiae-abundances-{uuid.uuid4().hex}",
+        _unmix_block,
+        *arrays,
+        unmixer=unmixer,
+        nodata=nodata,
+        k=k,
+        dtype=np.float32,
+        chunks=(cube.chunks[0], cube.chunks[1], (k,)),
+        name=f"hsiae-abundances-{uuid.uuid4().hex}",
     )
 
 
-def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=True, chunks=None,
-               out=None, random_state=None):
+def unmix_cube(
+    unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=True, chunks=None, out=None, random_state=None
+):
     """Fit an unmixer on a sample of a cube's pixels and return the abundances of every pixel.
 
     Parameters
@@ -185,15 +189,17 @@ def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=
     lazy = as_lazy_cube(cube, chunks)
     H, W, B = lazy.shape
     if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 2:
-        raise ParameterError("{name} must be an integer >= 2, got {value!r}",
-                             name=Param("n_samples"), value=n_samples)
+        raise ParameterError("{name} must be an integer >= 2, got {value!r}", name=Param("n_samples"), value=n_samples)
     nodata = check_nodata(nodata)
     mask = check_mask(mask, (H, W))
     k = final.n_endmembers
     if out is not None and (getattr(out, "ndim", None) != 3 or tuple(out.shape) != (H, W, k)):
         raise ParameterError(
             "{out} must be an array of shape {shape} (the image and the {k} endmembers), got {got}.",
-            out=Param("out"), shape=(H, W, k), k=k, got=getattr(out, "shape", type(out).__name__),
+            out=Param("out"),
+            shape=(H, W, k),
+            k=k,
+            got=getattr(out, "shape", type(out).__name__),
         )
     if not fit:
         check_is_fitted(final)
@@ -205,8 +211,7 @@ def unmix_cube(unmixer, cube, *, n_samples=100_000, nodata=None, mask=None, fit=
                 f"only {len(X)} of the {min(n_samples, H * W)} sampled pixels are usable; check nodata "
                 f"and mask, or draw more pixels."
             )
-        logger.info("Fitting %s on %d sampled pixels of the %d x %d image", type(unmixer).__name__,
-                    len(X), H, W)
+        logger.info("Fitting %s on %d sampled pixels of the %d x %d image", type(unmixer).__name__, len(X), H, W)
         unmixer.fit(X)
     import dask.array as da
 

@@ -69,8 +69,11 @@ def check_mask(mask, image_shape):
     if mask.shape != tuple(image_shape) or mask.dtype != bool:
         raise ParameterError(
             "{mask} must be a boolean array of shape {shape} (the cube's image), got an array of "
-            "shape {got} and dtype {dtype}.", mask=Param("mask"), shape=tuple(image_shape),
-            got=mask.shape, dtype=mask.dtype,
+            "shape {got} and dtype {dtype}.",
+            mask=Param("mask"),
+            shape=tuple(image_shape),
+            got=mask.shape,
+            dtype=mask.dtype,
         )
     return mask
 
@@ -182,13 +185,10 @@ def pixel_spectra(cube, *, nodata=None, mask=None):
         valid &= mask.ravel()
     n_bad = int((~valid).sum())
     if n_bad == valid.size:
-        raise ValueError(
-            "every pixel of the cube is no-data or non-finite; there is nothing to learn from"
-        )
+        raise ValueError("every pixel of the cube is no-data or non-finite; there is nothing to learn from")
     filled = X
     if n_bad:
-        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0",
-                    n_bad, valid.size)
+        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0", n_bad, valid.size)
         filled = X.copy()
         filled[~valid] = X[valid].mean(axis=0)
     return X, valid, filled
