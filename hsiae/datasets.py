@@ -336,13 +336,13 @@ def load_scene(name, *, data_home=None, corrected=True):
     Nothing is downloaded: the original ``.mat`` files must be in
     ``data_home/<scene>/`` (see :func:`get_data_home`).
 
-    ==============  ==============  ======================================  ==========
-    scene           cube            ground truth                            files
-    ==============  ==============  ======================================  ==========
-    Salinas-A       83 x 86 x 204   6 classes, 0 = unlabelled               salinas_a/
-    Samson          95 x 95 x 156   3 endmembers + abundances               samson/
-    Jasper Ridge    100 x 100 x 198 4 endmembers + abundances               jasper_ridge/
-    ==============  ==============  ======================================  ==========
+    ==============  ===============  ======================================  ==========
+    scene           cube             ground truth                            files
+    ==============  ===============  ======================================  ==========
+    Salinas-A       83 x 86 x 204    6 classes, 0 = unlabelled               salinas_a/
+    Samson          95 x 95 x 156    3 endmembers + abundances               samson/
+    Jasper Ridge    100 x 100 x 198  4 endmembers + abundances               jasper_ridge/
+    ==============  ===============  ======================================  ==========
 
     Parameters
     ----------
