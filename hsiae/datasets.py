@@ -682,8 +682,7 @@ def make_synthetic_scene(
         ``(n_pixels, 3)`` in [0, 1] and ``wavelengths`` of shape
         ``(n_bands,)``, and must return finite spectra of shape
         ``(n_pixels, n_bands)``.
-    wavelengths : tuple of (float, float) or array-like of shape (n_bands,), \
-            default=(400.0, 1000.0)
+    wavelengths : (float, float) or array-like of shape (n_bands,), default=(400.0, 1000.0)
         Band centres in nm: a ``(first, last)`` pair, spread evenly over
         ``n_bands``, or the ``n_bands`` increasing centres themselves.
     random_state : int, RandomState instance, Generator or None, default=None
