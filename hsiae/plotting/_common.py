@@ -147,7 +147,7 @@ def _grid_shape(n_panels, max_cols):
 
 
 def segment_colors(n_clusters):
-    """Colours of clusters ``0 .. n_clusters-1``, the same in every hsiae plot.
+    """Colours of clusters 0 to ``n_clusters - 1``, the same in every hsiae plot.
 
     The palette is a fixed sequence: matplotlib's "tab10", then the light shades
     of "tab20", then "tab20b" and "tab20c" shade by shade, without the greys
