@@ -64,7 +64,9 @@ print(", ".join(f"{name}: ARI {ari:.3f}" for name, ari in scores.items()))
 # pixels lie towards the cross. Then the two segment maps.
 pca = PCA(2).fit(codes)
 P, O, M = pca.transform(codes), pca.transform(point[None])[0], pca.transform(pipe[-1].means_)
-fig, axes = plt.subplots(1, 5, figsize=(25, 4.6), layout="constrained")
+fig, axes = plt.subplots(2, 3, figsize=(16, 9.5), layout="constrained")
+axes = axes.ravel()  # two rows of three: a page's width shows five panels side by side too small
+axes[5].set_axis_off()
 im = axes[0].imshow(light, cmap="gray", vmin=0, vmax=1)
 fig.colorbar(im, ax=axes[0], shrink=0.8, label="Illumination")
 axes[0].set(title="Illumination", xlabel="Column (pixel)", ylabel="Row (pixel)")
