@@ -8,8 +8,9 @@ Two ways hsiae goes beyond one process, both through Dask:
    backend: every candidate is fitted on a worker of a dask.distributed
    cluster, and the result is the same as the local run. Here the cluster is
    a ``LocalCluster`` of two worker processes on this machine; on a real
-   cluster only the line that makes the ``Client`` changes (see the README:
-   dask-jobqueue on SLURM/PBS, dask-kubernetes).
+   cluster only the line that makes the ``Client`` changes (see the user
+   guide's "Large cubes with Dask and on a cluster": dask-jobqueue on
+   SLURM/PBS, the Dask Kubernetes operator).
 2. The chosen pipeline applied to a cube on disk chunk by chunk: the cube is
    opened lazily, the labels are computed on the cluster with a halo of
    ``spatial_iter`` pixels around each chunk and streamed to a TIFF; they
