@@ -1,6 +1,6 @@
 """
 Model selection on a dask cluster, and segmenting a cube chunk by chunk
-======================================================================
+=======================================================================
 
 Two ways hsiae goes beyond one process, both through Dask:
 
@@ -8,15 +8,18 @@ Two ways hsiae goes beyond one process, both through Dask:
    backend: every candidate is fitted on a worker of a dask.distributed
    cluster, and the result is the same as the local run. Here the cluster is
    a ``LocalCluster`` of two worker processes on this machine; on a real
-   cluster only the line that makes the ``Client`` changes (see the README:
-   dask-jobqueue on SLURM/PBS, dask-kubernetes).
+   cluster only the line that makes the ``Client`` changes (see the user
+   guide's "Large cubes with Dask and on a cluster": dask-jobqueue on
+   SLURM/PBS, the Dask Kubernetes operator).
 2. The chosen pipeline applied to a cube on disk chunk by chunk: the cube is
    opened lazily, the labels are computed on the cluster with a halo of
    ``spatial_iter`` pixels around each chunk and streamed to a TIFF; they
    equal the whole-image ``predict``.
 
-It needs ``pip install 'hsiae[dask]'`` and runs in about a minute on two
-cores. Set ``HSIAE_EXAMPLE_OUTPUT`` to a folder to save the figure.
+It needs ``pip install 'hsiae[dask]'`` and runs in a few minutes on two
+cores. Set ``HSIAE_EXAMPLE_OUTPUT`` to a folder to save the figure;
+``HSIAE_EXAMPLE_SMALL=1`` (set by the documentation's build) trains for 4
+epochs instead of 10 and searches 4 candidates instead of 6.
 """
 
 # %%
@@ -46,14 +49,15 @@ from hsiae import (
 from hsiae.plotting import plot_segment_map
 
 warnings.simplefilter("ignore", ConvergenceWarning)  # few epochs, to keep the example short
+SMALL = os.environ.get("HSIAE_EXAMPLE_SMALL") == "1"
 
 scene = make_synthetic_scene(n_bands=64, shape=(48, 48), n_segments=4, noise=0.02, random_state=0)
 H, W, n_bands = scene.cube.shape
 X = scene.cube.reshape(-1, n_bands)
 pipe = make_segmentation_pipeline(
-    4, image_shape=(H, W), random_state=0, spectralresampler__n_bands=64, aedencoder__max_epochs=10
+    4, image_shape=(H, W), random_state=0, spectralresampler__n_bands=64, aedencoder__max_epochs=4 if SMALL else 10
 )
-grid = {"aedencoder__zdims": [4, 8], "spatialgmmsegmenter__n_clusters": [3, 4, 5]}
+grid = {"aedencoder__zdims": [4, 8], "spatialgmmsegmenter__n_clusters": [3, 4] if SMALL else [3, 4, 5]}
 
 
 def search():

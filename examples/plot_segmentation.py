@@ -9,7 +9,9 @@ each segment.
 
 The example uses the Salinas-A scene when the shared data folder is present
 (``HSIAE_DATA``, default ``../shared/data``), and the embedded synthetic scene
-otherwise. Set ``HSIAE_EXAMPLE_OUTPUT`` to a folder to save the figures.
+otherwise. Set ``HSIAE_EXAMPLE_OUTPUT`` to a folder to save the figures;
+``HSIAE_EXAMPLE_SMALL=1`` (set by the documentation's build) trains for 12
+epochs instead of 40.
 """
 
 # %%
@@ -29,6 +31,8 @@ from hsiae import (
 )
 from hsiae.plotting import plot_cluster_spectra, plot_loss_curves, plot_segment_map
 
+EPOCHS = 12 if os.environ.get("HSIAE_EXAMPLE_SMALL") == "1" else 40
+
 try:
     scene = load_scene("salinas_a")
 except FileNotFoundError:
@@ -43,7 +47,7 @@ print(f"{scene.name}: {H} x {W} pixels, {n_bands} bands, {k} classes")
 # ----------------
 # Rows are pixels in row-major order; ``image_shape`` tells the segmenter
 # where each pixel sits, so that neighbours can agree.
-pipe = make_segmentation_pipeline(k, image_shape=(H, W), random_state=0, aedencoder__max_epochs=40)
+pipe = make_segmentation_pipeline(k, image_shape=(H, W), random_state=0, aedencoder__max_epochs=EPOCHS)
 X = cube.reshape(-1, n_bands)
 labels = pipe.fit_predict(X).reshape(H, W)
 

@@ -343,13 +343,13 @@ def load_scene(name, *, data_home=None, corrected=True):
     Nothing is downloaded: the original ``.mat`` files must be in
     ``data_home/<scene>/`` (see :func:`get_data_home`).
 
-    ==============  ==============  ======================================  ==========
-    scene           cube            ground truth                            files
-    ==============  ==============  ======================================  ==========
-    Salinas-A       83 x 86 x 204   6 classes, 0 = unlabelled               salinas_a/
-    Samson          95 x 95 x 156   3 endmembers + abundances               samson/
-    Jasper Ridge    100 x 100 x 198 4 endmembers + abundances               jasper_ridge/
-    ==============  ==============  ======================================  ==========
+    ==============  ===============  ======================================  ==========
+    scene           cube             ground truth                            files
+    ==============  ===============  ======================================  ==========
+    Salinas-A       83 x 86 x 204    6 classes, 0 = unlabelled               salinas_a/
+    Samson          95 x 95 x 156    3 endmembers + abundances               samson/
+    Jasper Ridge    100 x 100 x 198  4 endmembers + abundances               jasper_ridge/
+    ==============  ===============  ======================================  ==========
 
     Parameters
     ----------
@@ -688,8 +688,7 @@ def make_synthetic_scene(
         ``(n_pixels, 3)`` in [0, 1] and ``wavelengths`` of shape
         ``(n_bands,)``, and must return finite spectra of shape
         ``(n_pixels, n_bands)``.
-    wavelengths : tuple of (float, float) or array-like of shape (n_bands,), \
-            default=(400.0, 1000.0)
+    wavelengths : (float, float) or array-like of shape (n_bands,), default=(400.0, 1000.0)
         Band centres in nm: a ``(first, last)`` pair, spread evenly over
         ``n_bands``, or the ``n_bands`` increasing centres themselves.
     random_state : int, RandomState instance, Generator or None, default=None

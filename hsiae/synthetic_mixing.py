@@ -177,10 +177,13 @@ def make_unmixing_scene(
         labels : ndarray of shape (n_rows, n_cols), int64
             The dominant endmember ``1..n_endmembers`` (argmax + 1).
         wavelengths : ndarray of shape (n_bands,)
+            Band centres in nm.
         snr : float or None
+            The ``snr`` asked for (None: no noise was added).
         name : str
             ``"linear_mixing"``.
         description : str
+            What was generated, with which settings.
 
     Examples
     --------

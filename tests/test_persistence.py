@@ -1072,23 +1072,21 @@ def test_pickled_objects_in_an_unmixers_weights_never_run(unmixers, tmp_path):
     assert not marker.exists()
 
 
-def _readme_block(section):
-    """The first ```python block of the README section whose heading is ``section``."""
+def _first_python_block(page):
+    """The first ```python block of a page of the documentation (``docs/...``)."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n{section}\n")
-    block = text.index("```python\n", start) + len("```python\n")
-    assert block < text.find("\n#", start + 1 + len(section)), f"no python block under {section!r}"
+    text = (Path(__file__).resolve().parents[1] / page).read_text(encoding="utf-8")
+    block = text.index("```python\n") + len("```python\n")
     return text[block : text.index("```", block)]
 
 
-def test_readme_saving_models_example_runs_as_written(fitted, tmp_path, monkeypatch):
-    # load_model gives back the model and its ModelInfo; the README shows how to take both
+def test_the_guide_saving_models_example_runs_as_written(fitted, tmp_path, monkeypatch):
+    # load_model gives back the model and its ModelInfo; the user guide shows how to take both
     pipe, X = fitted
     monkeypatch.chdir(tmp_path)
     scope = {"pipe": pipe, "X": X}
-    exec(_readme_block("### Saving models"), scope)
+    exec(_first_python_block("docs/user_guide/persistence.md"), scope)
     assert isinstance(scope["pipe"], Pipeline) and scope["pipe"] is not pipe
     assert scope["info"].n_bands == B and scope["info"].format == "hsiae"
     np.testing.assert_array_equal(scope["labels"], pipe.predict(X))

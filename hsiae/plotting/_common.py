@@ -216,7 +216,7 @@ def _grid_shape(n_panels, max_cols):
 
 
 def segment_colors(n_clusters):
-    """Colours of clusters ``0 .. n_clusters-1``, the same in every hsiae plot.
+    """Colours of clusters 0 to ``n_clusters - 1``, the same in every hsiae plot.
 
     The palette is a fixed sequence: matplotlib's "tab10" without its grey (a
     grey cluster would read as no data), then 46 colours each chosen as the
