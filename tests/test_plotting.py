@@ -11,6 +11,7 @@ from matplotlib.colors import to_rgba  # noqa: E402
 
 from hsiae.plotting import (  # noqa: E402
     NODATA_COLOR,
+    color_difference,
     plot_band_image,
     plot_cluster_spectra,
     plot_latent_maps,
@@ -65,53 +66,13 @@ def test_segment_colors_are_a_fixed_distinct_sequence():
     assert segment_colors(0).shape == (0, 4)
 
 
-def _lab(rgb):
-    """CIELAB (D65) of sRGB colours in [0, 1]."""
-    rgb = np.asarray(rgb, dtype=float)[..., :3]
-    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = (
-        linear
-        @ np.array(
-            [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
-        ).T
-        / [0.95047, 1.0, 1.08883]
-    )
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
-
-
 def _delta_e(rgb1, rgb2):
     """CIEDE2000 difference of sRGB colours: about 2 is just noticeable, above 10 plainly different."""
-    return _delta_e_lab(_lab(rgb1), _lab(rgb2))
+    return color_difference(rgb1, rgb2)
 
 
 def _delta_e_lab(lab1, lab2):
-    """CIEDE2000 difference of CIELAB colours."""
-    L1, a1, b1 = np.moveaxis(np.asarray(lab1, dtype=float), -1, 0)
-    L2, a2, b2 = np.moveaxis(np.asarray(lab2, dtype=float), -1, 0)
-    C = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
-    G = 0.5 * (1 - np.sqrt(C**7 / (C**7 + 25.0**7)))
-    a1, a2 = (1 + G) * a1, (1 + G) * a2
-    C1, C2 = np.hypot(a1, b1), np.hypot(a2, b2)
-    h1, h2 = np.degrees(np.arctan2(b1, a1)) % 360, np.degrees(np.arctan2(b2, a2)) % 360
-    dh = (h2 - h1 + 180) % 360 - 180
-    dh = np.where(C1 * C2 == 0, 0, dh)
-    dH = 2 * np.sqrt(C1 * C2) * np.sin(np.radians(dh / 2))
-    Lm, Cm = (L1 + L2) / 2, (C1 + C2) / 2
-    hm = np.where(np.abs(h1 - h2) > 180, (h1 + h2 + 360) / 2, (h1 + h2) / 2) % 360
-    hm = np.where(C1 * C2 == 0, h1 + h2, hm)
-    T = (
-        1
-        - 0.17 * np.cos(np.radians(hm - 30))
-        + 0.24 * np.cos(np.radians(2 * hm))
-        + 0.32 * np.cos(np.radians(3 * hm + 6))
-        - 0.20 * np.cos(np.radians(4 * hm - 63))
-    )
-    SL = 1 + 0.015 * (Lm - 50) ** 2 / np.sqrt(20 + (Lm - 50) ** 2)
-    SC, SH = 1 + 0.045 * Cm, 1 + 0.015 * Cm * T
-    RT = -np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2)))) * 2 * np.sqrt(Cm**7 / (Cm**7 + 25.0**7))
-    dL, dC = L2 - L1, C2 - C1
-    return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * dC / SC * dH / SH)
+    return color_difference(lab1, lab2, space="lab")
 
 
 def _min_difference(colors):

@@ -12,6 +12,7 @@ named 1-based ("Cluster 1" is label 0) and cluster ``k`` has the colour
 # NODATA_COLOR (and how captions name it, NODATA_NAME) are public but, as before the split,
 # not in __all__.
 from hsiae.plotting._abundances import plot_abundance_maps
+from hsiae.plotting._colors import cielab, color_difference
 from hsiae.plotting._common import NODATA_COLOR, NODATA_NAME, segment_colors  # noqa: F401
 from hsiae.plotting._generator import plot_generated_spectra
 from hsiae.plotting._images import plot_band_image, plot_reconstruction_error, plot_segment_map
@@ -20,6 +21,8 @@ from hsiae.plotting._spectra import plot_cluster_spectra, plot_spectrum
 from hsiae.plotting._training import plot_loss_curves
 
 __all__ = [
+    "cielab",
+    "color_difference",
     "plot_abundance_maps",
     "plot_band_image",
     "plot_cluster_spectra",
