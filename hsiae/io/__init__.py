@@ -7,6 +7,15 @@ dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
 :func:`write_cube` and :func:`write_labels` write TIFF files atomically.
 :func:`read_mask` reads a 2-D image of the pixels that may be used.
 
+Georeferencing
+--------------
+:attr:`CubeInfo.georeference` (a :class:`Georeference`: the CRS and the
+affine transform from pixel to map coordinates) is read from a GeoTIFF's
+tags and an ENVI header's ``map info``; every writer takes
+``georeference=`` and writes it so that GDAL, QGIS and rasterio place the
+output where the input was. Conversions between formats that need GDAL
+(rasterio, ``pip install 'hsiae[geo]'``) say so when it is missing.
+
 Band-axis rule
 --------------
 A 3-D array is stored either band-first ``(bands, rows, cols)`` or band-last
@@ -40,6 +49,7 @@ on disk. They need dask (``pip install 'hsiae[dask]'``).
 
 from hsiae.io._atomic import Committed, atomic_output, check_target, commit, discard, temporary_beside
 from hsiae.io._common import CubeFormatError, CubeInfo
+from hsiae.io._geo import Georeference
 from hsiae.io._lazy import as_lazy_cube, open_cube
 from hsiae.io._mask import read_mask
 from hsiae.io._read import read_cube
@@ -56,6 +66,7 @@ __all__ = [
     "temporary_beside",
     "CubeFormatError",
     "CubeInfo",
+    "Georeference",
     "open_cube",
     "read_cube",
     "read_mask",
@@ -66,4 +77,4 @@ __all__ = [
 ]
 
 # Name the public module in tracebacks and reprs, as before the split into submodules.
-CubeFormatError.__module__ = CubeInfo.__module__ = __name__
+CubeFormatError.__module__ = CubeInfo.__module__ = Georeference.__module__ = __name__

@@ -16,6 +16,7 @@ from hsiae.io._common import (
     _resolve_layout,
     logger,
 )
+from hsiae.io._geo import Georeference
 from hsiae.io._sources import _RawSource
 
 _ZARR_SUFFIX = ".zarr"
@@ -205,6 +206,18 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     return array, info
 
 
+def _zarr_georeference(path, attributes):
+    """The :class:`Georeference` of a Zarr array's ``crs`` and ``transform`` attributes, or None."""
+    crs, transform = attributes.get("crs"), attributes.get("transform")
+    if crs is None and transform is None:
+        return None
+    try:
+        return Georeference(crs, transform)
+    except (TypeError, ValueError) as exc:
+        logger.warning("Ignoring the unreadable georeference in the attributes of '%s' (%s)", path, exc)
+        return None
+
+
 def _open_zarr(path, chunks, band_axis, da):
     import zarr
 
@@ -237,6 +250,8 @@ def _open_zarr(path, chunks, band_axis, da):
         path=path, format="zarr", band_axis=axis, wavelengths=wavelengths,
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
         nodata=_parse_nodata(path, ours.get("nodata")),
+        fwhm=_checked_wavelengths(path, ours.get("fwhm"), n_bands, "the hsiae attributes ('fwhm')"),
+        georeference=_zarr_georeference(path, ours),
     )  # fmt: skip
     logger.info("Opened Zarr cube %s %s from '%s' (bands on axis %d)", array.shape, array.dtype, path, axis)
     return array, info

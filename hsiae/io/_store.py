@@ -15,6 +15,7 @@ from hsiae.io._common import (
     _tifffile_log,
     logger,
 )
+from hsiae.io._geo import _geotiff_extratags
 from hsiae.io._lazy import _ZARR_SUFFIX, _import_dask
 from hsiae.io._sources import _RawTarget
 from hsiae.io._write import _BIGTIFF_BYTES
@@ -36,6 +37,14 @@ def _output(path, force):
         )
     check_target(path, force=force)
     return path, kind
+
+
+def _zarr_georeference(georeference):
+    """The attributes that keep a georeference in a Zarr array: ``crs`` and ``transform``."""
+    if georeference is None:
+        return {}
+    transform = None if georeference.transform is None else list(georeference.transform)
+    return {"crs": georeference.crs, "transform": transform}
 
 
 def _as_dask(array, ndim, what):
@@ -99,7 +108,7 @@ def _store_zarr(da, array, path, force, attributes):
         raise
 
 
-def store_labels(path, labels, *, force=False):
+def store_labels(path, labels, *, force=False, georeference=None):
     """Compute a label image chunk by chunk and write it to a TIFF or Zarr file.
 
     The labels are computed with the current dask scheduler, and each chunk is
@@ -122,6 +131,10 @@ def store_labels(path, labels, *, force=False):
         holds every label + 1.
     force : bool, default=False
         Overwrite ``path`` if it exists.
+    georeference : Georeference, default=None
+        Where the pixels lie on the map: GeoTIFF tags, as in
+        :func:`write_labels`, or the Zarr array's ``crs`` and ``transform``
+        attributes.
 
     Raises
     ------
@@ -149,24 +162,27 @@ def store_labels(path, labels, *, force=False):
         return out.astype(out_dtype)
 
     shifted = labels.map_blocks(shift, dtype=out_dtype)
+    meta = {"labels": _LABELS_NOTE}
     if kind == "zarr":
-        _store_zarr(da, shifted, path, force, {"labels": _LABELS_NOTE})
+        _store_zarr(da, shifted, path, force, {**meta, **_zarr_georeference(georeference)})
     else:
-        _store_tiff(
-            da,
-            shifted,
-            path,
-            force,
-            labels.shape,
-            (0, 1),
-            {"labels": _LABELS_NOTE},
-            [(_GDAL_NODATA_TAG, "s", 0, "0", True)],
-            {},
-        )
+        extratags = [(_GDAL_NODATA_TAG, "s", 0, "0", True), *_geotiff_extratags(georeference)]
+        _store_tiff(da, shifted, path, force, labels.shape, (0, 1), meta, extratags, {})
     logger.info("Stored %s labels %s to '%s'", np.dtype(out_dtype), labels.shape, path)
 
 
-def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=None, nodata=None, force=False):
+def store_cube(
+    path,
+    cube,
+    *,
+    band_axis=0,
+    wavelengths=None,
+    wavelength_units=None,
+    nodata=None,
+    fwhm=None,
+    georeference=None,
+    force=False,
+):
     """Compute a cube chunk by chunk and write it to a TIFF or Zarr file.
 
     The counterpart of :func:`write_cube` for dask arrays: chunks are written
@@ -188,7 +204,10 @@ def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=No
     wavelengths : array-like of shape (n_bands,), default=None
     wavelength_units : str, default=None
     nodata : float, default=None
-        As in :func:`write_cube`.
+    fwhm : array-like of shape (n_bands,), default=None
+    georeference : Georeference, default=None
+        As in :func:`write_cube`; a Zarr array keeps the georeference as its
+        ``crs`` and ``transform`` attributes.
     force : bool, default=False
         Overwrite ``path`` if it exists.
 
@@ -212,9 +231,12 @@ def store_cube(path, cube, *, band_axis=0, wavelengths=None, wavelength_units=No
     if band_axis not in (0, 2):
         raise ValueError(f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}")
     n_bands = cube.shape[2]
-    meta, extratags = _cube_metadata(band_axis if kind == "tiff" else 2, n_bands, wavelengths, wavelength_units, nodata)
+    axis = band_axis if kind == "tiff" else 2
+    meta, extratags = _cube_metadata(axis, n_bands, wavelengths, wavelength_units, nodata, fwhm)
+    if kind == "tiff":
+        extratags += _geotiff_extratags(georeference)
     if kind == "zarr":
-        _store_zarr(da, cube.rechunk({2: -1}), path, force, meta)
+        _store_zarr(da, cube.rechunk({2: -1}), path, force, {**meta, **_zarr_georeference(georeference)})
     elif band_axis == 0:
         _store_tiff(da, cube, path, force, (n_bands, *cube.shape[:2]), (1, 2, 0), meta, extratags, {})
     else:

@@ -15,6 +15,7 @@ from hsiae.io._common import (
     _cube_metadata,
     logger,
 )
+from hsiae.io._geo import _geotiff_extratags
 
 # Some readers treat TIFF offsets as signed 32-bit: switch to BigTIFF well before 2 GiB.
 _BIGTIFF_BYTES = 2**31 - 2**25
@@ -29,6 +30,8 @@ def write_cube(
     wavelengths=None,
     wavelength_units=None,
     nodata=None,
+    fwhm=None,
+    georeference=None,
     force=False,
 ):
     """Write a cube of shape (n_rows, n_cols, n_bands) as an uncompressed TIFF.
@@ -57,6 +60,14 @@ def write_cube(
     nodata : float, default=None
         Value marking missing pixels, stored in the JSON and in the
         GDAL_NODATA tag (42113) that GDAL and QGIS read.
+    fwhm : array-like of shape (n_bands,), default=None
+        Full width at half maximum of each band, stored beside the
+        wavelengths.
+    georeference : Georeference, default=None
+        Where the pixels lie on the map, such as ``info.georeference`` of
+        the cube this one was made from: written as GeoTIFF tags (the
+        input's own tags when it was a GeoTIFF), so that GDAL, QGIS and
+        rasterio place the file on the map.
     force : bool, default=False
         Overwrite ``path`` if it exists.
 
@@ -98,7 +109,8 @@ def write_cube(
     if band_axis not in (0, 2):
         raise ValueError(f"band_axis must be 0 (one page per band) or 2 (interleaved bands), got {band_axis!r}")
     n_bands = cube.shape[2]
-    meta, extratags = _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata)
+    meta, extratags = _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata, fwhm)
+    extratags += _geotiff_extratags(georeference)
 
     # Feed tifffile one page or strip at a time: given a whole array that is not
     # C-contiguous (a transposed memmap, say), it would copy all of it first.
@@ -131,7 +143,7 @@ def write_cube(
     )  # fmt: skip
 
 
-def write_labels(path, labels, *, force=False, nodata_mask=None):
+def write_labels(path, labels, *, force=False, nodata_mask=None, georeference=None):
     """Write a segment map as a single-page TIFF, clusters numbered from 1.
 
     Clusterers number clusters ``0 .. k-1`` and may mark unassigned pixels
@@ -150,6 +162,9 @@ def write_labels(path, labels, *, force=False, nodata_mask=None):
         Overwrite ``path`` if it exists.
     nodata_mask : array-like of bool of shape (n_rows, n_cols), default=None
         True where the pixel has no data; written as 0 whatever its label.
+    georeference : Georeference, default=None
+        Where the pixels lie on the map, such as ``info.georeference`` of
+        the cube segmented: written as GeoTIFF tags, as by :func:`write_cube`.
 
     Raises
     ------
@@ -198,11 +213,11 @@ def write_labels(path, labels, *, force=False, nodata_mask=None):
     dtype = next(t for t in (np.uint8, np.uint16, np.uint32) if out.max() <= np.iinfo(t).max)
     out = out.astype(dtype)
     meta = {"labels": "cluster c (0-based) is stored as c + 1; 0 means no data"}
+    extratags = [(_GDAL_NODATA_TAG, "s", 0, "0", True), *_geotiff_extratags(georeference)]
 
     def write(fh):
         tifffile.imwrite(
-            fh, out, photometric="minisblack", metadata={_METADATA_KEY: meta},
-            extratags=[(_GDAL_NODATA_TAG, "s", 0, "0", True)],
+            fh, out, photometric="minisblack", metadata={_METADATA_KEY: meta}, extratags=extratags,
         )  # fmt: skip
 
     _atomic_write(path, force, write)

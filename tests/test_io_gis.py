@@ -1,0 +1,222 @@
+"""Tests for hsiae.io in a GIS workflow: georeferencing read and written, ENVI written, xarray in and out.
+
+The oracles are the readers GIS users work with: rasterio (GDAL) for the
+coordinate reference system and the transform, Spectral Python for ENVI
+files. Tests that need one skip when it is not installed.
+"""
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+from hsiae.io import Georeference, read_cube, write_cube, write_labels
+
+H, W, B = 5, 7, 4
+WAVELENGTHS = np.array([450.0, 550.0, 650.0, 850.0])
+UTM = "EPSG:32633"
+# north-up, 30 m pixels, upper-left corner at (500000, 4200000) in UTM zone 33N
+NORTH_UP = (30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+
+
+def make_cube(dtype=np.float32):
+    return np.arange(H * W * B).reshape(H, W, B).astype(dtype)
+
+
+@pytest.fixture
+def rasterio():
+    return pytest.importorskip("rasterio")
+
+
+@pytest.fixture
+def without_rasterio(monkeypatch):
+    """Make ``import rasterio`` fail, as where the geo extra is not installed."""
+    for name in [m for m in sys.modules if m == "rasterio" or m.startswith("rasterio.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "rasterio", None)
+
+
+def gdal_write(rasterio, path, cube, crs, transform, **tags):
+    """Write ``cube`` (rows, cols, bands) as a GeoTIFF with GDAL, one band per page."""
+    from affine import Affine
+
+    with rasterio.open(
+        path, "w", driver="GTiff", width=cube.shape[1], height=cube.shape[0], count=cube.shape[2],
+        dtype=cube.dtype, crs=crs, transform=Affine(*transform),
+    ) as dataset:  # fmt: skip
+        dataset.write(np.moveaxis(cube, 2, 0))
+        if tags:
+            dataset.update_tags(**tags)
+    return path
+
+
+def gdal_georeference(rasterio, path):
+    """(CRS, transform as 6 floats) as GDAL reads them from ``path``."""
+    with rasterio.open(path) as dataset:
+        return dataset.crs, tuple(dataset.transform)[:6]
+
+
+def same_crs(rasterio, crs, expected):
+    from rasterio.crs import CRS
+
+    return CRS.from_user_input(crs) == CRS.from_user_input(expected)
+
+
+# --------------------------------------------------------------------------- GeoTIFF in
+
+
+@pytest.mark.parametrize(
+    "crs, transform, tags",
+    [
+        (UTM, NORTH_UP, {}),
+        ("EPSG:4326", (0.001, 0.0, 10.0, 0.0, -0.001, 50.0), {}),
+        # a tie point at a pixel's centre: GDAL moves the origin by half a pixel
+        (UTM, NORTH_UP, {"AREA_OR_POINT": "Point"}),
+        # rotated: stored as ModelTransformation
+        (UTM, (25.98, 15.0, 500000.0, 15.0, -25.98, 4200000.0), {}),
+    ],
+    ids=["utm", "geographic", "pixel-is-point", "rotated"],
+)
+def test_read_cube_records_the_crs_and_transform_gdal_reads(rasterio, tmp_path, crs, transform, tags):
+    path = gdal_write(rasterio, tmp_path / "scene.tif", make_cube(), crs, transform, **tags)
+    cube, info = read_cube(path)
+    gdal_crs, gdal_transform = gdal_georeference(rasterio, path)
+    assert info.crs == crs
+    assert same_crs(rasterio, info.crs, gdal_crs)
+    np.testing.assert_allclose(info.transform, gdal_transform, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(cube, make_cube())
+
+
+def test_a_user_defined_crs_is_read_as_gdal_reads_it(rasterio, tmp_path):
+    crs = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
+    path = gdal_write(rasterio, tmp_path / "scene.tif", make_cube(), crs, NORTH_UP)
+    _, info = read_cube(path)
+    assert same_crs(rasterio, info.crs, gdal_georeference(rasterio, path)[0])
+
+
+def test_a_tiff_without_georeferencing_has_none(tmp_path):
+    path = tmp_path / "plain.tif"
+    write_cube(path, make_cube())
+    _, info = read_cube(path)
+    assert info.georeference is None and info.crs is None and info.transform is None
+
+
+# --------------------------------------------------------------------------- GeoTIFF out
+
+
+def writers(folder, georeference, source=None):
+    """Every TIFF writer of hsiae on the grid of the (H, W) test cube; yields the paths written."""
+    cube = make_cube() if source is None else source
+    write_cube(folder / "pages.tif", cube, band_axis=0, georeference=georeference)
+    write_cube(folder / "interleaved.tif", cube, band_axis=2, georeference=georeference)
+    write_labels(folder / "labels.tif", np.zeros((H, W), int), georeference=georeference)
+    paths = ["pages.tif", "interleaved.tif", "labels.tif"]
+    if pytest.importorskip("dask") is not None:
+        from hsiae.io import store_cube, store_labels
+
+        store_cube(folder / "stored.tif", cube, georeference=georeference)
+        store_labels(folder / "stored_labels.tif", np.zeros((H, W), int), georeference=georeference)
+        paths += ["stored.tif", "stored_labels.tif"]
+    return [folder / p for p in paths]
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [UTM, "EPSG:4326", "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"],
+    ids=["utm", "geographic", "user-defined"],
+)
+@pytest.mark.parametrize("tags", [{}, {"AREA_OR_POINT": "Point"}], ids=["area", "point"])
+def test_every_tiff_output_carries_the_inputs_georeferencing(rasterio, tmp_path, crs, tags):
+    transform = NORTH_UP if crs != "EPSG:4326" else (0.001, 0.0, 10.0, 0.0, -0.001, 50.0)
+    source = gdal_write(rasterio, tmp_path / "scene.tif", make_cube(), crs, transform, **tags)
+    expected_crs, expected_transform = gdal_georeference(rasterio, source)
+    _, info = read_cube(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in writers(out, info.georeference):
+        got_crs, got_transform = gdal_georeference(rasterio, path)
+        assert got_crs == expected_crs, path.name
+        np.testing.assert_allclose(got_transform, expected_transform, rtol=0, atol=1e-9, err_msg=path.name)
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [UTM, "EPSG:32733", "EPSG:4326", "EPSG:3035", "EPSG:2056"],
+    ids=["utm-north", "utm-south", "geographic", "laea-by-hand", "swiss-through-gdal"],
+)
+@pytest.mark.parametrize(
+    "transform", [NORTH_UP, (25.98, 15.0, 500000.0, 15.0, -25.98, 4200000.0)], ids=["north-up", "rotated"]
+)
+def test_a_georeference_given_by_code_is_written_as_gdal_reads_it(rasterio, tmp_path, crs, transform):
+    for path in writers(tmp_path, Georeference(crs, transform)):
+        got_crs, got_transform = gdal_georeference(rasterio, path)
+        assert got_crs.to_epsg() == int(crs[5:]), path.name
+        np.testing.assert_allclose(got_transform, transform, rtol=0, atol=1e-9, err_msg=path.name)
+        _, info = read_cube(path) if "labels" not in path.name else (None, None)
+        if info is not None:
+            assert info.crs == crs and info.transform == pytest.approx(transform)
+
+
+def test_a_wkt_crs_is_written_through_gdal(rasterio, tmp_path):
+    from rasterio.crs import CRS
+
+    wkt = CRS.from_epsg(32633).to_wkt()
+    write_cube(tmp_path / "cube.tif", make_cube(), georeference=Georeference(wkt, NORTH_UP))
+    crs, transform = gdal_georeference(rasterio, tmp_path / "cube.tif")
+    assert crs.to_epsg() == 32633 and transform == NORTH_UP
+
+
+def test_a_changed_transform_is_written_in_place_of_the_inputs_tags(rasterio, tmp_path):
+    source = gdal_write(rasterio, tmp_path / "scene.tif", make_cube(), UTM, NORTH_UP, AREA_OR_POINT="Point")
+    _, info = read_cube(source)
+    shifted = (30.0, 0.0, 600000.0, 0.0, -30.0, 4100000.0)
+    write_cube(
+        tmp_path / "moved.tif", make_cube(), georeference=dataclasses.replace(info.georeference, transform=shifted)
+    )
+    crs, transform = gdal_georeference(rasterio, tmp_path / "moved.tif")
+    assert crs.to_epsg() == 32633 and transform == shifted
+
+
+def test_without_rasterio_a_user_defined_crs_still_reaches_tiff_outputs(rasterio, tmp_path, monkeypatch):
+    crs = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
+    source = gdal_write(rasterio, tmp_path / "scene.tif", make_cube(), crs, NORTH_UP)
+    expected = gdal_georeference(rasterio, source)
+    with monkeypatch.context() as m:
+        for name in [n for n in sys.modules if n == "rasterio" or n.startswith("rasterio.")]:
+            m.delitem(sys.modules, name)
+        m.setitem(sys.modules, "rasterio", None)
+        _, info = read_cube(source)
+        assert info.crs is None and info.transform == NORTH_UP  # GDAL alone can name it
+        write_labels(tmp_path / "labels.tif", np.zeros((H, W), int), georeference=info.georeference)
+    assert gdal_georeference(rasterio, tmp_path / "labels.tif") == expected
+
+
+def test_without_rasterio_a_crs_that_needs_gdal_is_refused_with_the_extra_to_install(tmp_path, without_rasterio):
+    with pytest.raises(ImportError, match=r"EPSG:2056.*needs rasterio.*pip install 'hsiae\[geo\]'"):
+        write_cube(tmp_path / "cube.tif", make_cube(), georeference=Georeference("EPSG:2056", NORTH_UP))
+    assert list(tmp_path.iterdir()) == []
+    # the common codes need no GDAL
+    write_cube(tmp_path / "utm.tif", make_cube(), georeference=Georeference(UTM, NORTH_UP))
+    assert read_cube(tmp_path / "utm.tif")[1].georeference == Georeference(UTM, NORTH_UP)
+
+
+def test_a_zarr_array_keeps_its_georeference(tmp_path):
+    pytest.importorskip("dask")
+    from hsiae.io import open_cube, store_cube
+
+    store_cube(tmp_path / "cube.zarr", make_cube(), georeference=Georeference(UTM, NORTH_UP), fwhm=np.full(B, 10.0))
+    _, info = open_cube(tmp_path / "cube.zarr")
+    assert info.georeference == Georeference(UTM, NORTH_UP)
+    np.testing.assert_array_equal(info.fwhm, np.full(B, 10.0))
+
+
+def test_georeference_checks_its_transform_and_gives_the_extent():
+    g = Georeference(UTM, NORTH_UP)
+    assert g.extent((H, W)) == (500000.0, 500000.0 + 30 * W, 4200000.0 - 30 * H, 4200000.0)
+    with pytest.raises(ValueError, match=r"6 finite numbers .* nonzero determinant"):
+        Georeference(UTM, (30.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="aligned with the map axes"):
+        Georeference(UTM, (25.98, 15.0, 0.0, 15.0, -25.98, 0.0)).extent((H, W))
+    affine = pytest.importorskip("affine")
+    assert Georeference(UTM, affine.Affine(*NORTH_UP)).transform == NORTH_UP
