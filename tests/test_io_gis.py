@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from hsiae.io import Georeference, read_cube, write_cube, write_labels
+from hsiae.io import CubeFormatError, Georeference, read_cube, write_cube, write_labels
 
 H, W, B = 5, 7, 4
 WAVELENGTHS = np.array([450.0, 550.0, 650.0, 850.0])
@@ -220,3 +220,129 @@ def test_georeference_checks_its_transform_and_gives_the_extent():
         Georeference(UTM, (25.98, 15.0, 0.0, 15.0, -25.98, 0.0)).extent((H, W))
     affine = pytest.importorskip("affine")
     assert Georeference(UTM, affine.Affine(*NORTH_UP)).transform == NORTH_UP
+
+
+# --------------------------------------------------------------------------- ENVI in
+
+
+def gdal_write_envi(rasterio, path, cube, crs, transform, interleave="bsq"):
+    """Write ``cube`` as ENVI with GDAL (its header holds map info and a coordinate system string)."""
+    from affine import Affine
+
+    with rasterio.open(
+        path, "w", driver="ENVI", width=cube.shape[1], height=cube.shape[0], count=cube.shape[2],
+        dtype=cube.dtype, crs=crs, transform=Affine(*transform), interleave=interleave,
+    ) as dataset:  # fmt: skip
+        dataset.write(np.moveaxis(cube, 2, 0))
+    return path
+
+
+def header_of(path):
+    return path.with_suffix(".hdr").read_text()
+
+
+ROTATED_ENVI = (8.660254037844387, 5.0, 499985.0, 10.0, -17.32050807568877, 4200040.0)
+
+
+@pytest.mark.parametrize(
+    "crs, transform",
+    [
+        (UTM, NORTH_UP),
+        ("EPSG:32733", NORTH_UP),
+        ("EPSG:4326", (0.001, 0.0, 10.0, 0.0, -0.001, 50.0)),
+        ("EPSG:3035", NORTH_UP),
+        (UTM, ROTATED_ENVI),  # GDAL's ENVI form: a rotation with its own sizes along x and y
+    ],
+    ids=["utm-north", "utm-south", "geographic", "laea", "rotated"],
+)
+def test_read_cube_records_the_map_info_of_an_envi_header_as_gdal_reads_it(rasterio, tmp_path, crs, transform):
+    path = gdal_write_envi(rasterio, tmp_path / "scene.img", make_cube(), crs, transform)
+    assert "map info" in header_of(path)
+    cube, info = read_cube(path.with_suffix(".hdr"))
+    gdal_crs, gdal_transform = gdal_georeference(rasterio, path)
+    assert same_crs(rasterio, info.crs, gdal_crs)
+    np.testing.assert_allclose(info.transform, gdal_transform, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(cube, make_cube())
+
+
+def test_a_utm_map_info_alone_is_read_without_gdal(rasterio, tmp_path, monkeypatch):
+    path = gdal_write_envi(rasterio, tmp_path / "scene.img", make_cube(), UTM, NORTH_UP)
+    header = path.with_suffix(".hdr")
+    lines = [line for line in header_of(path).splitlines() if not line.startswith("coordinate system string")]
+    header.write_text("\n".join(lines) + "\n")
+    expected = gdal_georeference(rasterio, path)
+    with monkeypatch.context() as m:
+        for name in [n for n in sys.modules if n == "rasterio" or n.startswith("rasterio.")]:
+            m.delitem(sys.modules, name)
+        m.setitem(sys.modules, "rasterio", None)
+        _, info = read_cube(header)
+    assert info.crs == UTM and same_crs(rasterio, UTM, expected[0])
+    assert info.transform == pytest.approx(expected[1])
+
+
+def spectral_write(path, cube, **metadata):
+    envi = pytest.importorskip("spectral.io.envi")
+    envi.save_image(str(path), cube, dtype=cube.dtype, interleave="bsq", metadata=metadata, force=True, ext=".img")
+    return path
+
+
+def test_the_bad_bands_of_bbl_are_left_out_with_a_note(tmp_path, caplog):
+    cube = make_cube()
+    fwhm = [10.0, 12.0, 14.0, 16.0]
+    header = spectral_write(tmp_path / "scene.hdr", cube, wavelength=list(WAVELENGTHS), fwhm=fwhm, bbl=[1, 0, 1, 0])
+    with caplog.at_level("INFO", logger="hsiae.io"):
+        got, info = read_cube(header)
+    np.testing.assert_array_equal(got, cube[:, :, [0, 2]])
+    np.testing.assert_array_equal(info.wavelengths, WAVELENGTHS[[0, 2]])
+    np.testing.assert_array_equal(info.fwhm, [10.0, 14.0])
+    assert info.dropped_bands == (1, 3)
+    assert "Leaving out the 2 bands that 'bbl' marks bad" in caplog.text and "(bands 1, 3, from 0)" in caplog.text
+    in_memory, _ = read_cube(header, mmap=False)
+    np.testing.assert_array_equal(in_memory, cube[:, :, [0, 2]])
+    seen = []
+    read_cube(header, mmap=False, before_load=lambda shape, dtype: seen.append(shape))
+    assert seen == [(H, W, 2)]  # the memory check sees the bands kept
+
+
+def test_open_cube_leaves_out_the_bad_bands_too(tmp_path):
+    pytest.importorskip("dask")
+    from hsiae.io import open_cube
+
+    header = spectral_write(tmp_path / "scene.hdr", make_cube(), bbl=[0, 1, 1, 1])
+    lazy, info = open_cube(header, chunks=3)
+    np.testing.assert_array_equal(lazy.compute(), make_cube()[:, :, 1:])
+    assert info.dropped_bands == (0,)
+
+
+def test_a_bbl_marking_every_band_bad_is_refused(tmp_path):
+    header = spectral_write(tmp_path / "scene.hdr", make_cube(), bbl=[0, 0, 0, 0])
+    with pytest.raises(CubeFormatError, match=r"marks all 4 bands bad.*remove 'bbl' to read every band"):
+        read_cube(header)
+
+
+def test_a_bbl_of_another_length_is_ignored_with_a_warning(tmp_path, caplog):
+    header = spectral_write(tmp_path / "scene.hdr", make_cube())
+    header.write_text(header.read_text() + "bbl = {1, 0}\n")
+    got, info = read_cube(header)
+    assert got.shape == (H, W, B) and info.dropped_bands == ()
+    assert "it lists 2 bands and the cube has 4" in caplog.text
+
+
+def test_envi_fwhm_is_kept(tmp_path):
+    header = spectral_write(tmp_path / "scene.hdr", make_cube(), wavelength=list(WAVELENGTHS), fwhm=[5, 6, 7, 8])
+    _, info = read_cube(header)
+    np.testing.assert_array_equal(info.fwhm, [5.0, 6.0, 7.0, 8.0])
+    assert not info.fwhm.flags.writeable
+
+
+def test_without_rasterio_a_coordinate_system_string_is_kept_as_written(tmp_path, without_rasterio):
+    path = tmp_path / "scene.img"
+    path.write_bytes(make_cube().astype("<f4").tobytes())
+    wkt = 'PROJCS["ETRS_1989_LAEA",GEOGCS["GCS_ETRS_1989"]]'
+    path.with_suffix(".hdr").write_text(
+        f"ENVI\nsamples = {W}\nlines = {H}\nbands = {B}\ndata type = 4\ninterleave = bip\nbyte order = 0\n"
+        f"map info = {{Lambert Azimuthal Equal Area, 1, 1, 500000, 4200000, 30, 30}}\n"
+        f"coordinate system string = {{{wkt}}}\n"
+    )
+    _, info = read_cube(path)
+    assert info.crs == wkt and info.transform == NORTH_UP

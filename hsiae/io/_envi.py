@@ -12,6 +12,7 @@ from hsiae.io._common import (
     _sniff,
     logger,
 )
+from hsiae.io._geo import _georeference_from_envi
 
 _ENVI_DATA_SUFFIXES = (".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
 
@@ -144,23 +145,92 @@ def _read_envi(path, band_axis, mmap, before_load):
             f"a {offset}-byte header offset) but it has {size}; check samples, lines, "
             f"bands, data type and header offset in '{header_path.name}', or copy the data again"
         )
-    if not mmap:
-        before_load((lines_, samples, bands), dtype)
+    keep = _good_bands(header_path, fields, bands)
+    dropping = len(keep) < bands
+    if not mmap or (dropping and mmap != "lazy"):
+        before_load((lines_, samples, len(keep)), dtype)
     with _library_errors(data_path, "an ENVI data file", {None}):
-        if mmap:
+        if mmap or dropping:
             data = np.memmap(data_path, dtype=dtype, mode="r", offset=offset, shape=stored)
         else:
             count = samples * lines_ * bands
             data = np.fromfile(data_path, dtype=dtype, count=count, offset=offset).reshape(stored)
+    cube = np.transpose(data, perm)
+    if dropping and mmap != "lazy":  # open_cube drops them from its lazy array
+        cube = np.take(cube, keep, axis=2)
 
-    wavelengths = None
-    if "wavelength" in fields:
-        values = [v for v in fields["wavelength"].split(",") if v.strip()]
-        wavelengths = _checked_wavelengths(header_path, values, bands, "'wavelength'")
+    wavelengths = _per_band_field(header_path, fields, "wavelength", bands)
     units = _normalise_units(fields.get("wavelength units")) if wavelengths is not None else None
+    fwhm = _per_band_field(header_path, fields, "fwhm", bands)
     nodata = _parse_nodata(header_path, fields.get("data ignore value"))
     info = CubeInfo(
-        path=data_path, format="envi", band_axis=axis, wavelengths=wavelengths,
-        wavelength_units=units, nodata=nodata,
+        path=data_path, format="envi", band_axis=axis,
+        wavelengths=_kept(wavelengths, keep), wavelength_units=units, nodata=nodata,
+        fwhm=_kept(fwhm, keep), georeference=_georeference_from_envi(header_path, data_path, fields),
+        dropped_bands=tuple(int(b) for b in np.setdiff1d(np.arange(bands), keep)),
     )  # fmt: skip
-    return np.transpose(data, perm), info
+    return cube, info
+
+
+def _envi_list(fields, key):
+    """The items of a ``{a, b, c}`` header field, as stripped strings (None when absent)."""
+    if key not in fields:
+        return None
+    return [v.strip() for v in fields[key].split(",") if v.strip()]
+
+
+def _per_band_field(header_path, fields, key, n_bands):
+    """A header field of one number per band (``wavelength``, ``fwhm``) as read-only floats, or None."""
+    values = _envi_list(fields, key)
+    return None if values is None else _checked_wavelengths(header_path, values, n_bands, f"'{key}'")
+
+
+def _kept(values, keep):
+    if values is None or len(keep) == len(values):
+        return values
+    values = values[keep]
+    values.flags.writeable = False
+    return values
+
+
+def _good_bands(header_path, fields, n_bands):
+    """Indices of the bands the header's ``bbl`` (bad band list: 1 good, 0 bad) keeps; all without one."""
+    everything = np.arange(n_bands)
+    values = _envi_list(fields, "bbl")
+    if values is None:
+        return everything
+    try:
+        good = np.array([float(v) for v in values]) != 0
+    except ValueError:
+        logger.warning("Ignoring the unreadable bad band list 'bbl' of '%s'; every band is read", header_path)
+        return everything
+    if good.size != n_bands:
+        logger.warning(
+            "Ignoring the bad band list 'bbl' of '%s': it lists %d bands and the cube has %d; every band is read",
+            header_path, good.size, n_bands,
+        )  # fmt: skip
+        return everything
+    if not good.any():
+        raise CubeFormatError(
+            f"Expected at least one good band in the bad band list 'bbl' of '{header_path}' but it marks all "
+            f"{n_bands} bands bad (0); set the good ones to 1, or remove 'bbl' to read every band"
+        )
+    keep = np.flatnonzero(good)
+    if keep.size < n_bands:
+        logger.info(
+            "Leaving out the %d bands that 'bbl' marks bad in '%s' (bands %s, from 0); %d bands remain",
+            n_bands - keep.size, header_path, _ranges(np.flatnonzero(~good)), keep.size,
+        )  # fmt: skip
+    return keep
+
+
+def _ranges(indices):
+    """``[0, 1, 2, 5, 7, 8]`` as "0-2, 5, 7-8"."""
+    parts, start = [], None
+    for i, value in enumerate(indices):
+        if start is None:
+            start = value
+        if i + 1 == len(indices) or indices[i + 1] != value + 1:
+            parts.append(f"{start}" if start == value else f"{start}-{value}")
+            start = None
+    return ", ".join(parts)

@@ -416,8 +416,8 @@ def _georeference_from_envi(header_path, data_path, fields):
     """The :class:`Georeference` of an ENVI header's ``map info`` and ``coordinate system string``, or None.
 
     The CRS is the EPSG code of a UTM or geographic WGS-84 ``map info``, else
-    the ``coordinate system string`` (WKT) as written, else GDAL's reading of
-    the header (with rasterio).
+    GDAL's reading of the header (with rasterio), else the ``coordinate
+    system string`` (WKT) as written.
     """
     map_info, system = fields.get("map info"), fields.get("coordinate system string")
     if map_info is None and system is None:
@@ -432,7 +432,7 @@ def _georeference_from_envi(header_path, data_path, fields):
             logger.warning("Ignoring the unreadable 'map info' of '%s': {%s}", header_path, map_info)
             tokens = transform = None
     if crs is None and system:
-        crs = system
+        crs = _crs_from_gdal(data_path) or system  # GDAL's reading of it (an EPSG CRS identified), if there
     if crs is None and tokens is not None and tokens[0].strip().lower() not in ("arbitrary", "pixel"):
         crs = _crs_from_gdal(data_path)
         if crs is None:

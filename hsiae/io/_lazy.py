@@ -203,6 +203,8 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     array = da.from_array(
         source, chunks=(chunk_rows, chunk_cols, -1), name=name, lock=False, meta=np.empty((0, 0, 0), dtype=source.dtype)
     )
+    if info.dropped_bands:  # bands an ENVI 'bbl' marks bad: read with their chunk, then left out
+        array = array[:, :, np.setdiff1d(np.arange(array.shape[2]), info.dropped_bands)]
     return array, info
 
 
