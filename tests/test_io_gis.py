@@ -346,3 +346,144 @@ def test_without_rasterio_a_coordinate_system_string_is_kept_as_written(tmp_path
     )
     _, info = read_cube(path)
     assert info.crs == wkt and info.transform == NORTH_UP
+
+
+# --------------------------------------------------------------------------- ENVI out
+
+
+def spectral_read(header):
+    spectral = pytest.importorskip("spectral")
+    image = spectral.open_image(str(header))
+    return np.array(image.open_memmap(interleave="bip")), image  # (rows, cols, bands) in the file's dtype
+
+
+@pytest.mark.parametrize("interleave", ["bsq", "bil", "bip"])
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float32, np.float64])
+def test_an_envi_cube_written_by_hsiae_is_read_by_spectral_python_as_written(tmp_path, interleave, dtype):
+    cube = make_cube(dtype) - (3 if np.dtype(dtype).kind != "u" else 0)
+    fwhm = [10.0, 12.5, 15.0, 20.0]
+    write_cube(
+        tmp_path / "scene.hdr", cube, interleave=interleave, wavelengths=WAVELENGTHS, wavelength_units="nm",
+        fwhm=fwhm, bbl=[1, 1, 0, 1], nodata=-1,
+    )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.hdr", "scene.img"]
+    data, image = spectral_read(tmp_path / "scene.hdr")
+    np.testing.assert_array_equal(data, cube)
+    assert data.dtype == np.dtype(dtype)
+    assert image.metadata["interleave"] == interleave
+    assert image.bands.centers == list(WAVELENGTHS) and image.bands.bandwidths == fwhm
+    assert image.metadata["bbl"] == [1, 1, 0, 1]
+    assert image.metadata["data ignore value"] == "-1"
+    # and hsiae reads it back, leaving out the bad band
+    got, info = read_cube(tmp_path / "scene.img")
+    np.testing.assert_array_equal(got, cube[:, :, [0, 1, 3]])
+    assert info.wavelength_units == "nm" and list(info.fwhm) == [10.0, 12.5, 20.0] and info.nodata == -1
+
+
+@pytest.mark.parametrize(
+    "crs, transform",
+    [
+        (UTM, NORTH_UP),
+        ("EPSG:32733", NORTH_UP),
+        ("EPSG:4326", (0.001, 0.0, 10.0, 0.0, -0.001, 50.0)),
+        (UTM, ROTATED_ENVI),
+        ("EPSG:3035", NORTH_UP),  # through GDAL
+    ],
+    ids=["utm-north", "utm-south", "geographic", "rotated", "laea"],
+)
+def test_an_envi_cube_written_by_hsiae_is_placed_by_gdal_where_asked(rasterio, tmp_path, crs, transform):
+    write_cube(tmp_path / "scene.img", make_cube(), georeference=Georeference(crs, transform))
+    got_crs, got_transform = gdal_georeference(rasterio, tmp_path / "scene.img")
+    assert got_crs.to_epsg() == int(crs[5:])
+    np.testing.assert_allclose(got_transform, transform, rtol=0, atol=1e-6)
+    _, info = read_cube(tmp_path / "scene.hdr")
+    assert same_crs(rasterio, info.crs, got_crs)
+    np.testing.assert_allclose(info.transform, transform, rtol=0, atol=1e-6)
+
+
+def test_the_georeference_of_any_input_reaches_an_envi_output(rasterio, tmp_path):
+    # a GeoTIFF with a user-defined CRS, and an ENVI file whose map info only GDAL reads
+    crs = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
+    inputs = [
+        gdal_write(rasterio, tmp_path / "custom.tif", make_cube(), crs, NORTH_UP),
+        gdal_write_envi(rasterio, tmp_path / "laea.img", make_cube(), "EPSG:3035", NORTH_UP),
+    ]
+    for source in inputs:
+        _, info = read_cube(source)
+        target = tmp_path / f"{source.stem}_out.hdr"
+        write_cube(target, make_cube(), georeference=info.georeference)
+        assert gdal_georeference(rasterio, target.with_suffix(".img")) == gdal_georeference(rasterio, source)
+    # an ENVI input's own map info is written as it came
+    laea_header = (tmp_path / "laea.hdr").read_text()
+    out_header = (tmp_path / "laea_out.hdr").read_text()
+    assert [line for line in laea_header.splitlines() if line.startswith("map info")] == [
+        line for line in out_header.splitlines() if line.startswith("map info")
+    ]
+
+
+def test_without_rasterio_envi_georeferencing_needs_the_geo_extra_only_beyond_utm(tmp_path, without_rasterio):
+    write_cube(tmp_path / "utm.hdr", make_cube(), georeference=Georeference(UTM, NORTH_UP))
+    assert read_cube(tmp_path / "utm.hdr")[1].georeference == Georeference(UTM, NORTH_UP)
+    with pytest.raises(ImportError, match=r"'EPSG:3035' to ENVI needs rasterio.*hsiae\[geo\]"):
+        write_cube(tmp_path / "laea.hdr", make_cube(), georeference=Georeference("EPSG:3035", NORTH_UP))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["utm.hdr", "utm.img"]
+
+
+def test_store_cube_writes_the_same_envi_files_chunk_by_chunk(tmp_path):
+    da = pytest.importorskip("dask.array")
+    from hsiae.io import store_cube
+
+    cube = make_cube(np.int16)
+    keywords = dict(wavelengths=WAVELENGTHS, bbl=[1, 0, 1, 1], georeference=Georeference(UTM, NORTH_UP))
+    for interleave in ("bsq", "bil", "bip"):
+        write_cube(tmp_path / f"whole_{interleave}.hdr", cube, interleave=interleave, **keywords)
+        store_cube(
+            tmp_path / f"lazy_{interleave}.dat",
+            da.from_array(cube, chunks=(2, 3, 2)),
+            interleave=interleave,
+            **keywords,
+        )
+        whole, lazy = tmp_path / f"whole_{interleave}", tmp_path / f"lazy_{interleave}"
+        assert lazy.with_suffix(".dat").read_bytes() == whole.with_suffix(".img").read_bytes()
+        assert lazy.with_suffix(".hdr").read_text() == whole.with_suffix(".hdr").read_text()
+
+
+@pytest.mark.parametrize("fails", ["data", "header"])
+def test_an_envi_write_that_fails_leaves_neither_file_and_keeps_the_old_pair(tmp_path, monkeypatch, fails):
+    from hsiae.io import _atomic
+
+    write_cube(tmp_path / "scene.hdr", make_cube())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_commit = _atomic.commit
+
+    def commit(tmp, path, **kwargs):
+        if str(path).endswith(".hdr" if fails == "header" else ".img"):
+            raise OSError("disk full")
+        return real_commit(tmp, path, **kwargs)
+
+    monkeypatch.setattr(_atomic, "commit", commit)
+    with pytest.raises(OSError, match="disk full"):
+        write_cube(tmp_path / "scene.hdr", make_cube() + 1, force=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError, match="scene.img' already exists"):
+        write_cube(tmp_path / "scene.img", make_cube())  # its header would be replaced too
+
+
+def test_envi_output_refuses_what_it_cannot_store(tmp_path):
+    with pytest.raises(ValueError, match=r"ENVI stores .*int16.* not int8; convert the cube"):
+        write_cube(tmp_path / "a.hdr", make_cube(np.int8))
+    with pytest.raises(ValueError, match=r"bad band list \(bbl\) of one 0 \(bad\) or 1 \(good\) per band"):
+        write_cube(tmp_path / "a.hdr", make_cube(), bbl=[1, 0])
+    with pytest.raises(ValueError, match="interleave must be 'bsq', 'bil' or 'bip'"):
+        write_cube(tmp_path / "a.hdr", make_cube(), interleave="bsx")
+    with pytest.raises(ValueError, match="cannot hold the transform"):
+        write_cube(tmp_path / "a.hdr", make_cube(), georeference=Georeference(UTM, (30, 0, 0, 0, 30, 0)))
+    with pytest.raises(ValueError, match="bbl applies to ENVI output only"):
+        write_cube(tmp_path / "a.tif", make_cube(), bbl=[1] * B)
+    with pytest.raises(CubeFormatError, match=r"use .tif or .tiff, or .hdr, .img, .dat"):
+        write_cube(tmp_path / "a.png", make_cube())
+    assert list(tmp_path.iterdir()) == []
+    write_cube(tmp_path / "raw", make_cube(), format="envi")  # ENVI data files often have no suffix
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "raw.hdr"]
+    np.testing.assert_array_equal(read_cube(tmp_path / "raw.hdr")[0], make_cube())
