@@ -487,3 +487,13 @@ def test_envi_output_refuses_what_it_cannot_store(tmp_path):
     write_cube(tmp_path / "raw", make_cube(), format="envi")  # ENVI data files often have no suffix
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "raw.hdr"]
     np.testing.assert_array_equal(read_cube(tmp_path / "raw.hdr")[0], make_cube())
+
+
+def test_a_transform_without_crs_is_written_as_a_grid_without_crs(rasterio, tmp_path):
+    write_cube(tmp_path / "grid.tif", make_cube(), georeference=Georeference(None, NORTH_UP))
+    write_cube(tmp_path / "grid.hdr", make_cube(), georeference=Georeference(None, NORTH_UP))
+    assert gdal_georeference(rasterio, tmp_path / "grid.tif") == (None, NORTH_UP)
+    crs, transform = gdal_georeference(rasterio, tmp_path / "grid.img")
+    assert crs.to_wkt().startswith('LOCAL_CS["Arbitrary"') and transform == NORTH_UP  # ENVI's "Arbitrary" map
+    for path in (tmp_path / "grid.tif", tmp_path / "grid.img"):
+        assert read_cube(path)[1].georeference == Georeference(None, NORTH_UP)

@@ -172,6 +172,44 @@ class Georeference:
         rows, cols = shape[:2]
         return (c, c + a * cols, f + e * rows, f)
 
+    def geotiff_tags(self):
+        """The GeoTIFF tags that place a TIFF on this grid, as tifffile's ``extratags``.
+
+        The input's own tags when they still describe this georeference,
+        else model tags from the transform and GeoKeys from the CRS.
+
+        Returns
+        -------
+        tags : list of tuple
+            ``(code, dtype, count, value, writeonce)`` for ``tifffile.imwrite(..., extratags=tags)``.
+
+        Raises
+        ------
+        ImportError
+            If the CRS can be turned into GeoKeys only by GDAL and rasterio
+            is missing.
+        """
+        return _geotiff_extratags(self)
+
+    def envi_header_fields(self):
+        """The ENVI header fields that place a cube on this grid: ``map info``, ``coordinate system string``.
+
+        Returns
+        -------
+        fields : dict of str to str
+            Field name to its value, without the braces.
+
+        Raises
+        ------
+        ValueError
+            If ENVI's ``map info`` cannot hold the transform (a rotation
+            with unequal pixel sizes, or a grid flipped upside down).
+        ImportError
+            If the CRS can be written to ENVI only by GDAL and rasterio is
+            missing.
+        """
+        return _envi_georeference_fields(self)
+
     def _verbatim(self, which):
         kept = self._tiff if which == "tiff" else self._envi
         if kept is not None and kept[0] == self.crs and kept[1] == self.transform:
@@ -361,8 +399,8 @@ def _geotiff_extratags(georeference):
         ]
     tags = [] if georeference.transform is None else _model_tags(georeference.transform)
     crs, code = georeference.crs, _epsg_code(georeference.crs)
-    if crs is None:
-        tags.append(_key_directory([(_RASTER_TYPE, _PIXEL_IS_AREA)]))
+    if crs is None:  # model tags alone: GDAL reads the grid without a CRS (any GeoKey makes it a local one)
+        pass
     elif code in _PROJECTED_CODES:
         tags.append(
             _key_directory([(_MODEL_TYPE, _PROJECTED), (_RASTER_TYPE, _PIXEL_IS_AREA), (_PROJECTED_TYPE, code)])
