@@ -6,6 +6,8 @@ returns an array of shape ``(n_rows, n_cols, n_bands)`` in the file's own
 dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
 :func:`write_cube` and :func:`write_labels` write TIFF files atomically.
 :func:`read_mask` reads a 2-D image of the pixels that may be used.
+:func:`matrix_to_cube` puts a ``(bands, pixels)`` matrix, as MATLAB scene
+files store spectra, back into an image cube.
 
 Georeferencing
 --------------
@@ -52,6 +54,7 @@ from hsiae.io._common import CubeFormatError, CubeInfo
 from hsiae.io._geo import Georeference
 from hsiae.io._lazy import as_lazy_cube, open_cube
 from hsiae.io._mask import read_mask
+from hsiae.io._matrix import matrix_to_cube
 from hsiae.io._read import read_cube
 from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
@@ -67,6 +70,7 @@ __all__ = [
     "CubeFormatError",
     "CubeInfo",
     "Georeference",
+    "matrix_to_cube",
     "open_cube",
     "read_cube",
     "read_mask",
