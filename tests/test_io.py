@@ -1258,3 +1258,9 @@ def test_matrix_to_cube_says_what_does_not_fit(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         matrix_to_cube(np.zeros((2, 6), dtype=np.int8), **kwargs)
+
+
+def test_a_matrix_read_as_a_cube_points_to_matrix_to_cube(tmp_path):
+    np.save(tmp_path / "matrix.npy", np.zeros((B, H * W), np.float32))
+    with pytest.raises(CubeFormatError, match=r"2-D array of shape \(11, 35\).*hsiae.io.matrix_to_cube"):
+        read_cube(tmp_path / "matrix.npy")

@@ -263,8 +263,8 @@ def _not_a_cube(path, shape, axes=None):
     axes_text = f" (axes {axes!r})" if axes else ""
     if len(shape) < 3:
         what_to_do = (
-            "a cube needs a band axis; pass a multi-band file (a single-band image or a "
-            "(bands, pixels) matrix must be reshaped to (rows, cols, bands) first)"
+            "a cube needs a band axis; pass a multi-band file (a (bands, pixels) matrix becomes a cube "
+            "with hsiae.io.matrix_to_cube; a single-band image is not a cube)"
         )
     else:
         what_to_do = (
