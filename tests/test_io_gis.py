@@ -13,6 +13,9 @@ import pytest
 
 from hsiae.io import CubeFormatError, Georeference, read_cube, write_cube, write_labels
 
+# rioxarray 0.19 multiplies affine transforms with '*', which affine 3 marks as pending deprecation
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
 H, W, B = 5, 7, 4
 WAVELENGTHS = np.array([450.0, 550.0, 650.0, 850.0])
 UTM = "EPSG:32633"
@@ -497,3 +500,107 @@ def test_a_transform_without_crs_is_written_as_a_grid_without_crs(rasterio, tmp_
     assert crs.to_wkt().startswith('LOCAL_CS["Arbitrary"') and transform == NORTH_UP  # ENVI's "Arbitrary" map
     for path in (tmp_path / "grid.tif", tmp_path / "grid.img"):
         assert read_cube(path)[1].georeference == Georeference(None, NORTH_UP)
+
+
+# --------------------------------------------------------------------------- xarray
+
+
+@pytest.fixture
+def rioxarray():
+    return pytest.importorskip("rioxarray")
+
+
+def envi_scene(folder):
+    """An ENVI cube written by hsiae: wavelengths, fwhm, a no-data value and a UTM georeference."""
+    cube = make_cube()
+    header = folder / "scene.hdr"
+    write_cube(
+        header, cube, wavelengths=WAVELENGTHS, wavelength_units="nm", fwhm=[10.0, 11.0, 12.0, 13.0], nodata=-1,
+        georeference=Georeference(UTM, NORTH_UP),
+    )  # fmt: skip
+    return header
+
+
+def test_to_xarray_and_back_keeps_the_pixels_wavelengths_and_georeference(tmp_path):
+    pytest.importorskip("xarray")
+    from hsiae.io import from_xarray, to_xarray
+
+    cube, info = read_cube(envi_scene(tmp_path))
+    data = to_xarray(cube, info)
+    assert data.dims == ("y", "x", "band") and data.shape == (H, W, B)
+    np.testing.assert_array_equal(data["wavelength"], WAVELENGTHS)
+    assert data["wavelength"].attrs["units"] == "nm"
+    np.testing.assert_allclose(data["x"][:2], [500015.0, 500045.0])  # pixel centres, in metres
+    np.testing.assert_allclose(data["y"][:2], [4199985.0, 4199955.0])
+    back, back_info = from_xarray(data)
+    np.testing.assert_array_equal(back, cube)
+    np.testing.assert_array_equal(back_info.wavelengths, WAVELENGTHS)
+    np.testing.assert_array_equal(back_info.fwhm, info.fwhm)
+    assert back_info.wavelength_units == "nm" and back_info.nodata == -1
+    assert back_info.georeference == Georeference(UTM, NORTH_UP)
+    assert back_info.format == "xarray" and back_info.path is None
+
+
+def test_to_xarray_writes_the_crs_where_rioxarray_reads_it(tmp_path, rioxarray):
+    from hsiae.io import to_xarray
+
+    cube, info = read_cube(envi_scene(tmp_path))
+    data = to_xarray(cube, info)
+    assert data.rio.crs.to_epsg() == 32633
+    assert tuple(data.rio.transform())[:6] == NORTH_UP
+    data.transpose("band", "y", "x").rio.to_raster(tmp_path / "from_xarray.tif")  # as a GIS user would save it
+    _, written = read_cube(tmp_path / "from_xarray.tif")
+    assert written.georeference == Georeference(UTM, NORTH_UP)
+
+
+def test_from_xarray_reads_what_rioxarray_opens(tmp_path, rioxarray):
+    from hsiae.io import from_xarray
+
+    header = envi_scene(tmp_path)
+    data = rioxarray.open_rasterio(header.with_suffix(".img"))  # dims (band, y, x), as GDAL gives them
+    cube, info = from_xarray(data)
+    np.testing.assert_array_equal(np.asarray(cube), make_cube())
+    np.testing.assert_array_equal(info.wavelengths, WAVELENGTHS)
+    np.testing.assert_array_equal(info.fwhm, [10.0, 11.0, 12.0, 13.0])
+    assert info.wavelength_units == "nm" and info.nodata == -1
+    assert info.georeference == Georeference(UTM, NORTH_UP)
+    lazy, _ = from_xarray(rioxarray.open_rasterio(header.with_suffix(".img"), chunks={"x": 3}))
+    assert type(lazy).__module__.startswith("dask") and np.array_equal(lazy.compute(), make_cube())
+
+
+def test_without_rioxarray_the_georeference_rides_in_attributes(tmp_path, monkeypatch):
+    xr = pytest.importorskip("xarray")
+    from hsiae.io import from_xarray, to_xarray
+
+    cube, info = read_cube(envi_scene(tmp_path))
+    monkeypatch.setitem(sys.modules, "rioxarray", None)
+    data = to_xarray(cube, info)
+    assert data.attrs["crs"] == UTM and data.attrs["transform"] == list(NORTH_UP)
+    assert from_xarray(data)[1].georeference == Georeference(UTM, NORTH_UP)
+    # a DataArray with only evenly spaced pixel-centre coordinates gives the grid
+    plain = xr.DataArray(
+        cube, dims=("y", "x", "wavelength"), coords={**{k: data[k] for k in "xy"}, "wavelength": WAVELENGTHS}
+    )
+    _, plain_info = from_xarray(plain)
+    assert plain_info.georeference == Georeference(None, NORTH_UP)
+    np.testing.assert_array_equal(plain_info.wavelengths, WAVELENGTHS)
+
+
+def test_from_xarray_says_what_dims_it_needs():
+    xr = pytest.importorskip("xarray")
+    from hsiae.io import from_xarray
+
+    with pytest.raises(ValueError, match=r"dims 'y' and 'x' .* got dims \('row', 'col', 'band'\)"):
+        from_xarray(xr.DataArray(np.zeros((2, 3, 4)), dims=("row", "col", "band")))
+    with pytest.raises(ValueError, match=r"one band dimension besides 'y' and 'x' but got dims"):
+        from_xarray(xr.DataArray(np.zeros((2, 2, 3, 4)), dims=("time", "y", "x", "band")))
+    with pytest.raises(TypeError, match="Expected an xarray DataArray, got ndarray"):
+        from_xarray(np.zeros((2, 3, 4)))
+
+
+def test_without_xarray_to_xarray_names_the_extra(monkeypatch):
+    from hsiae.io import to_xarray
+
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(ImportError, match=r"needs xarray; install it with: pip install 'hsiae\[xarray\]'"):
+        to_xarray(make_cube())

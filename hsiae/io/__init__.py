@@ -41,6 +41,13 @@ as many rows or columns (Indian Pines is 145 x 145 x 200, Pavia University
 The band axis found is returned as :attr:`CubeInfo.band_axis`; it is 1 only
 for ENVI BIL files, stored ``(rows, bands, cols)``.
 
+xarray
+------
+:func:`to_xarray` and :func:`from_xarray` turn a cube and its
+:class:`CubeInfo` into a labelled DataArray (dims ``y``, ``x``, ``band``; a
+``wavelength`` coordinate; the CRS through rioxarray) and back; they need
+xarray (``pip install 'hsiae[xarray]'``).
+
 Cubes larger than memory
 ------------------------
 :func:`open_cube` opens any of these files (or a Zarr array) as a lazy dask
@@ -58,10 +65,13 @@ from hsiae.io._matrix import matrix_to_cube
 from hsiae.io._read import read_cube
 from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
+from hsiae.io._xarray import from_xarray, to_xarray
 
 __all__ = [
     "Committed",
     "as_lazy_cube",
+    "from_xarray",
+    "to_xarray",
     "atomic_output",
     "check_target",
     "commit",
