@@ -4,7 +4,8 @@
 MATLAB ``.mat`` (v4/v5 and v7.3), NumPy ``.npy`` and ENVI files and always
 returns an array of shape ``(n_rows, n_cols, n_bands)`` in the file's own
 dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
-:func:`write_cube` and :func:`write_labels` write TIFF files atomically.
+:func:`write_cube` writes TIFF or ENVI (BSQ, BIL, BIP) files and
+:func:`write_labels` TIFF files, atomically.
 :func:`read_mask` reads a 2-D image of the pixels that may be used.
 :func:`matrix_to_cube` puts a ``(bands, pixels)`` matrix, as MATLAB scene
 files store spectra, back into an image cube.

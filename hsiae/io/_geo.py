@@ -229,15 +229,15 @@ def _crs_from_gdal(path):
     """The CRS GDAL reads from ``path`` (as WKT), or None; None when rasterio is missing."""
     try:
         import rasterio
-        from rasterio.errors import RasterioIOError
     except ImportError:
         return None
     try:
         with rasterio.open(path) as dataset:
             crs = dataset.crs
-    except RasterioIOError:
+        return crs.to_wkt() if crs else None
+    except Exception as exc:  # GDAL's errors for a file it cannot read are many; the CRS is then unknown
+        logger.info("GDAL could not read the coordinate reference system of '%s' (%s)", path, exc)
         return None
-    return crs.to_wkt() if crs else None
 
 
 # -- GeoTIFF ---------------------------------------------------------------------------------
