@@ -77,6 +77,26 @@ def _check_positions(values, name, expected_len=None):
     return pos
 
 
+def _coordinate_wavelengths(X):
+    """The ``wavelength`` coordinate of a labelled 2-D array (an xarray DataArray) along its columns, or None.
+
+    Duck-typed on ``dims`` and ``coords``, so that xarray is never imported
+    here; a plain array gives None.
+    """
+    dims, coords = getattr(X, "dims", None), getattr(X, "coords", None)
+    if not isinstance(dims, tuple) or coords is None or len(dims) != 2 or "wavelength" not in coords:
+        return None
+    coord = coords["wavelength"]
+    if tuple(coord.dims) == (dims[0],) and dims[0] != dims[1]:
+        raise ValueError(
+            f"X's 'wavelength' coordinate runs along its first dimension '{dims[0]}', but the bands of X must be "
+            f"its columns; transpose it to (pixels, bands): X.transpose(..., '{dims[0]}')"
+        )
+    if tuple(coord.dims) != (dims[1],):
+        return None
+    return np.asarray(coord, dtype=np.float64)
+
+
 def _backward_matrix(forward, source, target, method):
     """Matrix taking resampled spectra back onto the source bands.
 
@@ -113,7 +133,9 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``target_wavelengths`` is given.
     wavelengths : array-like of shape (n_features_in,), default=None
         Source position of each column of ``X`` (for example in nm). Must be
-        strictly increasing. ``None`` uses ``0, 1, ..., n_features_in - 1``.
+        strictly increasing. ``None`` takes the ``wavelength`` coordinate of
+        a labelled ``X`` (an xarray DataArray), else uses
+        ``0, 1, ..., n_features_in - 1``.
     target_wavelengths : array-like of shape (n_bands_out,), default=None
         Output positions, in the units of ``wavelengths``. They must lie inside
         the source range: resampling never extrapolates.
@@ -213,7 +235,11 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Parameters
         ----------
         X : array-like of shape (n_pixels, n_bands_in)
-            One spectrum per row.
+            One spectrum per row. A labelled array (an xarray DataArray of
+            dims ``(pixel, band)``, such as ``rioxarray.open_rasterio(...)``
+            stacked over ``y`` and ``x``) with a ``wavelength`` coordinate
+            along its columns gives the source wavelengths when
+            ``wavelengths`` is None, and must agree with it otherwise.
         y : None
             Ignored.
 
@@ -221,12 +247,21 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         self : SpectralResampler
         """
+        coordinate = _coordinate_wavelengths(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         n_in = X.shape[1]
-        if self.wavelengths is None:
-            source = np.arange(n_in, dtype=np.float64)
-        else:
+        if self.wavelengths is not None:
             source = _check_positions(self.wavelengths, "wavelengths", n_in)
+            if coordinate is not None and not np.allclose(coordinate, source, rtol=1e-9, atol=0):
+                raise ValueError(
+                    f"wavelengths= ({source[0]:g}-{source[-1]:g}) differ from X's 'wavelength' coordinate "
+                    f"({coordinate[0]:g}-{coordinate[-1]:g}); drop wavelengths= to use the coordinate, or fix "
+                    f"one of them."
+                )
+        elif coordinate is not None:
+            source = _check_positions(coordinate, "X's 'wavelength' coordinate", n_in)
+        else:
+            source = np.arange(n_in, dtype=np.float64)
         n_out = self._n_output_bands(n_in)
         needed = 2 * n_in * n_out * 8  # forward and backward matrices, float64
         if needed > _MAX_MATRIX_BYTES:
@@ -300,7 +335,15 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             In the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
+        coordinate = _coordinate_wavelengths(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        source = self.source_positions_
+        if coordinate is not None and not np.allclose(coordinate, source, rtol=1e-9, atol=0):
+            raise ValueError(
+                f"The 'wavelength' coordinate of X ({coordinate[0]:g}-{coordinate[-1]:g}) differs from the "
+                f"{len(source)} bands fitted ({source[0]:g}-{source[-1]:g}); resample X onto the fitted bands, "
+                f"or fit on spectra of its own bands."
+            )
         R = X @ self.forward_matrix_.astype(X.dtype, copy=False)
         R -= np.asarray(self.offset_, dtype=X.dtype)
         R /= np.asarray(self.scale_, dtype=X.dtype)

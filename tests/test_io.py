@@ -1201,3 +1201,66 @@ def test_read_mask_is_true_where_nonzero_and_not_nan(tmp_path):
         read_mask(tmp_path / "rgb.npy")
     with pytest.raises(FileNotFoundError, match="No such mask file"):
         read_mask(tmp_path / "none.npy")
+
+
+# --------------------------------------------------------------------------- matrix_to_cube
+
+
+def test_matrix_to_cube_puts_matlab_columns_back_at_their_pixels(tmp_path):
+    from hsiae.io import matrix_to_cube
+
+    cube = make_cube(np.float32)
+    # MATLAB: Y = reshape(cube, [], bands)' numbers the pixels down the columns first
+    Y = cube.reshape(H * W, B, order="F").T
+    np.testing.assert_array_equal(matrix_to_cube(Y, (H, W)), cube)
+    # a saved .mat scene with the image size beside it, as the published ones are
+    scipy.io.savemat(tmp_path / "scene.mat", {"Y": Y, "nRow": H, "nCol": W})
+    mat = scipy.io.loadmat(tmp_path / "scene.mat")
+    np.testing.assert_array_equal(matrix_to_cube(mat["Y"], (int(mat["nRow"][0, 0]), int(mat["nCol"][0, 0]))), cube)
+    # only some pixels, with their MATLAB linear indices (1-based, column-major, stored as doubles)
+    keep = np.array([0, 3, 7, 20, 34])
+    part = matrix_to_cube(Y[:, keep], (H, W), pixel_index=(keep + 1).astype(float))
+    rows, cols = np.unravel_index(keep, (H, W), order="F")
+    np.testing.assert_array_equal(part[rows, cols], cube[rows, cols])
+    assert np.isnan(part).all(axis=2).sum() == H * W - keep.size
+    # Python's own order and indices
+    np.testing.assert_array_equal(matrix_to_cube(cube.reshape(-1, B).T, (H, W), order="C"), cube)
+
+
+def test_matrix_to_cube_fills_an_integer_matrix_as_asked():
+    from hsiae.io import matrix_to_cube
+
+    Y = np.arange(6, dtype=np.int16).reshape(2, 3)
+    assert matrix_to_cube(Y, (2, 2), pixel_index=[1, 2, 3]).dtype == np.float32  # NaN needs floats
+    filled = matrix_to_cube(Y, (2, 2), pixel_index=[1, 2, 3], fill_value=-9999)
+    assert filled.dtype == np.int16 and filled[1, 1].tolist() == [-9999, -9999]
+    whole = matrix_to_cube(np.arange(8, dtype=np.int16).reshape(2, 4), (2, 2))
+    assert whole.dtype == np.int16  # nothing to fill
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"image_shape": (4, 4)}, r"one column per pixel of the 4 x 4 image \(16\) but Y has shape \(2, 6\)"),
+        ({"image_shape": (2, 3), "pixel_index": [1, 2]}, r"one pixel index per column of Y \(6\) but got 2"),
+        ({"image_shape": (2, 3), "pixel_index": [0, 1, 2, 3, 4, 5]}, r"must lie in \[1, 6\].*e\.g\. 0.*index_base"),
+        ({"image_shape": (3, 3), "pixel_index": [1, 2, 2, 3, 4, 5]}, r"gives 1 pixels more than once \(e\.g\. 2\)"),
+        ({"image_shape": (3, 3), "pixel_index": [1.5, 2, 3, 4, 5, 6]}, "must hold whole numbers"),
+        (
+            {"image_shape": (3, 3), "pixel_index": [1, 2, 3, 4, 5, 6], "fill_value": 300},
+            r"fill_value=300 does not fit the matrix's int8 values",
+        ),
+        ({"image_shape": (2, 3), "order": "A"}, "order must be 'F'"),
+    ],
+)
+def test_matrix_to_cube_says_what_does_not_fit(kwargs, match):
+    from hsiae.io import matrix_to_cube
+
+    with pytest.raises(ValueError, match=match):
+        matrix_to_cube(np.zeros((2, 6), dtype=np.int8), **kwargs)
+
+
+def test_a_matrix_read_as_a_cube_points_to_matrix_to_cube(tmp_path):
+    np.save(tmp_path / "matrix.npy", np.zeros((B, H * W), np.float32))
+    with pytest.raises(CubeFormatError, match=r"2-D array of shape \(11, 35\).*hsiae.io.matrix_to_cube"):
+        read_cube(tmp_path / "matrix.npy")

@@ -167,3 +167,51 @@ def test_scaling_statistics_over_many_row_blocks_match_numpy(scaling):
     else:
         assert res.offset_ == pytest.approx(R.mean(), rel=1e-12)
         assert res.scale_ == pytest.approx(R.max() - R.min(), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- labelled arrays (xarray)
+
+
+def _pixels_by_band(rioxarray, tmp_path, wavelengths):
+    """An ENVI cube opened by rioxarray, stacked to a (pixel, band) DataArray with its wavelength coordinate."""
+    from hsiae.io import Georeference, write_cube
+
+    X = _smooth_spectra(n=12, n_bands=len(wavelengths)).astype(np.float32)
+    place = Georeference("EPSG:32633", (30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0))
+    write_cube(
+        tmp_path / "scene.hdr", X.reshape(3, 4, -1), wavelengths=wavelengths, wavelength_units="nm", georeference=place
+    )
+    data = rioxarray.open_rasterio(tmp_path / "scene.img")  # dims (band, y, x), a 'wavelength' coordinate
+    return X, data.stack(pixel=("y", "x")).transpose("pixel", "band")
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # rioxarray with affine 3
+def test_a_dataarray_from_rioxarray_gives_the_resampler_its_wavelengths(tmp_path):
+    rioxarray = pytest.importorskip("rioxarray")
+    wavelengths = np.cumsum(np.random.default_rng(0).uniform(5, 15, size=30)) + 400  # uneven bands
+    X, data = _pixels_by_band(rioxarray, tmp_path, wavelengths)
+    assert data.dims == ("pixel", "band") and "wavelength" in data.coords
+    res = SpectralResampler(n_bands=16).fit(data)
+    np.testing.assert_array_equal(res.source_positions_, wavelengths)
+    np.testing.assert_allclose(res.target_positions_, np.linspace(wavelengths[0], wavelengths[-1], 16))
+    expected = SpectralResampler(n_bands=16, wavelengths=wavelengths).fit(X)
+    np.testing.assert_allclose(res.transform(data), expected.transform(X), rtol=1e-6)
+    # a plain array is taken as before: its columns are the bands fitted
+    np.testing.assert_allclose(res.transform(X), expected.transform(X), rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # rioxarray with affine 3
+def test_a_dataarray_whose_wavelengths_disagree_is_refused(tmp_path):
+    rioxarray = pytest.importorskip("rioxarray")
+    wavelengths = np.linspace(400.0, 1000.0, 30)
+    X, data = _pixels_by_band(rioxarray, tmp_path, wavelengths)
+    with pytest.raises(
+        ValueError, match=r"wavelengths= \(405-1005\) differ from X's 'wavelength' coordinate \(400-1000\)"
+    ):
+        SpectralResampler(wavelengths=wavelengths + 5).fit(data)
+    res = SpectralResampler(n_bands=8).fit(data)
+    shifted = data.assign_coords(wavelength=("band", wavelengths + 2.0))
+    with pytest.raises(ValueError, match=r"'wavelength' coordinate of X \(402-1002\) differs from the 30 bands fitted"):
+        res.transform(shifted)
+    with pytest.raises(ValueError, match=r"runs along its first dimension 'band'.*transpose"):
+        SpectralResampler().fit(data.transpose("band", "pixel"))

@@ -93,6 +93,38 @@ def _with_nodata(args, info):
     return dataclasses.replace(info, nodata=given)
 
 
+def _report_bands_and_place(args, info, n_bands):
+    """Say which bands the file marks bad (left out), and where on the map the cube lies."""
+    dropped = info.dropped_bands
+    if dropped:
+        logger.info(
+            "Left out %d bad bands of %d ('bbl' of '%s'): bands %s, counted from 0",
+            len(dropped),
+            len(dropped) + n_bands,
+            args.cube,
+            ", ".join(str(b) for b in dropped),
+        )
+    if info.georeference is not None:
+        logger.info("Georeferenced: %s; the raster outputs carry it", describe_georeference(info.georeference))
+
+
+def describe_georeference(georeference):
+    """A georeference in a few words: its CRS, and its pixel size and corner when north-up."""
+    crs = georeference.crs
+    if crs is None:
+        text = "no coordinate reference system"
+    elif crs.upper().startswith("EPSG:"):
+        text = crs
+    else:
+        text = f"CRS {' '.join(crs.split())[:40]}..."
+    if georeference.is_north_up:
+        a, _, c, _, e, f = georeference.transform
+        text += f", pixels of {a:g} x {-e:g} map units, upper-left corner at ({c:g}, {f:g})"
+    elif georeference.transform is not None:
+        text += ", a rotated pixel grid"
+    return text
+
+
 def _read_mask(args):
     """The ``--mask`` image (True = usable pixel), or None; read before the cube, so a bad one fails first."""
     if getattr(args, "mask", None) is None:
@@ -158,6 +190,7 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
         unit = f" {info.wavelength_units}" if info.wavelength_units else ""
         wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
     logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
+    _report_bands_and_place(args, info, B)
     _check_bands(args.cube, B)
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
@@ -236,6 +269,7 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
         rows,
         cols,
     )
+    _report_bands_and_place(args, info, B)
     _check_bands(args.cube, B)
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)

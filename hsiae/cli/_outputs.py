@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsiae.cli._errors import CLIError, one_line
 from hsiae.cli._staging import logger
 
 _DPI = 120
@@ -249,6 +250,37 @@ def write_segment_figures(
     return rep, means
 
 
+def output_georeference(info, fmt="tiff"):
+    """``info`` with the georeference a run's raster outputs can carry (``fmt``: "tiff" or "envi").
+
+    Called before any work: a transform that ENVI cannot hold is refused.
+    Without rasterio, a CRS that only GDAL can write in ``fmt`` is left out
+    with a warning: the outputs keep the pixel grid (the transform) without it.
+    """
+    import dataclasses
+
+    from hsiae.io import Georeference
+
+    georeference = info.georeference
+    if georeference is None:
+        return info
+    try:
+        georeference.envi_header_fields() if fmt == "envi" else georeference.geotiff_tags()
+    except ValueError as exc:
+        raise CLIError(f"{one_line(exc)} (the georeference of '{info.path}')") from exc
+    except ImportError:
+        logger.warning(
+            "'%s' lies in a coordinate reference system that only GDAL can write %s: the raster outputs "
+            "carry the pixel grid but not the coordinate reference system; install rasterio to write it: "
+            "pip install 'hsiae[geo]'",
+            info.path,
+            "to ENVI" if fmt == "envi" else "as GeoTIFF keys",
+        )
+        grid = None if georeference.transform is None else Georeference(None, georeference.transform)
+        return dataclasses.replace(info, georeference=grid)
+    return info
+
+
 def tiff_band_axis(info):
     """The band axis to write a cube read with ``info`` in: its own, unless TIFF cannot store it."""
     if info.band_axis in (0, 2):
@@ -271,6 +303,7 @@ def write_segment_outputs(
     *,
     value_label="Value",
     segments_fig=None,
+    georeference=None,
 ):
     """Every segmentation file of an image segmented in memory (labels -1 for no data)."""
     from hsiae.io import write_labels
@@ -281,7 +314,9 @@ def write_segment_outputs(
     k = pipeline_parts(pipe, segmenter="required").segmenter.n_clusters
     report_cluster_sizes(np.bincount(labels[valid], minlength=k))
     label_image = labels.reshape(H, W)
-    write_labels(out.stage(paths["labels"]), np.maximum(label_image, 0), nodata_mask=label_image < 0)
+    write_labels(
+        out.stage(paths["labels"]), np.maximum(label_image, 0), nodata_mask=label_image < 0, georeference=georeference
+    )
     if segments_fig is None:
         segments_fig = segment_map_figure(label_image, k)
     codes = np.where(valid[:, None], codes, np.nan).reshape(H, W, -1)

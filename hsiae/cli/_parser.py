@@ -311,10 +311,11 @@ def _build_parser():
         formatter_class=fmt,
         help="segment a cube into k clusters (training first, or with --model)",
         description="Segment a cube into k spatially coherent clusters of similar spectra.",
-        epilog="Writes into OUTDIR: labels.tif (clusters 1..k, 0 = no data), segments.png,\n"
-        "cluster_spectra.png and .csv (decoded cluster centres and mean +- std spectra),\n"
-        "latent_maps.png, and when it trains: model.hsiae (model.joblib with\n"
-        "--model-format joblib), model_loss.png, model_history.csv.\n\n"
+        epilog="Writes into OUTDIR: labels.tif (clusters 1..k, 0 = no data; placed on the map\n"
+        "where the cube is), segments.png, cluster_spectra.png and .csv (decoded cluster\n"
+        "centres and mean +- std spectra), latent_maps.png, and when it trains:\n"
+        "model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
+        "model_history.csv.\n\n"
         "examples:\n"
         "  hsiae segment scene.tif -k 6 -o segments\n"
         "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
@@ -356,9 +357,12 @@ def _build_parser():
         formatter_class=fmt,
         help="denoise a cube with a trained model",
         description="Denoise a cube with a trained model: encode and decode every spectrum.",
-        epilog="The output keeps the input's layout, wavelengths and dtype (integers are rounded\n"
-        "and clipped to the dtype's range); no-data pixels are copied unchanged.\n\n"
-        "example:\n  hsiae denoise scene.tif --model model.hsiae -o denoised.tif",
+        epilog="The output keeps the input's layout, wavelengths, georeferencing and dtype\n"
+        "(integers are rounded and clipped to the dtype's range); no-data pixels are copied\n"
+        "unchanged. OUT names a TIFF (.tif, .tiff) or an ENVI cube (.hdr, .img or .dat:\n"
+        "a header and its data file, in the input's interleave when it was ENVI).\n\n"
+        "examples:\n  hsiae denoise scene.tif --model model.hsiae -o denoised.tif\n"
+        "  hsiae denoise scene.hdr --model model.hsiae -o denoised.hdr",
     )
     _add_cube_input(p)
     p.add_argument("--model", required=True, metavar="MODEL", help="trained model from 'hsiae train'")
@@ -366,8 +370,8 @@ def _build_parser():
         "-o",
         "--output",
         required=True,
-        metavar="OUT.tif",
-        help="denoised cube to write (.tif); its folder is created if missing",
+        metavar="OUT",
+        help="denoised cube to write: .tif, or ENVI .hdr/.img/.dat; its folder is created if missing",
     )
     _add_chunks(p, sample=False)
     _add_general(p)

@@ -30,6 +30,7 @@ from hsiae.cli._models import (
 )
 from hsiae.cli._outputs import (
     model_file_name,
+    output_georeference,
     plan_model_outputs,
     plan_segment_outputs,
     report_cluster_sizes,
@@ -60,8 +61,9 @@ _PREVIEW_PIXELS = 600
 def _in_memory(args, out, paths, spectra, image_shape, info, head, seg, train):
     pipe, Z, labels = segment_in_memory(head, seg, *spectra, image_shape, train=train)
     write_segment_outputs(
-        out, paths, pipe, spectra[0], spectra[1], Z, labels, image_shape, info.wavelengths, info.wavelength_units
-    )
+        out, paths, pipe, spectra[0], spectra[1], Z, labels, image_shape, info.wavelengths, info.wavelength_units,
+        georeference=info.georeference,
+    )  # fmt: skip
     return pipe
 
 
@@ -88,7 +90,8 @@ def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
         fill = X.mean(axis=0)  # stands in for no-data pixels, as in the whole-image run
         logger.info("Segmenting %d x %d pixels chunk by chunk", H, W)
         labels_path = out.stage(paths["labels"])
-        store_labels(labels_path, predict_blocks(pipe, cube, nodata=info.nodata, mask=mask, fill=fill), force=True)
+        labels = predict_blocks(pipe, cube, nodata=info.nodata, mask=mask, fill=fill)
+        store_labels(labels_path, labels, force=True, georeference=info.georeference)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         codes = transform_blocks(
             pipe,
@@ -140,6 +143,7 @@ def run(args, out):
         model = SavedModel(args.model)
         needs = model.needs("segment", n_clusters=args.k)
     cube, info, mask = (open_lazy if lazy else read)(args, "segmenting", needs)
+    info = output_georeference(info)  # before any work: what the labels can carry
     H, W, B = cube.shape
     if lazy and args.k > sample_size(args, H * W):
         raise ValueError(

@@ -25,6 +25,7 @@ from hsiae.cli._memory import _needed_bytes
 from hsiae.cli._models import refuse_training_options
 from hsiae.cli._outputs import (
     model_file_name,
+    output_georeference,
     plan_model_outputs,
     pyplot,
     save_figure,
@@ -191,7 +192,7 @@ def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
     rmse = np.full(H * W, np.nan, dtype=np.float32)
     angle = np.full(H * W, np.nan, dtype=np.float32)
     rmse[valid], angle[valid] = _errors(unmixer, usable, A[valid])
-    write_cube(out.stage(paths["abundances"]), A.reshape(H, W, k), band_axis=0)
+    write_cube(out.stage(paths["abundances"]), A.reshape(H, W, k), band_axis=0, georeference=info.georeference)
     return A.reshape(H, W, k), rmse.reshape(H, W), angle.reshape(H, W), 1
 
 
@@ -209,7 +210,8 @@ def _in_chunks(args, out, paths, cube, info, mask, unmixer, train):
             _fit(unmixer, X)
         logger.info("Unmixing %d x %d pixels chunk by chunk", H, W)
         stored = out.stage(paths["abundances"])
-        store_cube(stored, unmix_blocks(unmixer, cube, nodata=info.nodata, mask=mask), band_axis=0, force=True)
+        abundances = unmix_blocks(unmixer, cube, nodata=info.nodata, mask=mask)
+        store_cube(stored, abundances, band_axis=0, georeference=info.georeference, force=True)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
         preview = np.asarray(cube[::every, ::every].compute())
     h, w, _ = preview.shape
@@ -266,6 +268,7 @@ def run(args, out):
 
     # no resampling: the wavelengths only label the endmember spectra, in whatever order
     cube, info, mask = (open_lazy if lazy else read)(args, "unmixing", needs, increasing_wavelengths=False)
+    info = output_georeference(info)  # before any work: what the abundances can carry
     H, W, B = cube.shape
     if not train:
         saved.check_bands(B, info.wavelengths)

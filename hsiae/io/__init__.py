@@ -4,8 +4,20 @@
 MATLAB ``.mat`` (v4/v5 and v7.3), NumPy ``.npy`` and ENVI files and always
 returns an array of shape ``(n_rows, n_cols, n_bands)`` in the file's own
 dtype, memory-mapped where the file allows it, plus a :class:`CubeInfo`.
-:func:`write_cube` and :func:`write_labels` write TIFF files atomically.
+:func:`write_cube` writes TIFF or ENVI (BSQ, BIL, BIP) files and
+:func:`write_labels` TIFF files, atomically.
 :func:`read_mask` reads a 2-D image of the pixels that may be used.
+:func:`matrix_to_cube` puts a ``(bands, pixels)`` matrix, as MATLAB scene
+files store spectra, back into an image cube.
+
+Georeferencing
+--------------
+:attr:`CubeInfo.georeference` (a :class:`Georeference`: the CRS and the
+affine transform from pixel to map coordinates) is read from a GeoTIFF's
+tags and an ENVI header's ``map info``; every writer takes
+``georeference=`` and writes it so that GDAL, QGIS and rasterio place the
+output where the input was. Conversions between formats that need GDAL
+(rasterio, ``pip install 'hsiae[geo]'``) say so when it is missing.
 
 Band-axis rule
 --------------
@@ -30,6 +42,13 @@ as many rows or columns (Indian Pines is 145 x 145 x 200, Pavia University
 The band axis found is returned as :attr:`CubeInfo.band_axis`; it is 1 only
 for ENVI BIL files, stored ``(rows, bands, cols)``.
 
+xarray
+------
+:func:`to_xarray` and :func:`from_xarray` turn a cube and its
+:class:`CubeInfo` into a labelled DataArray (dims ``y``, ``x``, ``band``; a
+``wavelength`` coordinate; the CRS through rioxarray) and back; they need
+xarray (``pip install 'hsiae[xarray]'``).
+
 Cubes larger than memory
 ------------------------
 :func:`open_cube` opens any of these files (or a Zarr array) as a lazy dask
@@ -40,15 +59,20 @@ on disk. They need dask (``pip install 'hsiae[dask]'``).
 
 from hsiae.io._atomic import Committed, atomic_output, check_target, commit, discard, temporary_beside
 from hsiae.io._common import CubeFormatError, CubeInfo
+from hsiae.io._geo import Georeference
 from hsiae.io._lazy import as_lazy_cube, open_cube
 from hsiae.io._mask import read_mask
+from hsiae.io._matrix import matrix_to_cube
 from hsiae.io._read import read_cube
 from hsiae.io._store import store_cube, store_labels
 from hsiae.io._write import write_cube, write_labels
+from hsiae.io._xarray import from_xarray, to_xarray
 
 __all__ = [
     "Committed",
     "as_lazy_cube",
+    "from_xarray",
+    "to_xarray",
     "atomic_output",
     "check_target",
     "commit",
@@ -56,6 +80,8 @@ __all__ = [
     "temporary_beside",
     "CubeFormatError",
     "CubeInfo",
+    "Georeference",
+    "matrix_to_cube",
     "open_cube",
     "read_cube",
     "read_mask",
@@ -66,4 +92,4 @@ __all__ = [
 ]
 
 # Name the public module in tracebacks and reprs, as before the split into submodules.
-CubeFormatError.__module__ = CubeInfo.__module__ = __name__
+CubeFormatError.__module__ = CubeInfo.__module__ = Georeference.__module__ = __name__

@@ -12,11 +12,15 @@ import tokenize
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.io.matlab import MatReadError
 
 from hsiae.exceptions import Param, ParameterMessage
+
+if TYPE_CHECKING:  # hsiae.io._geo imports this module
+    from hsiae.io._geo import Georeference
 
 # One logger for all of hsiae.io, so records keep the name "hsiae.io" that callers filter on.
 logger = logging.getLogger("hsiae.io")
@@ -72,10 +76,12 @@ class CubeInfo:
 
     Attributes
     ----------
-    path : pathlib.Path
-        The file the pixels were read from (the data file for ENVI).
-    format : {"tiff", "mat", "npy", "envi", "zarr"}
-        The file format ("zarr" only from :func:`open_cube`).
+    path : pathlib.Path or None
+        The file the pixels were read from (the data file for ENVI); None
+        for a cube that came from memory (:func:`from_xarray`).
+    format : {"tiff", "mat", "npy", "envi", "zarr", "xarray"}
+        The file format ("zarr" only from :func:`open_cube`, "xarray" from
+        :func:`from_xarray`).
     band_axis : int
         Axis of the array as stored in the file that holds the bands: 0 for
         ``(bands, rows, cols)``, 2 for ``(rows, cols, bands)``, 1 only for
@@ -89,15 +95,38 @@ class CubeInfo:
         Pixel value that marks missing data, when the file declares one.
     variable : str or None
         Name of the MATLAB variable read, for ``.mat`` files.
+    fwhm : ndarray of shape (n_bands,) or None
+        Full width at half maximum of each band, in the units of
+        ``wavelengths`` (read-only), when the file gives them (ENVI ``fwhm``).
+    georeference : Georeference or None
+        Where the pixels lie on the map (CRS and affine transform), from a
+        GeoTIFF's tags, an ENVI header's ``map info`` or a DataArray's
+        coordinates; None when the file says nothing.
+    dropped_bands : tuple of int
+        Bands of the file left out as bad (ENVI ``bbl``), numbered from 0
+        in the file; the cube, ``wavelengths`` and ``fwhm`` hold the others.
     """
 
-    path: Path
+    path: Path | None
     format: str
     band_axis: int
     wavelengths: np.ndarray | None = None
     wavelength_units: str | None = None
     nodata: float | None = None
     variable: str | None = None
+    fwhm: np.ndarray | None = None
+    georeference: "Georeference | None" = None
+    dropped_bands: tuple = ()
+
+    @property
+    def crs(self):
+        """The coordinate reference system ("EPSG:<code>" or WKT), or None: ``georeference.crs``."""
+        return None if self.georeference is None else self.georeference.crs
+
+    @property
+    def transform(self):
+        """The affine transform (a, b, c, d, e, f) from pixel to map coordinates, or None."""
+        return None if self.georeference is None else self.georeference.transform
 
 
 class _TifffileRecords(logging.Filter):
@@ -234,8 +263,8 @@ def _not_a_cube(path, shape, axes=None):
     axes_text = f" (axes {axes!r})" if axes else ""
     if len(shape) < 3:
         what_to_do = (
-            "a cube needs a band axis; pass a multi-band file (a single-band image or a "
-            "(bands, pixels) matrix must be reshaped to (rows, cols, bands) first)"
+            "a cube needs a band axis; pass a multi-band file (a (bands, pixels) matrix becomes a cube "
+            "with hsiae.io.matrix_to_cube; a single-band image is not a cube)"
         )
     else:
         what_to_do = (
@@ -318,24 +347,33 @@ def _checked_wavelengths(path, values, n_bands, source):
     return array
 
 
-def _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata):
+def _per_band(values, n_bands, what):
+    """``values`` as a list of one float per band, or None; raise ValueError for another count."""
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (n_bands,):
+        raise ValueError(
+            f"Expected one {what} per band, shape ({n_bands},), but got shape {values.shape}; "
+            f"pass the {what}s of this cube's bands"
+        )
+    return values.tolist()
+
+
+def _cube_metadata(band_axis, n_bands, wavelengths, wavelength_units, nodata, fwhm=None):
     """The metadata hsiae stores with a cube it writes, and the TIFF tag of its no-data value.
 
     Returns ``(meta, extratags)``: the dict written as JSON beside the
     pixels, and tifffile's ``extratags`` (GDAL's no-data tag when ``nodata``
-    is given). Raises ValueError for wavelengths that are not one per band
-    or a no-data value that is not a number.
+    is given). Raises ValueError for wavelengths or widths that are not one
+    per band or a no-data value that is not a number.
     """
     meta = {"band_axis": band_axis}
     if wavelengths is not None:
-        wavelengths = np.asarray(wavelengths, dtype=np.float64)
-        if wavelengths.shape != (n_bands,):
-            raise ValueError(
-                f"Expected one wavelength per band, shape ({n_bands},), but got shape "
-                f"{wavelengths.shape}; pass the band centres of this cube"
-            )
-        meta["wavelengths"] = wavelengths.tolist()
+        meta["wavelengths"] = _per_band(wavelengths, n_bands, "wavelength")
         meta["wavelength_units"] = wavelength_units
+    if fwhm is not None:
+        meta["fwhm"] = _per_band(fwhm, n_bands, "fwhm")
     extratags = []
     if nodata is not None:
         try:

@@ -16,6 +16,7 @@ from hsiae.io._common import (
     _resolve_layout,
     logger,
 )
+from hsiae.io._geo import Georeference
 from hsiae.io._sources import _RawSource
 
 _ZARR_SUFFIX = ".zarr"
@@ -202,7 +203,21 @@ def open_cube(path, *, chunks=512, band_axis=None, variable=None):
     array = da.from_array(
         source, chunks=(chunk_rows, chunk_cols, -1), name=name, lock=False, meta=np.empty((0, 0, 0), dtype=source.dtype)
     )
+    if info.dropped_bands:  # bands an ENVI 'bbl' marks bad: read with their chunk, then left out
+        array = array[:, :, np.setdiff1d(np.arange(array.shape[2]), info.dropped_bands)]
     return array, info
+
+
+def _zarr_georeference(path, attributes):
+    """The :class:`Georeference` of a Zarr array's ``crs`` and ``transform`` attributes, or None."""
+    crs, transform = attributes.get("crs"), attributes.get("transform")
+    if crs is None and transform is None:
+        return None
+    try:
+        return Georeference(crs, transform)
+    except (TypeError, ValueError) as exc:
+        logger.warning("Ignoring the unreadable georeference in the attributes of '%s' (%s)", path, exc)
+        return None
 
 
 def _open_zarr(path, chunks, band_axis, da):
@@ -237,6 +252,8 @@ def _open_zarr(path, chunks, band_axis, da):
         path=path, format="zarr", band_axis=axis, wavelengths=wavelengths,
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
         nodata=_parse_nodata(path, ours.get("nodata")),
+        fwhm=_checked_wavelengths(path, ours.get("fwhm"), n_bands, "the hsiae attributes ('fwhm')"),
+        georeference=_zarr_georeference(path, ours),
     )  # fmt: skip
     logger.info("Opened Zarr cube %s %s from '%s' (bands on axis %d)", array.shape, array.dtype, path, axis)
     return array, info

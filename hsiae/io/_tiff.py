@@ -24,6 +24,7 @@ from hsiae.io._common import (
     _tifffile_log,
     logger,
 )
+from hsiae.io._geo import _georeference_from_tiff
 from hsiae.io._sources import _TiffZarrSource
 
 
@@ -78,6 +79,9 @@ def _read_tiff(path, band_axis, mmap, before_load):
         if nodata is None:
             nodata = tif.pages.first.tags.valueof(_GDAL_NODATA_TAG)
         nodata = _parse_nodata(path, nodata)
+        fwhm = ours.get("fwhm") if ours is not None else None
+        fwhm = _checked_wavelengths(path, fwhm, n_bands, "the hsiae metadata ('fwhm')")
+        georeference = _georeference_from_tiff(path, tif.pages.first)
 
         offset = series.dataoffset
         can_map = offset is not None and not series.is_multifile and series.transform is None
@@ -102,7 +106,7 @@ def _read_tiff(path, band_axis, mmap, before_load):
     info = CubeInfo(
         path=path, format="tiff", band_axis=axis, wavelengths=wavelengths,
         wavelength_units=_normalise_units(units) if wavelengths is not None else None,
-        nodata=nodata,
+        nodata=nodata, fwhm=fwhm, georeference=georeference,
     )  # fmt: skip
     _report_unused_metadata(path, records, tuple(shape[i] for i in perm))
     if isinstance(data, _TiffZarrSource):
