@@ -309,6 +309,50 @@ def test_segment_trains_and_saves_the_model_in_the_safe_format(cube_path, tmp_pa
     assert str(outdir / "labels.tif") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "5"]], ids=["in memory", "chunked"])
+def test_segment_no_figures_writes_the_same_data_files_and_no_png(cube_path, tmp_path, capsys, chunks):
+    if chunks:
+        pytest.importorskip("dask")
+    args = ["segment", cube_path, "-k", "3", *FAST, *chunks]
+    assert main([*args, "-o", str(tmp_path / "all"), "-q"]) == 0
+    assert main([*args, "-o", str(tmp_path / "data"), "--no-figures"]) == 0
+    written = capsys.readouterr().out
+    assert ".png" not in written and str(tmp_path / "data" / "labels.tif") in written
+    full = listing(tmp_path / "all")
+    assert listing(tmp_path / "data") == [name for name in full if not name.endswith(".png")]
+    assert len(full) - len(listing(tmp_path / "data")) == 4  # segment map, spectra, latent maps, loss curves
+    data, full_run = tmp_path / "data", tmp_path / "all"
+    np.testing.assert_array_equal(tifffile.imread(data / "labels.tif"), tifffile.imread(full_run / "labels.tif"))
+    assert (data / "cluster_spectra.csv").read_text() == (full_run / "cluster_spectra.csv").read_text()
+
+    def losses(folder):  # the history without its last column, the epochs' durations
+        return [line.rsplit(",", 1)[0] for line in (folder / "model_history.csv").read_text().splitlines()]
+
+    assert losses(data) == losses(full_run)
+
+
+def test_train_no_figures_writes_the_model_and_history_only(cube_path, tmp_path):
+    model = tmp_path / "m.hsiae"
+    assert main(["train", cube_path, "-o", str(model), *FAST, "-q", "--no-figures"]) == 0
+    assert listing(tmp_path) == ["cube.tif", "m.hsiae", "m_history.csv"]
+
+
+@pytest.mark.parametrize("command", ["segment", "train"])
+def test_no_figures_never_imports_matplotlib(cube_path, tmp_path, command):
+    # in a fresh interpreter: other tests of this process have imported it
+    target = ["-k", "2", "-o", str(tmp_path / "seg")] if command == "segment" else ["-o", str(tmp_path / "m.hsiae")]
+    argv = [command, cube_path, *target, *FAST, "-q", "--no-figures"]
+    code = f"import sys; from hsiae.cli import main; rc = main({argv!r}); print(rc, 'matplotlib' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["0", "False"], run.stderr
+
+
+def test_the_demo_has_no_no_figures_option(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--no-figures"]) == 2
+    assert "--no-figures" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
 def test_segment_saves_a_joblib_model_only_when_asked(cube_path, tmp_path):
     outdir = tmp_path / "seg"
     args = ["segment", cube_path, "-k", "2", "-o", str(outdir), *FAST, "-q"]

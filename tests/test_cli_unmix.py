@@ -85,6 +85,15 @@ def test_a_saved_unmixer_gives_the_same_abundances(unmixed, scene_path, tmp_path
     np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"), tifffile.imread(unmixed / "abundances.tif"))
 
 
+def test_unmix_no_figures_writes_the_same_data_files_and_no_png(unmixed, scene_path, tmp_path):
+    out = tmp_path / "data"
+    assert main(["unmix", scene_path, "-p", str(K), "-o", str(out), *FAST, "--no-figures"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [name for name in OUTPUTS if not name.endswith(".png")]
+    np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"), tifffile.imread(unmixed / "abundances.tif"))
+    with open(out / "endmembers.csv") as a, open(unmixed / "endmembers.csv") as b:
+        assert a.read() == b.read()
+
+
 def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):
     pytest.importorskip("dask")
     out = tmp_path / "chunked"

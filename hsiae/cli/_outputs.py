@@ -25,6 +25,8 @@ SEGMENT_FILES = {
     "spectra_csv": ("cluster_spectra.csv", "cluster spectra table"),
     "latent": ("latent_maps.png", "latent maps"),
 }
+# The figures among them: left out with --no-figures.
+SEGMENT_FIGURES = ("segments", "spectra_png", "latent")
 
 
 def pyplot():
@@ -52,17 +54,21 @@ def model_file_name(args):
     return f"model.{args.model_format or 'hsiae'}"
 
 
-def plan_model_outputs(out, model_path):
-    """Plan the model file (its name checked: .hsiae, .joblib or .pkl), its loss curves and history."""
+def plan_model_outputs(out, model_path, *, figures=True):
+    """Plan the model file (its name checked: .hsiae, .joblib or .pkl), its loss curves and history.
+
+    Returns ``(model, loss, history)`` paths; ``loss`` is None without ``figures``.
+    """
     from hsiae.persistence import model_format
 
     model_path = Path(model_path)
     model_format(model_path)
-    loss = model_path.with_name(f"{model_path.stem}_loss.png")
+    loss = model_path.with_name(f"{model_path.stem}_loss.png") if figures else None
     history = model_path.with_name(f"{model_path.stem}_history.csv")
     # the longest name first: if -o's name is too long, the message says by how much for all three
     out.plan(history, "training history")
-    out.plan(loss, "loss curves")
+    if loss is not None:
+        out.plan(loss, "loss curves")
     out.plan(model_path, "model")
     return model_path, loss, history
 
@@ -143,15 +149,24 @@ def write_model_outputs(out, paths, model, wavelengths):
     model_path, loss, history = paths
     save_model(out.stage(model_path), model, wavelengths=wavelengths, force=True)
     trained = model if hasattr(model, "history_") else pipeline_parts(model).encoder
-    save_figure(loss_figure(trained), out.stage(loss))
+    if loss is not None:
+        save_figure(loss_figure(trained), out.stage(loss))
     _write_history(trained, out.stage(history))
 
 
 # -- segmentation files: written by segment (in memory or chunk by chunk) and demo ------------
 
 
-def plan_segment_outputs(out, outdir):
-    return {key: out.plan(outdir / name, what) for key, (name, what) in SEGMENT_FILES.items()}
+def plan_segment_outputs(out, outdir, *, figures=True):
+    """Plan the segmentation files in ``outdir``, keyed as ``SEGMENT_FILES``.
+
+    Without ``figures`` the keys of ``SEGMENT_FIGURES`` are left out.
+    """
+    return {
+        key: out.plan(outdir / name, what)
+        for key, (name, what) in SEGMENT_FILES.items()
+        if figures or key not in SEGMENT_FIGURES
+    }
 
 
 def cluster_names(k):
@@ -229,24 +244,30 @@ def write_segment_figures(
     ``codes`` are the latent codes of the image (or its preview), shaped
     ``(n_rows, n_cols, zdims)``, NaN at no-data pixels (their codes are
     those of a stand-in spectrum, which the maps would show as data).
+    A figure whose key is not in ``paths`` (``--no-figures``) is not drawn;
+    ``segments_fig`` and ``codes`` may then be None.
     """
-    from hsiae.plotting import plot_latent_maps
     from hsiae.workflow.spectra import cluster_mean_spectra, representative_spectra
 
-    save_figure(segments_fig, out.stage(paths["segments"]))
+    if "segments" in paths:
+        save_figure(segments_fig, out.stage(paths["segments"]))
     rep = representative_spectra(pipe)
     means, std = cluster_mean_spectra(pipe, X, labels, return_std=True)
-    title = (
-        f"Mean input spectra of {len(X)} sampled pixels (\u00b1 1 std)"
-        if sampled
-        else "Mean input spectra (shaded: \u00b1 1 standard deviation)"
-    )
-    save_figure(
-        _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
-        out.stage(paths["spectra_png"]),
-    )
+    if "spectra_png" in paths:
+        title = (
+            f"Mean input spectra of {len(X)} sampled pixels (\u00b1 1 std)"
+            if sampled
+            else "Mean input spectra (shaded: \u00b1 1 standard deviation)"
+        )
+        save_figure(
+            _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
+            out.stage(paths["spectra_png"]),
+        )
     _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths)
-    save_figure(plot_latent_maps(codes), out.stage(paths["latent"]))
+    if "latent" in paths:
+        from hsiae.plotting import plot_latent_maps
+
+        save_figure(plot_latent_maps(codes), out.stage(paths["latent"]))
     return rep, means
 
 
@@ -317,7 +338,7 @@ def write_segment_outputs(
     write_labels(
         out.stage(paths["labels"]), np.maximum(label_image, 0), nodata_mask=label_image < 0, georeference=georeference
     )
-    if segments_fig is None:
+    if segments_fig is None and "segments" in paths:
         segments_fig = segment_map_figure(label_image, k)
     codes = np.where(valid[:, None], codes, np.nan).reshape(H, W, -1)
     return write_segment_figures(

@@ -68,10 +68,17 @@ def _nodata_value(text):
         raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
 
 
-def _add_general(parser, *, force=True):
+def _add_general(parser, *, force=True, figures=False):
     group = parser.add_argument_group("general options")
     if force:
         group.add_argument("--force", action="store_true", help="overwrite existing output files")
+    if figures:
+        group.add_argument(
+            "--no-figures",
+            action="store_true",
+            help="write no PNG figures, only the data files (rasters, tables, the model); "
+            "saves the seconds that drawing them takes, e.g. in batch jobs",
+        )
     group.add_argument(
         "--threads",
         type=_int_at_least(1),
@@ -273,7 +280,8 @@ def _build_parser():
         help="train an autoencoder on a cube and save the model",
         description="Train a spectral autoencoder on every pixel of a cube and save it as a model file.",
         epilog="Writes MODEL, MODEL's stem + '_loss.png' (loss curves, linear and log scale) and\n"
-        "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it.\n\n"
+        "+ '_history.csv' (epoch, train_loss, valid_loss, dur) next to it; --no-figures\n"
+        "leaves out the PNG.\n\n"
         "examples:\n  hsiae train scene.tif -o model.hsiae --zdims 16 --epochs 60\n"
         "  hsiae train scene.tif -o denoiser.hsiae --for denoising\n"
         "  hsiae denoise scene.tif --model denoiser.hsiae -o scene_denoised.tif",
@@ -303,7 +311,7 @@ def _build_parser():
     )
     _add_seed(group)
     _add_chunks(p, sample=True)
-    _add_general(p)
+    _add_general(p, figures=True)
     p.set_defaults(command="train")
 
     p = sub.add_parser(
@@ -315,7 +323,7 @@ def _build_parser():
         "where the cube is), segments.png, cluster_spectra.png and .csv (decoded cluster\n"
         "centres and mean +- std spectra), latent_maps.png, and when it trains:\n"
         "model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
-        "model_history.csv.\n\n"
+        "model_history.csv. --no-figures leaves out the PNG files.\n\n"
         "examples:\n"
         "  hsiae segment scene.tif -k 6 -o segments\n"
         "  hsiae segment scene.tif --model model.hsiae -k 6 -o segments\n"
@@ -349,7 +357,7 @@ def _build_parser():
     _add_model_format(training)
     _add_seed(training)
     _add_chunks(p, sample=True)
-    _add_general(p)
+    _add_general(p, figures=True)
     p.set_defaults(command="segment")
 
     p = sub.add_parser(
@@ -389,7 +397,7 @@ def _build_parser():
         "in the cube's units), endmembers.png, abundance_maps.png (one 0..1 scale for\n"
         "all), reconstruction_error.png (RMSE and spectral angle per pixel), and when it\n"
         "trains: model.hsiae (model.joblib with --model-format joblib), model_loss.png,\n"
-        "model_history.csv.\n\n"
+        "model_history.csv. --no-figures leaves out the PNG files.\n\n"
         "The unmixer is trained on --sample-size pixels drawn across the image; the\n"
         "abundances cover every pixel. An abundance is the share of an endmember's\n"
         "spectral shape in the pixel, whatever the pixel's brightness.\n\n"
@@ -449,7 +457,7 @@ def _build_parser():
     _add_model_format(group)
     _add_seed(group)
     _add_chunks(p, sample=False)
-    _add_general(p)
+    _add_general(p, figures=True)
     p.set_defaults(command="unmix")
 
     d = DEMO_DEFAULTS

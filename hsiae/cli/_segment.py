@@ -93,13 +93,15 @@ def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
         labels = predict_blocks(pipe, cube, nodata=info.nodata, mask=mask, fill=fill)
         store_labels(labels_path, labels, force=True, georeference=info.georeference)
         every = max(1, math.ceil(max(H, W) / _PREVIEW_PIXELS))
-        codes = transform_blocks(
-            pipe,
-            cube[::every, ::every],
-            nodata=info.nodata,
-            mask=None if mask is None else mask[::every, ::every],
-            fill=fill,
-        ).compute()
+        codes = None
+        if "latent" in paths:  # the codes of the preview only feed the latent maps
+            codes = transform_blocks(
+                pipe,
+                cube[::every, ::every],
+                nodata=info.nodata,
+                mask=None if mask is None else mask[::every, ::every],
+                fill=fill,
+            ).compute()
 
     stored = _stored_labels(labels_path)  # 1..k, 0 = no data
     counts = np.zeros(k + 1, dtype=np.int64)
@@ -110,13 +112,14 @@ def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
     label_preview = np.asarray(stored[::every, ::every]).astype(np.int64) - 1
     sample_labels = np.asarray(stored.reshape(-1)[index]).astype(np.int64) - 1
     del stored
-    codes = np.where((label_preview >= 0)[..., None], codes, np.nan)  # no data, not a code
+    if codes is not None:
+        codes = np.where((label_preview >= 0)[..., None], codes, np.nan)  # no data, not a code
     keep = sample_labels >= 0
     write_segment_figures(
         out,
         paths,
         pipe,
-        segment_map_figure(label_preview, k, every=every),
+        segment_map_figure(label_preview, k, every=every) if "segments" in paths else None,
         X[keep],
         sample_labels[keep],
         codes,
@@ -134,10 +137,10 @@ def run(args, out):
         refuse_training_options(args, "segment", _TRAINING_OPTIONS)
     lazy = chunked(args)
     outdir = out.plan_dir(args.output)
-    paths = plan_segment_outputs(out, outdir)
+    paths = plan_segment_outputs(out, outdir, figures=not args.no_figures)
     if args.model is None:
         model = None
-        model_paths = plan_model_outputs(out, outdir / model_file_name(args))
+        model_paths = plan_model_outputs(out, outdir / model_file_name(args), figures=not args.no_figures)
         needs = training_needs("segment", args, n_clusters=args.k)
     else:
         model = SavedModel(args.model)

@@ -9,7 +9,7 @@ def run(args, out):
     from hsiae.workflow.usable import usable_rows
 
     lazy = chunked(args)
-    paths = plan_model_outputs(out, args.output)
+    paths = plan_model_outputs(out, args.output, figures=not args.no_figures)
     needs = training_needs("train", args)
     if lazy:
         cube, info, mask = open_lazy(args, "training on", needs)

@@ -42,6 +42,8 @@ _FILES = {
     "maps": ("abundance_maps.png", "abundance maps"),
     "error": ("reconstruction_error.png", "reconstruction error"),
 }
+# The figures among them: left out with --no-figures.
+_FIGURES = ("endmembers_png", "maps", "error")
 # Figures of a chunked run show the image downsampled to at most this many pixels a side.
 _PREVIEW_PIXELS = 600
 # Pixels reconstructed at a time for the error map.
@@ -234,10 +236,13 @@ def run(args, out):
     _check_options(args)
     lazy = chunked(args, sampled=True)
     outdir = out.plan_dir(args.output)
-    paths = {key: out.plan(outdir / name, what) for key, (name, what) in _FILES.items()}
+    figures = not args.no_figures
+    paths = {
+        key: out.plan(outdir / name, what) for key, (name, what) in _FILES.items() if figures or key not in _FIGURES
+    }
     train = args.model is None
     if train:
-        model_paths = plan_model_outputs(out, outdir / model_file_name(args))
+        model_paths = plan_model_outputs(out, outdir / model_file_name(args), figures=figures)
         unmixer = _unmixer(args)
         k = args.p
     else:
@@ -281,11 +286,13 @@ def run(args, out):
     A, rmse, angle, every = unmix(args, out, paths, cube, info, mask, unmixer, train)
     del cube
     _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info.wavelengths)
-    save_figure(_endmember_figure(unmixer, info.wavelengths, info.wavelength_units), out.stage(paths["endmembers_png"]))
-    from hsiae.plotting import plot_abundance_maps
+    if figures:
+        from hsiae.plotting import plot_abundance_maps
 
-    save_figure(plot_abundance_maps(A), out.stage(paths["maps"]))
-    save_figure(_error_figure(rmse, angle, every), out.stage(paths["error"]))
+        endmember_fig = _endmember_figure(unmixer, info.wavelengths, info.wavelength_units)
+        save_figure(endmember_fig, out.stage(paths["endmembers_png"]))
+        save_figure(plot_abundance_maps(A), out.stage(paths["maps"]))
+        save_figure(_error_figure(rmse, angle, every), out.stage(paths["error"]))
     finite = angle[np.isfinite(angle)]
     if finite.size:
         logger.info(
