@@ -1439,6 +1439,47 @@ def test_a_killed_run_leaves_nothing_behind(tmp_path, name, status, word):
     assert listing(tmp_path) == ["cube.tif"]
 
 
+def test_a_signal_that_lands_where_python_drops_exceptions_still_stops_the_run(
+    cube_path, tmp_path, capsys, monkeypatch
+):
+    # a SIGTERM handled while a weakref callback runs (as when an import's module lock is freed)
+    # raised inside the callback, where Python prints and drops exceptions: the run went on and
+    # wrote every output with exit status 0
+    import signal
+    import threading
+    import time
+    import weakref
+
+    import hsiae.cli._outputs
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are only installed in the main thread")
+    save_figure = hsiae.cli._outputs.save_figure
+
+    class Lock:
+        pass
+
+    def save_after_a_signal_in_a_callback(*args, **kwargs):
+        def freed(ref):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, inside the callback
+
+        lock = Lock()
+        ref = weakref.ref(lock, freed)
+        del lock
+        assert ref() is None
+        time.sleep(0.5)
+        return save_figure(*args, **kwargs)
+
+    monkeypatch.setattr(hsiae.cli._outputs, "save_figure", save_after_a_signal_in_a_callback)
+    out = tmp_path / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(out), *FAST, "-q"]) == 143
+    err = capsys.readouterr().err
+    assert "hsiae: terminated; no output was written" in err
+    assert "Exception ignored" not in err
+    assert not out.exists()
+
+
 def test_no_output_replaces_the_input_even_with_force(tmp_path, capsys):
     # train's -o named like its input is refused for its extension (tested below)
     out = tmp_path / "out"

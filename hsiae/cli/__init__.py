@@ -56,11 +56,12 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 0
 
     out = Outputs(force=args.force, inputs=[getattr(args, name, None) for name in ("cube", "model", "mask")])
-    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), _stopped_by_signals():
+    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), _stopped_by_signals() as signals:
         try:
             # the command's module, imported only now: --help and usage errors never load torch
             command = importlib.import_module(f"hsiae.cli._{args.command}")
             summary = command.run(args, out)
+            signals.check()  # a stop whose exception something swallowed
             out.commit()
             for line in summary or ():
                 logger.info("%s", line)

@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -99,28 +100,77 @@ class _Stopped(BaseException):
         self.word = _STOPPING.get(signal.Signals(signum).name, "stopped")
 
 
+class _Signals:
+    """The stopping signal a run received, if any; makes sure that it stops the run."""
+
+    def __init__(self):
+        self.pending = None
+        self._again = False
+        self._timers = []
+
+    def received(self, signum):
+        if self.pending is not None and not self._again:
+            return  # a second signal (Ctrl-C twice, say): the run is already stopping as the first one said
+        self.pending = self.pending or signum
+        self._again = False
+        raise _Stopped(self.pending)
+
+    def unraisable(self, unraisable, previous):
+        # A signal that came while a weakref callback or a __del__ ran (an import's module lock
+        # being freed, say) raised there, and Python drops such exceptions: the run would go on to
+        # write its outputs. Deliver the signal again, from outside the callback.
+        if not isinstance(unraisable.exc_value, _Stopped):
+            previous(unraisable)
+            return
+        self._again = True
+        timer = threading.Timer(0.01, os.kill, args=(os.getpid(), unraisable.exc_value.signum))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def check(self):
+        """Raise :class:`_Stopped` if a stopping signal came and nothing stopped the run yet."""
+        if self.pending is not None:
+            self.cancel()
+            raise _Stopped(self.pending)
+
+    def cancel(self):
+        for timer in self._timers:
+            timer.cancel()
+
+
 @contextlib.contextmanager
 def _stopped_by_signals():
     """Raise :class:`_Stopped` on SIGTERM, SIGINT and SIGHUP while a run lasts, so that its outputs are discarded.
 
     Python's default for SIGTERM and SIGHUP ends the process at once,
     leaving the temporary files of the outputs being written; raised as an
-    exception, the signal unwinds through :meth:`Outputs.discard`. Only the
-    main thread can install handlers; elsewhere the defaults stay. SIGHUP
-    does not exist on Windows.
+    exception, the signal unwinds through :meth:`Outputs.discard`. Yields a
+    :class:`_Signals`, whose ``check`` goes before committing outputs. Only
+    the main thread can install handlers; elsewhere the defaults stay.
+    SIGHUP does not exist on Windows.
     """
+    state = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
 
     def stop(signum, frame):
-        raise _Stopped(signum)
+        state.received(signum)
+
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable):
+        state.unraisable(unraisable, previous_hook)
 
     signals = [getattr(signal, name) for name in _STOPPING if hasattr(signal, name)]
     saved = {sig: signal.signal(sig, stop) for sig in signals}
+    sys.unraisablehook = hook
     try:
-        yield
+        yield state
     finally:
+        state.cancel()
+        sys.unraisablehook = previous_hook
         for sig, handler in saved.items():
             signal.signal(sig, handler)
 
