@@ -42,6 +42,7 @@ LAYERS = {
     "hsiae.segmentation": (1, "estimators"),
     "hsiae.metrics": (1, "estimators"),
     "hsiae.unmixing": (1, "estimators"),
+    "hsiae.noise": (1, "estimators"),
     "hsiae.unmixer": (1, "estimators"),
     # data in and out
     "hsiae.io": (2, "data"),

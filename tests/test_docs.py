@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "hsiae.datasets",
     "hsiae.metrics",
     "hsiae.unmixing",
+    "hsiae.noise",
     "hsiae.networks",
     "hsiae.losses",
     "hsiae.workflow.recipes",

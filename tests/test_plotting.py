@@ -13,6 +13,7 @@ from hsiae.plotting import (  # noqa: E402
     NODATA_COLOR,
     color_difference,
     plot_band_image,
+    plot_band_snr,
     plot_cluster_spectra,
     plot_latent_maps,
     plot_latent_traversal,
@@ -305,6 +306,40 @@ def test_spectrum_custom_units(cube):
 def test_spectrum_validation(cube, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plot_spectrum(cube, **kwargs)
+
+
+# --------------------------------------------------------------------------- signal-to-noise ratio
+
+
+def test_band_snr_draws_the_ratios_and_the_marked_bands(wavelengths):
+    snr = np.linspace(20.0, 40.0, B)
+    snr[3], snr[4] = np.inf, -np.inf
+    ax = plot_band_snr(snr, wavelengths=wavelengths, marked=[0, 5, -1], marked_label="Dropped")
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_array_equal(x, wavelengths)
+    np.testing.assert_array_equal(np.isnan(y), np.isin(np.arange(B), [3, 4]))  # no infinite point
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[wavelengths, snr][[0, 5, B - 1]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Estimated SNR", "Dropped (3)"]
+    assert ax.get_ylabel() == "Signal-to-noise ratio (dB)"
+    mask = np.zeros(B, dtype=bool)
+    mask[[0, 5]] = True
+    assert len(plot_band_snr(snr, marked=mask).collections[0].get_offsets()) == 2
+    assert plot_band_snr(snr).get_legend() is None
+
+
+@pytest.mark.parametrize(
+    "snr, kwargs, match",
+    [
+        (np.zeros((2, 3)), {}, r"snr must be a 1-D array .* shape \(2, 3\)"),
+        (np.array([1.0, np.nan]), {}, "without NaN .* with NaN"),
+        (np.zeros(B), {"marked": [B]}, f"marked holds band {B}, but snr has {B} bands"),
+        (np.zeros(B), {"marked": [0.5]}, "marked must be band indices"),
+        (np.zeros(B), {"wavelengths": np.arange(3)}, "one value per band"),
+    ],
+)
+def test_band_snr_validation(snr, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_band_snr(snr, **kwargs)
 
 
 # --------------------------------------------------------------------------- segments

@@ -17,7 +17,7 @@ from hsiae.plotting._common import NODATA_COLOR, NODATA_NAME, segment_colors  # 
 from hsiae.plotting._generator import plot_generated_spectra
 from hsiae.plotting._images import plot_band_image, plot_reconstruction_error, plot_segment_map
 from hsiae.plotting._latent import plot_latent_maps, plot_latent_traversal
-from hsiae.plotting._spectra import plot_cluster_spectra, plot_spectrum
+from hsiae.plotting._spectra import plot_band_snr, plot_cluster_spectra, plot_spectrum
 from hsiae.plotting._training import plot_loss_curves
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "color_difference",
     "plot_abundance_maps",
     "plot_band_image",
+    "plot_band_snr",
     "plot_cluster_spectra",
     "plot_generated_spectra",
     "plot_latent_maps",

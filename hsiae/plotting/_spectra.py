@@ -169,3 +169,71 @@ def plot_cluster_spectra(
     if n_clusters:
         _outside_legend(ax, n_entries=n_clusters)
     return ax
+
+
+def plot_band_snr(snr, *, wavelengths=None, wavelength_units="nm", marked=None, marked_label="Marked", ax=None):
+    """Plot each band's signal-to-noise ratio, as :func:`hsiae.noise.band_snr` estimates it.
+
+    Bands of water absorption and at the detectors' edges show as dips tens
+    of dB deep; ``marked`` draws a set of bands (the ones to leave out, or a
+    file's bad-band list) as points over the line, to check one against the
+    other.
+
+    Parameters
+    ----------
+    snr : array-like of shape (n_bands,)
+        Ratios in dB; ``inf`` (a band without noise) and ``-inf`` (one
+        without signal) are left out of the line.
+    wavelengths : array-like of shape (n_bands,), default=None
+        Band centres for the x axis; the band index when None.
+    wavelength_units : str, default="nm"
+        Unit of ``wavelengths``.
+    marked : array-like of int or of bool, default=None
+        Bands to mark: indices into ``snr``, or a mask of ``n_bands`` booleans.
+    marked_label : str, default="Marked"
+        Legend entry of the marked bands.
+    ax : matplotlib Axes, default=None
+        Axes to draw on; a new figure is created when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    snr = np.asarray(snr, dtype=float)
+    if snr.ndim != 1 or len(snr) < 1 or np.isnan(snr).any():
+        raise ValueError(
+            f"snr must be a 1-D array of ratios in dB, one per band, without NaN (as hsiae.noise.band_snr "
+            f"returns), but got shape {snr.shape}{' with NaN' if snr.ndim == 1 and np.isnan(snr).any() else ''}."
+        )
+    n_bands = len(snr)
+    wavelengths = _check_wavelengths(wavelengths, n_bands)
+    shown = np.zeros(n_bands, dtype=bool)
+    if marked is not None:
+        marked = np.asarray(marked)
+        if marked.dtype == bool and marked.shape == (n_bands,):
+            shown = marked
+        elif marked.ndim == 1 and (marked.size == 0 or np.issubdtype(marked.dtype, np.integer)):
+            if marked.size and (marked.min() < -n_bands or marked.max() >= n_bands):
+                raise ValueError(
+                    f"marked holds band {int(marked.max() if marked.max() >= n_bands else marked.min())}, "
+                    f"but snr has {n_bands} bands; pass indices from 0 to {n_bands - 1}."
+                )
+            shown[marked] = True
+        else:
+            raise ValueError(
+                f"marked must be band indices (ints) or a mask of {n_bands} booleans, but got an array of "
+                f"dtype {marked.dtype} and shape {marked.shape}."
+            )
+
+    x, xlabel = _spectral_axis(wavelengths, n_bands, wavelength_units)
+    finite = np.where(np.isfinite(snr), snr, np.nan)
+    ax = _new_axes(ax)
+    ax.plot(*_with_gaps(x, finite), color="black", linewidth=1.2, label="Estimated SNR", zorder=2)
+    if shown.any():
+        ax.scatter(x[shown], finite[shown], s=18, color="C3", zorder=3, label=f"{marked_label} ({int(shown.sum())})")
+        ax.legend(loc="best", frameon=False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Signal-to-noise ratio (dB)")
+    ax.set_title(f"Signal-to-noise ratio per band, median {np.nanmedian(finite):.1f} dB")
+    ax.grid(True, alpha=0.3)
+    return ax
