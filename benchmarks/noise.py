@@ -95,7 +95,8 @@ def table_hysime(seeds):
 def table_real():
     print("\n### 3. The real scenes: estimates against the materials of the ground truth\n")
     print(
-        "| scene | pixels x bands | materials | HySime | PCA 99.9 % power | PCA eigenvalue > 2 x noise | median band SNR (dB) | time of hysime (s) |"
+        "| scene | pixels x bands | materials | HySime | PCA 99.9 % power | PCA eigenvalue > 2 x noise "
+        "| median band SNR (dB) | time of hysime (s) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, materials in REAL.items():
