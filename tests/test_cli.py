@@ -1480,6 +1480,54 @@ def test_a_signal_that_lands_where_python_drops_exceptions_still_stops_the_run(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "4"]], ids=["in memory", "chunked"])
+def test_drop_bands_gives_what_a_cube_without_those_bands_gives(tmp_path, capsys, chunks):
+    # --drop-bands 1-2,20 (numbered from 1) is the cube with bands 3-19 only: same labels, same model
+    cube = make_cube()
+    full = write(tmp_path / "full.tif", cube)
+    part = write(tmp_path / "part.tif", cube[:, :, 2:19], wavelengths=WAVELENGTHS[2:19])
+    args = ["-k", "2", *FAST, "--seed", "3", "--no-figures", "-q", *chunks]
+    assert main(["segment", full, "--drop-bands", "20,1-2", "-o", str(tmp_path / "a"), *args]) == 0
+    assert main(["segment", part, "-o", str(tmp_path / "b"), *args]) == 0
+    a, b = (tifffile.imread(tmp_path / name / "labels.tif") for name in "ab")
+    np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+
+    model = tmp_path / "m.hsiae"
+    assert main(["train", full, "--drop-bands", "1-2,20", "-o", str(model), *FAST, *chunks]) == 0
+    assert "Left out 3 bands (--drop-bands): 1-2,20; 17 bands remain" in capsys.readouterr().out
+    pipe, info = load_model(model)
+    assert pipe[0].n_features_in_ == 17
+    np.testing.assert_allclose(info.wavelengths, WAVELENGTHS[2:19])
+    # applied with the same bands left out: the denoised cube has those 17 bands and their wavelengths
+    out = tmp_path / "den.tif"
+    assert main(["denoise", full, "--model", str(model), "--drop-bands", "1,2,20", "-o", str(out), *chunks]) == 0
+    denoised, den_info = read_cube(out)
+    assert denoised.shape == (H, W, 17)
+    np.testing.assert_allclose(den_info.wavelengths, WAVELENGTHS[2:19])
+    capsys.readouterr()
+    # without them, the model's bands do not match, and the message says what to do
+    assert main(["denoise", full, "--model", str(model), "-o", str(tmp_path / "d2.tif"), *chunks]) == 2
+    assert_one_line_error(capsys, "trained on cubes with 17 bands", f"has {B} bands", "leave out the same ones")
+
+
+@pytest.mark.parametrize(
+    "bands, message",
+    [
+        ("21", f"--drop-bands names band 21, but '{{cube}}' has {B} bands (numbered 1 to {B})"),
+        (f"1-{B - 1}", f"--drop-bands leaves 1 of the {B} bands of '{{cube}}', but hsiae needs spectra of at least 2"),
+        ("0", "bands are numbered from 1 and a range goes up (as 108-112), got '0'"),
+        ("5-3", "got '5-3' in '5-3'"),
+        ("1,x", "expected band numbers and ranges separated by commas, like 1-3,108-112,224, got '1,x'"),
+    ],
+)
+def test_drop_bands_that_do_not_fit_the_cube_are_refused_before_any_work(cube_path, tmp_path, capsys, bands, message):
+    out = tmp_path / "seg"
+    assert main(["segment", cube_path, "-k", "2", "-o", str(out), "--drop-bands", bands, *FAST]) == 2
+    assert_one_line_error(capsys, message.format(cube=cube_path))
+    assert not out.exists()
+
+
 def test_no_output_replaces_the_input_even_with_force(tmp_path, capsys):
     # train's -o named like its input is refused for its extension (tested below)
     out = tmp_path / "out"

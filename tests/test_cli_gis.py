@@ -107,10 +107,16 @@ def test_the_bad_bands_of_an_envi_input_are_left_out_and_said(model, tmp_path, c
     spectral.envi.save_image(str(header), cube, metadata={"wavelength": wavelengths, "bbl": bbl}, ext=".img")
     assert main(["denoise", str(header), "--model", model, "-o", str(tmp_path / "den.hdr")]) == 0
     out = capsys.readouterr().out
-    assert "Left out 2 bad bands of 22 ('bbl' of " in out and "bands 10, 21" in out
+    assert "Left out 2 bad bands of 22 ('bbl' of " in out and "bands 11,22" in out  # numbered from 1
     denoised, info = read_cube(tmp_path / "den.hdr")
     assert denoised.shape == (H, W, B)
     np.testing.assert_allclose(info.wavelengths, WAVELENGTHS)
+
+    # --drop-bands numbers the file's bands, the bad ones included: band 11 is out already, 1 and 2 too now
+    assert main(["segment", str(header), "-k", "2", "-o", str(tmp_path / "s"), "--drop-bands", "1-2,11",
+                 "--epochs", "1", "--bands", "8", "--zdims", "2", "--no-figures"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Left out 2 bands (--drop-bands): 1-2; 18 bands remain" in out
 
 
 @pytest.mark.parametrize("name", ["den.img", "den.dat"])

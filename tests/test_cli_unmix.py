@@ -59,6 +59,7 @@ def test_unmix_writes_abundances_endmembers_model_and_figures(unmixed, scene):
         rows = list(csv.reader(fh))
     assert rows[0] == ["band", "wavelength", "endmember_1", "endmember_2", "endmember_3"]
     table = np.array(rows[1:], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], np.arange(1, len(table) + 1))  # numbered from 1, as --drop-bands
     np.testing.assert_allclose(table[:, 1], scene.wavelengths, rtol=1e-7)
     E = table[:, 2:].T
     truth = scene.endmembers.T
@@ -92,6 +93,17 @@ def test_unmix_no_figures_writes_the_same_data_files_and_no_png(unmixed, scene_p
     np.testing.assert_array_equal(tifffile.imread(out / "abundances.tif"), tifffile.imread(unmixed / "abundances.tif"))
     with open(out / "endmembers.csv") as a, open(unmixed / "endmembers.csv") as b:
         assert a.read() == b.read()
+
+
+def test_unmix_endmembers_are_listed_under_the_file_band_numbers_left_after_drop_bands(scene, scene_path, tmp_path):
+    out = tmp_path / "dropped"
+    assert (
+        main(["unmix", scene_path, "-p", str(K), "-o", str(out), *FAST, "--no-figures", "--drop-bands", "1-5,40"]) == 0
+    )
+    with open(out / "endmembers.csv", newline="") as fh:
+        table = np.array(list(csv.reader(fh))[1:], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], np.arange(6, 40))
+    np.testing.assert_allclose(table[:, 1], scene.wavelengths[5:39], rtol=1e-7)
 
 
 def test_unmix_in_chunks_equals_unmix_in_memory(unmixed, scene_path, tmp_path):

@@ -15,7 +15,7 @@ import math
 
 from hsiae.cli._errors import CLIError, one_line
 from hsiae.cli._memory import _check_memory, _needed_bytes
-from hsiae.cli._parser import LOCAL_SCHEDULERS
+from hsiae.cli._parser import LOCAL_SCHEDULERS, band_ranges
 from hsiae.cli._staging import logger
 from hsiae.workflow.defaults import SAMPLE_SIZE
 
@@ -93,16 +93,67 @@ def _with_nodata(args, info):
     return dataclasses.replace(info, nodata=given)
 
 
+def band_numbers(info, n_bands):
+    """The file's numbers (from 1) of the ``n_bands`` bands a run holds, after the bands left out."""
+    dropped = set(info.dropped_bands)
+    return [b + 1 for b in range(n_bands + len(dropped)) if b not in dropped]
+
+
+def _kept_bands(args, info, n_bands):
+    """Indices of the bands ``--drop-bands`` keeps among the ``n_bands`` read, or None without it.
+
+    ``--drop-bands`` numbers the file's bands from 1, bands an ENVI ``bbl``
+    left out included; those it names are left out too.
+    """
+    drop = getattr(args, "drop_bands", None)
+    if not drop:
+        return None
+    n_file = n_bands + len(info.dropped_bands)
+    if drop[-1] > n_file:
+        raise CLIError(
+            f"--drop-bands names band {drop[-1]}, but '{args.cube}' has {n_file} bands (numbered 1 to "
+            f"{n_file}); pass band numbers of this cube"
+        )
+    drop = set(drop)
+    keep = [i for i, number in enumerate(band_numbers(info, n_bands)) if number not in drop]
+    if len(keep) < 2:
+        raise CLIError(
+            f"--drop-bands leaves {len(keep)} of the {n_file} bands of '{args.cube}', but hsiae needs "
+            f"spectra of at least 2 bands; leave out fewer bands"
+        )
+    return keep
+
+
+def _without_dropped_bands(args, cube, info, keep):
+    """The cube and its info with only the bands ``keep`` (from :func:`_kept_bands`), said in the log."""
+    import numpy as np
+
+    numbers = band_numbers(info, cube.shape[2])
+    left_out = sorted({b - 1 for b in numbers} - {numbers[i] - 1 for i in keep})
+    logger.info(
+        "Left out %d bands (--drop-bands): %s; %d bands remain", len(left_out),
+        band_ranges(b + 1 for b in left_out), len(keep),
+    )  # fmt: skip
+    index = np.asarray(keep)
+    info = dataclasses.replace(
+        info,
+        wavelengths=None if info.wavelengths is None else info.wavelengths[index],
+        fwhm=None if info.fwhm is None else info.fwhm[index],
+        dropped_bands=tuple(sorted({*info.dropped_bands, *left_out})),
+    )
+    return cube[:, :, index], info
+
+
 def _report_bands_and_place(args, info, n_bands):
     """Say which bands the file marks bad (left out), and where on the map the cube lies."""
     dropped = info.dropped_bands
     if dropped:
         logger.info(
-            "Left out %d bad bands of %d ('bbl' of '%s'): bands %s, counted from 0",
+            "Left out %d bad bands of %d ('bbl' of '%s'): bands %s",
             len(dropped),
             len(dropped) + n_bands,
             args.cube,
-            ", ".join(str(b) for b in dropped),
+            band_ranges(b + 1 for b in dropped),
         )
     if info.georeference is not None:
         logger.info("Georeferenced: %s; the raster outputs carry it", describe_georeference(info.georeference))
@@ -174,6 +225,8 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
         _check_mask(args, mask, shape)
         H, W, B = shape
         what = f"{verb} the {H} x {W} x {B} {dtype} cube '{args.cube}'"
+        if getattr(args, "drop_bands", None):
+            loaded += math.prod(shape) * dtype.itemsize  # the copy of the bands kept, at most this
         _check_memory(what, needs(shape, dtype) + loaded)
 
     def before_load(shape, dtype):
@@ -184,6 +237,7 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
     cube, info = read_cube(args.cube, band_axis=args.band_axis, variable=args.variable, before_load=before_load)
     if not checked:  # memory-mapped: the pixels are paged in as needed
         check(cube.shape, cube.dtype)
+    keep = _kept_bands(args, info, cube.shape[2])
     H, W, B = cube.shape
     wl = ""
     if info.wavelengths is not None:
@@ -191,7 +245,9 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
         wl = f", {info.wavelengths[0]:g}-{info.wavelengths[-1]:g}{unit}"
     logger.info("Read %s: %d x %d pixels, %d bands%s, %s", args.cube, H, W, B, wl, cube.dtype)
     _report_bands_and_place(args, info, B)
-    _check_bands(args.cube, B)
+    if keep is not None:
+        cube, info = _without_dropped_bands(args, cube, info, keep)
+    _check_bands(args.cube, cube.shape[2])
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
     return cube, _with_nodata(args, info), mask
@@ -247,6 +303,7 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
     mask = _read_mask(args)
     cube, info = open_cube(args.cube, chunks=args.chunks, band_axis=args.band_axis, variable=args.variable)
     _check_mask(args, mask, cube.shape)
+    keep = _kept_bands(args, info, cube.shape[2])
     H, W, B = cube.shape
     rows, cols = cube.chunksize[:2]
     workers = 1 if args.scheduler == "synchronous" else (dask.system.CPU_COUNT or 1)
@@ -270,7 +327,9 @@ def open_lazy(args, verb, needs, *, increasing_wavelengths=True):
         cols,
     )
     _report_bands_and_place(args, info, B)
-    _check_bands(args.cube, B)
+    if keep is not None:
+        cube, info = _without_dropped_bands(args, cube, info, keep)
+    _check_bands(args.cube, cube.shape[2])
     if increasing_wavelengths:
         _check_wavelengths(args.cube, info.wavelengths, info.wavelength_units)
     return cube, _with_nodata(args, info), mask
@@ -317,6 +376,19 @@ def scheduler(spec):
         client.close()
 
 
+def _check_model_bands(info, n_bands, wavelengths):
+    """:func:`hsiae.persistence.check_model_bands`, reminding that the bands left out count."""
+    from hsiae.persistence import check_model_bands
+
+    try:
+        check_model_bands(info, n_bands, wavelengths)
+    except ValueError as exc:
+        raise CLIError(
+            f"{one_line(exc).rstrip('.')}; if bands were left out (--drop-bands, an ENVI bad band list), "
+            f"leave out the same ones as when the model was trained"
+        ) from exc
+
+
 class SavedUnmixer:
     """An unmixer given with ``--model`` (from ``hsiae unmix``)."""
 
@@ -332,9 +404,7 @@ class SavedUnmixer:
         self.unmixer = model
 
     def check_bands(self, n_bands, wavelengths):
-        from hsiae.persistence import check_model_bands
-
-        check_model_bands(self.info, n_bands, wavelengths)
+        _check_model_bands(self.info, n_bands, wavelengths)
 
 
 class SavedModel:
@@ -379,6 +449,4 @@ class SavedModel:
         return needs
 
     def check_bands(self, n_bands, wavelengths):
-        from hsiae.persistence import check_model_bands
-
-        check_model_bands(self.info, n_bands, wavelengths)
+        _check_model_bands(self.info, n_bands, wavelengths)

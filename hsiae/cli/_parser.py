@@ -68,6 +68,37 @@ def _nodata_value(text):
         raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
 
 
+def band_list(text):
+    """Argparse type of ``--drop-bands``: band numbers from 1 and ranges, ``1-3,108-112,224``, as a sorted tuple."""
+    bands = set()
+    for item in text.replace(" ", "").split(","):
+        first, dash, last = item.partition("-")
+        try:
+            low, high = int(first), int(last if dash else first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected band numbers and ranges separated by commas, like 1-3,108-112,224, got {text!r}"
+            ) from None
+        if low < 1 or high < low:
+            raise argparse.ArgumentTypeError(
+                f"bands are numbered from 1 and a range goes up (as 108-112), got {item!r} in {text!r}"
+            )
+        bands.update(range(low, high + 1))
+    return tuple(sorted(bands))
+
+
+def band_ranges(numbers):
+    """Band numbers written as ``--drop-bands`` takes them: ``1-3,108-112,224``."""
+    numbers = sorted(int(b) for b in numbers)
+    runs = []
+    for b in numbers:
+        if runs and b == runs[-1][1] + 1:
+            runs[-1][1] = b
+        else:
+            runs.append([b, b])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+
+
 def _add_general(parser, *, force=True, figures=False):
     group = parser.add_argument_group("general options")
     if force:
@@ -124,6 +155,15 @@ def _add_cube_input(parser):
         "rows x columns, nonzero (True) where a pixel may be used, zero "
         "(False) or NaN where it may not (as GDAL masks; the opposite of "
         "numpy.ma). Applies on top of --nodata and the file's value",
+    )
+    group.add_argument(
+        "--drop-bands",
+        type=band_list,
+        metavar="LIST",
+        help="bands to leave out, numbered from 1 as in the file (as ENVI, GDAL and QGIS number them), "
+        "e.g. 1-3,108-112,224 for noisy or water-absorption bands ('hsiae bands' suggests a list). "
+        "On top of an ENVI header's bad band list; a model applied with --model needs the bands it "
+        "was trained on",
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from hsiae.cli._errors import CLIError
 from hsiae.cli._inputs import (
     SavedUnmixer,
+    band_numbers,
     chunked,
     open_lazy,
     pixels,
@@ -158,14 +159,16 @@ def _endmember_figure(unmixer, wavelengths, units):
     return fig
 
 
-def _write_endmembers(path, unmixer, wavelengths):
+def _write_endmembers(path, unmixer, info):
+    """One row per band: its number in the file (from 1), its wavelength (or nothing) and each endmember's value."""
     E = unmixer.endmembers_
+    wavelengths = info.wavelengths
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["band", "wavelength"] + [f"endmember_{j + 1}" for j in range(len(E))])
-        for b in range(E.shape[1]):
+        for b, number in enumerate(band_numbers(info, E.shape[1])):
             wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
-            writer.writerow([b, wl, *(f"{v:.9g}" for v in E[:, b])])
+            writer.writerow([number, wl, *(f"{v:.9g}" for v in E[:, b])])
 
 
 def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
@@ -285,7 +288,7 @@ def run(args, out):
     unmix = _in_chunks if lazy else _in_memory
     A, rmse, angle, every = unmix(args, out, paths, cube, info, mask, unmixer, train)
     del cube
-    _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info.wavelengths)
+    _write_endmembers(out.stage(paths["endmembers_csv"]), unmixer, info)
     if figures:
         from hsiae.plotting import plot_abundance_maps
 
