@@ -122,10 +122,10 @@ def estimate_noise(X):
     >>> import numpy as np
     >>> from hsiae.noise import estimate_noise
     >>> rng = np.random.default_rng(0)
-    >>> signal = rng.random((5000, 3)) @ rng.random((3, 20))
+    >>> signal = rng.random((5000, 3)) @ rng.random((3, 100))  # 100 bands of rank 3
     >>> X = signal + rng.normal(0, 0.01, signal.shape)
-    >>> bool(np.allclose(estimate_noise(X), 0.01, rtol=0.05))
-    True
+    >>> print(f"{estimate_noise(X).mean():.4f}")
+    0.0101
     """
     R = _correlation(X)
     return np.sqrt(_noise_variance(R, _regression(R)))
