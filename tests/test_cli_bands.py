@@ -301,3 +301,24 @@ def test_the_figure_of_a_cube_without_wavelengths_numbers_its_bands_from_1(scene
     (ax,) = figures[0].axes
     assert ax.get_xlabel() == "Band (numbered from 1)"
     np.testing.assert_array_equal(ax.collections[0].get_offsets()[:, 0], np.array(NOISY) + 1)
+
+
+def test_threads_limits_the_estimates_blas_threads(scene_path, tmp_path, monkeypatch):
+    # the estimate is matrix products in numpy's BLAS, which --threads bounds as it bounds torch's threads
+    import threadpoolctl
+
+    import hsiae.noise
+
+    seen, estimate = [], hsiae.noise.band_snr
+
+    def band_snr_recording_threads(X):
+        seen.append({info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"})
+        return estimate(X)
+
+    monkeypatch.setattr(hsiae.noise, "band_snr", band_snr_recording_threads)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # the root conftest.py sets 1 for the tests
+        for threads in ([], ["--threads", "1"]):
+            assert (
+                main(["bands", scene_path, "-o", str(tmp_path / "out"), *threads, "-q", "--no-figures", "--force"]) == 0
+            )
+    assert seen == [{2}, {1}]

@@ -8,6 +8,7 @@ across the image. Only the bands' correlation matrix is kept, so the
 sample's size, not the image's, sets the cost.
 """
 
+import contextlib
 import csv
 import math
 import re
@@ -112,6 +113,8 @@ def _figure(snr, flagged, below, numbers, wavelengths, units):
 
 
 def run(args, out):
+    from threadpoolctl import threadpool_limits
+
     from hsiae.noise import band_snr, estimate_noise, hysime
 
     lazy = chunked(args)
@@ -136,9 +139,11 @@ def run(args, out):
     del cube
     _check_pixels(args, len(X), n_bands, lazy)
     logger.info("Estimating the noise of %d bands from %d usable pixels", n_bands, len(X))
-    noise_std = estimate_noise(X)
-    snr = band_snr(X)
-    dimension = hysime(X)
+    # the estimate is matrix products in numpy's BLAS: --threads bounds its threads as it bounds torch's
+    with threadpool_limits(args.threads, user_api="blas") if args.threads else contextlib.nullcontext():
+        noise_std = estimate_noise(X)
+        snr = band_snr(X)
+        dimension = hysime(X)
     del X
     median = float(np.median(snr))
     flagged = snr < median - args.below
