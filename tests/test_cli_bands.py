@@ -140,6 +140,24 @@ def test_bands_of_an_envi_file_keep_the_files_numbers_when_its_bad_bands_are_lef
 
 
 @pytest.mark.parametrize("chunks", [[], ["--chunks", "7"]])
+def test_bands_after_drop_bands_keep_the_files_numbers(scene, scene_path, tmp_path, capsys, chunks):
+    # a run with --drop-bands 1,6 numbers the bands as the file does, and its suggestion keeps 1 and 6 out
+    if chunks:
+        pytest.importorskip("dask")
+    cube, wavelengths = scene
+    out = tmp_path / "out"
+    assert main(["bands", scene_path, "-o", str(out), "--drop-bands", "1,6", *chunks, "--no-figures"]) == 0
+    _, rows = table(out)
+    kept = [b for b in range(N_BANDS) if b not in (0, 5)]
+    np.testing.assert_array_equal(column(rows, 0, int), np.array(kept) + 1)
+    np.testing.assert_allclose(column(rows, 1), wavelengths[kept], rtol=1e-7)
+    np.testing.assert_allclose(column(rows, 3), band_snr(cube[..., kept].reshape(-1, len(kept))), atol=1e-6)
+    printed = capsys.readouterr().out
+    assert "1 band more than 15 dB below the median: 32\n" in printed
+    assert "to leave them out: --drop-bands 1,6,32 (with the 2 bands --drop-bands left out already)\n" in printed
+
+
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "7"]])
 @pytest.mark.parametrize("how", ["nodata", "mask"])
 def test_bands_leaves_no_data_and_masked_pixels_out(scene, tmp_path, how, chunks):
     if chunks:

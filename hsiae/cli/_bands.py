@@ -15,8 +15,9 @@ import re
 
 import numpy as np
 
-from hsiae.cli._inputs import chunked, open_lazy, pixels, read, sample, sample_size, scheduler
+from hsiae.cli._inputs import band_numbers, chunked, open_lazy, pixels, read, sample, sample_size, scheduler
 from hsiae.cli._outputs import pyplot, save_figure
+from hsiae.cli._parser import band_ranges
 from hsiae.cli._staging import logger
 
 _FILES = {
@@ -36,23 +37,6 @@ def _needs(shape, dtype):
     n_pixels = math.prod(shape[:2])
     n_bands = shape[2]
     return 3 * n_pixels * n_bands * _FLOAT32 + min(n_pixels, _BLOCK) * n_bands * _FLOAT64
-
-
-def _ranges(numbers):
-    """Sorted band numbers as runs of neighbours: ``[1, 2, 3, 7, 38, 39, 40]`` -> ``"1-3,7,38-40"``."""
-    runs = []
-    for n in numbers:
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def _band_numbers(info, n_bands):
-    """Each band's number in the file, from 1; the bands the reader left out (ENVI ``bbl``) keep theirs."""
-    total = n_bands + len(info.dropped_bands)
-    return np.delete(np.arange(1, total + 1), list(info.dropped_bands))
 
 
 def _wavelength_column(units):
@@ -147,7 +131,7 @@ def run(args, out):
     del X
     median = float(np.median(snr))
     flagged = snr < median - args.below
-    numbers = _band_numbers(info, n_bands)
+    numbers = np.asarray(band_numbers(info, n_bands))  # in the file, from 1
     _write_table(out.stage(paths["table"]), numbers, info.wavelengths, info.wavelength_units, noise_std, snr, flagged)
     if figures:
         fig = _figure(snr, flagged, args.below, numbers, info.wavelengths, info.wavelength_units)
@@ -157,10 +141,13 @@ def run(args, out):
     summary = [f"Bands: median SNR {median:.1f} dB over {n_bands} bands"]
     n_flagged = int(flagged.sum())
     if n_flagged:
-        listed = _ranges(numbers[flagged].tolist())
+        listed = band_ranges(numbers[flagged])
+        # the list to pass next time: with the bands this run's --drop-bands left out already
+        given = getattr(args, "drop_bands", None) or ()
+        already = f" (with the {len(given)} bands --drop-bands left out already)" if given else ""
         summary += [
             f"  {n_flagged} band{'s' if n_flagged != 1 else ''} more than {args.below:g} dB below the median: {listed}",
-            f"  to leave them out: --drop-bands {listed}",
+            f"  to leave them out: --drop-bands {band_ranges({*given, *numbers[flagged]})}{already}",
         ]
     else:
         summary.append(f"  no band is more than {args.below:g} dB below the median")
