@@ -183,7 +183,14 @@ def test_every_layer_in_the_table_exists():
 
 def test_the_commands_are_found():
     commands = command_modules(package_sources())
-    assert {"hsiae.cli._train", "hsiae.cli._segment", "hsiae.cli._denoise", "hsiae.cli._demo"} <= commands
+    assert {
+        "hsiae.cli._train",
+        "hsiae.cli._segment",
+        "hsiae.cli._denoise",
+        "hsiae.cli._unmix",
+        "hsiae.cli._bands",
+        "hsiae.cli._demo",
+    } <= commands
     assert all((PACKAGE / "cli" / f"{m.rsplit('.', 1)[1]}.py").is_file() for m in commands)
 
 

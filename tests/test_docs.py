@@ -206,7 +206,7 @@ def test_the_site_builds_offline_with_warnings_as_errors(tmp_path):
         [sys.executable, "-m", "hsiae", "--help"], cwd=ROOT, capture_output=True, text=True, env=env
     ).stdout
     commands = re.findall(r"^    (\w+)\s{2,}", help_text, flags=re.MULTILINE)
-    assert {"train", "segment", "denoise", "unmix", "demo"} <= set(commands)
+    assert {"train", "segment", "denoise", "unmix", "bands", "demo"} <= set(commands)
     for command in commands:
         assert f"usage: hsiae {command}" in page, f"the command line page lacks 'hsiae {command} --help'"
     # a gallery page per example

@@ -1,4 +1,4 @@
-"""Command-line interface: ``hsiae train | segment | denoise | demo``.
+"""Command-line interface: ``hsiae train | segment | denoise | unmix | bands | demo``.
 
 Every command validates its options and output paths (that their folders
 can be written or created, and that their names fit the file system) before

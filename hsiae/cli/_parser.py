@@ -10,7 +10,7 @@ from hsiae.workflow.defaults import SAMPLE_SIZE, UNMIXING, recipe_defaults
 
 # The parser imports nothing heavy: --help and usage errors answer without loading torch.
 # main() imports the module of the command to run, hsiae.cli._<command>, once the command line parsed.
-COMMANDS = ("train", "segment", "denoise", "demo")
+COMMANDS = ("train", "segment", "denoise", "unmix", "bands", "demo")
 
 DEMO_DEFAULTS = {
     "size": 64, "epochs": 40, "bands": 64, "zdims": 8, "k": 6, "seed": 0,
@@ -264,12 +264,16 @@ def _scheduler_spec(text):
     )
 
 
-def _add_chunks(parser, *, sample):
+def _add_chunks(parser, *, sample, description=None):
+    """The --chunks options; ``description`` replaces the group's text (what a chunked run does)."""
     group = parser.add_argument_group(
         "large cubes (needs dask: pip install 'hsiae[dask]')",
         "With --chunks, the cube is read lazily, chunk by chunk, and never held in memory;\n"
-        + ("the model is trained on a random sample of pixels drawn across the whole image;\n" if sample else "")
-        + "results are written to disk as each chunk is computed.",
+        + (
+            description
+            or ("the model is trained on a random sample of pixels drawn across the whole image;\n" if sample else "")
+            + "results are written to disk as each chunk is computed."
+        ),
     )
     group.add_argument(
         "--chunks",
@@ -293,6 +297,7 @@ def _add_chunks(parser, *, sample):
             metavar="N",
             help=f"with --chunks: pixels drawn across the image to train on (default: {SAMPLE_SIZE:,})",
         )
+    return group
 
 
 def _build_parser():
@@ -499,6 +504,50 @@ def _build_parser():
     _add_chunks(p, sample=False)
     _add_general(p, figures=True)
     p.set_defaults(command="unmix")
+
+    p = sub.add_parser(
+        "bands",
+        formatter_class=fmt,
+        help="the noise of each band, estimated from the cube alone, and the bands to leave out",
+        description="Estimate each band's noise and signal-to-noise ratio from the cube alone (each band\n"
+        "regressed on all the others: its residual is its noise), flag the noisy bands (water\n"
+        "absorption, detector edges) and estimate the dimension of the signal subspace (HySime).",
+        epilog="Writes into OUTDIR: bands.csv (band, numbered from 1 as ENVI, GDAL and QGIS number\n"
+        "bands; wavelength, its column named with its units; noise_std, in the cube's units;\n"
+        "snr_db; flagged, 1 or 0) and band_snr.png (the SNR per band, flagged bands marked);\n"
+        "--no-figures leaves out the PNG. It prints the flagged bands as a list of ranges\n"
+        "(1-3,107-113,224), ready for --drop-bands. Only usable pixels count (see --nodata\n"
+        "and --mask); the estimate needs more usable pixels than bands.\n\n"
+        "examples:\n"
+        "  hsiae bands scene.tif -o bands\n"
+        "  hsiae bands scene.hdr -o bands --below 10\n"
+        "  hsiae bands flightline.tif -o bands --chunks 256",
+    )
+    _add_cube_input(p)
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs (created if missing)"
+    )
+    p.add_argument(
+        "--below",
+        type=_float_in(0, low_open=True),
+        default=15.0,
+        metavar="DB",
+        help="flag a band whose SNR is more than DB dB below the median band's (default: 15)",
+    )
+    group = _add_chunks(
+        p,
+        sample=False,
+        description="the noise is estimated from a random sample of pixels drawn across the whole image.",
+    )
+    group.add_argument(
+        "--sample-size",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"with --chunks: pixels drawn across the image to estimate the noise from; without "
+        f"--chunks every usable pixel counts (default: {SAMPLE_SIZE:,})",
+    )
+    _add_general(p, figures=True)
+    p.set_defaults(command="bands", seed=0)
 
     d = DEMO_DEFAULTS
     p = sub.add_parser(
