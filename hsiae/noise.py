@@ -23,9 +23,10 @@ identification", IEEE Trans. Geosci. Remote Sens. 46(8):2435-2445, 2008.
 """
 
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array
 
-__all__ = ["estimate_noise", "band_snr", "hysime"]
+__all__ = ["estimate_noise", "band_snr", "hysime", "noise_statistics"]
 
 # Pixels taken at a time into the correlation matrix: bounds the float64 copy of a block.
 _BLOCK = 65_536
@@ -75,7 +76,32 @@ def _regression(R):
 
 def _noise_variance(R, M):
     """Mean square of each column of ``X @ M``: ``diag(M.T @ R @ M)``."""
-    return np.maximum(np.einsum("ji,jk,ki->i", M, R, M), 0.0)
+    return np.maximum(_quadratic_diagonal(R, M), 0.0)
+
+
+def _quadratic_diagonal(R, V):
+    """``diag(V.T @ R @ V)`` without forming the product."""
+    return np.sum(V * (R @ V), axis=0)
+
+
+def _snr(R, noise):
+    """Each band's SNR in dB from the correlation matrix and the noise variances."""
+    signal = np.maximum(np.diag(R) - noise, 0.0)
+    snr = np.full(len(R), -np.inf)
+    has_signal = signal > 0
+    with np.errstate(divide="ignore"):
+        snr[has_signal] = 10 * np.log10(signal[has_signal]) - 10 * np.log10(noise[has_signal])
+    return snr
+
+
+def _subspace_dimension(R, M, noise):
+    """HySime's count: the eigenvectors of the signal's correlation along which the data exceed twice the noise."""
+    S = np.eye(len(R)) - M  # the signal's estimate is X @ S
+    signal_correlation = S.T @ R @ S
+    _, vectors = np.linalg.eigh((signal_correlation + signal_correlation.T) / 2)
+    power = _quadratic_diagonal(R, vectors)
+    noise_power = (vectors**2).T @ noise
+    return int(np.count_nonzero(2 * noise_power - power < 0))
 
 
 def estimate_noise(X):
@@ -167,13 +193,7 @@ def band_snr(X):
     7
     """
     R = _correlation(X)
-    noise = _noise_variance(R, _regression(R))
-    signal = np.maximum(np.diag(R) - noise, 0.0)
-    snr = np.full(len(R), -np.inf)
-    has_signal = signal > 0
-    with np.errstate(divide="ignore"):
-        snr[has_signal] = 10 * np.log10(signal[has_signal]) - 10 * np.log10(noise[has_signal])
-    return snr
+    return _snr(R, _noise_variance(R, _regression(R)))
 
 
 def hysime(X):
@@ -222,10 +242,33 @@ def hysime(X):
     """
     R = _correlation(X)
     M = _regression(R)
+    return _subspace_dimension(R, M, _noise_variance(R, M))
+
+
+def noise_statistics(X):
+    """:func:`estimate_noise`, :func:`band_snr` and :func:`hysime` at once, from one pass over the pixels.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_pixels, n_bands)
+        Spectra, one per row, without no-data pixels; more pixels than bands.
+
+    Returns
+    -------
+    statistics : :class:`sklearn.utils.Bunch`
+        ``noise_std`` (n_bands,), ``snr`` (n_bands,, in dB) and
+        ``n_components`` (int), as the three functions return them.
+
+    Examples
+    --------
+    >>> from hsiae import make_unmixing_scene
+    >>> from hsiae.noise import noise_statistics
+    >>> scene = make_unmixing_scene(3, snr=30, random_state=0)
+    >>> stats = noise_statistics(scene.cube.reshape(-1, scene.cube.shape[-1]))
+    >>> stats.n_components, stats.noise_std.shape
+    (3, (128,))
+    """
+    R = _correlation(X)
+    M = _regression(R)
     noise = _noise_variance(R, M)
-    S = np.eye(len(R)) - M  # the signal's estimate is X @ S
-    signal_correlation = S.T @ R @ S
-    _, vectors = np.linalg.eigh((signal_correlation + signal_correlation.T) / 2)
-    power = np.einsum("ji,jk,ki->i", vectors, R, vectors)
-    noise_power = np.einsum("ji,j,ji->i", vectors, noise, vectors)
-    return int(np.count_nonzero(2 * noise_power - power < 0))
+    return Bunch(noise_std=np.sqrt(noise), snr=_snr(R, noise), n_components=_subspace_dimension(R, M, noise))

@@ -270,9 +270,10 @@ def check_segment_outputs(outdir, k):
         rows = list(csv.reader(fh))
     expected = (
         ["band", "wavelength"] + [f"cluster_{c}" for c in range(1, k + 1)] + [f"mean_{c}" for c in range(1, k + 1)]
-    )
+    )  # the cube's file gives no wavelength units: the column's name has none
     assert rows[0][: len(expected)] == expected
-    assert len(rows) == 1 + B  # one row per input band
+    assert len(rows) == 1 + B  # one row per input band, numbered from 1 as in the file
+    assert [int(row[0]) for row in rows[1:]] == list(range(1, B + 1))
     assert float(rows[1][1]) == pytest.approx(WAVELENGTHS[0])
     for name in ("segments.png", "cluster_spectra.png", "latent_maps.png"):
         assert (outdir / name).stat().st_size > 0
@@ -1491,6 +1492,8 @@ def test_drop_bands_gives_what_a_cube_without_those_bands_gives(tmp_path, capsys
     assert main(["segment", part, "-o", str(tmp_path / "b"), *args]) == 0
     a, b = (tifffile.imread(tmp_path / name / "labels.tif") for name in "ab")
     np.testing.assert_array_equal(a, b)
+    with open(tmp_path / "a" / "cluster_spectra.csv", newline="") as fh:
+        assert [int(row[0]) for row in list(csv.reader(fh))[1:]] == list(range(3, 20))  # the file's numbers
     capsys.readouterr()
 
     model = tmp_path / "m.hsiae"

@@ -327,13 +327,13 @@ def test_threads_limits_the_estimates_blas_threads(scene_path, tmp_path, monkeyp
 
     import hsiae.noise
 
-    seen, estimate = [], hsiae.noise.band_snr
+    seen, estimate = [], hsiae.noise.noise_statistics
 
-    def band_snr_recording_threads(X):
+    def statistics_recording_threads(X):
         seen.append({info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"})
         return estimate(X)
 
-    monkeypatch.setattr(hsiae.noise, "band_snr", band_snr_recording_threads)
+    monkeypatch.setattr(hsiae.noise, "noise_statistics", statistics_recording_threads)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):  # the root conftest.py sets 1 for the tests
         for threads in ([], ["--threads", "1"]):
             assert (

@@ -57,7 +57,7 @@ def test_unmix_writes_abundances_endmembers_model_and_figures(unmixed, scene):
     assert usable.min() >= 0 and np.allclose(usable.sum(axis=1), 1, atol=1e-5)
     with open(unmixed / "endmembers.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["band", "wavelength", "endmember_1", "endmember_2", "endmember_3"]
+    assert rows[0] == ["band", "wavelength_nm", "endmember_1", "endmember_2", "endmember_3"]
     table = np.array(rows[1:], dtype=float)
     np.testing.assert_array_equal(table[:, 0], np.arange(1, len(table) + 1))  # numbered from 1, as --drop-bands
     np.testing.assert_allclose(table[:, 1], scene.wavelengths, rtol=1e-7)

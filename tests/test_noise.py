@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hsiae import load_scene, make_unmixing_scene
-from hsiae.noise import band_snr, estimate_noise, hysime
+from hsiae.noise import band_snr, estimate_noise, hysime, noise_statistics
 
 
 def low_rank_spectra(n_pixels=6000, n_bands=40, rank=4, seed=0):
@@ -71,7 +71,7 @@ def test_estimates_do_not_depend_on_the_dtype_or_on_how_many_pixels_are_taken_at
     assert hysime(X) == hysime(X.astype(np.float32)) == 4
 
 
-@pytest.mark.parametrize("function", [estimate_noise, band_snr, hysime])
+@pytest.mark.parametrize("function", [estimate_noise, band_snr, hysime, noise_statistics])
 def test_bad_input_is_refused_before_any_work(function):
     X = low_rank_spectra(n_pixels=100, n_bands=10)
     with pytest.raises(ValueError, match=r"X has 10 pixels for 10 bands; .* needs more pixels than bands"):
@@ -92,3 +92,11 @@ def test_the_water_absorption_bands_of_salinas_a_have_the_lowest_ratios(data_hom
     water = np.r_[107:112]
     assert snr[water].max() < np.median(snr) - 20
     assert np.argmin(snr[:200]) in water
+
+
+def test_noise_statistics_are_the_three_estimates_at_once():
+    X = pixels(make_unmixing_scene(5, snr=25, random_state=4))
+    stats = noise_statistics(X)
+    np.testing.assert_array_equal(stats.noise_std, estimate_noise(X))
+    np.testing.assert_array_equal(stats.snr, band_snr(X))
+    assert stats.n_components == hysime(X) == 5

@@ -11,12 +11,11 @@ sample's size, not the image's, sets the cost.
 import contextlib
 import csv
 import math
-import re
 
 import numpy as np
 
 from hsiae.cli._inputs import band_numbers, chunked, open_lazy, pixels, read, sample, sample_size, scheduler
-from hsiae.cli._outputs import pyplot, save_figure
+from hsiae.cli._outputs import band_columns, pyplot, save_figure
 from hsiae.cli._parser import band_ranges
 from hsiae.cli._staging import logger
 
@@ -39,11 +38,6 @@ def _needs(shape, dtype):
     return 3 * n_pixels * n_bands * _FLOAT32 + min(n_pixels, _BLOCK) * n_bands * _FLOAT64
 
 
-def _wavelength_column(units):
-    """``wavelength_nm``: the column's name carries the units, when the file gives them."""
-    return "wavelength" if not units else "wavelength_" + re.sub(r"\s+", "_", str(units).strip())
-
-
 def _check_pixels(args, n_usable, n_bands, lazy):
     """Refuse fewer usable pixels than the regression of each band on the others needs, before estimating."""
     if n_usable > n_bands:
@@ -61,15 +55,13 @@ def _check_pixels(args, n_usable, n_bands, lazy):
     )
 
 
-def _write_table(path, numbers, wavelengths, units, noise_std, snr, flagged):
+def _write_table(path, numbers, info, noise_std, snr, flagged):
+    header, bands = band_columns(info.wavelengths, info.wavelength_units, numbers)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["band", _wavelength_column(units if wavelengths is not None else None)] + [
-            "noise_std", "snr_db", "flagged"
-        ])  # fmt: skip
-        for b, number in enumerate(numbers):
-            wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
-            writer.writerow([int(number), wl, f"{noise_std[b]:.9g}", f"{snr[b]:.9g}", int(flagged[b])])
+        writer.writerow([*header, "noise_std", "snr_db", "flagged"])
+        for b, leading in enumerate(bands):
+            writer.writerow([*leading, f"{noise_std[b]:.9g}", f"{snr[b]:.9g}", int(flagged[b])])
 
 
 def _figure(snr, flagged, below, numbers, wavelengths, units):
@@ -99,7 +91,7 @@ def _figure(snr, flagged, below, numbers, wavelengths, units):
 def run(args, out):
     from threadpoolctl import threadpool_limits
 
-    from hsiae.noise import band_snr, estimate_noise, hysime
+    from hsiae.noise import noise_statistics
 
     lazy = chunked(args)
     outdir = out.plan_dir(args.output)
@@ -125,14 +117,13 @@ def run(args, out):
     logger.info("Estimating the noise of %d bands from %d usable pixels", n_bands, len(X))
     # the estimate is matrix products in numpy's BLAS: --threads bounds its threads as it bounds torch's
     with threadpool_limits(args.threads, user_api="blas") if args.threads else contextlib.nullcontext():
-        noise_std = estimate_noise(X)
-        snr = band_snr(X)
-        dimension = hysime(X)
+        stats = noise_statistics(X)
+    noise_std, snr, dimension = stats.noise_std, stats.snr, stats.n_components
     del X
     median = float(np.median(snr))
     flagged = snr < median - args.below
     numbers = np.asarray(band_numbers(info, n_bands))  # in the file, from 1
-    _write_table(out.stage(paths["table"]), numbers, info.wavelengths, info.wavelength_units, noise_std, snr, flagged)
+    _write_table(out.stage(paths["table"]), numbers, info, noise_std, snr, flagged)
     if figures:
         fig = _figure(snr, flagged, args.below, numbers, info.wavelengths, info.wavelength_units)
         save_figure(fig, out.stage(paths["figure"]))

@@ -8,6 +8,7 @@ that writes them, whether it held the image in memory or went chunk by chunk.
 """
 
 import csv
+import re
 import warnings
 from pathlib import Path
 
@@ -211,20 +212,35 @@ def _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, me
     return fig
 
 
-def _write_cluster_csv(path, rep, means, std, wavelengths):
+def band_columns(wavelengths, units, numbers):
+    """The leading columns of every per-band table: a header and, per band, its number and wavelength.
+
+    Bands carry their numbers in the file, from 1 (``numbers``, as
+    ``--drop-bands`` takes them and :func:`hsiae.cli._inputs.band_numbers`
+    gives them); the wavelength column is named with its units when the
+    file gives them (``wavelength_nm``) and left empty without wavelengths.
+    """
+    name = "wavelength"
+    if wavelengths is not None and units:
+        name += "_" + re.sub(r"\s+", "_", str(units).strip())
+    rows = [[int(n), "" if wavelengths is None else f"{wavelengths[b]:.9g}"] for b, n in enumerate(numbers)]
+    return ["band", name], rows
+
+
+def _write_cluster_csv(path, rep, means, std, wavelengths, units, numbers):
     k, n_bands = rep.shape
+    header, bands = band_columns(wavelengths, units, range(1, n_bands + 1) if numbers is None else numbers)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(
-            ["band", "wavelength"]
+            header
             + [f"cluster_{c + 1}" for c in range(k)]
             + [f"mean_{c + 1}" for c in range(k)]
             + [f"std_{c + 1}" for c in range(k)]
         )
         for b in range(n_bands):
-            wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
             values = [f"{v:.9g}" for v in (*rep[:, b], *means[:, b], *std[:, b])]
-            writer.writerow([b, wl, *values])
+            writer.writerow([*bands[b], *values])
 
 
 def report_cluster_sizes(counts):
@@ -235,7 +251,19 @@ def report_cluster_sizes(counts):
 
 
 def write_segment_figures(
-    out, paths, pipe, segments_fig, X, labels, codes, wavelengths, units, *, value_label="Value", sampled=False
+    out,
+    paths,
+    pipe,
+    segments_fig,
+    X,
+    labels,
+    codes,
+    wavelengths,
+    units,
+    *,
+    value_label="Value",
+    sampled=False,
+    band_numbers=None,
 ):
     """Segment map, cluster spectra (figure and table) and latent maps.
 
@@ -263,7 +291,7 @@ def write_segment_figures(
             _cluster_spectra_figure(rep, means, std, wavelengths, units, value_label, title),
             out.stage(paths["spectra_png"]),
         )
-    _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths)
+    _write_cluster_csv(out.stage(paths["spectra_csv"]), rep, means, std, wavelengths, units, band_numbers)
     if "latent" in paths:
         from hsiae.plotting import plot_latent_maps
 
@@ -325,8 +353,12 @@ def write_segment_outputs(
     value_label="Value",
     segments_fig=None,
     georeference=None,
+    band_numbers=None,
 ):
-    """Every segmentation file of an image segmented in memory (labels -1 for no data)."""
+    """Every segmentation file of an image segmented in memory (labels -1 for no data).
+
+    ``band_numbers``: the bands' numbers in the file (from 1) for the tables; 1, 2, ... when None.
+    """
     from hsiae.io import write_labels
     from hsiae.workflow.recipes import pipeline_parts
     from hsiae.workflow.usable import usable_rows
@@ -352,4 +384,5 @@ def write_segment_outputs(
         wavelengths,
         units,
         value_label=value_label,
+        band_numbers=band_numbers,
     )

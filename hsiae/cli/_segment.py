@@ -12,6 +12,7 @@ import numpy as np
 
 from hsiae.cli._inputs import (
     SavedModel,
+    band_numbers,
     chunked,
     open_lazy,
     pixels,
@@ -62,7 +63,7 @@ def _in_memory(args, out, paths, spectra, image_shape, info, head, seg, train):
     pipe, Z, labels = segment_in_memory(head, seg, *spectra, image_shape, train=train)
     write_segment_outputs(
         out, paths, pipe, spectra[0], spectra[1], Z, labels, image_shape, info.wavelengths, info.wavelength_units,
-        georeference=info.georeference,
+        georeference=info.georeference, band_numbers=band_numbers(info, spectra[0].shape[1]),
     )  # fmt: skip
     return pipe
 
@@ -126,6 +127,7 @@ def _in_chunks(args, out, paths, cube, info, mask, head, seg, train):
         info.wavelengths,
         info.wavelength_units,
         sampled=True,
+        band_numbers=band_numbers(info, X.shape[1]),
     )
     return pipe
 

@@ -25,6 +25,7 @@ from hsiae.cli._inputs import (
 from hsiae.cli._memory import _needed_bytes
 from hsiae.cli._models import refuse_training_options
 from hsiae.cli._outputs import (
+    band_columns,
     model_file_name,
     output_georeference,
     plan_model_outputs,
@@ -162,13 +163,12 @@ def _endmember_figure(unmixer, wavelengths, units):
 def _write_endmembers(path, unmixer, info):
     """One row per band: its number in the file (from 1), its wavelength (or nothing) and each endmember's value."""
     E = unmixer.endmembers_
-    wavelengths = info.wavelengths
+    header, bands = band_columns(info.wavelengths, info.wavelength_units, band_numbers(info, E.shape[1]))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["band", "wavelength"] + [f"endmember_{j + 1}" for j in range(len(E))])
-        for b, number in enumerate(band_numbers(info, E.shape[1])):
-            wl = "" if wavelengths is None else f"{wavelengths[b]:.9g}"
-            writer.writerow([number, wl, *(f"{v:.9g}" for v in E[:, b])])
+        writer.writerow(header + [f"endmember_{j + 1}" for j in range(len(E))])
+        for b, leading in enumerate(bands):
+            writer.writerow([*leading, *(f"{v:.9g}" for v in E[:, b])])
 
 
 def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
