@@ -1518,6 +1518,8 @@ def test_drop_bands_gives_what_a_cube_without_those_bands_gives(tmp_path, capsys
     "bands, message",
     [
         ("21", f"--drop-bands names band 21, but '{{cube}}' has {B} bands (numbered 1 to {B})"),
+        # checked as a range, never listed number by number: no memory filled before the check
+        ("3-999999999999", f"--drop-bands names band 999999999999, but '{{cube}}' has {B} bands"),
         (f"1-{B - 1}", f"--drop-bands leaves 1 of the {B} bands of '{{cube}}', but hsiae needs spectra of at least 2"),
         ("0", "bands are numbered from 1 and a range goes up (as 108-112), got '0'"),
         ("5-3", "got '5-3' in '5-3'"),

@@ -16,7 +16,7 @@ import numpy as np
 
 from hsiae.cli._inputs import band_numbers, chunked, open_lazy, pixels, read, sample, sample_size, scheduler
 from hsiae.cli._outputs import band_columns, pyplot, save_figure
-from hsiae.cli._parser import band_ranges
+from hsiae.cli._parser import band_ranges, band_set
 from hsiae.cli._staging import logger
 
 _FILES = {
@@ -134,7 +134,7 @@ def run(args, out):
     if n_flagged:
         listed = band_ranges(numbers[flagged])
         # the list to pass next time: with the bands this run's --drop-bands left out already
-        given = getattr(args, "drop_bands", None) or ()
+        given = band_set(getattr(args, "drop_bands", None) or (), n_bands + len(info.dropped_bands))
         already = f" (with the {len(given)} bands --drop-bands left out already)" if given else ""
         summary += [
             f"  {n_flagged} band{'s' if n_flagged != 1 else ''} more than {args.below:g} dB below the median: {listed}",

@@ -15,7 +15,7 @@ import math
 
 from hsiae.cli._errors import CLIError, one_line
 from hsiae.cli._memory import _check_memory, _needed_bytes
-from hsiae.cli._parser import LOCAL_SCHEDULERS, band_ranges
+from hsiae.cli._parser import LOCAL_SCHEDULERS, band_ranges, band_set
 from hsiae.cli._staging import logger
 from hsiae.workflow.defaults import SAMPLE_SIZE
 
@@ -109,12 +109,13 @@ def _kept_bands(args, info, n_bands):
     if not drop:
         return None
     n_file = n_bands + len(info.dropped_bands)
-    if drop[-1] > n_file:
+    last = max(high for _, high in drop)
+    if last > n_file:
         raise CLIError(
-            f"--drop-bands names band {drop[-1]}, but '{args.cube}' has {n_file} bands (numbered 1 to "
+            f"--drop-bands names band {last}, but '{args.cube}' has {n_file} bands (numbered 1 to "
             f"{n_file}); pass band numbers of this cube"
         )
-    drop = set(drop)
+    drop = band_set(drop, n_file)
     keep = [i for i, number in enumerate(band_numbers(info, n_bands)) if number not in drop]
     if len(keep) < 2:
         raise CLIError(

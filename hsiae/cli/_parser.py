@@ -69,8 +69,13 @@ def _nodata_value(text):
 
 
 def band_list(text):
-    """Argparse type of ``--drop-bands``: band numbers from 1 and ranges, ``1-3,108-112,224``, as a sorted tuple."""
-    bands = set()
+    """Argparse type of ``--drop-bands``: band numbers from 1 and ranges, ``1-3,108-112,224``.
+
+    Returns the ranges as sorted ``(first, last)`` pairs, never the numbers
+    one by one: ``1-1000000000`` must not fill the memory before it is
+    checked against the cube (:func:`band_set` lists them then).
+    """
+    ranges = []
     for item in text.replace(" ", "").split(","):
         first, dash, last = item.partition("-")
         try:
@@ -83,8 +88,13 @@ def band_list(text):
             raise argparse.ArgumentTypeError(
                 f"bands are numbered from 1 and a range goes up (as 108-112), got {item!r} in {text!r}"
             )
-        bands.update(range(low, high + 1))
-    return tuple(sorted(bands))
+        ranges.append((low, high))
+    return tuple(sorted(ranges))
+
+
+def band_set(ranges, n_bands):
+    """The band numbers of ``--drop-bands``'s ranges, up to ``n_bands`` (the cube's count)."""
+    return {b for low, high in ranges for b in range(low, min(high, n_bands) + 1)}
 
 
 def band_ranges(numbers):
