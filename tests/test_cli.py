@@ -1511,7 +1511,16 @@ def test_drop_bands_gives_what_a_cube_without_those_bands_gives(tmp_path, capsys
     capsys.readouterr()
     # without them, the model's bands do not match, and the message says what to do
     assert main(["denoise", full, "--model", str(model), "-o", str(tmp_path / "d2.tif"), *chunks]) == 2
-    assert_one_line_error(capsys, "trained on cubes with 17 bands", f"has {B} bands", "leave out the same ones")
+    assert_one_line_error(
+        capsys, "trained on cubes with 17 bands", f"has {B} bands", "the model's 17 bands are bands of this cube: "
+        "pass --drop-bands 1-2,20 to leave out the others",
+    )  # fmt: skip
+    assert main(["denoise", full, "--model", str(model), "--drop-bands", "20", "-o", str(tmp_path / "d3.tif")]) == 2
+    assert_one_line_error(capsys, "pass --drop-bands 1-2,20 to leave out the others")  # with the band given
+    # without wavelengths to tell which bands the model's are, the advice is general
+    bare = write(tmp_path / "bare.tif", cube, wavelengths=None)
+    assert main(["denoise", bare, "--model", str(model), "-o", str(tmp_path / "d4.tif")]) == 2
+    assert_one_line_error(capsys, "leave out the same ones as in training")
 
 
 @pytest.mark.parametrize(

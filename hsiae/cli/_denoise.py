@@ -69,7 +69,7 @@ def run(args, out):
     model = SavedModel(args.model)
     cube, info, mask = (open_lazy if lazy else read)(args, "denoising", model.needs("denoise"))
     H, W, B = cube.shape
-    model.check_bands(B, info.wavelengths)
+    model.check_bands(B, info)
     if fmt == "envi" and np.dtype(cube.dtype).name not in _ENVI_DTYPES:
         raise CLIError(
             f"ENVI cannot store {np.dtype(cube.dtype).name} pixels, the type of '{args.cube}'; give -o a .tif name"

@@ -377,17 +377,38 @@ def scheduler(spec):
         client.close()
 
 
-def _check_model_bands(info, n_bands, wavelengths):
-    """:func:`hsiae.persistence.check_model_bands`, reminding that the bands left out count."""
+def _check_model_bands(model_info, n_bands, cube_info):
+    """:func:`hsiae.persistence.check_model_bands`, saying which bands to leave out when that would fit."""
     from hsiae.persistence import check_model_bands
 
     try:
-        check_model_bands(info, n_bands, wavelengths)
+        check_model_bands(model_info, n_bands, cube_info.wavelengths)
     except ValueError as exc:
-        raise CLIError(
-            f"{one_line(exc).rstrip('.')}; if bands were left out (--drop-bands, an ENVI bad band list), "
-            f"leave out the same ones as when the model was trained"
-        ) from exc
+        raise CLIError(f"{one_line(exc).rstrip('.')}; {_band_advice(model_info, n_bands, cube_info)}") from exc
+
+
+def _band_advice(model_info, n_bands, cube_info):
+    """What to pass so that the cube's bands are the model's: a --drop-bands list when the wavelengths tell it."""
+    import numpy as np
+
+    model_wl, cube_wl = model_info.wavelengths, cube_info.wavelengths
+    generic = "if bands were left out (--drop-bands, an ENVI bad band list), leave out the same ones as in training"
+    if model_wl is None or cube_wl is None or len(model_wl) >= n_bands:
+        return generic
+    cube_wl = np.asarray(cube_wl, dtype=np.float64)
+    match = [np.flatnonzero(np.isclose(cube_wl, w, rtol=1e-6, atol=1e-6)) for w in model_wl]
+    if any(len(m) != 1 for m in match):
+        return generic
+    index = np.concatenate(match)
+    if np.any(np.diff(index) <= 0):
+        return generic
+    numbers = band_numbers(cube_info, n_bands)
+    extra = [numbers[i] for i in np.setdiff1d(np.arange(n_bands), index)]
+    given = [b + 1 for b in cube_info.dropped_bands]  # left out already (their list is harmless to repeat)
+    return (
+        f"the model's {len(model_wl)} bands are bands of this cube: pass --drop-bands "
+        f"{band_ranges({*given, *extra})} to leave out the others"
+    )
 
 
 class SavedUnmixer:
@@ -404,8 +425,8 @@ class SavedUnmixer:
             )
         self.unmixer = model
 
-    def check_bands(self, n_bands, wavelengths):
-        _check_model_bands(self.info, n_bands, wavelengths)
+    def check_bands(self, n_bands, cube_info):
+        _check_model_bands(self.info, n_bands, cube_info)
 
 
 class SavedModel:
@@ -449,5 +470,5 @@ class SavedModel:
 
         return needs
 
-    def check_bands(self, n_bands, wavelengths):
-        _check_model_bands(self.info, n_bands, wavelengths)
+    def check_bands(self, n_bands, cube_info):
+        _check_model_bands(self.info, n_bands, cube_info)

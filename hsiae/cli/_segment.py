@@ -159,7 +159,7 @@ def run(args, out):
         raise ValueError(f"-k {args.k} asks for more clusters than the cube has pixels ({H * W})")
     image_shape = None if lazy else (H, W)
     if model is not None:
-        model.check_bands(B, info.wavelengths)
+        model.check_bands(B, info)
         head, seg = model.head, recommended_segmenter(args, image_shape)
     else:
         head, seg = pipeline_parts(

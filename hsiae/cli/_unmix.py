@@ -279,7 +279,7 @@ def run(args, out):
     info = output_georeference(info)  # before any work: what the abundances can carry
     H, W, B = cube.shape
     if not train:
-        saved.check_bands(B, info.wavelengths)
+        saved.check_bands(B, info)
     elif k > min(B, sample_size(args, H * W)):
         raise ValueError(
             f"-p {k} asks for more endmembers than the cube has bands ({B}) or sampled pixels "
