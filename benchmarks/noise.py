@@ -30,6 +30,7 @@ import platform
 import time
 
 import numpy as np
+from _scenes import SALINAS_CURATED_OUT, band_ranges
 
 import hsiae
 from hsiae import load_scene, make_unmixing_scene
@@ -37,8 +38,6 @@ from hsiae.datasets import get_data_home
 from hsiae.noise import band_snr, estimate_noise, hysime
 
 REAL = {"samson": 3, "jasper_ridge": 4, "salinas_a": 6}
-# Salinas-A's bands left out of the corrected cube, 0-based
-SALINAS_DROPPED = np.r_[107:112, 153:167, 223]
 
 
 def pixels(cube):
@@ -117,15 +116,15 @@ def table_salinas(figure=None):
     X = pixels(scene.cube)
     snr = band_snr(X)
     lowest = np.sort(np.argsort(snr)[:20])
-    dropped = set(SALINAS_DROPPED.tolist())
-    kept = np.setdiff1d(np.arange(len(snr)), SALINAS_DROPPED)
+    dropped = set(SALINAS_CURATED_OUT.tolist())
+    kept = np.setdiff1d(np.arange(len(snr)), SALINAS_CURATED_OUT)
     print("| | bands (1-based) |")
     print("|---|---|")
-    print(f"| left out of the corrected cube | {_ranges(SALINAS_DROPPED + 1)} |")
-    print(f"| the 20 of lowest estimated SNR | {_ranges(lowest + 1)} |")
+    print(f"| left out of the corrected cube | {band_ranges(SALINAS_CURATED_OUT)} |")
+    print(f"| the 20 of lowest estimated SNR | {band_ranges(lowest)} |")
     print(f"| in both | {len(dropped & set(lowest.tolist()))} of 20 |")
     print(
-        f"| median SNR (dB): left out / kept / bands 108-112 | {np.median(snr[SALINAS_DROPPED]):.1f} / "
+        f"| median SNR (dB): left out / kept / bands 108-112 | {np.median(snr[SALINAS_CURATED_OUT]):.1f} / "
         f"{np.median(snr[kept]):.1f} / {np.median(snr[107:112]):.1f} |"
     )
     big = np.tile(X.astype(np.float32), (-(-1_000_000 // len(X)), 1))[:1_000_000]
@@ -148,23 +147,13 @@ def table_salinas(figure=None):
         ax = plot_band_snr(
             snr,
             wavelengths=scene.wavelengths,
-            marked=SALINAS_DROPPED,
+            marked=SALINAS_CURATED_OUT,
             marked_label="Left out of Salinas-A's corrected cube",
         )
         ax.figure.set_size_inches(8, 4)
         ax.set_title(f"Salinas-A, 224 bands: estimated SNR per band (median {np.median(snr):.1f} dB)")
         ax.figure.savefig(figure, dpi=100)
         print(f"\nFigure: {figure}")
-
-
-def _ranges(bands):
-    bands = sorted(int(b) for b in bands)
-    runs, start = [], bands[0]
-    for a, b in zip(bands, bands[1:] + [None]):
-        if b != a + 1:
-            runs.append(f"{start}-{a}" if a != start else f"{a}")
-            start = b
-    return ", ".join(runs)
 
 
 def main():
