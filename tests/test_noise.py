@@ -69,6 +69,9 @@ def test_estimates_do_not_depend_on_the_dtype_or_on_how_many_pixels_are_taken_at
     np.testing.assert_allclose(estimate_noise(X[:35_000]), expected, rtol=0.03)
     np.testing.assert_allclose(estimate_noise(X.astype(np.float32)), expected, rtol=1e-3)
     assert hysime(X) == hysime(X.astype(np.float32)) == 4
+    # integer counts, as many sensors store them, are read block by block without a float copy of the whole
+    counts = np.round(X * 1000).astype(np.uint16)
+    np.testing.assert_allclose(estimate_noise(counts), estimate_noise(counts.astype(np.float64)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("function", [estimate_noise, band_snr, hysime, noise_statistics])
