@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import Callback, EarlyStopping
 
+from hsiae._checks import refuse_cube
 from hsiae._training import (
     SHARD_SIZE,
     Adam,
@@ -666,6 +667,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         -------
         self : AEDEncoder
         """
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64])
         self._check_params(*X.shape)
         self._check_magnitude(X)
@@ -917,6 +919,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             In the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
         return self._batched(X, lambda m, xb: m.encode(xb), self.zdims, "encoding")
@@ -957,6 +960,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         X_rec : ndarray of shape (n_pixels, n_features_in_)
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
         return self._batched(X, lambda m, xb: m(xb)[0], self.n_features_in_, "reconstructing")
@@ -981,6 +985,7 @@ class AEDEncoder(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         score : float
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         self._check_magnitude(X)
         criterion = SpectralLoss(

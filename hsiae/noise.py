@@ -26,6 +26,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array
 
+from hsiae._checks import refuse_cube
+
 __all__ = ["estimate_noise", "band_snr", "hysime", "noise_statistics"]
 
 # Pixels taken at a time into the correlation matrix: bounds the float64 copy of a block.
@@ -35,9 +37,10 @@ _BLOCK = 65_536
 _RIDGE = 1e-9
 
 
-def _correlation(X):
+def _correlation(X, who):
     """``X.T @ X / n`` in float64, accumulated block by block, after checking the spectra."""
     # integer cubes (uint16 counts, say) stay as they are: each block is converted on its own
+    refuse_cube(X, who)
     X = check_array(X, dtype="numeric", ensure_all_finite=False, input_name="X")
     n, L = X.shape
     if L < 2:
@@ -154,7 +157,7 @@ def estimate_noise(X):
     >>> print(f"{estimate_noise(X).mean():.4f}")
     0.0101
     """
-    R = _correlation(X)
+    R = _correlation(X, "estimate_noise")
     return np.sqrt(_noise_variance(R, _regression(R)))
 
 
@@ -193,7 +196,7 @@ def band_snr(X):
     >>> int(np.argmin(band_snr(X)))
     7
     """
-    R = _correlation(X)
+    R = _correlation(X, "band_snr")
     return _snr(R, _noise_variance(R, _regression(R)))
 
 
@@ -241,7 +244,7 @@ def hysime(X):
     >>> hysime(scene.cube.reshape(-1, scene.cube.shape[-1]))
     4
     """
-    R = _correlation(X)
+    R = _correlation(X, "hysime")
     M = _regression(R)
     return _subspace_dimension(R, M, _noise_variance(R, M))
 
@@ -269,7 +272,7 @@ def noise_statistics(X):
     >>> stats.n_components, stats.noise_std.shape
     (3, (128,))
     """
-    R = _correlation(X)
+    R = _correlation(X, "noise_statistics")
     M = _regression(R)
     noise = _noise_variance(R, M)
     return Bunch(noise_std=np.sqrt(noise), snr=_snr(R, noise), n_components=_subspace_dimension(R, M, noise))

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from hsiae._checks import refuse_cube
 from hsiae._stats import ROW_BLOCK, RunningMoments
 from hsiae.exceptions import Param, ParameterError
 
@@ -248,6 +249,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self : SpectralResampler
         """
         coordinate = _coordinate_wavelengths(X)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         n_in = X.shape[1]
         if self.wavelengths is not None:
@@ -336,6 +338,7 @@ class SpectralResampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         coordinate = _coordinate_wavelengths(X)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         source = self.source_positions_
         if coordinate is not None and not np.allclose(coordinate, source, rtol=1e-9, atol=0):

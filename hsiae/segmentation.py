@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from hsiae._checks import refuse_cube
 from hsiae.exceptions import Param, ParameterError
 
 __all__ = ["SpatialGMMSegmenter", "neighbour_sum"]
@@ -720,6 +721,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
         -------
         self : SpatialGMMSegmenter
         """
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
         _check_magnitude(X)
         n = X.shape[0]
@@ -792,6 +794,7 @@ class SpatialGMMSegmenter(ClusterMixin, BaseEstimator):
 
     def _validated(self, X):
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         _check_magnitude(X)
         return X

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from hsiae._checks import refuse_cube
 from hsiae._training import (
     SHARD_SIZE,
     Adam,
@@ -463,6 +464,7 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         -------
         self : AEUnmixer
         """
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_all_finite=False)
         self._check_values(X)
         self._check_params(*X.shape)
@@ -637,6 +639,7 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
             ``X`` (float32 or float64).
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
         return self._abundances(X)
@@ -684,6 +687,7 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         X_rec : ndarray of shape (n_pixels, n_features_in_)
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
         if abundances is None:
@@ -720,6 +724,7 @@ class AEUnmixer(NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         score : float
         """
         check_is_fitted(self)
+        refuse_cube(X, type(self).__name__)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=False)
         self._check_values(X)
         total, step = 0.0, self.inference_batch_size

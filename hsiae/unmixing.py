@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from hsiae._checks import refuse_cube
 from hsiae.exceptions import Param, ParameterError
 
 __all__ = ["vca", "fcls", "estimate_snr", "simplex_volume"]
@@ -31,8 +32,9 @@ _FCLS_BLOCK = 65_536
 _MAX_EXACT_ENDMEMBERS = 8
 
 
-def _check_spectra(X, what="X"):
-    """X as a float array, refused with a clear message if any value is NaN or infinite."""
+def _check_spectra(X, who, what="X"):
+    """X as a float array, refused with a clear message if it is a cube or any value is NaN or infinite."""
+    refuse_cube(X, who)
     X = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, input_name=what)
     for start in range(0, X.shape[0], _FCLS_BLOCK):  # in blocks: no full-size boolean temporary
         finite = np.isfinite(X[start : start + _FCLS_BLOCK]).all(axis=1)
@@ -76,7 +78,7 @@ def estimate_snr(X, n_endmembers):
     snr : float
         In dB; ``inf`` for noise-free data of rank ``n_endmembers`` or less.
     """
-    X = _check_spectra(X).astype(np.float64, copy=False)
+    X = _check_spectra(X, "estimate_snr").astype(np.float64, copy=False)
     n, L = X.shape
     _check_n_endmembers(n_endmembers, n, L)
     mean = X.mean(axis=0)
@@ -150,7 +152,7 @@ def vca(X, n_endmembers, *, snr=None, random_state=None):
     >>> sorted(rows.tolist())
     [0, 1, 2]
     """
-    X = _check_spectra(X)
+    X = _check_spectra(X, "vca")
     dtype = X.dtype
     Y = X.astype(np.float64, copy=False)
     n, L = Y.shape
@@ -211,7 +213,7 @@ def simplex_volume(endmembers, X):
         ``1 / (k - 1)!`` factor (a constant for a given ``k``); 0 for one
         endmember.
     """
-    X = _check_spectra(X).astype(np.float64, copy=False)
+    X = _check_spectra(X, "simplex_volume").astype(np.float64, copy=False)
     E = _check_endmembers(endmembers, X.shape[1])
     k = E.shape[0]
     if k < 2:
@@ -362,7 +364,7 @@ def fcls(X, endmembers, *, method="auto", max_iter=2000, tol=1e-7):
     array([[0.3, 0.7],
            [1. , 0. ]])
     """
-    X = _check_spectra(X)
+    X = _check_spectra(X, "fcls")
     E = _check_endmembers(endmembers, X.shape[1])
     if method not in ("auto", "exact", "projected_gradient"):
         raise ParameterError(

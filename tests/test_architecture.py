@@ -34,6 +34,7 @@ LAYERS = {
     "hsiae.exceptions": (0, "messages"),
     # estimators and what they compute
     "hsiae._stats": (1, "estimators"),
+    "hsiae._checks": (1, "estimators"),
     "hsiae._training": (1, "estimators"),
     "hsiae.losses": (1, "estimators"),
     "hsiae.networks": (1, "estimators"),

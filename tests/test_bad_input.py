@@ -93,6 +93,12 @@ _INF[3, 1] = np.inf
 _CONSTANT_BAND = _spectra()
 _CONSTANT_BAND[:, 5] = 0.3
 
+# A cube passed where spectra as rows go: what was expected, what came, and how to get one from the other.
+_CUBE = (
+    r"takes spectra as rows, an array of shape \(n_pixels, n_bands\), but got a 3-D array of shape \(10, 10, \d+\); "
+    r"for a cube of shape \(rows, cols, bands\) pass cube\.reshape\(-1, cube\.shape\[-1\]\), or hsiae\.pixel_spectra"
+)
+
 # name -> (X for fit, expectation): ("ok", shape) or (exception, message regex)
 FIT_INPUTS = {
     "nan": (_NAN, (ValueError, "NaN")),
@@ -100,7 +106,7 @@ FIT_INPUTS = {
     "empty rows": (np.empty((0, B)), (ValueError, "0 sample")),
     "empty bands": (np.empty((N, 0)), (ValueError, "0 feature")),
     "1-D": (np.ones(B), (ValueError, "Expected a 2-dimensional|2D array")),
-    "3-D": (np.ones((H, W, B)), (ValueError, "dim 3|3-dimensional|Expected 2D")),
+    "3-D": (np.ones((H, W, B)), (ValueError, _CUBE)),
     "strings": (np.full((N, B), "a"), (ValueError, "could not convert|dtype|numeric")),
     "zero spectra": (np.zeros((N, B)), ("ok", None)),
     "constant band": (_CONSTANT_BAND, ("ok", None)),
@@ -348,3 +354,32 @@ def test_helpers_on_bad_arrays(fitted):
     scorer = make_clustering_scorer()
     _check((ValueError, "pass y"), lambda: scorer(pipe, X, None))
     _check((ValueError, "y has 5 values but X has 100 rows"), lambda: scorer(pipe, X, np.ones(5)))
+
+
+def test_a_cube_passed_for_spectra_is_refused_by_name_everywhere(fitted):
+    # the usual slip, passing the (rows, cols, bands) cube itself, named in each estimator's and function's words
+    from hsiae import AEUnmixer
+    from hsiae.noise import band_snr, estimate_noise, hysime, noise_statistics
+    from hsiae.unmixing import estimate_snr, fcls, simplex_volume, vca
+
+    pipe, X = fitted
+    cube = X.reshape(H, W, B)
+    E = X[:3]
+    unmixer = AEUnmixer(3, max_epochs=1, random_state=0).fit(X)
+    calls = {
+        "AEUnmixer": [lambda: AEUnmixer(3).fit(cube), lambda: unmixer.transform(cube), lambda: unmixer.score(cube)],
+        "vca": [lambda: vca(cube, 3)],
+        "fcls": [lambda: fcls(cube, E)],
+        "estimate_snr": [lambda: estimate_snr(cube, 3)],
+        "simplex_volume": [lambda: simplex_volume(E, cube)],
+        "estimate_noise": [lambda: estimate_noise(cube)],
+        "band_snr": [lambda: band_snr(cube)],
+        "hysime": [lambda: hysime(cube)],
+        "noise_statistics": [lambda: noise_statistics(cube)],
+        "cluster_mean_spectra": [lambda: cluster_mean_spectra(pipe, cube)],
+        "SpectralResampler": [lambda: _resampler().fit(cube)],
+    }
+    for who, tries in calls.items():
+        for call in tries:
+            with pytest.raises(ValueError, match=f"^{who} {_CUBE}"):
+                call()

@@ -6,6 +6,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from hsiae._checks import refuse_cube
 from hsiae.exceptions import Param, ParameterError
 
 __all__ = ["make_silhouette_scorer", "silhouette_scorer", "make_clustering_scorer", "WholeImageSplit"]
@@ -48,6 +49,7 @@ def make_silhouette_scorer(*, sample_size=4000, metric="euclidean", random_state
         labels = np.asarray(estimator.predict(X))
         if np.unique(labels).size < 2:
             return -1.0
+        refuse_cube(X, "the scorer")
         X = check_array(X, dtype=[np.float64, np.float32])
         rng = check_random_state(random_state)
         idx = np.sort(rng.choice(X.shape[0], size=min(sample_size, X.shape[0]), replace=False))

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
+from hsiae._checks import refuse_cube
 from hsiae._stats import ROW_BLOCK, RunningMoments
 from hsiae.workflow.recipes import pipeline_parts
 
@@ -78,6 +79,7 @@ def cluster_mean_spectra(pipe, X, labels=None, *, return_std=False):
     representative_spectra : The decoded cluster centres.
     """
     _, seg = _segmenter_with_means(pipe)
+    refuse_cube(X, "cluster_mean_spectra")
     X = check_array(X, dtype=[np.float64, np.float32])
     labels = pipe.predict(X) if labels is None else np.asarray(labels).ravel()
     if labels.shape[0] != X.shape[0]:
