@@ -39,8 +39,8 @@ _RIDGE = 1e-9
 
 def _correlation(X, who):
     """``X.T @ X / n`` in float64, accumulated block by block, after checking the spectra."""
-    # integer cubes (uint16 counts, say) stay as they are: each block is converted on its own
     refuse_cube(X, who)
+    # integer cubes (uint16 counts, say) stay as they are: each block is converted on its own
     X = check_array(X, dtype="numeric", ensure_all_finite=False, input_name="X")
     n, L = X.shape
     if L < 2:

@@ -234,6 +234,26 @@ def test_too_few_usable_pixels_are_refused_before_any_work(scene, scene_path, tm
     assert main(["bands", scene_path, "-o", str(out), "--mask", str(tmp_path / "mask.npy"), "-q"]) == 0
 
 
+def test_a_cube_of_nearly_as_many_bands_as_pixels_is_checked_for_its_band_matrices(tmp_path, capsys, monkeypatch):
+    # 900 pixels x 800 bands: the spectra take ~14 MB, the estimate's 800 x 800 matrices ~51 MB more
+    import hsiae.cli._memory
+    import hsiae.noise
+
+    cube = np.random.default_rng(0).random((30, 30, 800)).astype(np.float32)
+    path = str(tmp_path / "wide.tif")
+    write_cube(path, cube)
+
+    def started(X):
+        raise AssertionError("the estimate started")
+
+    monkeypatch.setattr(hsiae.noise, "noise_statistics", started)
+    monkeypatch.setattr(hsiae.cli._memory, "_available_memory", lambda: 40 * 2**20)
+    out = tmp_path / "out"
+    assert main(["bands", path, "-o", str(out)]) == 2
+    assert_one_line_error(capsys, "estimating the noise of the 30 x 30 x 800 float32 cube")
+    assert not out.exists()
+
+
 def test_too_small_a_sample_is_refused_before_any_work(scene_path, tmp_path, capsys):
     pytest.importorskip("dask")
     out = tmp_path / "out"

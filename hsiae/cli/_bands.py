@@ -29,13 +29,18 @@ _FIGURES = ("figure",)
 _BLOCK = 65_536
 _FLOAT32 = 4
 _FLOAT64 = 8
+# bands x bands float64 matrices alive at once in hsiae.noise.noise_statistics, with room for LAPACK's work
+_BAND_MATRICES = 10
 
 
 def _needs(shape, dtype):
-    """Bytes held at once: the float32 spectra, their copy with no data filled, the usable ones, a float64 block."""
+    """Bytes held at once: the float32 spectra, their copy with no data filled, the usable ones, a float64 block,
+    and the estimate's bands x bands matrices (the correlation, its inverse, the eigenvectors and their products),
+    which outgrow the spectra when a cube has nearly as many bands as pixels."""
     n_pixels = math.prod(shape[:2])
     n_bands = shape[2]
-    return 3 * n_pixels * n_bands * _FLOAT32 + min(n_pixels, _BLOCK) * n_bands * _FLOAT64
+    spectra = 3 * n_pixels * n_bands * _FLOAT32 + min(n_pixels, _BLOCK) * n_bands * _FLOAT64
+    return spectra + _BAND_MATRICES * n_bands**2 * _FLOAT64
 
 
 def _check_pixels(args, n_usable, n_bands, lazy):
