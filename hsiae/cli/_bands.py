@@ -36,7 +36,8 @@ _BAND_MATRICES = 10
 def _needs(shape, dtype):
     """Bytes held at once: the float32 spectra, their copy with no data filled, the usable ones, a float64 block,
     and the estimate's bands x bands matrices (the correlation, its inverse, the eigenvectors and their products),
-    which outgrow the spectra when a cube has nearly as many bands as pixels."""
+    which outgrow the spectra when a cube has nearly as many bands as pixels.
+    """
     n_pixels = math.prod(shape[:2])
     n_bands = shape[2]
     spectra = 3 * n_pixels * n_bands * _FLOAT32 + min(n_pixels, _BLOCK) * n_bands * _FLOAT64
