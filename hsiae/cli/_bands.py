@@ -34,9 +34,12 @@ _BAND_MATRICES = 10
 
 
 def _needs(shape, dtype):
-    """Bytes held at once: the float32 spectra, their copy with no data filled, the usable ones, a float64 block,
-    and the estimate's bands x bands matrices (the correlation, its inverse, the eigenvectors and their products),
-    which outgrow the spectra when a cube has nearly as many bands as pixels.
+    """Bytes held at once by the estimate of a cube of ``shape``.
+
+    The float32 spectra, their copy with no data filled, the usable ones, a
+    float64 block, and the estimate's bands x bands matrices (the
+    correlation, its inverse, the eigenvectors and their products), which
+    outgrow the spectra when a cube has nearly as many bands as pixels.
     """
     n_pixels = math.prod(shape[:2])
     n_bands = shape[2]
