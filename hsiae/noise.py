@@ -38,7 +38,7 @@ _RIDGE = 1e-9
 
 
 def _correlation(X, who):
-    """``X.T @ X / n`` in float64, accumulated block by block, after checking the spectra."""
+    """``(X.T @ X / n, n)`` in float64, accumulated block by block, after checking the spectra."""
     refuse_cube(X, who)
     # integer cubes (uint16 counts, say) stay as they are: each block is converted on its own
     X = check_array(X, dtype="numeric", ensure_all_finite=False, input_name="X")
@@ -63,7 +63,7 @@ def _correlation(X, who):
                 f"out first (hsiae.pixel_spectra gives the mask of usable pixels)."
             )
         R += block.T @ block
-    return R / n
+    return R / n, n
 
 
 def _regression(R):
@@ -78,9 +78,16 @@ def _regression(R):
     return P / np.diag(P)
 
 
-def _noise_variance(R, M):
-    """Mean square of each column of ``X @ M``: ``diag(M.T @ R @ M)``."""
-    return np.maximum(_quadratic_diagonal(R, M), 0.0)
+def _noise_variance(R, M, n):
+    """Each band's noise variance: the mean square of its residual (``diag(M.T @ R @ M)``) over ``n`` pixels.
+
+    A least-squares fit of a band on the ``L - 1`` others leaves its residual
+    with ``n - L + 1`` degrees of freedom, not ``n``: without the correction
+    the noise comes out low by half when there are 1.25 times as many pixels
+    as bands, and by 4 % with ten times as many.
+    """
+    L = len(R)
+    return np.maximum(_quadratic_diagonal(R, M), 0.0) * (n / (n - L + 1))
 
 
 def _quadratic_diagonal(R, V):
@@ -139,8 +146,14 @@ def estimate_noise(X):
     prediction of a band, so a band much quieter than the rest is
     overestimated, the more so the fewer the bands: with noise rising
     fourfold across the bands of a rank-4 signal, the quietest band comes
-    out 2 % high with 200 bands and 20 % high with 40. Spectra of a cube's rows, read
-    with :func:`hsiae.pixel_spectra`, are the usual input.
+    out 3 % high with 200 bands and 20 % high with 40. Spectra of a cube's
+    pixels, read with :func:`hsiae.pixel_spectra`, are the usual input.
+
+    The residual's mean square is divided by its degrees of freedom,
+    ``n_pixels - n_bands + 1``, rather than by ``n_pixels``: the fit on the
+    ``n_bands - 1`` other bands takes the rest. Without this, spectral maps
+    with few pixels for their channels would come out far too quiet (half
+    the noise with 1.25 pixels per band).
 
     References
     ----------
@@ -155,10 +168,10 @@ def estimate_noise(X):
     >>> signal = rng.random((5000, 3)) @ rng.random((3, 100))  # 100 bands of rank 3
     >>> X = signal + rng.normal(0, 0.01, signal.shape)
     >>> print(f"{estimate_noise(X).mean():.4f}")
-    0.0101
+    0.0102
     """
-    R = _correlation(X, "estimate_noise")
-    return np.sqrt(_noise_variance(R, _regression(R)))
+    R, n = _correlation(X, "estimate_noise")
+    return np.sqrt(_noise_variance(R, _regression(R), n))
 
 
 def band_snr(X):
@@ -196,8 +209,8 @@ def band_snr(X):
     >>> int(np.argmin(band_snr(X)))
     7
     """
-    R = _correlation(X, "band_snr")
-    return _snr(R, _noise_variance(R, _regression(R)))
+    R, n = _correlation(X, "band_snr")
+    return _snr(R, _noise_variance(R, _regression(R), n))
 
 
 def hysime(X):
@@ -244,9 +257,9 @@ def hysime(X):
     >>> hysime(scene.cube.reshape(-1, scene.cube.shape[-1]))
     4
     """
-    R = _correlation(X, "hysime")
+    R, n = _correlation(X, "hysime")
     M = _regression(R)
-    return _subspace_dimension(R, M, _noise_variance(R, M))
+    return _subspace_dimension(R, M, _noise_variance(R, M, n))
 
 
 def noise_statistics(X):
@@ -272,7 +285,7 @@ def noise_statistics(X):
     >>> stats.n_components, stats.noise_std.shape
     (3, (128,))
     """
-    R = _correlation(X, "noise_statistics")
+    R, n = _correlation(X, "noise_statistics")
     M = _regression(R)
-    noise = _noise_variance(R, M)
+    noise = _noise_variance(R, M, n)
     return Bunch(noise_std=np.sqrt(noise), snr=_snr(R, noise), n_components=_subspace_dimension(R, M, noise))

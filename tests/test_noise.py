@@ -26,6 +26,15 @@ def test_the_noise_of_each_band_is_recovered_even_when_it_differs_between_bands(
     np.testing.assert_allclose(estimate_noise(X), sigma, rtol=0.05)
 
 
+@pytest.mark.parametrize("n_pixels", [250, 400, 2000])
+def test_the_noise_is_found_with_few_pixels_for_the_bands(n_pixels):
+    # a spectral map of few pixels for many channels: the regression's degrees of freedom count
+    # (without them the estimate was 53 %, 28 % and 4 % low)
+    signal = low_rank_spectra(n_pixels=n_pixels, n_bands=200)
+    X = signal + np.random.default_rng(1).normal(0, 0.01, signal.shape)
+    assert np.median(np.abs(estimate_noise(X) / 0.01 - 1)) < 0.07
+
+
 def test_band_snr_agrees_with_the_scene_noise_and_finds_a_noisy_band():
     scene = make_unmixing_scene(4, snr=30, random_state=0)
     X, clean = pixels(scene), scene.clean.reshape(-1, scene.cube.shape[-1])
