@@ -32,6 +32,7 @@ HELP_COLUMNS = 100
 # The gallery's order: from the first segmentation to the cluster.
 EXAMPLES = [
     "plot_segmentation.py",
+    "plot_noisy_bands.py",
     "plot_shading.py",
     "plot_architectures.py",
     "plot_unmixing.py",
