@@ -1736,6 +1736,25 @@ def labels_of(args, outdir):
 
 
 @pytest.mark.parametrize(
+    "command, fate",
+    [("train", ""), ("segment", ", labelled 0"), ("denoise", ", copied unchanged")],
+)
+def test_the_log_says_what_each_command_writes_for_no_data_pixels(trained, tmp_path, capsys, command, fate):
+    # "labelled 0" was said by every command, though only segment labels pixels
+    filled = make_cube()
+    filled[HOLES] = FILL
+    path = write(tmp_path / "filled.tif", filled)
+    args = {
+        "train": ["train", path, "-o", str(tmp_path / "m.hsiae"), *FAST],
+        "segment": ["segment", path, "-k", "2", "--model", str(trained), "-o", str(tmp_path / "s"), "--no-figures"],
+        "denoise": ["denoise", path, "--model", str(trained), "-o", str(tmp_path / "d.tif")],
+    }[command]
+    assert main([*args, "--nodata", "-9999"]) == 0
+    n_holes = int((~holes_mask()).sum())
+    assert f"{n_holes} of {H * W} pixels are no-data or non-finite: left out{fate}\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
     "suffix, chunks",
     [(".npy", []), (".mat", []), (".tif", []), (".npy", ["--chunks", "4"]), (".tif", ["--chunks", "5"])],
 )

@@ -112,7 +112,7 @@ def run(args, out):
     from hsiae.workflow.spectra import denoise
     from hsiae.workflow.usable import usable_rows
 
-    X, valid, _ = pixels(cube, info.nodata, mask)
+    X, valid, _ = pixels(cube, info.nodata, mask, fate="copied unchanged")
     logger.info("Denoising %d spectra", int(valid.sum()))
     result = _merged(cube, denoise(model.head, usable_rows(X, valid)), valid)
     write(write_cube, result)

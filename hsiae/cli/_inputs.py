@@ -254,14 +254,15 @@ def read(args, verb, needs, *, increasing_wavelengths=True):
     return cube, _with_nodata(args, info), mask
 
 
-def pixels(cube, nodata, mask=None):
-    """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out."""
+def pixels(cube, nodata, mask=None, *, fate=""):
+    """:func:`hsiae.pixel_spectra`, saying how many pixels it leaves out, and ``fate``: what the run writes for them."""
     from hsiae.workflow.usable import pixel_spectra
 
     X, valid, filled = pixel_spectra(cube, nodata=nodata, mask=mask)
     n_bad = int((~valid).sum())
     if n_bad:
-        logger.info("%d of %d pixels are no-data or non-finite: left out, labelled 0", n_bad, valid.size)
+        then = f", {fate}" if fate else ""
+        logger.info("%d of %d pixels are no-data or non-finite: left out%s", n_bad, valid.size, then)
     return X, valid, filled
 
 

@@ -169,7 +169,7 @@ def run(args, out):
     if lazy:
         pipe = _in_chunks(args, out, paths, cube, info, mask, head, seg, train)
     else:
-        spectra = pixels(cube, info.nodata, mask)
+        spectra = pixels(cube, info.nodata, mask, fate="labelled 0")
         # the spectra are a copy whenever the file's layout is not pixel-major (a page per
         # band): drop the cube, or both stay in memory through training.
         del cube

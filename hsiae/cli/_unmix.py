@@ -177,7 +177,7 @@ def _in_memory(args, out, paths, cube, info, mask, unmixer, train):
     from hsiae.workflow.usable import usable_rows
 
     H, W, B = cube.shape
-    X, valid, _ = pixels(cube, info.nodata, mask)
+    X, valid, _ = pixels(cube, info.nodata, mask, fate="their abundances NaN")
     del cube
     if train:
         index = sample_index(H * W, sample_size(args, H * W), args.seed)
