@@ -360,3 +360,16 @@ def test_threads_limits_the_estimates_blas_threads(scene_path, tmp_path, monkeyp
                 main(["bands", scene_path, "-o", str(tmp_path / "out"), *threads, "-q", "--no-figures", "--force"]) == 0
             )
     assert seen == [{2}, {1}]
+
+
+@pytest.mark.parametrize("threads", [[], ["--threads", "1"]])
+def test_bands_never_imports_torch(scene_path, tmp_path, threads):
+    # in a fresh interpreter: other tests of this process have imported it; --threads used to load torch
+    # to set its threads (seconds), though the estimate is numpy's alone
+    import subprocess
+    import sys
+
+    argv = ["bands", scene_path, "-o", str(tmp_path / "out"), "-q", "--no-figures", *threads]
+    code = f"import sys; from hsiae.cli import main; rc = main({argv!r}); print(rc, 'torch' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["0", "False"], run.stderr

@@ -56,7 +56,9 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 0
 
     out = Outputs(force=args.force, inputs=[getattr(args, name, None) for name in ("cube", "model", "mask")])
-    with _logging(args.quiet), _torch_threads(args.threads), _closing_new_figures(), _stopped_by_signals() as signals:
+    # --threads sets torch's threads; a command that never trains or encodes (bands) does not load torch for it
+    threads = args.threads if getattr(args, "uses_torch", True) else None
+    with _logging(args.quiet), _torch_threads(threads), _closing_new_figures(), _stopped_by_signals() as signals:
         try:
             # the command's module, imported only now: --help and usage errors never load torch
             command = importlib.import_module(f"hsiae.cli._{args.command}")

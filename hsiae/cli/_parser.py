@@ -557,7 +557,7 @@ def _build_parser():
         f"--chunks every usable pixel counts (default: {SAMPLE_SIZE:,})",
     )
     _add_general(p, figures=True)
-    p.set_defaults(command="bands", seed=0)
+    p.set_defaults(command="bands", seed=0, uses_torch=False)  # --threads bounds its BLAS threads instead
 
     d = DEMO_DEFAULTS
     p = sub.add_parser(
